@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "model.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *l4proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case L4_TCP:
+		return "tcp";
+	case L4_UDP:
+		return "udp";
+	case L4_SCTP:
+		return "sctp";
+	}
+	return "?";
+}
+
+uint8_t l4proto_parse(const char *s)
+{
+	if (!strcasecmp(s, "tcp"))
+		return L4_TCP;
+	if (!strcasecmp(s, "udp"))
+		return L4_UDP;
+	if (!strcasecmp(s, "sctp"))
+		return L4_SCTP;
+	return 0;
+}
+
+void service_free(struct service *s)
+{
+	if (!s)
+		return;
+	free(s->origin);
+	free(s->ns);
+	free(s->name);
+	free(s->cluster_ips);
+	for (size_t i = 0; s->ports && i < s->n_ports; i++) {
+		free(s->ports[i].name);
+		free(s->ports[i].target_port_name);
+	}
+	free(s->ports);
+	free(s->external_ips);
+	free(s->lb_ips);
+	free(s->lb_source_ranges);
+	free(s->traffic_distribution);
+	free(s);
+}
+
+void endpoint_slice_free(struct endpoint_slice *e)
+{
+	if (!e)
+		return;
+	free(e->origin);
+	free(e->ns);
+	free(e->name);
+	free(e->service_name);
+	for (size_t i = 0; e->ports && i < e->n_ports; i++)
+		free(e->ports[i].name);
+	free(e->ports);
+	for (size_t i = 0; e->endpoints && i < e->n_endpoints; i++) {
+		struct endpoint *ep = &e->endpoints[i];
+
+		free(ep->node_name);
+		free(ep->zone);
+		for (size_t z = 0; ep->hint_zones && z < ep->n_hint_zones; z++)
+			free(ep->hint_zones[z]);
+		free(ep->hint_zones);
+	}
+	free(e->endpoints);
+	free(e);
+}
+
+void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	free(n->origin);
+	free(n->name);
+	free(n->zone);
+	free(n);
+}
+
+void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_services; i++)
+		service_free(m->services[i]);
+	for (size_t i = 0; i < m->n_slices; i++)
+		endpoint_slice_free(m->slices[i]);
+	for (size_t i = 0; i < m->n_nodes; i++)
+		node_free(m->nodes[i]);
+	free(m->services);
+	free(m->slices);
+	free(m->nodes);
+	memset(m, 0, sizeof(*m));
+}
+
+void model_free_view(struct model *m)
+{
+	if (!m)
+		return;
+	free(m->services);
+	free(m->slices);
+	free(m->nodes);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Append p to a growing pointer array: capacity 8, then doubling. */
+static int ptr_push(void ***arr, size_t *n, void *p)
+{
+	if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) {
+		size_t cap = *n ? *n * 2 : 8;
+		void **na = realloc(*arr, cap * sizeof(**arr));
+
+		if (!na)
+			return -ENOMEM;
+		*arr = na;
+	}
+	(*arr)[(*n)++] = p;
+	return 0;
+}
+
+int model_add_service(struct model *m, struct service *s)
+{
+	return ptr_push((void ***)&m->services, &m->n_services, s);
+}
+
+int model_add_slice(struct model *m, struct endpoint_slice *e)
+{
+	return ptr_push((void ***)&m->slices, &m->n_slices, e);
+}
+
+int model_add_node(struct model *m, struct node *n)
+{
+	return ptr_push((void ***)&m->nodes, &m->n_nodes, n);
+}

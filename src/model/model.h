@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * model.h - the Kubernetes objects svcproxy acts on, as plain C values.
+ *
+ * Sources (manifest files, later the API server) decode objects into these
+ * structs; compile reads them and never sees YAML or JSON. Every object
+ * carries its origin (a file path, or "api") so later stages can name it in
+ * messages. Strings and arrays are owned by the object: *_free() releases
+ * everything and accepts NULL and half-built objects.
+ */
+#ifndef SVCPROXY_MODEL_H
+#define SVCPROXY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+/* IP protocol numbers as the kernel uses them (meta l4proto). */
+enum l4proto {
+	L4_TCP = 6,
+	L4_UDP = 17,
+	L4_SCTP = 132,
+};
+
+const char *l4proto_name(uint8_t proto); /* "tcp", "udp", "sctp" */
+/* Parse "TCP"/"UDP"/"SCTP" (Kubernetes spelling) or lowercase. 0 if unknown. */
+uint8_t l4proto_parse(const char *s);
+
+enum svc_type {
+	SVC_CLUSTER_IP = 0,
+	SVC_NODE_PORT,
+	SVC_LOAD_BALANCER,
+	SVC_EXTERNAL_NAME,
+};
+
+struct svc_port {
+	char *name;             /* "" when the Service has a single unnamed port */
+	uint8_t proto;          /* enum l4proto */
+	uint16_t port;          /* the virtual port, 1-65535 */
+	uint16_t target_port;   /* numeric targetPort; 0 when named */
+	char *target_port_name; /* named targetPort, or NULL */
+	uint16_t node_port;     /* 0 when none */
+};
+
+struct service {
+	char *origin; /* file path, or "api" */
+	char *ns;
+	char *name;
+	enum svc_type type;
+	bool headless;  /* spec.clusterIP: None */
+	bool ignored;   /* labelled service.kubernetes.io/service-proxy-name */
+	struct ipaddr *cluster_ips; /* spec.clusterIPs (or clusterIP), primary first */
+	size_t n_cluster_ips;
+	struct svc_port *ports;
+	size_t n_ports;
+	struct ipaddr *external_ips;
+	size_t n_external_ips;
+	struct ipaddr *lb_ips; /* status.loadBalancer.ingress[].ip */
+	size_t n_lb_ips;
+	struct cidr *lb_source_ranges;
+	size_t n_lb_source_ranges;
+	bool etp_local; /* externalTrafficPolicy: Local */
+	bool itp_local; /* internalTrafficPolicy: Local */
+	bool affinity_client_ip;
+	uint32_t affinity_timeout; /* seconds; default 10800 */
+	uint16_t health_check_node_port;
+	char *traffic_distribution; /* spec.trafficDistribution, or NULL */
+};
+
+struct eps_port {
+	char *name; /* "" for the unnamed port */
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct endpoint {
+	struct ipaddr addr; /* addresses[0], as kube-proxy uses */
+	bool ready;         /* conditions.ready; absent means true */
+	bool serving;       /* conditions.serving; absent means = ready */
+	bool terminating;   /* conditions.terminating; absent means false */
+	char *node_name;    /* or NULL */
+	char *zone;         /* or NULL */
+	char **hint_zones;  /* hints.forZones[].name */
+	size_t n_hint_zones;
+};
+
+struct endpoint_slice {
+	char *origin;
+	char *ns;
+	char *name;
+	char *service_name; /* label kubernetes.io/service-name */
+	int family;         /* addressType: AF_INET or AF_INET6 */
+	bool from_endpoints; /* converted from a legacy v1 Endpoints subset */
+	struct eps_port *ports;
+	size_t n_ports;
+	struct endpoint *endpoints;
+	size_t n_endpoints;
+};
+
+struct node {
+	char *origin;
+	char *name;
+	char *zone; /* label topology.kubernetes.io/zone, or NULL */
+};
+
+void service_free(struct service *s);
+void endpoint_slice_free(struct endpoint_slice *e);
+void node_free(struct node *n);
+
+/*
+ * A snapshot of everything the sources know: what compile turns into
+ * dataplane state. Arrays of owned pointers; model_free() frees them all.
+ */
+struct model {
+	struct service **services;
+	size_t n_services;
+	struct endpoint_slice **slices;
+	size_t n_slices;
+	struct node **nodes;
+	size_t n_nodes;
+};
+
+void model_free(struct model *m);
+/* Free only the arrays of a view whose objects belong to someone else. */
+void model_free_view(struct model *m);
+int model_add_service(struct model *m, struct service *s);
+int model_add_slice(struct model *m, struct endpoint_slice *e);
+int model_add_node(struct model *m, struct node *n);
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * manifest.h - the manifest-file source: --manifests PATH (repeatable).
+ *
+ * A PATH is a file, or a directory whose *.yaml, *.yml and *.json files
+ * (not hidden, not recursive, sorted by name) are read. The source keeps
+ * the last good objects of every file: when a file turns invalid, the
+ * objects that were good before stay (and the problem is logged); when an
+ * object inside a valid file turns invalid, its previous version stays.
+ * Changes are picked up with inotify (directories are watched, so editors'
+ * rename-into-place and new files are seen).
+ */
+#ifndef SVCPROXY_MANIFEST_H
+#define SVCPROXY_MANIFEST_H
+
+#include <stddef.h>
+
+#include "model/model.h"
+#include "source/diag.h"
+
+struct manifest_source;
+
+/* NULL with errno set (ENOMEM). Paths are copied. */
+struct manifest_source *manifest_source_new(const char *const *paths, size_t n_paths);
+void manifest_source_free(struct manifest_source *ms);
+
+/*
+ * (Re)read every path. Problems go to d (one message each).
+ * Returns the number of problems found (0 = all good), or -ENOENT when a
+ * given PATH does not exist (named in d).
+ */
+int manifest_source_load(struct manifest_source *ms, struct diag *d);
+
+/*
+ * Start watching with inotify. Returns a file descriptor to poll for
+ * reading, or -errno.
+ */
+int manifest_source_watch(struct manifest_source *ms);
+
+/*
+ * Call when the watch fd is readable. Re-reads the files that changed.
+ * Returns 1 when the set of objects changed, 0 when not, -errno on error.
+ * Problems go to d.
+ */
+int manifest_source_handle_events(struct manifest_source *ms, struct diag *d);
+
+/*
+ * The current objects of all files, as a view: the arrays in *m belong to
+ * the caller (free them with model_free_view()), the objects to the source;
+ * valid until the next load or handle_events. When two files define the
+ * same kind/namespace/name, the first file (in PATH order, then name order)
+ * wins and the duplicate is reported in d.
+ */
+int manifest_source_model(struct manifest_source *ms, struct model *m, struct diag *d);
+
+#endif
