@@ -1,0 +1,431 @@
+# shellcheck shell=bash
+# End-to-end test harness: a one-node "cluster" built from network namespaces.
+#
+#                      +-------------------- node ($NODE) --------------------+
+#   pod-a  eth0 ------ vp1  10.244.1.1/32 (gateway, same address on every vpN) |
+#   10.244.1.11/32     vp2  ...                                                |
+#   pod-b  eth0 ------ svc0 (veth to nowhere): route 10.96.0.0/16, so the     |
+#   ...                node's own connects to ClusterIPs have a first route    |
+#   ext    eth0 ------ ext0 192.168.77.1/24                                    |
+#   192.168.77.2/24    ip_forward=1, svcproxy runs here                        |
+#                      +-------------------------------------------------------+
+#
+# Pods are routed point-to-point (like the CNI "ptp" plugin / Calico): every pod has a /32 and
+# a default route to the node, so pod-to-pod traffic, including the replies of a DNATed
+# connection, always crosses the node's IP layer, where conntrack un-NATs it. (With a bridge,
+# same-bridge replies would bypass the node's IP layer unless br_netfilter is loaded, and
+# loading kernel modules is not something a test may do to its host.) Masqueraded traffic
+# leaves towards pods from 10.244.1.1 ($GW), the node address a backend then sees.
+#
+# Everything lives in namespaces named "sp<pid>-*" that this process creates; nothing is
+# created or changed in the root namespace. Call `harness_init` first: it installs the
+# EXIT/INT/TERM trap that kills what we started and deletes what we created.
+#
+# A test exits 0 (pass), 1 (fail, via `fail`) or 77 (skip, via `skip`).
+
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(cd "$E2E_DIR/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT_DIR/build}
+SVCPROXY=${SVCPROXY:-$BUILD_DIR/svcproxy}
+PODSERVER=${PODSERVER:-$BUILD_DIR/tests/podserver}
+
+PFX="sp$$"
+NODE="$PFX-node"
+EXT="$PFX-ext"
+GW=10.244.1.1
+EXT_NODE_IP=192.168.77.1
+EXT_IP=192.168.77.2
+CLUSTER_CIDR=10.244.0.0/16
+SERVICE_CIDR=10.96.0.0/16
+HEALTHZ=127.0.0.1:10256
+METRICS=127.0.0.1:10249
+
+WORK=""
+MANIFESTS=""
+SP_LOG=""
+SP_PID=""
+NAMESPACES=()
+BG_PIDS=()
+declare -A POD_IP=()
+NPODS=0
+
+log() { printf '# %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- results
+
+# Prints diagnostics (svcproxy log, its ruleset) to stderr; run.sh shows the tail on failure.
+dump_debug()
+{
+	if [[ -n "$SP_LOG" && -s "$SP_LOG" ]]; then
+		echo "---- svcproxy log (last 40 lines of $SP_LOG)" >&2
+		tail -n 40 "$SP_LOG" >&2
+	fi
+	if ns_exists "$NODE"; then
+		echo "---- nft list table ip svcproxy (node, first 100 lines)" >&2
+		ip netns exec "$NODE" nft list table ip svcproxy 2>&1 | head -n 100 >&2
+	fi
+}
+
+fail()
+{
+	echo "FAIL: $*" >&2
+	dump_debug
+	exit 1
+}
+
+skip()
+{
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+pass()
+{
+	echo "PASS: ${*:-ok}" >&2
+	exit 0
+}
+
+assert_eq() # EXPECTED ACTUAL WHAT
+{
+	[[ "$1" == "$2" ]] || fail "$3: expected '$1', got '$2'"
+	log "ok: $3 = '$2'"
+}
+
+assert_ne() # UNEXPECTED ACTUAL WHAT
+{
+	[[ "$1" != "$2" ]] || fail "$3: did not expect '$2'"
+	log "ok: $3 != '$1'"
+}
+
+assert_contains() # HAYSTACK NEEDLE WHAT
+{
+	[[ "$1" == *"$2"* ]] || fail "$3: '$2' not found in: $(printf '%s' "$1" | head -c 2000)"
+	log "ok: $3 contains '$2'"
+}
+
+assert_not_contains() # HAYSTACK NEEDLE WHAT
+{
+	[[ "$1" != *"$2"* ]] || fail "$3: '$2' unexpectedly found in: $(printf '%s' "$1" | head -c 2000)"
+	log "ok: $3 does not contain '$2'"
+}
+
+# ---------------------------------------------------------------- helpers
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_for SECONDS CMD...: runs CMD every 100 ms until it succeeds; 1 on timeout.
+# Sets WAITED_MS to how long it took.
+WAITED_MS=0
+wait_for()
+{
+	local timeout_ms start
+	timeout_ms=$(awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }')
+	shift
+	start=$(now_ms)
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			WAITED_MS=$(($(now_ms) - start))
+			return 0
+		fi
+		WAITED_MS=$(($(now_ms) - start))
+		((WAITED_MS < timeout_ms)) || return 1
+		sleep 0.1
+	done
+}
+
+ns_exists() { [[ -n "$1" ]] && ip netns list 2>/dev/null | grep -qw -- "$1"; }
+
+# Namespace of WHO: "node", "ext", or a pod name given to add_pod.
+ns_of()
+{
+	case "$1" in
+	node) echo "$NODE" ;;
+	ext) echo "$EXT" ;;
+	*) echo "$PFX-$1" ;;
+	esac
+}
+
+# in_ns WHO CMD...: runs CMD inside WHO's network namespace.
+in_ns()
+{
+	local ns
+	ns=$(ns_of "$1")
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# ---------------------------------------------------------------- lifecycle
+
+cleanup()
+{
+	local rc=$? pid ns i
+	trap - EXIT INT TERM
+	set +e
+	if [[ -n "$SP_PID" ]] && kill -0 "$SP_PID" 2>/dev/null; then
+		kill -TERM "$SP_PID" 2>/dev/null
+		for _ in $(seq 20); do kill -0 "$SP_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$SP_PID" 2>/dev/null
+		wait "$SP_PID" 2>/dev/null
+	fi
+	for pid in "${BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	if ns_exists "$NODE" && [[ -x "$SVCPROXY" ]]; then
+		ip netns exec "$NODE" "$SVCPROXY" cleanup >/dev/null 2>&1
+	fi
+	for ((i = ${#NAMESPACES[@]} - 1; i >= 0; i--)); do
+		ns=${NAMESPACES[i]}
+		ns_exists "$ns" || continue
+		# Anything still inside one of our namespaces was started by this test.
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [[ -n "$WORK" && -d "$WORK" ]]; then
+		if ((rc != 0 && rc != 77)) && [[ -n "${E2E_KEEP_LOGS:-}" ]]; then
+			echo "logs kept in $WORK" >&2
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+# harness_init: checks prerequisites (skip if the host cannot run these tests at all; fail if
+# the build is missing), creates the work directory and installs the cleanup trap.
+harness_init()
+{
+	((EUID == 0)) || skip "needs root (network namespaces, nftables)"
+	command -v ip >/dev/null || skip "iproute2 (ip) not installed"
+	command -v curl >/dev/null || skip "curl not installed"
+	[[ -x "$SVCPROXY" ]] || fail "svcproxy not built: $SVCPROXY (run make build)"
+	[[ -x "$PODSERVER" ]] || fail "podserver not built: $PODSERVER (run make build)"
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/$PFX.XXXXXX")
+	MANIFESTS="$WORK/manifests"
+	SP_LOG="$WORK/svcproxy.log"
+	mkdir -p "$MANIFESTS"
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+new_ns()
+{
+	ip netns add "$1" || skip "cannot create network namespace $1 (no netns support?)"
+	NAMESPACES+=("$1")
+	ip netns exec "$1" ip link set lo up || fail "lo up in $1"
+}
+
+# setup_node: the node namespace, forwarding on, redirects off, a route for the Service CIDR.
+setup_node()
+{
+	new_ns "$NODE"
+	in_ns node sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 \
+		net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 ||
+		fail "node sysctls"
+	# No dummy driver everywhere (it may be a module we must not load): a veth pair whose
+	# far end never answers ARP for a Service address stands in for a blackhole device.
+	in_ns node ip link add svc0 type veth peer name svc0p || fail "veth svc0"
+	in_ns node ip addr add "$GW/32" dev svc0 || fail "address on svc0"
+	in_ns node ip link set svc0p up || fail "svc0p up"
+	in_ns node ip link set svc0 up || fail "svc0 up"
+	in_ns node ip route add "$SERVICE_CIDR" dev svc0 src "$GW" || fail "route $SERVICE_CIDR"
+}
+
+# add_pod NAME IP: a pod namespace with eth0 IP/32, default route via the node.
+add_pod()
+{
+	local name=$1 ip=$2 ns host_if
+	ns=$(ns_of "$name")
+	NPODS=$((NPODS + 1))
+	host_if="vp$NPODS"
+	new_ns "$ns"
+	POD_IP[$name]=$ip
+	in_ns node ip link add "$host_if" type veth peer name eth0 netns "$ns" ||
+		fail "veth for $name"
+	in_ns node ip addr add "$GW/32" dev "$host_if" || fail "gateway on $host_if"
+	in_ns node ip link set "$host_if" up || fail "$host_if up"
+	in_ns node ip route add "$ip/32" dev "$host_if" src "$GW" || fail "route to $name"
+	in_ns "$name" sysctl -qw net.ipv4.conf.all.accept_redirects=0 || fail "$name sysctls"
+	in_ns "$name" ip addr add "$ip/32" dev eth0 || fail "address on $name"
+	in_ns "$name" ip link set eth0 up || fail "$name eth0 up"
+	in_ns "$name" ip route add "$GW" dev eth0 scope link || fail "$name gateway route"
+	in_ns "$name" ip route add default via "$GW" dev eth0 || fail "$name default route"
+}
+
+# add_external: a client outside the cluster CIDR, reaching ClusterIPs through the node.
+add_external()
+{
+	new_ns "$EXT"
+	in_ns node ip link add ext0 type veth peer name eth0 netns "$EXT" || fail "veth for ext"
+	in_ns node ip addr add "$EXT_NODE_IP/24" dev ext0 || fail "address on ext0"
+	in_ns node ip link set ext0 up || fail "ext0 up"
+	in_ns ext ip addr add "$EXT_IP/24" dev eth0 || fail "address on ext"
+	in_ns ext ip link set eth0 up || fail "ext eth0 up"
+	in_ns ext ip route add default via "$EXT_NODE_IP" || fail "ext default route"
+}
+
+# setup_cluster N: node + N pods pod-a.. (10.244.1.11..) + the external client.
+setup_cluster()
+{
+	local names=(pod-a pod-b pod-c pod-d pod-e) i
+	setup_node
+	for ((i = 0; i < $1; i++)); do
+		add_pod "${names[i]}" "10.244.1.$((11 + i))"
+	done
+	add_external
+}
+
+# start_podserver POD NAME PORT [PORT...] [--udp|--tcp]: runs podserver in POD, waits "ready".
+PS_COUNT=0
+start_podserver()
+{
+	local pod=$1 name=$2 out args=()
+	shift 2
+	for a in "$@"; do
+		case "$a" in
+		--*) args+=("$a") ;;
+		*) args+=(--port "$a") ;;
+		esac
+	done
+	PS_COUNT=$((PS_COUNT + 1))
+	out="$WORK/podserver-$PS_COUNT-$name.out"
+	in_ns "$pod" "$PODSERVER" --name "$name" "${args[@]}" >"$out" 2>&1 &
+	BG_PIDS+=($!)
+	wait_for 5 grep -qx ready "$out" || fail "podserver $name in $pod not ready: $(cat "$out")"
+}
+
+svcproxy_table_present() { in_ns node nft list table ip svcproxy; }
+
+# start_svcproxy [EXTRA ARGS...]: `svcproxy run` in the node, log in $SP_LOG; waits until its
+# table exists (the first sync is one transaction, so then everything in it is programmed).
+start_svcproxy()
+{
+	echo "==== svcproxy run $* ($(date +%T.%N))" >>"$SP_LOG"
+	ip netns exec "$NODE" "$SVCPROXY" run --manifests "$MANIFESTS" \
+		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
+		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"$SP_LOG" 2>&1 &
+	SP_PID=$!
+	if ! wait_for 10 svcproxy_table_present; then
+		kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited early"
+		fail "svcproxy did not create table ip svcproxy within 10 s"
+	fi
+	kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited after its first sync"
+	log "svcproxy running (pid $SP_PID), table present after ${WAITED_MS} ms"
+}
+
+# stop_svcproxy: SIGTERM, wait; sets SP_RC to its exit status.
+SP_RC=""
+stop_svcproxy()
+{
+	[[ -n "$SP_PID" ]] || return 0
+	kill -TERM "$SP_PID" 2>/dev/null
+	wait "$SP_PID"
+	SP_RC=$?
+	SP_PID=""
+}
+
+# ---------------------------------------------------------------- traffic
+
+# http_get WHO URL: body on stdout, curl's stderr on stderr, curl's exit status.
+http_get()
+{
+	in_ns "$1" curl -sS --max-time "${CURL_TIMEOUT:-2}" "$2"
+}
+
+# http_ok WHO URL: true when the request gets an answer (used with wait_for).
+http_ok() { http_get "$@" >/dev/null 2>&1; }
+
+# http_fails WHO URL: true when the request gets no answer within 1 s (used with wait_for).
+http_fails() { ! CURL_TIMEOUT=1 http_get "$@" >/dev/null 2>&1; }
+
+# http_refused WHO URL: true when curl fails with "connection refused" (exit 7).
+http_refused()
+{
+	CURL_TIMEOUT=1 http_get "$@" >/dev/null 2>&1
+	[[ $? -eq 7 ]]
+}
+
+# udp_get WHO ADDR:PORT: one datagram from a fresh source port, the reply on stdout (1 s).
+udp_get()
+{
+	echo ping | in_ns "$1" timeout 3 socat -T1 - "UDP4:$2"
+}
+
+udp_ok() { [[ -n "$(udp_get "$@" 2>/dev/null)" ]]; }
+
+# ---------------------------------------------------------------- manifests
+
+# service_yaml NAME CLUSTERIP PORT TARGETPORT PROTO: a one-port ClusterIP Service.
+service_yaml()
+{
+	cat <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: $1
+  namespace: default
+spec:
+  type: ClusterIP
+  clusterIP: $2
+  ports:
+  - port: $3
+    targetPort: $4
+    protocol: $5
+EOF
+}
+
+# slice_yaml SERVICE PORT PROTO IP...: an EndpointSlice (unnamed port) with ready endpoints.
+slice_yaml()
+{
+	local svc=$1 port=$2 proto=$3 ip
+	shift 3
+	cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $svc-1
+  namespace: default
+  labels:
+    kubernetes.io/service-name: $svc
+addressType: IPv4
+ports:
+- port: $port
+  protocol: $proto
+endpoints:
+EOF
+	if (($# == 0)); then
+		echo "[]"
+		return
+	fi
+	for ip in "$@"; do
+		cat <<EOF
+- addresses: ["$ip"]
+  conditions: {ready: true}
+EOF
+	done
+}
+
+# simple_service NAME CLUSTERIP PORT TARGETPORT PROTO IP...: Service + EndpointSlice, one doc.
+simple_service()
+{
+	local name=$1 cip=$2 port=$3 tport=$4 proto=$5
+	shift 5
+	service_yaml "$name" "$cip" "$port" "$tport" "$proto"
+	echo "---"
+	slice_yaml "$name" "$tport" "$proto" "$@"
+}
+
+# write_manifest FILE: stdin to $MANIFESTS/FILE atomically (temp file + rename).
+write_manifest()
+{
+	local tmp="$MANIFESTS/.$1.tmp"
+	cat >"$tmp" && mv -f "$tmp" "$MANIFESTS/$1"
+}
