@@ -1,3 +1,1584 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* placeholder: being written */
-typedef int svcproxy_placeholder_decode;
+/*
+ * decode.c - Kubernetes manifests (YAML or JSON) to model objects.
+ *
+ * Two passes over a buffer: first every document is parsed (so a syntax
+ * error anywhere adds nothing and yields exactly one message), then each
+ * document's object is validated and converted. Validation collects every
+ * problem of an object before rejecting it, so one run of `svcproxy check`
+ * shows all of them.
+ *
+ * Typing follows what kubectl/the API server accept: a quoted "80" is a
+ * string and not an integer (except where the API takes int-or-string,
+ * i.e. targetPort), a plain 80 is not a string. Aliases are followed;
+ * merge keys (<<) are not supported.
+ *
+ * Out of memory is fatal (x*alloc), as everywhere in the daemon.
+ */
+#include "decode.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "common/log.h"
+
+#define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define LABEL_PROXY_NAME   "service.kubernetes.io/service-proxy-name"
+#define LABEL_ZONE         "topology.kubernetes.io/zone"
+#define AFFINITY_DEFAULT   10800
+#define AFFINITY_MAX       86400
+#define LIST_MAX_DEPTH     8
+#define PATH_LEN           128
+
+/* Decoding state for one object: where it came from, and what it is called. */
+struct dctx {
+	const char *origin;
+	struct diag *d;
+	struct model *out;
+	struct decode_rejects *rejects;
+	const char *kind; /* for messages */
+	const char *ns;   /* NULL for cluster-scoped kinds */
+	const char *name; /* NULL until metadata.name is known */
+	int line;         /* 1-based line of the object, for unnamed objects */
+	int errors;       /* problems found in the current object */
+	int invalid;      /* invalid objects in the buffer */
+};
+
+/* Report one problem of the current object; path is the field path. */
+static void __attribute__((format(printf, 3, 4)))
+bad(struct dctx *c, const char *path, const char *fmt, ...)
+{
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		die_oom();
+	va_end(ap);
+	if (c->name && c->ns)
+		diag_add(c->d, "%s: %s %s/%s: %s: %s", c->origin, c->kind, c->ns, c->name, path,
+		         msg);
+	else if (c->name)
+		diag_add(c->d, "%s: %s %s: %s: %s", c->origin, c->kind, c->name, path, msg);
+	else if (c->kind)
+		diag_add(c->d, "%s:%d: %s: %s: %s", c->origin, c->line, c->kind, path, msg);
+	else
+		diag_add(c->d, "%s:%d: %s: %s", c->origin, c->line, path, msg);
+	free(msg);
+	c->errors++;
+}
+
+/* --- typed access to YAML nodes ------------------------------------------ */
+
+enum vtype {
+	V_ABSENT,
+	V_NULL,
+	V_STR,
+	V_INT,
+	V_BOOL,
+	V_FLOAT,
+	V_MAP,
+	V_SEQ,
+};
+
+static const char *const vtype_names[] = {
+    [V_ABSENT] = "nothing", [V_NULL] = "null",      [V_STR] = "a string",  [V_INT] = "an integer",
+    [V_BOOL] = "a boolean", [V_FLOAT] = "a number", [V_MAP] = "a mapping", [V_SEQ] = "a list",
+};
+
+/* Follow aliases; NULL for an alias that leads nowhere. */
+static struct fy_node *deref(struct fy_node *n)
+{
+	if (n && fy_node_is_alias(n))
+		n = fy_node_resolve_alias(n);
+	return n;
+}
+
+static bool text_is(const char *s, size_t len, const char *lit)
+{
+	return strlen(lit) == len && !memcmp(s, lit, len);
+}
+
+static bool text_is_int(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (len && (s[0] == '-' || s[0] == '+'))
+		i++;
+	if (i == len)
+		return false;
+	for (; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* YAML 1.2 core schema float, roughly: digits with '.' or an exponent, .inf, .nan */
+static bool text_is_float(const char *s, size_t len)
+{
+	char buf[64];
+	char *end;
+
+	if (!len || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!strcmp(buf, ".inf") || !strcmp(buf, "-.inf") || !strcmp(buf, "+.inf") ||
+	    !strcmp(buf, ".nan") || !strcmp(buf, ".Inf") || !strcmp(buf, ".NaN"))
+		return true;
+	if (!strpbrk(buf, ".eE") || strpbrk(buf, "xXpP") || strspn(buf, "0123456789+-.eE") != len)
+		return false;
+	strtod(buf, &end);
+	return *end == '\0';
+}
+
+/* The type of a node as the Kubernetes JSON decoder would see it. */
+static enum vtype vtype(struct fy_node *n)
+{
+	const char *s, *tag;
+	size_t len, tlen;
+
+	if (!n)
+		return V_ABSENT;
+	switch (fy_node_get_type(n)) {
+	case FYNT_MAPPING:
+		return V_MAP;
+	case FYNT_SEQUENCE:
+		return V_SEQ;
+	case FYNT_SCALAR:
+		break;
+	}
+	tag = fy_node_get_tag(n, &tlen);
+	if (tag && (text_is(tag, tlen, "!!str") || text_is(tag, tlen, "tag:yaml.org,2002:str")))
+		return V_STR;
+	if (fy_node_get_style(n) != FYNS_PLAIN)
+		return V_STR;
+	s = fy_node_get_scalar(n, &len);
+	if (!s || !len || text_is(s, len, "~") || text_is(s, len, "null") ||
+	    text_is(s, len, "Null") || text_is(s, len, "NULL"))
+		return V_NULL;
+	if (text_is(s, len, "true") || text_is(s, len, "True") || text_is(s, len, "TRUE") ||
+	    text_is(s, len, "false") || text_is(s, len, "False") || text_is(s, len, "FALSE"))
+		return V_BOOL;
+	if (text_is_int(s, len))
+		return V_INT;
+	if (text_is_float(s, len))
+		return V_FLOAT;
+	return V_STR;
+}
+
+/* The value of key in mapping map (aliases followed), or NULL. */
+static struct fy_node *get(struct fy_node *map, const char *key)
+{
+	struct fy_node_pair *pair;
+	void *it = NULL;
+	size_t klen = strlen(key);
+
+	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
+		return NULL;
+	while ((pair = fy_node_mapping_iterate(map, &it))) {
+		struct fy_node *k = deref(fy_node_pair_key(pair));
+		const char *s;
+		size_t len;
+
+		if (!k || fy_node_get_type(k) != FYNT_SCALAR)
+			continue;
+		s = fy_node_get_scalar(k, &len);
+		if (s && len == klen && !memcmp(s, key, len))
+			return deref(fy_node_pair_value(pair));
+	}
+	return NULL;
+}
+
+/* A short printable rendering of a scalar for messages ("..." when long). */
+static const char *show(struct fy_node *n, char *buf, size_t size)
+{
+	const char *s = n ? fy_node_get_scalar(n, NULL) : NULL;
+	size_t len = 0;
+
+	if (n && fy_node_get_type(n) != FYNT_SCALAR) {
+		snprintf(buf, size, "%s", vtype_names[vtype(n)]);
+		return buf;
+	}
+	if (s)
+		s = fy_node_get_scalar(n, &len);
+	if (len > 40)
+		snprintf(buf, size, "%.37s...", s);
+	else
+		snprintf(buf, size, "%.*s", (int)len, s ? s : "");
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	return buf;
+}
+
+/*
+ * Format a field path into buf (PATH_LEN bytes), truncating if needed.
+ * buf may also be one of the arguments.
+ */
+static void __attribute__((format(printf, 2, 3))) pathf(char *buf, const char *fmt, ...)
+{
+	char tmp[PATH_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	memcpy(buf, tmp, sizeof(tmp));
+}
+
+/* buf = parent.key (or key at the top level); buf may be parent */
+static void join(char *buf, const char *parent, const char *key)
+{
+	if (parent && *parent)
+		pathf(buf, "%s.%s", parent, key);
+	else
+		pathf(buf, "%s", key);
+}
+
+/*
+ * Read parent.key as a string. Returns 1 and sets *out (owned by the
+ * document) when present, 0 when absent or null, -1 when of another type
+ * (reported).
+ */
+static int get_str(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+                   const char **out)
+{
+	struct fy_node *n = get(map, key);
+	char path[PATH_LEN], sh[64];
+	enum vtype t = vtype(n);
+	size_t len;
+
+	*out = NULL;
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	join(path, parent, key);
+	if (t != V_STR) {
+		if (t == V_MAP || t == V_SEQ)
+			bad(c, path, "expected a string, got %s", vtype_names[t]);
+		else
+			bad(c, path, "expected a string, got %s %s (quote it)", vtype_names[t],
+			    show(n, sh, sizeof(sh)));
+		return -1;
+	}
+	*out = fy_node_get_scalar0(n);
+	if (!*out)
+		die_oom();
+	fy_node_get_scalar(n, &len);
+	if (strlen(*out) != len) {
+		bad(c, path, "contains a NUL character");
+		*out = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+/* As get_str(), for a node that is itself the value (list items). */
+static int node_str(struct dctx *c, struct fy_node *n, const char *path, const char **out)
+{
+	enum vtype t = vtype(n);
+	char sh[64];
+	size_t len;
+
+	*out = NULL;
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	if (t != V_STR) {
+		bad(c, path, "expected a string, got %s %s", vtype_names[t],
+		    t == V_MAP || t == V_SEQ ? "" : show(n, sh, sizeof(sh)));
+		return -1;
+	}
+	*out = fy_node_get_scalar0(n);
+	if (!*out)
+		die_oom();
+	fy_node_get_scalar(n, &len);
+	if (strlen(*out) != len) {
+		bad(c, path, "contains a NUL character");
+		*out = NULL;
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * Read an integer node. Returns 1 with *out set, 0 when absent or null,
+ * -1 when not an integer (reported against path). Values beyond the range
+ * of long long saturate, so range checks by the caller still catch them.
+ */
+static int node_int(struct dctx *c, struct fy_node *n, const char *path, long long *out)
+{
+	enum vtype t = vtype(n);
+	char sh[64], buf[32];
+	const char *s;
+	size_t len;
+
+	*out = 0;
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	if (t != V_INT) {
+		if (t == V_STR && fy_node_get_style(n) != FYNS_PLAIN)
+			bad(c, path, "\"%s\" is a string, expected an integer (remove the quotes)",
+			    show(n, sh, sizeof(sh)));
+		else if (t == V_MAP || t == V_SEQ)
+			bad(c, path, "expected an integer, got %s", vtype_names[t]);
+		else
+			bad(c, path, "%s is not an integer", show(n, sh, sizeof(sh)));
+		return -1;
+	}
+	s = fy_node_get_scalar(n, &len);
+	if (len >= sizeof(buf)) {
+		*out = s[0] == '-' ? LLONG_MIN : LLONG_MAX;
+		return 1;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	*out = strtoll(buf, NULL, 10); /* saturates on overflow */
+	return 1;
+}
+
+static int node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *out)
+{
+	enum vtype t = vtype(n);
+	char sh[64];
+	const char *s;
+
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	if (t != V_BOOL) {
+		bad(c, path, "%s is not a boolean (true or false)",
+		    t == V_MAP || t == V_SEQ ? vtype_names[t] : show(n, sh, sizeof(sh)));
+		return -1;
+	}
+	s = fy_node_get_scalar(n, NULL);
+	*out = s[0] == 't' || s[0] == 'T';
+	return 1;
+}
+
+/*
+ * The node at parent.key when it is a list; 0 absent/null, 1 list, -1
+ * another type (reported).
+ */
+static int get_seq(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+                   struct fy_node **out)
+{
+	struct fy_node *n = get(map, key);
+	enum vtype t = vtype(n);
+	char path[PATH_LEN];
+
+	*out = NULL;
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	if (t != V_SEQ) {
+		join(path, parent, key);
+		bad(c, path, "expected a list, got %s", vtype_names[t]);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+static int node_map(struct dctx *c, struct fy_node *n, const char *path, struct fy_node **out)
+{
+	enum vtype t = vtype(n);
+
+	*out = NULL;
+	if (t == V_ABSENT || t == V_NULL)
+		return 0;
+	if (t != V_MAP) {
+		bad(c, path, "expected a mapping, got %s", vtype_names[t]);
+		return -1;
+	}
+	*out = n;
+	return 1;
+}
+
+static int get_map(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+                   struct fy_node **out)
+{
+	char path[PATH_LEN];
+
+	join(path, parent, key);
+	return node_map(c, get(map, key), path, out);
+}
+
+/* The i-th item of a list, aliases followed. */
+static struct fy_node *item(struct fy_node *seq, void **it)
+{
+	struct fy_node *n = fy_node_sequence_iterate(seq, it);
+
+	return n ? deref(n) : NULL;
+}
+
+/* --- value checks ----------------------------------------------------------- */
+
+/* RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63; alpha_first: RFC 1035 */
+static bool is_dns_label(const char *s, bool alpha_first)
+{
+	size_t len = strlen(s);
+
+	if (!len || len > 63)
+		return false;
+	if (alpha_first && !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+			return false;
+	}
+	return s[0] != '-' && s[len - 1] != '-';
+}
+
+/* RFC 1123 subdomain: labels joined by '.', at most 253 */
+static bool is_dns_subdomain(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '.'))
+			return false;
+		if (ch == '.' || ch == '-') {
+			bool first = i == 0 || s[i - 1] == '.';
+			bool last = i == len - 1 || s[i + 1] == '.';
+
+			if (first || last)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* IANA service name (named targetPort): 1-15 of [a-z0-9-], a letter, no "--", no edge '-' */
+static bool is_iana_svc_name(const char *s)
+{
+	size_t len = strlen(s);
+	bool letter = false;
+
+	if (!len || len > 15 || s[0] == '-' || s[len - 1] == '-' || strstr(s, "--"))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] >= 'a' && s[i] <= 'z')
+			letter = true;
+		else if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	}
+	return letter;
+}
+
+/*
+ * Read a port number at path. lo is 1 for ports, 0 where 0 means "none".
+ * Returns 1 with *out, 0 absent/null, -1 invalid (reported).
+ */
+static int node_port(struct dctx *c, struct fy_node *n, const char *path, int lo, uint16_t *out)
+{
+	long long v;
+	char sh[64];
+	int r;
+
+	*out = 0;
+	r = node_int(c, n, path, &v);
+	if (r <= 0)
+		return r;
+	if (v < lo || v > 65535) {
+		bad(c, path, "%s is not a valid port (%d-65535)", show(n, sh, sizeof(sh)), lo);
+		return -1;
+	}
+	*out = (uint16_t)v;
+	return 1;
+}
+
+static int get_port(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+                    int lo, uint16_t *out)
+{
+	char path[PATH_LEN];
+
+	join(path, parent, key);
+	return node_port(c, get(map, key), path, lo, out);
+}
+
+/* protocol: TCP (default), UDP or SCTP; 0 when invalid (reported). */
+static uint8_t get_proto(struct dctx *c, struct fy_node *map, const char *parent)
+{
+	char path[PATH_LEN];
+	const char *s;
+	int r;
+
+	r = get_str(c, map, "protocol", parent, &s);
+	if (r < 0)
+		return 0;
+	if (r == 0 || !strcmp(s, "TCP"))
+		return L4_TCP;
+	if (!strcmp(s, "UDP"))
+		return L4_UDP;
+	if (!strcmp(s, "SCTP"))
+		return L4_SCTP;
+	join(path, parent, "protocol");
+	bad(c, path, "\"%s\" is not a valid protocol (TCP, UDP or SCTP)", s);
+	return 0;
+}
+
+/* An IP address string at path; family 0 accepts both. 1 ok, 0 absent, -1 bad. */
+static int node_ip(struct dctx *c, struct fy_node *n, const char *path, int family,
+                   struct ipaddr *out)
+{
+	const char *s;
+	int r;
+
+	r = node_str(c, n, path, &s);
+	if (r <= 0)
+		return r;
+	if (ipaddr_parse(s, out)) {
+		bad(c, path, "\"%s\" is not a valid IP address", s);
+		return -1;
+	}
+	if (family && out->family != family) {
+		bad(c, path, "\"%s\" is not an %s address (the slice's addressType is %s)", s,
+		    family == AF_INET ? "IPv4" : "IPv6", family == AF_INET ? "IPv4" : "IPv6");
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * A CIDR as in loadBalancerSourceRanges: surrounding blanks are ignored and
+ * host bits are cleared (the API server accepts "10.0.0.1/8" there).
+ */
+static int parse_cidr_loose(const char *s, struct cidr *out)
+{
+	char buf[CIDR_STRLEN];
+	const char *slash;
+	unsigned long len;
+	size_t n;
+	char *end;
+
+	s += strspn(s, " \t");
+	n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -EINVAL;
+	buf[slash - buf] = '\0';
+	if (ipaddr_parse(buf, &out->addr))
+		return -EINVAL;
+	if (!slash[1] || slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3)
+		return -EINVAL;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end || len > ipaddr_len(&out->addr) * 8)
+		return -EINVAL;
+	out->prefix_len = (unsigned int)len;
+	for (unsigned int bit = out->prefix_len; bit < ipaddr_len(&out->addr) * 8; bit++)
+		out->addr.raw[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+	return 0;
+}
+
+/* Append a zeroed element to a malloc'd array of n elements of size sz. */
+static void *grow(void *arr, size_t *n, size_t sz)
+{
+	char *p = xrealloc(arr, (*n + 1) * sz);
+
+	memset(p + *n * sz, 0, sz);
+	(*n)++;
+	return p;
+}
+
+/* Read a list of IP addresses at parent.key into a new array. */
+static void get_ip_list(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+                        struct ipaddr **out, size_t *n)
+{
+	char path[PATH_LEN], ipath[PATH_LEN];
+	struct fy_node *seq, *it_n;
+	void *it = NULL;
+	size_t i = 0;
+
+	if (get_seq(c, map, key, parent, &seq) <= 0)
+		return;
+	join(path, parent, key);
+	*out = xcalloc(fy_node_sequence_item_count(seq), sizeof(**out));
+	while ((it_n = item(seq, &it))) {
+		pathf(ipath, "%s[%zu]", path, i++);
+		if (node_ip(c, it_n, ipath, 0, &(*out)[*n]) == 0)
+			bad(c, ipath, "an IP address is required");
+		else
+			(*n)++;
+	}
+}
+
+/* --- object metadata -------------------------------------------------------- */
+
+struct meta {
+	const char *name;
+	const char *ns;
+	struct fy_node *labels; /* mapping, or NULL */
+};
+
+/*
+ * Read metadata.{name,namespace,labels}. name_ok checks the name's syntax
+ * (NULL: any); namespaced selects whether a namespace applies.
+ */
+static void get_meta(struct dctx *c, struct fy_node *obj, bool namespaced,
+                     bool (*name_ok)(const char *), const char *name_rule, struct meta *m)
+{
+	struct fy_node *md;
+	const char *s;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->ns = namespaced ? "default" : NULL;
+	c->ns = m->ns;
+	if (get_map(c, obj, "metadata", "", &md) <= 0) {
+		if (!md)
+			bad(c, "metadata.name",
+			    "required value is missing (every object needs a name)");
+		return;
+	}
+	if (namespaced && get_str(c, md, "namespace", "metadata", &s) > 0) {
+		if (is_dns_label(s, false))
+			m->ns = s;
+		else
+			bad(c, "metadata.namespace",
+			    "\"%s\" is not a valid namespace (lowercase letters, digits and '-', "
+			    "at "
+			    "most 63 characters)",
+			    s);
+	}
+	c->ns = m->ns;
+	r = get_str(c, md, "name", "metadata", &s);
+	if (r > 0) {
+		c->name = s;
+		m->name = s;
+		if (name_ok && !name_ok(s))
+			bad(c, "metadata.name", "\"%s\" is not a valid %s name (%s)", s, c->kind,
+			    name_rule);
+	} else if (r == 0) {
+		bad(c, "metadata.name", "required value is missing (every object needs a name)");
+	}
+	if (get_map(c, md, "labels", "metadata", &m->labels) < 0)
+		m->labels = NULL;
+}
+
+/* A label's value: 1 present (string), 0 absent, -1 wrong type (reported). */
+static int get_label(struct dctx *c, struct meta *m, const char *key, const char **out)
+{
+	*out = NULL;
+	if (!m->labels)
+		return 0;
+	if (!get(m->labels, key))
+		return 0;
+	if (vtype(get(m->labels, key)) == V_NULL) { /* present but empty */
+		*out = "";
+		return 1;
+	}
+	return get_str(c, m->labels, key, "metadata.labels", out);
+}
+
+static void reject(struct dctx *c, enum obj_kind kind)
+{
+	struct decode_rejects *r = c->rejects;
+
+	c->invalid++;
+	if (!r || !c->name)
+		return;
+	r->v = grow(r->v, &r->n, sizeof(*r->v));
+	r->v[r->n - 1].kind = kind;
+	r->v[r->n - 1].ns = xstrdup(c->ns ? c->ns : "");
+	r->v[r->n - 1].name = xstrdup(c->name);
+}
+
+static bool name_is_label1035(const char *s)
+{
+	return is_dns_label(s, true);
+}
+
+/* --- Service ---------------------------------------------------------------- */
+
+static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t n_ports,
+                            struct svc_port *p)
+{
+	char path[PATH_LEN], fpath[PATH_LEN], sh[64];
+	struct fy_node *tp;
+	const char *s;
+	long long v;
+	int r;
+
+	pathf(path, "spec.ports[%zu]", i);
+	if (vtype(pn) != V_MAP) {
+		bad(c, path, "expected a mapping, got %s", vtype_names[vtype(pn)]);
+		return;
+	}
+	r = get_str(c, pn, "name", path, &s);
+	join(fpath, path, "name");
+	if (r > 0 && *s && !is_dns_label(s, false))
+		bad(c, fpath,
+		    "\"%s\" is not a valid port name (lowercase letters, digits and '-', at most "
+		    "63 characters)",
+		    s);
+	else if (r == 0 && n_ports > 1)
+		bad(c, fpath, "required when a Service has more than one port");
+	else if (r > 0 && !*s && n_ports > 1)
+		bad(c, fpath, "required when a Service has more than one port");
+	p->name = xstrdup(r > 0 ? s : "");
+
+	p->proto = get_proto(c, pn, path);
+	if (get_port(c, pn, "port", path, 1, &p->port) == 0) {
+		join(fpath, path, "port");
+		bad(c, fpath, "required value is missing");
+	}
+	get_port(c, pn, "nodePort", path, 0, &p->node_port);
+
+	/* targetPort: int-or-string; absent or 0 means "same as port" */
+	tp = get(pn, "targetPort");
+	join(fpath, path, "targetPort");
+	switch (vtype(tp)) {
+	case V_ABSENT:
+	case V_NULL:
+		p->target_port = p->port;
+		break;
+	case V_INT:
+		node_int(c, tp, fpath, &v);
+		if (v == 0)
+			p->target_port = p->port;
+		else if (v < 1 || v > 65535)
+			bad(c, fpath, "%s is not a valid port (1-65535)", show(tp, sh, sizeof(sh)));
+		else
+			p->target_port = (uint16_t)v;
+		break;
+	case V_STR:
+		node_str(c, tp, fpath, &s);
+		if (!s)
+			break;
+		if (text_is_int(s, strlen(s)))
+			bad(c, fpath,
+			    "\"%s\" is not a valid port name (write a number without quotes)", s);
+		else if (!is_iana_svc_name(s))
+			bad(c, fpath,
+			    "\"%s\" is not a valid port name (1-15 lowercase letters, digits and "
+			    "'-', with at least one letter)",
+			    s);
+		else
+			p->target_port_name = xstrdup(s);
+		break;
+	default:
+		bad(c, fpath, "expected a port number or name, got %s", vtype_names[vtype(tp)]);
+	}
+}
+
+/*
+ * spec.clusterIP / spec.clusterIPs into s->cluster_ips and s->headless.
+ * clusterIPs (primary first, one per family) wins over clusterIP, whose
+ * value must then equal clusterIPs[0]. "None" makes the Service headless;
+ * "" or absent means no cluster IP (yet).
+ */
+static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct service *s)
+{
+	struct fy_node *seq = NULL, *n;
+	const char *ip = NULL;
+	char path[PATH_LEN];
+	void *it = NULL;
+	size_t i = 0;
+	int r;
+
+	s->cluster_ips = xcalloc(2, sizeof(*s->cluster_ips));
+	r = get_str(c, spec, "clusterIP", "spec", &ip);
+	if (get_seq(c, spec, "clusterIPs", "spec", &seq) > 0 &&
+	    fy_node_sequence_item_count(seq) > 0) {
+		if (fy_node_sequence_item_count(seq) > 2)
+			bad(c, "spec.clusterIPs",
+			    "at most two addresses (one per family) are allowed");
+		while ((n = item(seq, &it))) {
+			const char *t;
+
+			pathf(path, "spec.clusterIPs[%zu]", i);
+			if (node_str(c, n, path, &t) == 0)
+				bad(c, path, "an IP address is required");
+			if (!t) {
+				i++;
+				continue;
+			}
+			if (i == 0 && r > 0 && *ip && strcmp(t, ip))
+				bad(c, path, "\"%s\" must match spec.clusterIP (\"%s\")", t, ip);
+			if (!strcmp(t, "None")) {
+				if (i != 0 || fy_node_sequence_item_count(seq) != 1)
+					bad(c, path, "\"None\" must be the only entry");
+				s->headless = true;
+			} else if (ipaddr_parse(t, &s->cluster_ips[s->n_cluster_ips])) {
+				bad(c, path, "\"%s\" is not a valid IP address", t);
+			} else if (s->n_cluster_ips == 1 &&
+			           s->cluster_ips[0].family == s->cluster_ips[1].family) {
+				bad(c, path,
+				    "\"%s\" is of the same family as spec.clusterIPs[0] (one "
+				    "address "
+				    "per family)",
+				    t);
+			} else if (s->n_cluster_ips < 2) {
+				s->n_cluster_ips++;
+			}
+			i++;
+		}
+		return;
+	}
+	if (r <= 0 || !*ip)
+		return;
+	if (!strcmp(ip, "None"))
+		s->headless = true;
+	else if (ipaddr_parse(ip, &s->cluster_ips[0]))
+		bad(c, "spec.clusterIP",
+		    "\"%s\" is not a valid IP address (or \"None\" for a headless Service)", ip);
+	else
+		s->n_cluster_ips = 1;
+}
+
+static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service *s)
+{
+	struct fy_node *st, *lb, *seq, *n;
+	char path[PATH_LEN];
+	void *it = NULL;
+	size_t i = 0;
+
+	if (get_map(c, obj, "status", "", &st) <= 0 ||
+	    get_map(c, st, "loadBalancer", "status", &lb) <= 0 ||
+	    get_seq(c, lb, "ingress", "status.loadBalancer", &seq) <= 0)
+		return;
+	s->lb_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->lb_ips));
+	while ((n = item(seq, &it))) {
+		pathf(path, "status.loadBalancer.ingress[%zu]", i++);
+		if (node_map(c, n, path, &n) <= 0)
+			continue;
+		join(path, path, "ip");
+		/* hostname-only entries (AWS ELB) carry no IP for us */
+		if (node_ip(c, get(n, "ip"), path, 0, &s->lb_ips[s->n_lb_ips]) > 0)
+			s->n_lb_ips++;
+	}
+}
+
+static void decode_lb_ranges(struct dctx *c, struct fy_node *spec, struct service *s)
+{
+	struct fy_node *seq, *n;
+	char path[PATH_LEN];
+	void *it = NULL;
+	size_t i = 0;
+	const char *t;
+
+	if (get_seq(c, spec, "loadBalancerSourceRanges", "spec", &seq) <= 0)
+		return;
+	s->lb_source_ranges = xcalloc(fy_node_sequence_item_count(seq), sizeof(struct cidr));
+	while ((n = item(seq, &it))) {
+		pathf(path, "spec.loadBalancerSourceRanges[%zu]", i++);
+		if (node_str(c, n, path, &t) <= 0) {
+			if (!t && vtype(n) == V_NULL)
+				bad(c, path, "a CIDR is required");
+			continue;
+		}
+		if (parse_cidr_loose(t, &s->lb_source_ranges[s->n_lb_source_ranges]))
+			bad(c, path, "\"%s\" is not a valid CIDR (e.g. 203.0.113.0/24)", t);
+		else
+			s->n_lb_source_ranges++;
+	}
+}
+
+/* One of two spellings: 1 for a, 0 for b (or absent), -1 invalid (reported). */
+static int get_choice(struct dctx *c, struct fy_node *spec, const char *key, const char *a,
+                      const char *b, bool *set)
+{
+	char path[PATH_LEN];
+	const char *s;
+	int r;
+
+	r = get_str(c, spec, key, "spec", &s);
+	if (set)
+		*set = r > 0;
+	if (r <= 0)
+		return r;
+	if (!strcmp(s, a))
+		return 1;
+	if (!strcmp(s, b))
+		return 0;
+	join(path, "spec", key);
+	bad(c, path, "\"%s\" is not valid (%s or %s)", s, b, a);
+	return -1;
+}
+
+static void decode_affinity(struct dctx *c, struct fy_node *spec, struct service *s)
+{
+	struct fy_node *cfg, *cip;
+	bool set;
+	long long v;
+	int r;
+
+	s->affinity_timeout = AFFINITY_DEFAULT;
+	r = get_choice(c, spec, "sessionAffinity", "ClientIP", "None", &set);
+	s->affinity_client_ip = r > 0;
+	if (get_map(c, spec, "sessionAffinityConfig", "spec", &cfg) <= 0 ||
+	    get_map(c, cfg, "clientIP", "spec.sessionAffinityConfig", &cip) <= 0)
+		return;
+	r = node_int(c, get(cip, "timeoutSeconds"),
+	             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", &v);
+	if (r <= 0)
+		return;
+	if (v < 1 || v > AFFINITY_MAX)
+		bad(c, "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+		    "%lld is not valid (1-%d seconds)", v, AFFINITY_MAX);
+	else if (!s->affinity_client_ip)
+		bad(c, "spec.sessionAffinityConfig",
+		    "may only be set when spec.sessionAffinity is ClientIP");
+	else
+		s->affinity_timeout = (uint32_t)v;
+}
+
+static void decode_service(struct dctx *c, struct fy_node *obj)
+{
+	struct service *s = xcalloc(1, sizeof(*s));
+	struct fy_node *spec = NULL, *ports, *n;
+	const char *t;
+	struct meta m;
+	void *it = NULL;
+	size_t i = 0;
+	int r;
+
+	get_meta(c, obj, true, name_is_label1035,
+	         "lowercase letters, digits and '-', starting with a letter, at most 63 characters",
+	         &m);
+	if (get_label(c, &m, LABEL_PROXY_NAME, &t) > 0)
+		s->ignored = true;
+	get_map(c, obj, "spec", "", &spec);
+
+	r = get_str(c, spec, "type", "spec", &t);
+	if (r > 0) {
+		if (!strcmp(t, "ClusterIP"))
+			s->type = SVC_CLUSTER_IP;
+		else if (!strcmp(t, "NodePort"))
+			s->type = SVC_NODE_PORT;
+		else if (!strcmp(t, "LoadBalancer"))
+			s->type = SVC_LOAD_BALANCER;
+		else if (!strcmp(t, "ExternalName"))
+			s->type = SVC_EXTERNAL_NAME;
+		else
+			bad(c, "spec.type",
+			    "\"%s\" is not valid (ClusterIP, NodePort, LoadBalancer or "
+			    "ExternalName)",
+			    t);
+	}
+	if (s->type == SVC_EXTERNAL_NAME && get_str(c, spec, "externalName", "spec", &t) == 0)
+		bad(c, "spec.externalName", "required for type ExternalName");
+
+	decode_cluster_ips(c, spec, s);
+	if (s->headless && (s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER))
+		bad(c, "spec.clusterIP", "\"None\" is only valid for type ClusterIP");
+
+	if (get_seq(c, spec, "ports", "spec", &ports) > 0) {
+		size_t cnt = (size_t)fy_node_sequence_item_count(ports);
+
+		s->ports = xcalloc(cnt, sizeof(*s->ports));
+		while ((n = item(ports, &it))) {
+			struct svc_port *p = &s->ports[s->n_ports++];
+
+			decode_svc_port(c, n, i, cnt, p);
+			for (size_t j = 0; j < i; j++) {
+				char path[PATH_LEN];
+				struct svc_port *q = &s->ports[j];
+
+				pathf(path, "spec.ports[%zu]", i);
+				if (p->port && q->port == p->port && q->proto == p->proto) {
+					bad(c, path, "duplicate port %u/%s (also spec.ports[%zu])",
+					    p->port, l4proto_name(p->proto), j);
+					break;
+				}
+				if (p->name && q->name && *p->name && !strcmp(p->name, q->name)) {
+					join(path, path, "name");
+					bad(c, path,
+					    "duplicate port name \"%s\" (also spec.ports[%zu])",
+					    p->name, j);
+					break;
+				}
+			}
+			if (p->node_port && s->type != SVC_NODE_PORT &&
+			    s->type != SVC_LOAD_BALANCER) {
+				char path[PATH_LEN];
+
+				pathf(path, "spec.ports[%zu].nodePort", i);
+				bad(c, path, "may only be used with type NodePort or LoadBalancer");
+			}
+			i++;
+		}
+	}
+	if (!s->n_ports && !s->headless && s->type != SVC_EXTERNAL_NAME)
+		bad(c, "spec.ports", "at least one port is required (unless clusterIP is None)");
+
+	get_ip_list(c, spec, "externalIPs", "spec", &s->external_ips, &s->n_external_ips);
+	decode_lb_status(c, obj, s);
+	decode_lb_ranges(c, spec, s);
+
+	bool set;
+
+	r = get_choice(c, spec, "externalTrafficPolicy", "Local", "Cluster", &set);
+	s->etp_local = r > 0;
+	if (set && s->type != SVC_NODE_PORT && s->type != SVC_LOAD_BALANCER && !s->n_external_ips &&
+	    r >= 0)
+		bad(c, "spec.externalTrafficPolicy",
+		    "may only be set for type NodePort or LoadBalancer, or with externalIPs");
+	r = get_choice(c, spec, "internalTrafficPolicy", "Local", "Cluster", NULL);
+	s->itp_local = r > 0;
+	decode_affinity(c, spec, s);
+	if (get_port(c, spec, "healthCheckNodePort", "spec", 0, &s->health_check_node_port) > 0 &&
+	    s->health_check_node_port && (s->type != SVC_LOAD_BALANCER || !s->etp_local))
+		bad(c, "spec.healthCheckNodePort",
+		    "may only be set for type LoadBalancer with externalTrafficPolicy Local");
+	if (get_str(c, spec, "trafficDistribution", "spec", &t) > 0)
+		s->traffic_distribution = xstrdup(t);
+
+	if (c->errors) {
+		reject(c, OBJ_SERVICE);
+		service_free(s);
+		return;
+	}
+	s->origin = xstrdup(c->origin);
+	s->ns = xstrdup(m.ns);
+	s->name = xstrdup(m.name);
+	if (model_add_service(c->out, s))
+		die_oom();
+}
+
+/* --- EndpointSlice ----------------------------------------------------------- */
+
+/*
+ * EndpointSlice ports (or v1 Endpoints subset ports, where port_required).
+ * A null port is allowed in EndpointSlices: that entry is unusable (port 0).
+ */
+static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *parent,
+                             bool port_required, struct eps_port **out, size_t *n_out)
+{
+	char path[PATH_LEN], fpath[PATH_LEN];
+	struct fy_node *n;
+	void *it = NULL;
+	size_t i = 0;
+	const char *s;
+	int r;
+
+	*out = xcalloc(fy_node_sequence_item_count(seq), sizeof(**out));
+	while ((n = item(seq, &it))) {
+		struct eps_port *p = &(*out)[*n_out];
+
+		pathf(path, "%s[%zu]", parent, i++);
+		if (node_map(c, n, path, &n) <= 0)
+			continue;
+		(*n_out)++;
+		r = get_str(c, n, "name", path, &s);
+		if (r > 0 && *s && !is_dns_label(s, false)) {
+			join(fpath, path, "name");
+			bad(c, fpath,
+			    "\"%s\" is not a valid port name (lowercase letters, digits and '-', "
+			    "at most 63 characters)",
+			    s);
+		}
+		p->name = xstrdup(r > 0 ? s : "");
+		p->proto = get_proto(c, n, path);
+		if (get_port(c, n, "port", path, 1, &p->port) == 0 && port_required) {
+			join(fpath, path, "port");
+			bad(c, fpath, "required value is missing");
+		}
+		for (size_t j = 0; j + 1 < *n_out; j++)
+			if (!strcmp((*out)[j].name, p->name)) {
+				join(fpath, path, "name");
+				bad(c, fpath, "duplicate port name \"%s\"", p->name);
+				break;
+			}
+	}
+}
+
+static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path, int family,
+                            struct endpoint *ep)
+{
+	char fpath[PATH_LEN], hpath[PATH_LEN];
+	struct fy_node *addrs, *cond, *hints, *zones, *z;
+	void *it = NULL;
+	size_t i = 0;
+	const char *s;
+	int r;
+
+	r = get_seq(c, n, "addresses", path, &addrs);
+	join(fpath, path, "addresses");
+	if (r == 0 || (r > 0 && fy_node_sequence_item_count(addrs) == 0)) {
+		bad(c, fpath, "at least one address is required");
+	} else if (r > 0) {
+		struct fy_node *a;
+
+		if (fy_node_sequence_item_count(addrs) > 100)
+			bad(c, fpath, "at most 100 addresses are allowed");
+		while ((a = item(addrs, &it))) {
+			struct ipaddr ip;
+
+			pathf(hpath, "%s[%zu]", fpath, i);
+			r = node_ip(c, a, hpath, family, &ip);
+			if (r == 0)
+				bad(c, hpath, "an IP address is required");
+			else if (r > 0 && i == 0)
+				ep->addr = ip;
+			i++;
+		}
+	}
+
+	ep->ready = true;
+	join(fpath, path, "conditions");
+	if (node_map(c, get(n, "conditions"), fpath, &cond) > 0) {
+		char cpath[PATH_LEN];
+		bool serving_set;
+
+		join(cpath, fpath, "ready");
+		node_bool(c, get(cond, "ready"), cpath, &ep->ready);
+		ep->serving = ep->ready;
+		join(cpath, fpath, "serving");
+		serving_set = node_bool(c, get(cond, "serving"), cpath, &ep->serving) > 0;
+		if (!serving_set)
+			ep->serving = ep->ready;
+		join(cpath, fpath, "terminating");
+		node_bool(c, get(cond, "terminating"), cpath, &ep->terminating);
+	} else {
+		ep->serving = ep->ready;
+	}
+
+	if (get_str(c, n, "nodeName", path, &s) > 0)
+		ep->node_name = xstrdup(s);
+	if (get_str(c, n, "zone", path, &s) > 0)
+		ep->zone = xstrdup(s);
+
+	join(hpath, path, "hints");
+	if (get_map(c, n, "hints", path, &hints) > 0 &&
+	    get_seq(c, hints, "forZones", hpath, &zones) > 0) {
+		it = NULL;
+		i = 0;
+		ep->hint_zones = xcalloc(fy_node_sequence_item_count(zones), sizeof(char *));
+		while ((z = item(zones, &it))) {
+			char zpath[PATH_LEN];
+
+			pathf(zpath, "%s.forZones[%zu]", hpath, i++);
+			if (node_map(c, z, zpath, &z) <= 0)
+				continue;
+			r = get_str(c, z, "name", zpath, &s);
+			if (r > 0) {
+				ep->hint_zones[ep->n_hint_zones++] = xstrdup(s);
+			} else if (r == 0) {
+				join(zpath, zpath, "name");
+				bad(c, zpath, "required value is missing");
+			}
+		}
+	}
+}
+
+static void decode_slice(struct dctx *c, struct fy_node *obj)
+{
+	struct endpoint_slice *e;
+	struct fy_node *seq, *n;
+	const char *at, *svc;
+	struct meta m;
+	void *it = NULL;
+	size_t i = 0;
+	int r;
+
+	/* FQDN slices carry names, not addresses: nothing to program */
+	n = get(obj, "addressType");
+	if (vtype(n) == V_STR && fy_node_get_scalar0(n) && !strcmp(fy_node_get_scalar0(n), "FQDN"))
+		return;
+	e = xcalloc(1, sizeof(*e));
+	get_meta(c, obj, true, is_dns_subdomain,
+	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	r = get_str(c, obj, "addressType", "", &at);
+	if (r == 0)
+		bad(c, "addressType", "required value is missing (IPv4, IPv6 or FQDN)");
+	else if (r > 0 && !strcmp(at, "IPv4"))
+		e->family = AF_INET;
+	else if (r > 0 && !strcmp(at, "IPv6"))
+		e->family = AF_INET6;
+	else if (r > 0)
+		bad(c, "addressType", "\"%s\" is not valid (IPv4, IPv6 or FQDN)", at);
+
+	r = get_label(c, &m, LABEL_SERVICE_NAME, &svc);
+	if (r == 0 || (r > 0 && !*svc))
+		bad(c, "metadata.labels",
+		    "label " LABEL_SERVICE_NAME " is required (the name of the Service this "
+		    "slice belongs to)");
+	else if (r > 0)
+		e->service_name = xstrdup(svc);
+
+	if (get_seq(c, obj, "ports", "", &seq) > 0)
+		decode_eps_ports(c, seq, "ports", false, &e->ports, &e->n_ports);
+
+	if (get_seq(c, obj, "endpoints", "", &seq) > 0) {
+		e->endpoints = xcalloc(fy_node_sequence_item_count(seq), sizeof(*e->endpoints));
+		while ((n = item(seq, &it))) {
+			char path[PATH_LEN];
+
+			pathf(path, "endpoints[%zu]", i++);
+			if (node_map(c, n, path, &n) <= 0)
+				continue;
+			decode_endpoint(c, n, path, e->family, &e->endpoints[e->n_endpoints++]);
+		}
+	}
+
+	if (c->errors) {
+		reject(c, OBJ_SLICE);
+		endpoint_slice_free(e);
+		return;
+	}
+	e->origin = xstrdup(c->origin);
+	e->ns = xstrdup(m.ns);
+	e->name = xstrdup(m.name);
+	if (model_add_slice(c->out, e))
+		die_oom();
+}
+
+/* --- v1 Endpoints ------------------------------------------------------------- */
+
+/*
+ * Read subsets[i].addresses or .notReadyAddresses into the slices being
+ * built for the subset, one per family (slices[0] IPv4, slices[1] IPv6).
+ */
+static void decode_ep_addresses(struct dctx *c, struct fy_node *subset, const char *parent,
+                                const char *key, bool ready, struct endpoint_slice **slices)
+{
+	char path[PATH_LEN], fpath[PATH_LEN];
+	struct fy_node *seq, *n;
+	void *it = NULL;
+	size_t i = 0;
+	const char *s;
+
+	if (get_seq(c, subset, key, parent, &seq) <= 0)
+		return;
+	join(path, parent, key);
+	while ((n = item(seq, &it))) {
+		struct endpoint_slice *e;
+		struct endpoint *ep;
+		struct ipaddr ip;
+		int r;
+
+		pathf(fpath, "%s[%zu]", path, i++);
+		if (node_map(c, n, fpath, &n) <= 0)
+			continue;
+		join(fpath, fpath, "ip");
+		r = node_ip(c, get(n, "ip"), fpath, 0, &ip);
+		if (r == 0)
+			bad(c, fpath, "required value is missing");
+		if (r <= 0)
+			continue;
+		e = slices[ip.family == AF_INET6];
+		e->endpoints = grow(e->endpoints, &e->n_endpoints, sizeof(*e->endpoints));
+		ep = &e->endpoints[e->n_endpoints - 1];
+		ep->addr = ip;
+		ep->ready = ep->serving = ready;
+		pathf(fpath, "%s[%zu]", path, i - 1);
+		if (get_str(c, n, "nodeName", fpath, &s) > 0)
+			ep->node_name = xstrdup(s);
+	}
+}
+
+static void copy_ports(struct endpoint_slice *dst, const struct endpoint_slice *src)
+{
+	dst->ports = xcalloc(src->n_ports, sizeof(*dst->ports));
+	for (size_t j = 0; j < src->n_ports; j++) {
+		dst->ports[j] = src->ports[j];
+		dst->ports[j].name = xstrdup(src->ports[j].name);
+	}
+	dst->n_ports = src->n_ports;
+}
+
+static void decode_endpoints(struct dctx *c, struct fy_node *obj)
+{
+	struct endpoint_slice *slices[2] = {NULL, NULL};
+	struct model tmp = {0};
+	struct fy_node *subsets, *sub;
+	struct meta m;
+	void *it = NULL;
+	size_t i = 0;
+
+	get_meta(c, obj, true, is_dns_subdomain,
+	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	if (get_seq(c, obj, "subsets", "", &subsets) <= 0)
+		goto done;
+	while ((sub = item(subsets, &it))) {
+		char path[PATH_LEN], ppath[PATH_LEN];
+		struct fy_node *ports;
+		bool has_v4;
+
+		pathf(path, "subsets[%zu]", i);
+		if (node_map(c, sub, path, &sub) <= 0) {
+			i++;
+			continue;
+		}
+		for (int f = 0; f < 2; f++) {
+			slices[f] = xcalloc(1, sizeof(*slices[f]));
+			slices[f]->family = f ? AF_INET6 : AF_INET;
+			slices[f]->from_endpoints = true;
+		}
+		decode_ep_addresses(c, sub, path, "addresses", true, slices);
+		decode_ep_addresses(c, sub, path, "notReadyAddresses", false, slices);
+		join(ppath, path, "ports");
+		if (get_seq(c, sub, "ports", path, &ports) > 0) {
+			decode_eps_ports(c, ports, ppath, true, &slices[0]->ports,
+			                 &slices[0]->n_ports);
+			copy_ports(slices[1], slices[0]);
+		}
+		has_v4 = slices[0]->n_endpoints > 0;
+		for (int f = 0; f < 2; f++) {
+			struct endpoint_slice *e = slices[f];
+
+			if (!e->n_endpoints || !m.name) {
+				endpoint_slice_free(e);
+			} else {
+				const char *sfx = f && has_v4 ? "-ipv6" : "";
+
+				if (asprintf(&e->name, "%s-subset%zu%s", m.name, i, sfx) < 0)
+					die_oom();
+				e->origin = xstrdup(c->origin);
+				e->ns = xstrdup(m.ns);
+				e->service_name = xstrdup(m.name);
+				if (model_add_slice(&tmp, e))
+					die_oom();
+			}
+			slices[f] = NULL;
+		}
+		i++;
+	}
+done:
+	if (c->errors) {
+		reject(c, OBJ_ENDPOINTS);
+		model_free(&tmp);
+		return;
+	}
+	for (i = 0; i < tmp.n_slices; i++)
+		if (model_add_slice(c->out, tmp.slices[i]))
+			die_oom();
+	model_free_view(&tmp);
+}
+
+/* --- Node ----------------------------------------------------------------------- */
+
+static void decode_node(struct dctx *c, struct fy_node *obj)
+{
+	struct meta m;
+	struct node *n;
+	const char *zone;
+
+	get_meta(c, obj, false, is_dns_subdomain,
+	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	if (get_label(c, &m, LABEL_ZONE, &zone) < 0 || c->errors) {
+		reject(c, OBJ_NODE);
+		return;
+	}
+	n = xcalloc(1, sizeof(*n));
+	n->origin = xstrdup(c->origin);
+	n->name = xstrdup(m.name);
+	n->zone = zone && *zone ? xstrdup(zone) : NULL;
+	if (model_add_node(c->out, n))
+		die_oom();
+}
+
+/* --- documents -------------------------------------------------------------------- */
+
+/* 1-based line of a node (its first key for a mapping), 0 if unknown */
+static int node_line(struct fy_node *n)
+{
+	const struct fy_mark *mk;
+	struct fy_token *t = NULL;
+
+	if (n && fy_node_get_type(n) == FYNT_MAPPING) {
+		void *it = NULL;
+		struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+
+		n = p ? fy_node_pair_key(p) : NULL;
+	}
+	if (n && fy_node_get_type(n) == FYNT_SCALAR)
+		t = fy_node_get_scalar_token(n);
+	mk = t ? fy_token_start_mark(t) : NULL;
+	return mk ? mk->line + 1 : 0;
+}
+
+static void decode_object(struct dctx *c, struct fy_node *obj, int depth);
+
+static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
+{
+	struct fy_node *items, *n;
+	void *it = NULL;
+
+	if (depth >= LIST_MAX_DEPTH) {
+		bad(c, "items", "Lists nested more than %d deep", LIST_MAX_DEPTH);
+		c->invalid++;
+		return;
+	}
+	if (get_seq(c, obj, "items", "", &items) < 0) {
+		c->invalid++;
+		return;
+	}
+	while (items && (n = item(items, &it)))
+		decode_object(c, n, depth + 1);
+}
+
+/*
+ * Decode one object (a document root or a List item). Problems are
+ * reported with the object's identity; the object is added to c->out only
+ * when it has none.
+ */
+static void decode_object(struct dctx *c, struct fy_node *obj, int depth)
+{
+	const char *api = NULL, *kind = NULL;
+	size_t klen;
+
+	c->kind = NULL;
+	c->ns = NULL;
+	c->name = NULL;
+	c->errors = 0;
+	c->line = node_line(obj);
+	if (vtype(obj) == V_NULL || vtype(obj) == V_ABSENT)
+		return; /* empty document */
+	if (vtype(obj) != V_MAP) {
+		bad(c, "document", "expected a Kubernetes object (a mapping), got %s",
+		    vtype_names[vtype(obj)]);
+		c->invalid++;
+		return;
+	}
+	get_str(c, obj, "kind", "", &kind);
+	c->kind = kind;
+	get_str(c, obj, "apiVersion", "", &api);
+	if (!kind && !c->errors)
+		bad(c, "kind", "required value is missing (e.g. Service, EndpointSlice)");
+	if (!api && !c->errors)
+		bad(c, "apiVersion", "required value is missing (e.g. v1, discovery.k8s.io/v1)");
+	if (c->errors) {
+		c->invalid++;
+		return;
+	}
+	klen = strlen(kind);
+	if (!strcmp(api, "v1") && klen >= 4 && !strcmp(kind + klen - 4, "List"))
+		decode_list(c, obj, depth);
+	else if (!strcmp(api, "v1") && !strcmp(kind, "Service"))
+		decode_service(c, obj);
+	else if (!strcmp(api, "discovery.k8s.io/v1") && !strcmp(kind, "EndpointSlice"))
+		decode_slice(c, obj);
+	else if (!strcmp(api, "v1") && !strcmp(kind, "Endpoints"))
+		decode_endpoints(c, obj);
+	else if (!strcmp(api, "v1") && !strcmp(kind, "Node"))
+		decode_node(c, obj);
+	/* anything else (Deployments, ConfigMaps, ...) is not ours: skipped */
+}
+
+static bool ends_with(const char *s, const char *sfx)
+{
+	size_t a = strlen(s), b = strlen(sfx);
+
+	return a >= b && !strcmp(s + a - b, sfx);
+}
+
+/*
+ * Parse every document of buf. On success *docs is an array of *n
+ * documents (free with fy_parse_document_destroy on p). On a syntax error
+ * returns -EINVAL with one message in d and no documents.
+ */
+static int parse_all(const char *origin, struct fy_parser *p, struct fy_diag *fd, const char *buf,
+                     size_t len, struct fy_document ***docs, size_t *n, struct diag *d)
+{
+	struct fy_diag_error *err;
+	struct fy_document *doc;
+	void *it = NULL;
+
+	*docs = NULL;
+	*n = 0;
+	if (fy_parser_set_string(p, buf, len))
+		goto syntax;
+	while ((doc = fy_parse_load_document(p))) {
+		*docs = grow(*docs, n, sizeof(**docs));
+		(*docs)[*n - 1] = doc;
+	}
+	if (!fy_diag_got_error(fd) && !fy_parser_get_stream_error(p))
+		return 0;
+syntax:
+	err = fy_diag_errors_iterate(fd, &it);
+	if (err)
+		diag_add(d, "%s:%d:%d: %s", origin, err->line, err->column,
+		         err->msg ? err->msg : "syntax error");
+	else
+		diag_add(d, "%s: syntax error", origin);
+	for (size_t i = 0; i < *n; i++)
+		fy_parse_document_destroy(p, (*docs)[i]);
+	free(*docs);
+	*docs = NULL;
+	*n = 0;
+	return -EINVAL;
+}
+
+int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, struct model *out,
+                              struct diag *d, struct decode_rejects *rejects)
+{
+	struct dctx c = {.origin = origin, .d = d, .out = out, .rejects = rejects};
+	struct fy_parse_cfg cfg = {0};
+	struct fy_document **docs = NULL;
+	struct fy_parser *p = NULL;
+	struct fy_diag *fd = NULL;
+	struct fy_diag_cfg dcfg;
+	size_t n_docs = 0;
+	int ret;
+
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = NULL;
+	dcfg.colorize = false;
+	fd = fy_diag_create(&dcfg);
+	if (!fd)
+		die_oom();
+	/* collect libfyaml's messages instead of letting it print to stderr */
+	fy_diag_set_collect_errors(fd, true);
+
+	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
+	            (ends_with(origin, ".json") ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
+	cfg.diag = fd;
+	p = fy_parser_create(&cfg);
+	if (!p)
+		die_oom();
+
+	ret = parse_all(origin, p, fd, buf, len, &docs, &n_docs, d);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < n_docs; i++)
+		decode_object(&c, fy_document_root(docs[i]), 0);
+	ret = c.invalid;
+out:
+	for (size_t i = 0; i < n_docs; i++)
+		fy_parse_document_destroy(p, docs[i]);
+	free(docs);
+	fy_parser_destroy(p);
+	fy_diag_destroy(fd);
+	return ret;
+}
+
+int manifest_decode_buffer(const char *origin, const char *buf, size_t len, struct model *out,
+                           struct diag *d)
+{
+	return manifest_decode_buffer_ex(origin, buf, len, out, d, NULL);
+}
+
+void decode_rejects_clear(struct decode_rejects *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].ns);
+		free(r->v[i].name);
+	}
+	free(r->v);
+	r->v = NULL;
+	r->n = 0;
+}

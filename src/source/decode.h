@@ -27,6 +27,35 @@
  * reported in d with line and column); in that case nothing is added to *out.
  */
 int manifest_decode_buffer(const char *origin, const char *buf, size_t len, struct model *out,
-			   struct diag *d);
+                           struct diag *d);
+
+/*
+ * Which objects were rejected, so a caller can keep their previous version
+ * (manifest.c keeps the last good objects of a file). Only objects whose
+ * metadata.name could be read are listed; an invalid v1 Endpoints is listed
+ * as OBJ_ENDPOINTS and stands for all the slices converted from it.
+ */
+enum obj_kind {
+	OBJ_SERVICE,
+	OBJ_SLICE,
+	OBJ_ENDPOINTS,
+	OBJ_NODE,
+};
+
+struct decode_reject {
+	enum obj_kind kind;
+	char *ns; /* "" for cluster-scoped objects */
+	char *name;
+};
+
+struct decode_rejects {
+	struct decode_reject *v;
+	size_t n;
+};
+
+/* As manifest_decode_buffer(); rejects (may be NULL) gets the rejected objects. */
+int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, struct model *out,
+                              struct diag *d, struct decode_rejects *rejects);
+void decode_rejects_clear(struct decode_rejects *r); /* d stays usable */
 
 #endif
