@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define MAX_PORTS 8
-#define MAX_FDS	  (2 * MAX_PORTS)
+#define MAX_FDS   (2 * MAX_PORTS)
 
 struct listener {
 	int fd;
@@ -42,7 +42,7 @@ struct listener {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: podserver --name NAME --port PORT [--port PORT...] [--tcp] [--udp] "
-		     "[--bind ADDR]\n");
+	             "[--bind ADDR]\n");
 }
 
 static int parse_port(const char *s)
@@ -60,8 +60,8 @@ static int parse_port(const char *s)
 /* Returns a bound (and for TCP listening) socket, or -1 with a message on stderr. */
 static int open_socket(struct in_addr bind_addr, int port, bool udp)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr = bind_addr};
+	struct sockaddr_in sin = {
+	    .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = bind_addr};
 	int one = 1;
 	int fd;
 
@@ -84,8 +84,8 @@ err:
 
 static bool looks_like_http(const char *buf, size_t len)
 {
-	static const char *const methods[] = {"GET ", "HEAD ", "POST ", "PUT ", "DELETE ",
-					      "OPTIONS ", "PATCH "};
+	static const char *const methods[] = {"GET ",    "HEAD ",    "POST ", "PUT ",
+	                                      "DELETE ", "OPTIONS ", "PATCH "};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		size_t n = strlen(methods[i]);
@@ -121,7 +121,7 @@ static void serve_tcp(int lfd, const char *name)
 	}
 	inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
 	n = snprintf(reply, sizeof(reply),
-		     "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n", name, ip);
+	             "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n", name, ip);
 	if (write(fd, reply, (size_t)n) < 0)
 		fprintf(stderr, "podserver: write to %s: %s\n", ip, strerror(errno));
 	close(fd);
@@ -146,10 +146,13 @@ static void serve_udp(int fd, const char *name)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"name", required_argument, NULL, 'n'}, {"port", required_argument, NULL, 'p'},
-		{"bind", required_argument, NULL, 'b'}, {"tcp", no_argument, NULL, 't'},
-		{"udp", no_argument, NULL, 'u'},	{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"name", required_argument, NULL, 'n'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"bind", required_argument, NULL, 'b'},
+	    {"tcp", no_argument, NULL, 't'},
+	    {"udp", no_argument, NULL, 'u'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct in_addr bind_addr = {.s_addr = htonl(INADDR_ANY)};
 	struct listener ls[MAX_FDS];
@@ -174,7 +177,7 @@ int main(int argc, char **argv)
 		case 'b':
 			if (inet_pton(AF_INET, optarg, &bind_addr) != 1) {
 				fprintf(stderr, "podserver: --bind %s: not an IPv4 address\n",
-					optarg);
+				        optarg);
 				return 2;
 			}
 			break;

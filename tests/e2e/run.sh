@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests one at a time: every tests/e2e/t_*.sh, or those named on the
+# command line (t_x, t_x.sh or a path). Each test is standalone: exit 0 pass, 77 skip, anything
+# else (or the per-test timeout) fail. Prints "PASS t_x" / "SKIP t_x: why" / "FAIL t_x" with the
+# tail of the failing test's output, then the summary line "N passed, N failed[, N skipped]".
+# Exits 1 if any test failed.
+#
+# Environment: BUILD_DIR (default ./build), E2E_TIMEOUT seconds per test (default 180),
+# E2E_LOG_DIR (default $BUILD_DIR/e2e-logs; one <test>.log each).
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(cd "$E2E_DIR/../.." && pwd)
+export BUILD_DIR=${BUILD_DIR:-$ROOT_DIR/build}
+LOG_DIR=${E2E_LOG_DIR:-$BUILD_DIR/e2e-logs}
+TIMEOUT=${E2E_TIMEOUT:-180}
+mkdir -p "$LOG_DIR"
+
+tests=()
+if (($# == 0)); then
+	tests=("$E2E_DIR"/t_*.sh)
+else
+	for a in "$@"; do
+		a=$(basename "${a%.sh}")
+		[[ -f "$E2E_DIR/$a.sh" ]] || { echo "run.sh: no such test: $a" >&2; exit 2; }
+		tests+=("$E2E_DIR/$a.sh")
+	done
+fi
+
+passed=0 failed=0 skipped=0
+for t in "${tests[@]}"; do
+	name=$(basename "$t" .sh)
+	log="$LOG_DIR/$name.log"
+	start=$(date +%s%N)
+	timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
+	rc=$?
+	secs=$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN { printf "%.1f", ns / 1e9 }')
+	case $rc in
+	0)
+		passed=$((passed + 1))
+		echo "PASS $name (${secs}s)"
+		;;
+	77)
+		skipped=$((skipped + 1))
+		why=$(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')
+		echo "SKIP $name: ${why:-no reason given}"
+		;;
+	*)
+		failed=$((failed + 1))
+		((rc == 124)) && echo "FAIL $name (timed out after ${TIMEOUT}s)" ||
+			echo "FAIL $name (exit $rc, ${secs}s)"
+		echo "---- last 40 lines of $log"
+		tail -n 40 "$log" | sed 's/^/    /'
+		echo "----"
+		;;
+	esac
+done
+
+summary="$passed passed, $failed failed"
+((skipped > 0)) && summary+=", $skipped skipped"
+echo "$summary"
+((failed == 0))
