@@ -324,10 +324,11 @@ static int node_int(struct dctx *c, struct fy_node *n, const char *path, long lo
 	if (t == V_ABSENT || t == V_NULL)
 		return 0;
 	if (t != V_INT) {
-		if (t == V_STR && fy_node_get_style(n) != FYNS_PLAIN)
-			bad(c, path, "\"%s\" is a string, expected an integer (remove the quotes)",
-			    show(n, sh, sizeof(sh)));
-		else if (t == V_MAP || t == V_SEQ)
+		if (t == V_STR) {
+			show(n, sh, sizeof(sh));
+			bad(c, path, "\"%s\" is a string, expected an integer%s", sh,
+			    text_is_int(sh, strlen(sh)) ? " (remove the quotes)" : "");
+		} else if (t == V_MAP || t == V_SEQ)
 			bad(c, path, "expected an integer, got %s", vtype_names[t]);
 		else
 			bad(c, path, "%s is not an integer", show(n, sh, sizeof(sh)));
@@ -352,6 +353,11 @@ static int node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *
 
 	if (t == V_ABSENT || t == V_NULL)
 		return 0;
+	if (t == V_STR) {
+		bad(c, path, "\"%s\" is a string, expected a boolean (true or false, unquoted)",
+		    show(n, sh, sizeof(sh)));
+		return -1;
+	}
 	if (t != V_BOOL) {
 		bad(c, path, "%s is not a boolean (true or false)",
 		    t == V_MAP || t == V_SEQ ? vtype_names[t] : show(n, sh, sizeof(sh)));
@@ -636,40 +642,38 @@ struct meta {
 static void get_meta(struct dctx *c, struct fy_node *obj, bool namespaced,
                      bool (*name_ok)(const char *), const char *name_rule, struct meta *m)
 {
+	const char *s, *name;
 	struct fy_node *md;
-	const char *s;
-	int r;
+	int ret;
 
 	memset(m, 0, sizeof(*m));
 	m->ns = namespaced ? "default" : NULL;
 	c->ns = m->ns;
-	if (get_map(c, obj, "metadata", "", &md) <= 0) {
-		if (!md)
+	ret = get_map(c, obj, "metadata", "", &md);
+	if (ret <= 0) {
+		if (ret == 0)
 			bad(c, "metadata.name",
 			    "required value is missing (every object needs a name)");
 		return;
 	}
-	if (namespaced && get_str(c, md, "namespace", "metadata", &s) > 0) {
-		if (is_dns_label(s, false))
-			m->ns = s;
-		else
+	/* the name first, so that every message can say which object */
+	ret = get_str(c, md, "name", "metadata", &name);
+	if (ret > 0)
+		c->name = m->name = name;
+	if (namespaced && get_str(c, md, "namespace", "metadata", &s) > 0 && *s) {
+		c->ns = m->ns = s;
+		if (!is_dns_label(s, false))
 			bad(c, "metadata.namespace",
 			    "\"%s\" is not a valid namespace (lowercase letters, digits and '-', "
 			    "at "
 			    "most 63 characters)",
 			    s);
 	}
-	c->ns = m->ns;
-	r = get_str(c, md, "name", "metadata", &s);
-	if (r > 0) {
-		c->name = s;
-		m->name = s;
-		if (name_ok && !name_ok(s))
-			bad(c, "metadata.name", "\"%s\" is not a valid %s name (%s)", s, c->kind,
-			    name_rule);
-	} else if (r == 0) {
+	if (ret > 0 && name_ok && !name_ok(name))
+		bad(c, "metadata.name", "\"%s\" is not a valid %s name (%s)", name, c->kind,
+		    name_rule);
+	else if (ret == 0)
 		bad(c, "metadata.name", "required value is missing (every object needs a name)");
-	}
 	if (get_map(c, md, "labels", "metadata", &m->labels) < 0)
 		m->labels = NULL;
 }
