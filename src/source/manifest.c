@@ -1,3 +1,1002 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* placeholder: being written */
-typedef int svcproxy_placeholder_manifest;
+/*
+ * manifest.c - the manifest-file source: files and directories, watched.
+ *
+ *   manifest_source
+ *     roots[]          one per --manifests PATH, in command-line order
+ *       files[]        sorted by name (one entry for a file PATH)
+ *         objs         the file's last good objects (a struct model)
+ *         hash, size   of the text last decoded, to skip unchanged rewrites
+ *         msgs         the problems that text had, repeated on a full load
+ *
+ * Last good, per file:
+ *   syntax error / unreadable  -> all previous objects of the file stay
+ *   one object invalid         -> its previous version from the file stays
+ *   object gone from the file  -> gone;  file deleted -> its objects gone
+ *
+ * inotify watches directories (for a file PATH its parent, filtered by
+ * name), so rename-into-place by editors and new files are seen. A change
+ * to a hidden "..name" in a watched directory (Kubernetes ConfigMap volumes
+ * swap a "..data" symlink) rescans the whole directory.
+ *
+ * Out of memory is fatal (x*alloc), as everywhere in the daemon.
+ */
+#include "manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "source/decode.h"
+
+#define WATCH_MASK                                                                                 \
+	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |   \
+	 IN_MOVE_SELF)
+
+struct mfile {
+	char *path;   /* origin of its objects, as named in messages */
+	char *name;   /* name in its directory: the sort key */
+	bool decoded; /* hash/size/msgs describe a text read before */
+	uint64_t hash;
+	size_t size;
+	int problems;      /* found in that text */
+	struct diag msgs;  /* ... and their messages */
+	struct model objs; /* last good objects, owned */
+};
+
+struct mroot {
+	char *path;  /* as given */
+	bool is_dir; /* as found by the last probe */
+	char *dir;   /* watched directory: path itself, or a file's parent */
+	char *base;  /* for a file PATH: its name in dir */
+	int wd;      /* inotify watch, or -1 */
+	struct mfile **files;
+	size_t n_files;
+};
+
+struct manifest_source {
+	struct mroot *roots;
+	size_t n_roots;
+	int ifd; /* inotify, or -1 */
+};
+
+/* --- object identity and comparison ------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool ipaddrs_eq(const struct ipaddr *a, const struct ipaddr *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!ipaddr_equal(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+static bool service_eq(const struct service *a, const struct service *b)
+{
+	if (!str_eq(a->ns, b->ns) || !str_eq(a->name, b->name) || a->type != b->type ||
+	    a->headless != b->headless || a->ignored != b->ignored ||
+	    a->n_cluster_ips != b->n_cluster_ips || a->n_ports != b->n_ports ||
+	    a->n_external_ips != b->n_external_ips || a->n_lb_ips != b->n_lb_ips ||
+	    a->n_lb_source_ranges != b->n_lb_source_ranges || a->etp_local != b->etp_local ||
+	    a->itp_local != b->itp_local || a->affinity_client_ip != b->affinity_client_ip ||
+	    a->affinity_timeout != b->affinity_timeout ||
+	    a->health_check_node_port != b->health_check_node_port ||
+	    !str_eq(a->traffic_distribution, b->traffic_distribution))
+		return false;
+	if (!ipaddrs_eq(a->cluster_ips, b->cluster_ips, a->n_cluster_ips) ||
+	    !ipaddrs_eq(a->external_ips, b->external_ips, a->n_external_ips) ||
+	    !ipaddrs_eq(a->lb_ips, b->lb_ips, a->n_lb_ips))
+		return false;
+	for (size_t i = 0; i < a->n_lb_source_ranges; i++)
+		if (!ipaddr_equal(&a->lb_source_ranges[i].addr, &b->lb_source_ranges[i].addr) ||
+		    a->lb_source_ranges[i].prefix_len != b->lb_source_ranges[i].prefix_len)
+			return false;
+	for (size_t i = 0; i < a->n_ports; i++) {
+		const struct svc_port *p = &a->ports[i], *q = &b->ports[i];
+
+		if (!str_eq(p->name, q->name) || p->proto != q->proto || p->port != q->port ||
+		    p->target_port != q->target_port ||
+		    !str_eq(p->target_port_name, q->target_port_name) ||
+		    p->node_port != q->node_port)
+			return false;
+	}
+	return true;
+}
+
+static bool endpoint_eq(const struct endpoint *a, const struct endpoint *b)
+{
+	if (!ipaddr_equal(&a->addr, &b->addr) || a->ready != b->ready || a->serving != b->serving ||
+	    a->terminating != b->terminating || !str_eq(a->node_name, b->node_name) ||
+	    !str_eq(a->zone, b->zone) || a->n_hint_zones != b->n_hint_zones)
+		return false;
+	for (size_t i = 0; i < a->n_hint_zones; i++)
+		if (!str_eq(a->hint_zones[i], b->hint_zones[i]))
+			return false;
+	return true;
+}
+
+static bool slice_eq(const struct endpoint_slice *a, const struct endpoint_slice *b)
+{
+	if (!str_eq(a->ns, b->ns) || !str_eq(a->name, b->name) ||
+	    !str_eq(a->service_name, b->service_name) || a->family != b->family ||
+	    a->from_endpoints != b->from_endpoints || a->n_ports != b->n_ports ||
+	    a->n_endpoints != b->n_endpoints)
+		return false;
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (!str_eq(a->ports[i].name, b->ports[i].name) ||
+		    a->ports[i].proto != b->ports[i].proto || a->ports[i].port != b->ports[i].port)
+			return false;
+	for (size_t i = 0; i < a->n_endpoints; i++)
+		if (!endpoint_eq(&a->endpoints[i], &b->endpoints[i]))
+			return false;
+	return true;
+}
+
+static bool node_eq(const struct node *a, const struct node *b)
+{
+	return str_eq(a->name, b->name) && str_eq(a->zone, b->zone);
+}
+
+static bool model_empty(const struct model *m)
+{
+	return !m->n_services && !m->n_slices && !m->n_nodes;
+}
+
+/*
+ * A multimap from (kind, namespace, name) to object slots, open addressing
+ * with linear probing. Keys point into the objects; nothing is copied.
+ */
+struct oentry {
+	uint64_t h;
+	int kind;
+	const char *ns, *name;
+	void **slot; /* where the object pointer lives (an array element) */
+};
+
+struct otable {
+	struct oentry *v;
+	size_t mask;
+};
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define FNV_INIT 0xcbf29ce484222325ULL
+
+static uint64_t okey_hash(int kind, const char *ns, const char *name)
+{
+	uint64_t h = fnv1a(FNV_INIT, &kind, sizeof(kind));
+
+	h = fnv1a(h, ns, strlen(ns) + 1);
+	h = fnv1a(h, name, strlen(name));
+	return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static void otable_init(struct otable *t, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap *= 2;
+	t->v = xcalloc(cap, sizeof(*t->v));
+	t->mask = cap - 1;
+}
+
+static void otable_free(struct otable *t)
+{
+	free(t->v);
+	t->v = NULL;
+}
+
+static void otable_put(struct otable *t, int kind, const char *ns, const char *name, void **slot)
+{
+	uint64_t h = okey_hash(kind, ns ? ns : "", name);
+	size_t i = h & t->mask;
+
+	while (t->v[i].h)
+		i = (i + 1) & t->mask;
+	t->v[i] = (struct oentry){h, kind, ns ? ns : "", name, slot};
+}
+
+/*
+ * Iterate the entries for a key: *pos starts at SIZE_MAX; returns NULL at
+ * the end.
+ */
+static struct oentry *otable_next(struct otable *t, int kind, const char *ns, const char *name,
+                                  size_t *pos)
+{
+	uint64_t h = okey_hash(kind, ns ? ns : "", name);
+	size_t i = *pos == SIZE_MAX ? h & t->mask : (*pos + 1) & t->mask;
+
+	for (; t->v[i].h; i = (i + 1) & t->mask) {
+		struct oentry *e = &t->v[i];
+
+		if (e->h == h && e->kind == kind && !strcmp(e->ns, ns ? ns : "") &&
+		    !strcmp(e->name, name)) {
+			*pos = i;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Index every object of m by identity. Slices converted from v1 Endpoints
+ * are indexed twice: as OBJ_SLICE under their own name, and as
+ * OBJ_ENDPOINTS under the Endpoints' name (for last-good retention).
+ */
+static void otable_index(struct otable *t, struct model *m, bool endpoints_too)
+{
+	otable_init(t, m->n_services + m->n_slices * 2 + m->n_nodes);
+	for (size_t i = 0; i < m->n_services; i++)
+		if (m->services[i])
+			otable_put(t, OBJ_SERVICE, m->services[i]->ns, m->services[i]->name,
+			           (void **)&m->services[i]);
+	for (size_t i = 0; i < m->n_slices; i++) {
+		struct endpoint_slice *e = m->slices[i];
+
+		if (!e)
+			continue;
+		otable_put(t, OBJ_SLICE, e->ns, e->name, (void **)&m->slices[i]);
+		if (endpoints_too && e->from_endpoints)
+			otable_put(t, OBJ_ENDPOINTS, e->ns, e->service_name,
+			           (void **)&m->slices[i]);
+	}
+	for (size_t i = 0; i < m->n_nodes; i++)
+		if (m->nodes[i])
+			otable_put(t, OBJ_NODE, "", m->nodes[i]->name, (void **)&m->nodes[i]);
+}
+
+/*
+ * For every rejected object that has no valid version in fresh, append
+ * its previous version (if any) from old to fresh. The slots of old that
+ * were taken are returned in *taken (*n_taken), for the caller to clear
+ * once it no longer needs old intact.
+ */
+static void keep_last_good(struct model *old, struct model *fresh, const struct decode_rejects *rej,
+                           void ****taken, size_t *n_taken)
+{
+	struct otable told, tnew;
+
+	*taken = NULL;
+	*n_taken = 0;
+	if (!rej->n || model_empty(old))
+		return;
+	otable_index(&told, old, true);
+	otable_index(&tnew, fresh, true);
+	for (size_t i = 0; i < rej->n; i++) {
+		const struct decode_reject *r = &rej->v[i];
+		size_t pos = SIZE_MAX;
+		struct oentry *e;
+		int err = 0;
+
+		if (otable_next(&tnew, (int)r->kind, r->ns, r->name, &pos))
+			continue;
+		pos = SIZE_MAX;
+		while ((e = otable_next(&told, (int)r->kind, r->ns, r->name, &pos))) {
+			void *obj = *e->slot;
+
+			switch (r->kind) {
+			case OBJ_SERVICE:
+				err = model_add_service(fresh, obj);
+				break;
+			case OBJ_SLICE:
+			case OBJ_ENDPOINTS:
+				err = model_add_slice(fresh, obj);
+				break;
+			case OBJ_NODE:
+				err = model_add_node(fresh, obj);
+				break;
+			}
+			if (err)
+				die_oom();
+			*taken = xrealloc(*taken, (*n_taken + 1) * sizeof(**taken));
+			(*taken)[(*n_taken)++] = e->slot;
+		}
+	}
+	otable_free(&told);
+	otable_free(&tnew);
+}
+
+/*
+ * Whether fresh holds the same objects as old, in any order: same counts,
+ * and each object of fresh equal to the one of old with its identity.
+ */
+static bool model_same(struct model *old, struct model *fresh)
+{
+	struct otable t;
+	bool same = false;
+	size_t pos;
+
+	if (old->n_services != fresh->n_services || old->n_slices != fresh->n_slices ||
+	    old->n_nodes != fresh->n_nodes)
+		return false;
+	if (model_empty(old))
+		return true;
+	otable_index(&t, old, false);
+	for (size_t i = 0; i < fresh->n_services; i++) {
+		struct service *s = fresh->services[i];
+		struct oentry *e =
+		    (pos = SIZE_MAX, otable_next(&t, OBJ_SERVICE, s->ns, s->name, &pos));
+
+		if (!e || !service_eq(*e->slot, s))
+			goto out;
+	}
+	for (size_t i = 0; i < fresh->n_slices; i++) {
+		struct endpoint_slice *sl = fresh->slices[i];
+		struct oentry *e =
+		    (pos = SIZE_MAX, otable_next(&t, OBJ_SLICE, sl->ns, sl->name, &pos));
+
+		if (!e || !slice_eq(*e->slot, sl))
+			goto out;
+	}
+	for (size_t i = 0; i < fresh->n_nodes; i++) {
+		struct node *n = fresh->nodes[i];
+		struct oentry *e = (pos = SIZE_MAX, otable_next(&t, OBJ_NODE, "", n->name, &pos));
+
+		if (!e || !node_eq(*e->slot, n))
+			goto out;
+	}
+	same = true;
+out:
+	otable_free(&t);
+	return same;
+}
+
+/* --- files ------------------------------------------------------------------- */
+
+static void mfile_free(struct mfile *f)
+{
+	if (!f)
+		return;
+	free(f->path);
+	free(f->name);
+	diag_clear(&f->msgs);
+	model_free(&f->objs);
+	free(f);
+}
+
+static struct mfile *mfile_new(const struct mroot *r, const char *name)
+{
+	struct mfile *f = xcalloc(1, sizeof(*f));
+	size_t len = strlen(r->path);
+
+	f->name = xstrdup(name);
+	if (!r->is_dir)
+		f->path = xstrdup(r->path);
+	else if (asprintf(&f->path, "%s%s%s", r->path, len && r->path[len - 1] == '/' ? "" : "/",
+	                  name) < 0)
+		die_oom();
+	return f;
+}
+
+/* *.yaml, *.yml, *.json, not hidden */
+static bool manifest_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	return (len > 5 && !strcmp(name + len - 5, ".yaml")) ||
+	       (len > 4 && !strcmp(name + len - 4, ".yml")) ||
+	       (len > 5 && !strcmp(name + len - 5, ".json"));
+}
+
+/*
+ * Read a whole regular file. Returns 0 with *buf (malloc'd, NUL-terminated)
+ * and *len, -ENOENT when it is gone or not a regular file, -errno else.
+ */
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	size_t cap, n = 0;
+	struct stat st;
+	char *p = NULL;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR ? -ENOENT : -errno;
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -ENOENT;
+		goto err;
+	}
+	cap = (size_t)st.st_size + 1;
+	p = xmalloc(cap);
+	for (;;) {
+		ssize_t r;
+
+		if (n + 1 >= cap) {
+			cap *= 2;
+			p = xrealloc(p, cap);
+		}
+		r = read(fd, p + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto err;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	p[n] = '\0';
+	*buf = p;
+	*len = n;
+	return 0;
+err:
+	free(p);
+	close(fd);
+	return ret;
+}
+
+static void diag_copy(struct diag *dst, const struct diag *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		diag_add(dst, "%s", src->msgs[i]);
+}
+
+/*
+ * Re-read one file, keeping its last good objects (see the top). Returns
+ * the number of problems, or -ENOENT when the file is gone (the caller
+ * drops it). *changed is set when its objects changed. With report_same,
+ * an unchanged text's problems are reported again.
+ */
+static int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed)
+{
+	struct decode_rejects rej = {0};
+	struct model fresh = {0};
+	struct diag msgs = {0};
+	char *buf = NULL;
+	size_t len = 0;
+	uint64_t h;
+	int ret;
+
+	ret = read_file(f->path, &buf, &len);
+	if (ret == -ENOENT)
+		return ret;
+	if (ret) {
+		diag_add(d, "%s: cannot read: %s (keeping its previous objects)", f->path,
+		         strerror(-ret));
+		f->decoded = false;
+		return 1;
+	}
+	h = fnv1a(FNV_INIT, buf, len);
+	if (f->decoded && f->hash == h && f->size == len) {
+		if (report_same)
+			diag_copy(d, &f->msgs);
+		ret = f->problems;
+		goto out;
+	}
+
+	ret = manifest_decode_buffer_ex(f->path, buf, len, &fresh, &msgs, &rej);
+	if (ret < 0) {
+		ret = 1; /* syntax error: the file's previous objects all stay */
+	} else {
+		void ***taken;
+		size_t n_taken;
+
+		keep_last_good(&f->objs, &fresh, &rej, &taken, &n_taken);
+		if (!model_same(&f->objs, &fresh))
+			*changed = true;
+		for (size_t i = 0; i < n_taken; i++)
+			*taken[i] = NULL; /* now owned by fresh */
+		free(taken);
+		model_free(&f->objs);
+		f->objs = fresh;
+	}
+	diag_copy(d, &msgs);
+	diag_clear(&f->msgs);
+	f->msgs = msgs;
+	f->problems = ret;
+	f->hash = h;
+	f->size = len;
+	f->decoded = true;
+out:
+	decode_rejects_clear(&rej);
+	free(buf);
+	return ret;
+}
+
+/* --- roots ---------------------------------------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* index of the first file whose name is >= name */
+static size_t file_lower_bound(const struct mroot *r, const char *name)
+{
+	size_t lo = 0, hi = r->n_files;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(r->files[mid]->name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void root_remove_at(struct mroot *r, size_t i, bool *changed)
+{
+	if (!model_empty(&r->files[i]->objs))
+		*changed = true;
+	mfile_free(r->files[i]);
+	memmove(&r->files[i], &r->files[i + 1], (r->n_files - i - 1) * sizeof(*r->files));
+	r->n_files--;
+}
+
+static void root_clear(struct mroot *r, bool *changed)
+{
+	while (r->n_files)
+		root_remove_at(r, r->n_files - 1, changed);
+}
+
+/*
+ * Re-read one name of a root: read it if it is there (adding it when new),
+ * drop it when gone. Returns the number of problems.
+ */
+static int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *changed)
+{
+	size_t i = file_lower_bound(r, name);
+	bool found = i < r->n_files && !strcmp(r->files[i]->name, name);
+	struct mfile *f;
+	int ret;
+
+	if (!found) {
+		f = mfile_new(r, name);
+		r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
+		memmove(&r->files[i + 1], &r->files[i], (r->n_files - i) * sizeof(*r->files));
+		r->files[i] = f;
+		r->n_files++;
+	}
+	ret = mfile_reload(r->files[i], d, false, changed);
+	if (ret == -ENOENT) {
+		root_remove_at(r, i, changed);
+		ret = 0;
+	}
+	return ret;
+}
+
+/* Find out whether the PATH is a file or a directory; -errno if neither. */
+static int root_probe(struct mroot *r, struct diag *d)
+{
+	struct stat st;
+	char *slash;
+
+	if (stat(r->path, &st)) {
+		int err = errno;
+
+		if (d)
+			diag_add(d, "%s: %s", r->path,
+			         err == ENOENT ? "no such file or directory" : strerror(err));
+		return -err;
+	}
+	if (r->dir && r->is_dir == !!S_ISDIR(st.st_mode))
+		return 0;
+	free(r->dir);
+	free(r->base);
+	r->is_dir = S_ISDIR(st.st_mode);
+	if (r->is_dir) {
+		r->dir = xstrdup(r->path);
+		r->base = NULL;
+		return 0;
+	}
+	slash = strrchr(r->path, '/');
+	if (!slash) {
+		r->dir = xstrdup(".");
+		r->base = xstrdup(r->path);
+	} else {
+		r->dir =
+		    slash == r->path ? xstrdup("/") : strndup(r->path, (size_t)(slash - r->path));
+		if (!r->dir)
+			die_oom();
+		r->base = xstrdup(slash + 1);
+	}
+	return 0;
+}
+
+/*
+ * Read a directory root completely: new files are added, vanished ones
+ * dropped, the rest re-read (unchanged texts are cheap: only hashed).
+ */
+static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool *changed)
+{
+	struct mfile **files = NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0, nf = 0, i = 0, j = 0;
+	struct dirent *de;
+	int problems = 0;
+	DIR *dir;
+
+	dir = opendir(r->path);
+	if (!dir) {
+		diag_add(d, "%s: cannot read directory: %s", r->path, strerror(errno));
+		return 1;
+	}
+	while ((de = readdir(dir))) {
+		if (!manifest_name(de->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), name_cmp);
+
+	/* merge the sorted old list with the sorted new one */
+	files = xcalloc(n + 1, sizeof(*files));
+	while (i < r->n_files || j < n) {
+		int c = i == r->n_files ? 1 : j == n ? -1 : strcmp(r->files[i]->name, names[j]);
+		struct mfile *f;
+		int ret;
+
+		if (c < 0) { /* gone */
+			if (!model_empty(&r->files[i]->objs))
+				*changed = true;
+			mfile_free(r->files[i++]);
+			continue;
+		}
+		if (c == 0) {
+			f = r->files[i++];
+			j++;
+		} else {
+			f = mfile_new(r, names[j++]);
+		}
+		ret = mfile_reload(f, d, report_same, changed);
+		if (ret == -ENOENT) { /* vanished since readdir */
+			if (!model_empty(&f->objs))
+				*changed = true;
+			mfile_free(f);
+			continue;
+		}
+		problems += ret;
+		files[nf++] = f;
+	}
+	free(r->files);
+	r->files = files;
+	r->n_files = nf;
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return problems;
+}
+
+/* Read a root completely. Returns problems, or -errno when PATH is missing. */
+static int root_load(struct mroot *r, struct diag *d, bool report_same, bool *changed)
+{
+	bool was_dir = r->is_dir, had = r->dir != NULL;
+	int ret;
+
+	ret = root_probe(r, d);
+	if (ret) {
+		root_clear(r, changed);
+		return ret;
+	}
+	if (had && was_dir != r->is_dir)
+		root_clear(r, changed);
+	if (r->is_dir)
+		return root_scan_dir(r, d, report_same, changed);
+	if (!r->n_files) {
+		r->files = xcalloc(1, sizeof(*r->files));
+		r->files[0] = mfile_new(r, r->base);
+		r->n_files = 1;
+	}
+	ret = mfile_reload(r->files[0], d, report_same, changed);
+	if (ret == -ENOENT) { /* a FIFO or some such */
+		diag_add(d, "%s: not a regular file", r->path);
+		root_clear(r, changed);
+		return 1;
+	}
+	return ret;
+}
+
+/* --- the source ------------------------------------------------------------------ */
+
+struct manifest_source *manifest_source_new(const char *const *paths, size_t n_paths)
+{
+	struct manifest_source *ms = calloc(1, sizeof(*ms));
+
+	if (!ms)
+		goto err;
+	ms->ifd = -1;
+	ms->roots = calloc(n_paths ? n_paths : 1, sizeof(*ms->roots));
+	if (!ms->roots)
+		goto err;
+	for (size_t i = 0; i < n_paths; i++) {
+		ms->roots[i].wd = -1;
+		ms->roots[i].path = strdup(paths[i]);
+		if (!ms->roots[i].path)
+			goto err;
+		ms->n_roots++;
+	}
+	return ms;
+err:
+	manifest_source_free(ms);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void manifest_source_free(struct manifest_source *ms)
+{
+	if (!ms)
+		return;
+	for (size_t i = 0; i < ms->n_roots; i++) {
+		struct mroot *r = &ms->roots[i];
+
+		for (size_t j = 0; j < r->n_files; j++)
+			mfile_free(r->files[j]);
+		free(r->files);
+		free(r->path);
+		free(r->dir);
+		free(r->base);
+	}
+	free(ms->roots);
+	if (ms->ifd >= 0)
+		close(ms->ifd);
+	free(ms);
+}
+
+int manifest_source_load(struct manifest_source *ms, struct diag *d)
+{
+	int problems = 0, missing = 0;
+	bool changed = false;
+
+	for (size_t i = 0; i < ms->n_roots; i++) {
+		int ret = root_load(&ms->roots[i], d, true, &changed);
+
+		if (ret < 0)
+			missing = ret;
+		else
+			problems += ret;
+	}
+	return missing ? missing : problems;
+}
+
+int manifest_source_watch(struct manifest_source *ms)
+{
+	int ret;
+
+	if (ms->ifd >= 0)
+		return ms->ifd;
+	ms->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ms->ifd < 0)
+		return -errno;
+	for (size_t i = 0; i < ms->n_roots; i++) {
+		struct mroot *r = &ms->roots[i];
+
+		if (!r->dir && root_probe(r, NULL)) {
+			ret = -ENOENT;
+			goto err;
+		}
+		r->wd = inotify_add_watch(ms->ifd, r->dir, WATCH_MASK);
+		if (r->wd < 0) {
+			ret = -errno;
+			goto err;
+		}
+	}
+	return ms->ifd;
+err:
+	for (size_t i = 0; i < ms->n_roots; i++)
+		ms->roots[i].wd = -1;
+	close(ms->ifd);
+	ms->ifd = -1;
+	return ret;
+}
+
+/* A name a root cares about, or needs a rescan for. */
+struct touched {
+	size_t root;
+	char *name; /* NULL: rescan the whole root */
+};
+
+static int touched_cmp(const void *a, const void *b)
+{
+	const struct touched *x = a, *y = b;
+
+	if (x->root != y->root)
+		return x->root < y->root ? -1 : 1;
+	if (!x->name || !y->name) /* the whole-root entry sorts first */
+		return (y->name == NULL) - (x->name == NULL);
+	return strcmp(x->name, y->name);
+}
+
+static void touch(struct touched **v, size_t *n, size_t root, const char *name)
+{
+	if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0))
+		*v = xrealloc(*v, (*n ? *n * 2 : 8) * sizeof(**v));
+	(*v)[*n].root = root;
+	(*v)[*n].name = name ? xstrdup(name) : NULL;
+	(*n)++;
+}
+
+/* Which roots an event concerns, and how. */
+static void route_event(struct manifest_source *ms, const struct inotify_event *ev,
+                        struct touched **v, size_t *n)
+{
+	for (size_t i = 0; i < ms->n_roots; i++) {
+		struct mroot *r = &ms->roots[i];
+
+		if (ev->mask & IN_Q_OVERFLOW) {
+			touch(v, n, i, NULL);
+			continue;
+		}
+		if (r->wd != ev->wd)
+			continue;
+		if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+			/* the directory itself went away: re-probe (and lose the files) */
+			if (ev->mask & IN_IGNORED)
+				r->wd = -1;
+			touch(v, n, i, NULL);
+		} else if (!ev->len) {
+			continue;
+		} else if (!r->is_dir) {
+			if (!strcmp(ev->name, r->base))
+				touch(v, n, i, ev->name);
+		} else if (!strncmp(ev->name, "..", 2)) {
+			touch(v, n, i, NULL); /* ConfigMap-style atomic swap */
+		} else if (manifest_name(ev->name)) {
+			touch(v, n, i, ev->name);
+		}
+	}
+}
+
+int manifest_source_handle_events(struct manifest_source *ms, struct diag *d)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct touched *v = NULL;
+	bool changed = false;
+	size_t n = 0;
+	int ret = 0;
+
+	if (ms->ifd < 0)
+		return -EBADF;
+	for (;;) {
+		ssize_t len = read(ms->ifd, buf, sizeof(buf));
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0 && errno == EAGAIN)
+			break;
+		if (len < 0) {
+			ret = -errno;
+			goto out;
+		}
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			route_event(ms, ev, &v, &n);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+
+	/* each root and name once; a whole-root rescan covers its names */
+	qsort(v, n, sizeof(*v), touched_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct mroot *r = &ms->roots[v[i].root];
+		bool rescanned = i && v[i].root == v[i - 1].root && !v[i - 1].name;
+
+		if (rescanned) {
+			v[i].name = (free(v[i].name), NULL); /* covered: propagate */
+		} else if (i && v[i].root == v[i - 1].root && !strcmp(v[i].name, v[i - 1].name)) {
+			continue;
+		} else if (!v[i].name) {
+			if (root_load(r, d, false, &changed) >= 0 && r->wd < 0)
+				r->wd = inotify_add_watch(ms->ifd, r->dir, WATCH_MASK);
+		} else {
+			root_refresh_name(r, v[i].name, d, &changed);
+		}
+	}
+	ret = changed ? 1 : 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	return ret;
+}
+
+/*
+ * Claim an identity for the model view: true when it is new; false (and a
+ * message naming both files) when an earlier file already defined it.
+ */
+static bool claim(struct otable *t, struct diag *d, enum obj_kind kind, const char *ns,
+                  const char *name, char **origin)
+{
+	static const char *const kind_names[] = {
+	    [OBJ_SERVICE] = "Service",
+	    [OBJ_SLICE] = "EndpointSlice",
+	    [OBJ_ENDPOINTS] = "Endpoints",
+	    [OBJ_NODE] = "Node",
+	};
+	size_t pos = SIZE_MAX;
+	struct oentry *e = otable_next(t, (int)kind, ns, name, &pos);
+
+	if (!e) {
+		otable_put(t, (int)kind, ns, name, (void **)origin);
+		return true;
+	}
+	if (ns && *ns)
+		diag_add(d, "%s: %s %s/%s: duplicate, also defined in %s (using that one)", *origin,
+		         kind_names[kind], ns, name, *(char **)e->slot);
+	else
+		diag_add(d, "%s: %s %s: duplicate, also defined in %s (using that one)", *origin,
+		         kind_names[kind], name, *(char **)e->slot);
+	return false;
+}
+
+int manifest_source_model(struct manifest_source *ms, struct model *m, struct diag *d)
+{
+	size_t total = 0;
+	struct otable t;
+	int err = 0;
+
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < ms->n_roots; i++)
+		for (size_t j = 0; j < ms->roots[i].n_files; j++) {
+			const struct model *o = &ms->roots[i].files[j]->objs;
+
+			total += o->n_services + o->n_slices + o->n_nodes;
+		}
+	otable_init(&t, total);
+	for (size_t i = 0; i < ms->n_roots && !err; i++) {
+		for (size_t j = 0; j < ms->roots[i].n_files && !err; j++) {
+			struct model *o = &ms->roots[i].files[j]->objs;
+
+			for (size_t k = 0; k < o->n_services && !err; k++) {
+				struct service *s = o->services[k];
+
+				if (claim(&t, d, OBJ_SERVICE, s->ns, s->name, &s->origin))
+					err = model_add_service(m, s);
+			}
+			for (size_t k = 0; k < o->n_slices && !err; k++) {
+				struct endpoint_slice *e = o->slices[k];
+
+				if (claim(&t, d, OBJ_SLICE, e->ns, e->name, &e->origin))
+					err = model_add_slice(m, e);
+			}
+			for (size_t k = 0; k < o->n_nodes && !err; k++) {
+				struct node *nd = o->nodes[k];
+
+				if (claim(&t, d, OBJ_NODE, "", nd->name, &nd->origin))
+					err = model_add_node(m, nd);
+			}
+		}
+	}
+	otable_free(&t);
+	if (err)
+		model_free_view(m);
+	return err;
+}

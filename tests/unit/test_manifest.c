@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_manifest.c - the manifest source: directories, last-good retention,
+ * duplicates and inotify, in a fresh temporary directory per test.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "source/manifest.h"
+
+struct fix {
+	char dir[64];
+	struct manifest_source *ms;
+	struct diag d;
+	struct model m; /* a view */
+};
+
+static int setup(void **state)
+{
+	static struct fix f;
+	const char *paths[1];
+
+	memset(&f, 0, sizeof(f));
+	strcpy(f.dir, "/tmp/svcproxy-test-XXXXXX");
+	if (!mkdtemp(f.dir))
+		return -1;
+	paths[0] = f.dir;
+	f.ms = manifest_source_new(paths, 1);
+	*state = &f;
+	return f.ms ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+	char cmd[128];
+
+	model_free_view(&f->m);
+	manifest_source_free(f->ms);
+	diag_clear(&f->d);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write name in the test directory, atomically (rename into place). */
+static void put(struct fix *f, const char *name, const char *text)
+{
+	char tmp[128], path[128];
+	FILE *fp;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", f->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static void del(struct fix *f, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* Rebuild the view, with problems in f->d. */
+static void view(struct fix *f)
+{
+	model_free_view(&f->m);
+	assert_int_equal(manifest_source_model(f->ms, &f->m, &f->d), 0);
+}
+
+static const struct service *svc(struct fix *f, const char *name)
+{
+	for (size_t i = 0; i < f->m.n_services; i++)
+		if (!strcmp(f->m.services[i]->name, name))
+			return f->m.services[i];
+	return NULL;
+}
+
+static char *svc_yaml(const char *name, int port)
+{
+	static char buf[4][256];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	snprintf(b, 256,
+	         "apiVersion: v1\nkind: Service\nmetadata: {name: %s}\n"
+	         "spec: {ports: [{port: %d}]}\n",
+	         name, port);
+	return b;
+}
+
+static void assert_msg_has(struct fix *f, const char *sub)
+{
+	for (size_t i = 0; i < f->d.n; i++)
+		if (strstr(f->d.msgs[i], sub))
+			return;
+	print_error("no message contains: %s\nhave %zu:\n", sub, f->d.n);
+	for (size_t i = 0; i < f->d.n; i++)
+		print_error("  %s\n", f->d.msgs[i]);
+	fail();
+}
+
+/* Wait for the watch fd, then handle what came; returns handle_events(). */
+static int events(struct fix *f, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	usleep(20000); /* let the rest of a burst arrive */
+	return manifest_source_handle_events(f->ms, &f->d);
+}
+
+static void test_load_dir(void **state)
+{
+	struct fix *f = *state;
+	char path[128];
+
+	put(f, "b.yaml", svc_yaml("bravo", 80));
+	put(f, "a.yml", svc_yaml("alpha", 80));
+	put(f, "c.json",
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"n1\"}}");
+	put(f, "notes.txt", svc_yaml("ignored", 80));
+	put(f, ".hidden.yaml", svc_yaml("hidden", 80));
+	snprintf(path, sizeof(path), "%s/sub.yaml", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0); /* a directory, not a file: skipped */
+
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	assert_int_equal(f->d.n, 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+	/* sorted by file name: a.yml before b.yaml */
+	assert_string_equal(f->m.services[0]->name, "alpha");
+	assert_string_equal(f->m.services[1]->name, "bravo");
+	assert_int_equal(f->m.n_nodes, 1);
+	snprintf(path, sizeof(path), "%s/a.yml", f->dir);
+	assert_string_equal(f->m.services[0]->origin, path);
+}
+
+static void test_missing_path(void **state)
+{
+	struct fix *f = *state;
+	const char *paths[] = {"/nonexistent/svcproxy.yaml"};
+	struct manifest_source *ms = manifest_source_new(paths, 1);
+
+	assert_non_null(ms);
+	assert_int_equal(manifest_source_load(ms, &f->d), -ENOENT);
+	assert_msg_has(f, "/nonexistent/svcproxy.yaml: no such file or directory");
+	manifest_source_free(ms);
+}
+
+/* A file PATH: only that file is read, even when its directory has more. */
+static void test_file_path(void **state)
+{
+	struct fix *f = *state;
+	char path[128];
+	const char *paths[] = {path};
+	struct manifest_source *ms;
+	struct model m;
+
+	put(f, "one.yaml", svc_yaml("one", 80));
+	put(f, "two.yaml", svc_yaml("two", 80));
+	snprintf(path, sizeof(path), "%s/one.yaml", f->dir);
+	ms = manifest_source_new(paths, 1);
+	assert_int_equal(manifest_source_load(ms, &f->d), 0);
+	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
+	assert_int_equal(m.n_services, 1);
+	assert_string_equal(m.services[0]->name, "one");
+	assert_string_equal(m.services[0]->origin, path);
+	model_free_view(&m);
+	manifest_source_free(ms);
+}
+
+static void test_last_good(void **state)
+{
+	struct fix *f = *state;
+
+	put(f, "s.yaml", "---\n");
+	put(f, "s.yaml", "");
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "%s---\n%s", svc_yaml("web", 80), svc_yaml("api", 81));
+		put(f, "s.yaml", text);
+	}
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+
+	/* syntax error: everything from the file stays */
+	put(f, "s.yaml", "apiVersion: v1\nkind: [\n");
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_int_equal(f->d.n, 1);
+	assert_msg_has(f, "s.yaml:");
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+	assert_int_equal(svc(f, "web")->ports[0].port, 80);
+
+	/* web invalid, api changed: web's previous version stays */
+	diag_clear(&f->d);
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "%s---\n%s", svc_yaml("web", 70000),
+		         svc_yaml("api", 91));
+		put(f, "s.yaml", text);
+	}
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_msg_has(f, "Service default/web: spec.ports[0].port: 70000 is not a valid port");
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+	assert_int_equal(svc(f, "web")->ports[0].port, 80);
+	assert_int_equal(svc(f, "api")->ports[0].port, 91);
+
+	/* loading the same text again reports the same problem again */
+	diag_clear(&f->d);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_int_equal(f->d.n, 1);
+
+	/* web removed from a valid file: gone (even though it was kept before) */
+	diag_clear(&f->d);
+	put(f, "s.yaml", svc_yaml("api", 91));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+	assert_null(svc(f, "web"));
+
+	/* a new object that is invalid from the start: nothing to keep */
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "%s---\n%s", svc_yaml("api", 91), svc_yaml("new", 0));
+		put(f, "s.yaml", text);
+	}
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+
+	/* file deleted: its objects go */
+	del(f, "s.yaml");
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 0);
+}
+
+/* An invalid Endpoints keeps all the slices converted from its last good version. */
+static void test_last_good_endpoints(void **state)
+{
+	struct fix *f = *state;
+
+	put(f, "ep.yaml",
+	    "apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\n"
+	    "subsets:\n- addresses: [{ip: 10.0.0.1}]\n  ports: [{port: 80}]\n"
+	    "- addresses: [{ip: 10.0.0.2}]\n  ports: [{port: 81}]\n");
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_slices, 2);
+	put(f, "ep.yaml",
+	    "apiVersion: v1\nkind: Endpoints\nmetadata: {name: web}\n"
+	    "subsets:\n- addresses: [{ip: 10.0.0.999}]\n  ports: [{port: 80}]\n");
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	view(f);
+	assert_int_equal(f->m.n_slices, 2);
+	assert_string_equal(f->m.slices[1]->name, "web-subset1");
+}
+
+static void test_duplicates(void **state)
+{
+	struct fix *f = *state;
+	char a[128], b[128];
+
+	put(f, "a.yaml", svc_yaml("web", 80));
+	put(f, "b.yaml", svc_yaml("web", 81));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+	assert_int_equal(f->m.services[0]->ports[0].port, 80);
+	assert_int_equal(f->d.n, 1);
+	snprintf(a, sizeof(a), "%s/a.yaml", f->dir);
+	snprintf(b, sizeof(b), "%s/b.yaml", f->dir);
+	assert_non_null(strstr(f->d.msgs[0], a));
+	assert_non_null(strstr(f->d.msgs[0], b));
+	assert_msg_has(f, "b.yaml: Service default/web: duplicate, also defined in ");
+
+	/* a different namespace is a different object */
+	diag_clear(&f->d);
+	put(f, "b.yaml",
+	    "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}\n"
+	    "spec: {ports: [{port: 81}]}\n");
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+	assert_int_equal(f->d.n, 0);
+}
+
+static void test_watch(void **state)
+{
+	struct fix *f = *state;
+	int fd;
+
+	put(f, "a.yaml", svc_yaml("web", 80));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	fd = manifest_source_watch(f->ms);
+	assert_true(fd >= 0);
+	assert_int_equal(manifest_source_watch(f->ms), fd);
+
+	/* nothing happened yet */
+	assert_int_equal(manifest_source_handle_events(f->ms, &f->d), 0);
+
+	/* a new file */
+	put(f, "b.yaml", svc_yaml("api", 80));
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+
+	/* rewriting the same text, or only a comment: no change */
+	put(f, "b.yaml", svc_yaml("api", 80));
+	assert_int_equal(events(f, fd), 0);
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "# a comment\n%s", svc_yaml("api", 80));
+		put(f, "b.yaml", text);
+	}
+	assert_int_equal(events(f, fd), 0);
+
+	/* a real change */
+	put(f, "b.yaml", svc_yaml("api", 8080));
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(svc(f, "api")->ports[0].port, 8080);
+
+	/* breaking the file keeps its objects and reports */
+	assert_int_equal(f->d.n, 0);
+	put(f, "b.yaml", "{{{");
+	assert_int_equal(events(f, fd), 0);
+	assert_int_equal(f->d.n, 1);
+	view(f);
+	assert_int_equal(svc(f, "api")->ports[0].port, 8080);
+
+	/* files that are not manifests do not matter */
+	put(f, "README.md", "hello");
+	assert_int_equal(events(f, fd), 0);
+
+	/* deleting */
+	del(f, "b.yaml");
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+	assert_null(svc(f, "api"));
+}
+
+/* A watched file PATH: events for its neighbours are filtered out. */
+static void test_watch_file_path(void **state)
+{
+	struct fix *f = *state;
+	char path[128];
+	const char *paths[] = {path};
+	struct manifest_source *ms;
+	struct pollfd p;
+	struct model m;
+	int fd;
+
+	put(f, "one.yaml", svc_yaml("one", 80));
+	snprintf(path, sizeof(path), "%s/one.yaml", f->dir);
+	ms = manifest_source_new(paths, 1);
+	assert_int_equal(manifest_source_load(ms, &f->d), 0);
+	fd = manifest_source_watch(ms);
+	assert_true(fd >= 0);
+
+	put(f, "two.yaml", svc_yaml("two", 80));
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(manifest_source_handle_events(ms, &f->d), 0);
+
+	put(f, "one.yaml", svc_yaml("one", 81));
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	usleep(20000);
+	assert_int_equal(manifest_source_handle_events(ms, &f->d), 1);
+	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
+	assert_int_equal(m.n_services, 1);
+	assert_int_equal(m.services[0]->ports[0].port, 81);
+	model_free_view(&m);
+	manifest_source_free(ms);
+}
+
+/* Many Services, one per file and all in one file: must stay fast. */
+static void test_many(void **state)
+{
+	struct fix *f = *state;
+	size_t n = 20000, len = 0;
+	char *big = malloc(n * 128);
+	char name[64];
+
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		len +=
+		    (size_t)sprintf(big + len,
+		                    "---\napiVersion: v1\nkind: Service\nmetadata: {name: s%zu}\n"
+		                    "spec: {ports: [{port: 80}]}\n",
+		                    i);
+	put(f, "big.yaml", big);
+	for (size_t i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "f%05zu.yaml", i);
+		put(f, name, svc_yaml(name + 1, 80)); /* "00001.yaml": invalid name */
+	}
+	free(big);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 2000);
+	view(f);
+	assert_int_equal(f->m.n_services, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_load_dir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_good, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_good_endpoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
