@@ -15,7 +15,7 @@ PACKAGES=(
 	# unit tests, sanitizers, formatting
 	libcmocka-dev clang-format
 	# end-to-end tests and demo
-	nftables iproute2 curl socat conntrack procps iputils-ping
+	nftables iproute2 curl socat conntrack procps iputils-ping jq
 )
 
 missing=()

@@ -30,6 +30,7 @@ ROOT_DIR=$(cd "$E2E_DIR/../.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT_DIR/build}
 SVCPROXY=${SVCPROXY:-$BUILD_DIR/svcproxy}
 PODSERVER=${PODSERVER:-$BUILD_DIR/tests/podserver}
+UDPCLIENT=${UDPCLIENT:-$BUILD_DIR/tests/udpclient}
 
 PFX="sp$$"
 NODE="$PFX-node"
@@ -206,6 +207,7 @@ harness_init()
 	command -v curl >/dev/null || skip "curl not installed"
 	[[ -x "$SVCPROXY" ]] || fail "svcproxy not built: $SVCPROXY (run make build)"
 	[[ -x "$PODSERVER" ]] || fail "podserver not built: $PODSERVER (run make build)"
+	[[ -x "$UDPCLIENT" ]] || fail "udpclient not built: $UDPCLIENT (run make build)"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/$PFX.XXXXXX")
 	MANIFESTS="$WORK/manifests"
 	SP_LOG="$WORK/svcproxy.log"
@@ -303,6 +305,7 @@ start_podserver()
 }
 
 svcproxy_table_present() { in_ns node nft list table ip svcproxy; }
+svcproxy_up_or_dead() { svcproxy_table_present || ! kill -0 "$SP_PID"; }
 
 # start_svcproxy [EXTRA ARGS...]: `svcproxy run` in the node, log in $SP_LOG; waits until its
 # table exists (the first sync is one transaction, so then everything in it is programmed).
@@ -313,10 +316,13 @@ start_svcproxy()
 		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
 		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"$SP_LOG" 2>&1 &
 	SP_PID=$!
-	if ! wait_for 10 svcproxy_table_present; then
-		kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited early"
-		fail "svcproxy did not create table ip svcproxy within 10 s"
+	wait_for 10 svcproxy_up_or_dead
+	if ! kill -0 "$SP_PID" 2>/dev/null; then
+		wait "$SP_PID"
+		fail "svcproxy run exited early (status $?)"
 	fi
+	svcproxy_table_present >/dev/null 2>&1 ||
+		fail "svcproxy did not create table ip svcproxy within 10 s"
 	kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited after its first sync"
 	log "svcproxy running (pid $SP_PID), table present after ${WAITED_MS} ms"
 }
@@ -353,10 +359,13 @@ http_refused()
 	[[ $? -eq 7 ]]
 }
 
-# udp_get WHO ADDR:PORT: one datagram from a fresh source port, the reply on stdout (1 s).
+# udp_get WHO ADDR:PORT [udpclient options]: one datagram (from a fresh source port unless
+# --sport is given), the reply on stdout; exit 0 reply, 1 none within 1 s, 3 refused.
 udp_get()
 {
-	echo ping | in_ns "$1" timeout 3 socat -T1 - "UDP4:$2"
+	local who=$1 dst=$2
+	shift 2
+	in_ns "$who" "$UDPCLIENT" "$@" "$dst"
 }
 
 udp_ok() { [[ -n "$(udp_get "$@" 2>/dev/null)" ]]; }

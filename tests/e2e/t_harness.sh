@@ -19,8 +19,12 @@ out=$(http_get node "http://10.244.1.11:8080/") || fail "node -> pod-a:8080: cur
 assert_eq "pod-a $GW" "$out" "node -> pod-a direct"
 out=$(http_get ext "http://10.244.1.12:8080/") || fail "ext -> pod-b:8080: curl failed"
 assert_eq "pod-b $EXT_IP" "$out" "external -> pod-b direct (routed, not NATed)"
-out=$(udp_get pod-b 10.244.1.11:5353) || fail "pod-b -> pod-a udp: socat failed"
+out=$(udp_get pod-b 10.244.1.11:5353) || fail "pod-b -> pod-a udp: udpclient exit $?"
 assert_eq "pod-a-udp 10.244.1.12" "$out" "pod-b -> pod-a udp direct"
+out=$(udp_get pod-b 10.244.1.11:5353 --sport 40000) || fail "pod-b -> pod-a udp from port 40000: exit $?"
+assert_eq "pod-a-udp 10.244.1.12" "$out" "pod-b -> pod-a udp direct from a fixed port"
+udp_get pod-b 10.244.1.11:5354 2>/dev/null
+assert_eq 3 "$?" "udpclient exit status for a closed UDP port (refused)"
 # A raw (non-HTTP) TCP client gets the answer too.
 out=$(printf 'hello\n' | in_ns pod-b timeout 3 socat -T1 - TCP4:10.244.1.11:8080) ||
 	fail "raw tcp: socat failed"

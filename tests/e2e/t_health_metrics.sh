@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# /healthz and /livez (kube-proxy semantics: 200 and JSON with lastUpdated while syncs are
+# current) and /metrics (Prometheus text with kube-proxy's sync metrics) answer on the
+# configured loopback addresses in the node.
+. "$(dirname "$0")/lib.sh"
+harness_init
+setup_cluster 1
+start_podserver pod-a pod-a 8080 --tcp
+simple_service demo 10.96.0.70 80 8080 TCP 10.244.1.11 | write_manifest demo.yaml
+t0=$(date +%s)
+start_svcproxy
+
+# get URL: sets CODE and BODY.
+get()
+{
+	local out
+	out=$(in_ns node curl -sS --max-time 2 -w '\n%{http_code}' "$1") || fail "GET $1: curl exit $?"
+	CODE=${out##*$'\n'}
+	BODY=${out%$'\n'*}
+}
+healthy() { get "$1"; [[ "$CODE" == 200 ]]; }
+
+for path in healthz livez; do
+	url="http://$HEALTHZ/$path"
+	wait_for 5 healthy "$url" || { get "$url"; fail "GET $url: status $CODE, body: $BODY"; }
+	get "$url"
+	log "GET /$path: $CODE $BODY"
+	printf '%s' "$BODY" | jq -e 'type == "object"' >/dev/null || fail "/$path body is not a JSON object: $BODY"
+	lu=$(printf '%s' "$BODY" | jq -r '.lastUpdated // empty')
+	[[ -n "$lu" ]] || fail "/$path JSON has no lastUpdated: $BODY"
+	log "ok: /$path lastUpdated=$lu"
+done
+
+get "http://$METRICS/metrics"
+assert_eq 200 "$CODE" "GET /metrics status"
+for m in kubeproxy_sync_proxy_rules_duration_seconds_bucket \
+	kubeproxy_sync_proxy_rules_duration_seconds_count \
+	kubeproxy_sync_proxy_rules_last_timestamp_seconds; do
+	assert_contains "$BODY" "$m" "/metrics"
+done
+count=$(printf '%s\n' "$BODY" | awk '$1 ~ /^kubeproxy_sync_proxy_rules_duration_seconds_count/ { print $2 }')
+awk -v c="${count:-0}" 'BEGIN { exit !(c >= 1) }' ||
+	fail "kubeproxy_sync_proxy_rules_duration_seconds_count is '$count', expected >= 1 after a sync"
+ts=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_proxy_rules_last_timestamp_seconds" { print $2 }')
+awk -v ts="${ts:-0}" -v t0="$t0" 'BEGIN { exit !(ts + 0 >= t0 - 5 && ts + 0 <= t0 + 600) }' ||
+	fail "kubeproxy_sync_proxy_rules_last_timestamp_seconds is '$ts', expected the unix time of the last sync (>= $t0)"
+log "ok: last sync at $ts, $count syncs"
+pass "healthz, livez, metrics"
