@@ -60,8 +60,12 @@ in_ns node ss -ltn | indent
 if [[ -n "$(in_ns node ss -Hltn 'sport = :80')" ]]; then
 	fail "something listens on port 80 in the node"
 fi
+if in_ns node ip -4 -o addr show | grep -qw 10.96.0.10; then
+	fail "10.96.0.10 is assigned to an interface in the node"
+fi
 echo "(only svcproxy's own health and metrics servers on 127.0.0.1; no socket on port 80," | indent
-echo " and 10.96.0.10 is not an address of any interface)" | indent
+echo " and 10.96.0.10 is not an address of any node interface: it exists only as nftables" | indent
+echo " match data, shown below)" | indent
 
 say "curl http://10.96.0.10/ from the client pod"
 wait_for 5 http_ok client http://10.96.0.10/ || fail "http://10.96.0.10/ not answered within 5 s"

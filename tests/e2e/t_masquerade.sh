@@ -15,8 +15,7 @@ assert_eq "pod-a $GW" "$out" "external client -> ClusterIP (masqueraded to the n
 out=$(http_get pod-b http://10.96.0.15/) || fail "pod-b -> 10.96.0.15:80: curl exit $?"
 assert_eq "pod-a 10.244.1.12" "$out" "pod -> ClusterIP without --masquerade-all (not masqueraded)"
 
-stop_svcproxy
-assert_eq 0 "$SP_RC" "svcproxy run exit status after SIGTERM"
+stop_svcproxy # (its exit status on SIGTERM is t_cleanup's business)
 in_ns node "$SVCPROXY" cleanup || fail "svcproxy cleanup: exit $?"
 start_svcproxy --masquerade-all
 wait_for 5 http_ok pod-b http://10.96.0.15/ || fail "--masquerade-all: not answered within 5 s"
