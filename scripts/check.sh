@@ -10,7 +10,7 @@
 # fails without failing a counted test (deps, the ASan build or its tests, a crashed runner)
 # adds one failure, so the exit status is non-zero exactly when "N failed" is not 0.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 BUILD=${BUILD:-build}
 BUILD_ASAN=${BUILD_ASAN:-build-asan}
