@@ -1,3 +1,373 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* placeholder: being written */
-typedef int svcproxy_placeholder_daemon;
+/*
+ * daemon.c - run, sync, check, cleanup: the pipeline driven end to end.
+ *
+ *   manifest source --(model view)--> compile --(desired)--> nft dataplane
+ *
+ * `run` is one thread with an epoll loop over three fds: inotify (the
+ * manifests changed), a timerfd (time to sync), a signalfd (stop). The
+ * HTTP servers run in libmicrohttpd's thread and read metrics.h only.
+ *
+ * Sync timing follows kube-proxy's bounded-frequency runner: a change is
+ * applied at once unless the last sync was less than --min-sync-period
+ * ago (then it waits until that has passed, batching what arrives in
+ * between); every --sync-period a full reconcile re-reads the table from
+ * the kernel and repairs whatever differs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "common/log.h"
+#include "compile/compile.h"
+#include "daemon/http.h"
+#include "daemon/metrics.h"
+#include "dataplane/nft.h"
+#include "source/manifest.h"
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Log every message of d at level lvl, then clear it. Returns how many. */
+static size_t diag_flush(struct diag *d, enum log_level lvl, const char *subsys)
+{
+	size_t n = d->n;
+
+	for (size_t i = 0; i < d->n; i++)
+		log_msg(lvl, subsys, "%s", d->msgs[i]);
+	diag_clear(d);
+	return n;
+}
+
+struct daemon {
+	const struct options *o;
+	struct manifest_source *src;
+	struct nft_dp *dp;
+	struct desired last; /* what the last successful sync programmed */
+	bool have_last;
+};
+
+/* Count entries whose backends changed, and entries that came or went. */
+static void count_changes(const struct desired *a, const struct desired *b, unsigned *svc,
+			  unsigned *eps)
+{
+	size_t i = 0, j = 0;
+
+	*svc = *eps = 0;
+	while (i < a->n_entries || j < b->n_entries) {
+		int c;
+
+		if (i == a->n_entries)
+			c = 1;
+		else if (j == b->n_entries)
+			c = -1;
+		else {
+			c = ipaddr_cmp(&a->entries[i].addr, &b->entries[j].addr);
+			if (!c)
+				c = (int)a->entries[i].proto - (int)b->entries[j].proto;
+			if (!c)
+				c = (int)a->entries[i].port - (int)b->entries[j].port;
+		}
+		if (c < 0) {
+			(*svc)++;
+			i++;
+		} else if (c > 0) {
+			(*svc)++;
+			j++;
+		} else {
+			const struct entry *x = &a->entries[i++], *y = &b->entries[j++];
+
+			if (x->n_backends != y->n_backends ||
+			    memcmp(x->backends, y->backends, x->n_backends * sizeof(*x->backends)))
+				(*eps)++;
+		}
+	}
+}
+
+/*
+ * One sync: model view -> compile -> one transaction. Problems in the
+ * input are logged (and counted in *problems when given); they never stop
+ * the valid objects from being programmed. Returns 0 or -errno.
+ */
+static int do_sync(struct daemon *dm, const char *why)
+{
+	struct compile_opts co = { .hostname = dm->o->hostname, .family = AF_INET };
+	struct diag d = { 0 };
+	struct model m = { 0 };
+	struct desired ds = { 0 };
+	struct nft_sync_stats st;
+	size_t n_eps = 0;
+	double t0 = now_mono(), dt;
+	int ret;
+
+	ret = manifest_source_model(dm->src, &m, &d);
+	diag_flush(&d, LOG_LVL_ERROR, "manifest");
+	if (ret)
+		goto out;
+	ret = compile(&m, &co, &ds, &d);
+	diag_flush(&d, LOG_LVL_ERROR, "compile");
+	if (ret)
+		goto out;
+	ret = nft_dp_sync(dm->dp, &ds, &st);
+	dt = now_mono() - t0;
+	metrics_sync_done(dt, ret == 0);
+	if (ret) {
+		log_err("sync", "%s sync failed after %.1f ms: %s; the kernel is unchanged", why,
+			dt * 1e3, strerror(-ret));
+		goto out;
+	}
+	for (size_t i = 0; i < ds.n_entries; i++)
+		n_eps += ds.entries[i].n_backends;
+	{
+		unsigned svc_changes = 0, ep_changes = 0;
+
+		if (dm->have_last)
+			count_changes(&dm->last, &ds, &svc_changes, &ep_changes);
+		else
+			svc_changes = (unsigned)ds.n_entries;
+		metrics_add_changes(svc_changes, ep_changes);
+	}
+	metrics_set_programmed((unsigned)ds.n_services, (unsigned)n_eps);
+	log_info("sync",
+		 "%s sync: %zu services, %zu service ports, %zu endpoints; %zu element changes%s%s "
+		 "in %.1f ms",
+		 why, ds.n_services, ds.n_entries, n_eps, st.changes,
+		 st.rebuilt ? ", table built" : "", st.chains ? ", new lb chains" : "", dt * 1e3);
+	desired_free(&dm->last);
+	dm->last = ds;
+	dm->have_last = true;
+	memset(&ds, 0, sizeof(ds));
+out:
+	desired_free(&ds);
+	model_free_view(&m);
+	return ret;
+}
+
+static int dp_open(struct daemon *dm)
+{
+	struct nft_dp_opts no = {
+		.family = AF_INET,
+		.cluster_cidrs = dm->o->cluster_cidrs,
+		.n_cluster_cidrs = dm->o->n_cluster_cidrs,
+		.masquerade_all = dm->o->masquerade_all,
+	};
+	int ret;
+
+	dm->dp = nft_dp_open(&no);
+	if (!dm->dp) {
+		log_err("nft", "cannot open a netfilter netlink socket: %s%s", strerror(errno),
+			errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+		return -errno;
+	}
+	ret = nft_dp_adopt(dm->dp);
+	if (ret)
+		log_err("nft", "cannot read table ip %s: %s%s", NFT_TABLE_NAME, strerror(-ret),
+			ret == -EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+	return ret;
+}
+
+static void arm_timer(int tfd, double delay)
+{
+	struct itimerspec its = { 0 };
+
+	if (delay < 1e-6)
+		delay = 1e-6;
+	its.it_value.tv_sec = (time_t)delay;
+	its.it_value.tv_nsec = (long)((delay - (double)(time_t)delay) * 1e9);
+	timerfd_settime(tfd, 0, &its, NULL);
+}
+
+static int run_loop(struct daemon *dm)
+{
+	const struct options *o = dm->o;
+	struct http_servers *http = NULL;
+	struct epoll_event ev;
+	int efd = -1, tfd = -1, sfd = -1, ifd, ret = 0;
+	bool pending = false;
+	double last_sync = now_mono(), last_full = last_sync;
+	sigset_t mask;
+
+	/* block before any thread starts, so the signals reach only the signalfd */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	http = http_start(o->healthz_addr, o->metrics_addr);
+	if (!http) {
+		close(sfd);
+		return EXIT_RUNTIME;
+	}
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	ifd = manifest_source_watch(dm->src);
+	if (sfd < 0 || tfd < 0 || efd < 0 || ifd < 0) {
+		log_err("run", "cannot set up the event loop: %s",
+			strerror(ifd < 0 ? -ifd : errno));
+		ret = EXIT_RUNTIME;
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
+	ev.data.fd = ifd;
+	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
+	arm_timer(tfd, o->sync_period);
+	log_info("run", "watching %zu manifest path%s; min-sync-period %gs, sync-period %gs",
+		 o->n_manifests, o->n_manifests == 1 ? "" : "s", o->min_sync_period,
+		 o->sync_period);
+
+	for (;;) {
+		int n = epoll_wait(efd, &ev, 1, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("run", "epoll_wait: %s", strerror(errno));
+			ret = EXIT_RUNTIME;
+			break;
+		}
+		if (ev.data.fd == sfd) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				log_info("run", "signal %u: stopping; the rules stay in place",
+					 si.ssi_signo);
+			break;
+		}
+		if (ev.data.fd == ifd) {
+			struct diag d = { 0 };
+			int changed = manifest_source_handle_events(dm->src, &d);
+
+			diag_flush(&d, LOG_LVL_ERROR, "manifest");
+			if (changed > 0 && !pending) {
+				pending = true;
+				metrics_change_queued();
+				arm_timer(tfd, last_sync + o->min_sync_period - now_mono());
+			}
+			continue;
+		}
+		if (ev.data.fd == tfd) {
+			uint64_t ticks;
+			double now = now_mono();
+
+			if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				log_warn("run", "timerfd: %s", strerror(errno));
+			if (!pending && now - last_full >= o->sync_period) {
+				/* full reconcile: trust the kernel, not our memory */
+				if (nft_dp_adopt(dm->dp) == 0)
+					do_sync(dm, "periodic");
+				last_full = now;
+			} else if (pending) {
+				if (do_sync(dm, "change") == 0)
+					pending = false;
+			}
+			last_sync = now_mono();
+			if (pending) /* failed: try again after min-sync-period */
+				arm_timer(tfd, o->min_sync_period > 1 ? o->min_sync_period : 1);
+			else
+				arm_timer(tfd, last_full + o->sync_period - last_sync);
+		}
+	}
+out:
+	http_stop(http);
+	if (efd >= 0)
+		close(efd);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}
+
+int cmd_run(const struct options *o, bool once)
+{
+	struct daemon dm = { .o = o };
+	struct diag d = { 0 };
+	int ret, problems;
+
+	metrics_init(2 * o->sync_period);
+	dm.src = manifest_source_new(o->manifests, o->n_manifests);
+	if (!dm.src)
+		die_oom();
+	problems = manifest_source_load(dm.src, &d);
+	diag_flush(&d, LOG_LVL_ERROR, "manifest");
+	if (problems == -ENOENT) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (dp_open(&dm)) {
+		ret = EXIT_RUNTIME;
+		goto out;
+	}
+	if (do_sync(&dm, "initial")) {
+		ret = EXIT_RUNTIME;
+		goto out;
+	}
+	if (once)
+		ret = problems ? EXIT_USAGE : EXIT_OK;
+	else
+		ret = run_loop(&dm);
+out:
+	desired_free(&dm.last);
+	nft_dp_close(dm.dp);
+	manifest_source_free(dm.src);
+	return ret;
+}
+
+int cmd_check(const struct options *o)
+{
+	struct manifest_source *src = manifest_source_new(o->manifests, o->n_manifests);
+	struct diag d = { 0 };
+	struct model m = { 0 };
+	struct desired ds = { 0 };
+	struct compile_opts co = { .hostname = "", .family = AF_INET };
+	int problems;
+	size_t n = 0;
+
+	if (!src)
+		die_oom();
+	problems = manifest_source_load(src, &d);
+	if (problems >= 0 && manifest_source_model(src, &m, &d) == 0) {
+		/* compile too: it reports ClusterIP:port conflicts between Services */
+		compile(&m, &co, &ds, &d);
+		printf("%zu services, %zu endpoint slices, %zu nodes\n", m.n_services, m.n_slices,
+		       m.n_nodes);
+	}
+	for (size_t i = 0; i < d.n; i++)
+		fprintf(stderr, "%s\n", d.msgs[i]);
+	n = d.n;
+	diag_clear(&d);
+	desired_free(&ds);
+	model_free_view(&m);
+	manifest_source_free(src);
+	if (n)
+		fprintf(stderr, "%zu problem%s found\n", n, n == 1 ? "" : "s");
+	return n || problems ? EXIT_USAGE : EXIT_OK;
+}
+
+int cmd_cleanup(void)
+{
+	int ret = nft_cleanup(AF_INET);
+
+	if (ret) {
+		fprintf(stderr, "svcproxy cleanup: cannot remove table ip %s: %s\n", NFT_TABLE_NAME,
+			strerror(-ret));
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}

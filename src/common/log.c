@@ -42,7 +42,7 @@ static void json_escape(FILE *f, const char *s)
 
 void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 {
-	char msg[4096], ts[40];
+	char msg[4096], ts[64];
 	struct timespec now;
 	struct tm tm;
 	va_list ap;

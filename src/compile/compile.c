@@ -1,3 +1,275 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* placeholder: being written */
-typedef int svcproxy_placeholder_compile;
+#include "compile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int cmp_service(const void *pa, const void *pb)
+{
+	const struct service *a = *(const struct service *const *)pa;
+	const struct service *b = *(const struct service *const *)pb;
+	int c = cmp_str(a->ns, b->ns);
+
+	return c ? c : cmp_str(a->name, b->name);
+}
+
+/* Slices are grouped by (namespace, service name). */
+static int cmp_slice(const void *pa, const void *pb)
+{
+	const struct endpoint_slice *a = *(const struct endpoint_slice *const *)pa;
+	const struct endpoint_slice *b = *(const struct endpoint_slice *const *)pb;
+	int c = cmp_str(a->ns, b->ns);
+
+	if (!c)
+		c = cmp_str(a->service_name, b->service_name);
+	return c ? c : cmp_str(a->name, b->name);
+}
+
+static int cmp_backend(const void *pa, const void *pb)
+{
+	const struct backend *a = pa, *b = pb;
+	int c = ipaddr_cmp(&a->addr, &b->addr);
+
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+static int entry_key_cmp(const struct entry *a, const struct entry *b)
+{
+	int c = ipaddr_cmp(&a->addr, &b->addr);
+
+	if (!c)
+		c = (int)a->proto - (int)b->proto;
+	return c ? c : (int)a->port - (int)b->port;
+}
+
+/* An entry before conflict resolution, with the rank of its Service. */
+struct pending {
+	struct entry e;
+	size_t rank; /* service order, for conflict resolution */
+	const struct service *svc;
+};
+
+static int cmp_pending(const void *pa, const void *pb)
+{
+	const struct pending *a = pa, *b = pb;
+	int c = entry_key_cmp(&a->e, &b->e);
+
+	if (c)
+		return c;
+	return a->rank < b->rank ? -1 : a->rank > b->rank;
+}
+
+/* First index in sorted slices[] of the group (ns, name), n if none. */
+static size_t slices_find(struct endpoint_slice **slices, size_t n, const char *ns,
+			  const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_str(slices[mid]->ns, ns);
+
+		if (!c)
+			c = cmp_str(slices[mid]->service_name, name);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The port of slice e that carries Service port sp, or NULL. */
+static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
+					     const struct svc_port *sp)
+{
+	for (size_t i = 0; i < e->n_ports; i++)
+		if (e->ports[i].proto == sp->proto && !cmp_str(e->ports[i].name, sp->name))
+			return &e->ports[i];
+	if (!sp->target_port_name)
+		return NULL;
+	for (size_t i = 0; i < e->n_ports; i++)
+		if (e->ports[i].proto == sp->proto &&
+		    !cmp_str(e->ports[i].name, sp->target_port_name))
+			return &e->ports[i];
+	return NULL;
+}
+
+/*
+ * Collect the backends of Service port sp from the slices [first, end).
+ * Ready endpoints; if there are none, serving+terminating ones.
+ */
+static int collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
+			    const struct svc_port *sp, const struct compile_opts *o,
+			    struct entry *en)
+{
+	struct backend *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (int pass = 0; pass < 2 && n == 0; pass++) {
+		for (size_t s = first; s < end; s++) {
+			const struct endpoint_slice *e = slices[s];
+			const struct eps_port *pp;
+
+			if (e->family != o->family)
+				continue;
+			pp = slice_port_for(e, sp);
+			if (!pp || pp->port == 0)
+				continue;
+			for (size_t i = 0; i < e->n_endpoints; i++) {
+				const struct endpoint *ep = &e->endpoints[i];
+				bool usable = pass == 0 ? ep->ready : ep->serving && ep->terminating;
+
+				if (!usable || ep->addr.family != o->family)
+					continue;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 8;
+					v = xrealloc(v, cap * sizeof(*v));
+				}
+				v[n].addr = ep->addr;
+				v[n].port = pp->port;
+				v[n].local = o->hostname && ep->node_name &&
+					     !strcmp(o->hostname, ep->node_name);
+				n++;
+			}
+		}
+	}
+	if (n > 1) {
+		size_t w = 1;
+
+		qsort(v, n, sizeof(*v), cmp_backend);
+		for (size_t r = 1; r < n; r++)
+			if (cmp_backend(&v[r], &v[w - 1]))
+				v[w++] = v[r];
+			else
+				v[w - 1].local |= v[r].local;
+		n = w;
+	}
+	en->backends = v;
+	en->n_backends = n;
+	return 0;
+}
+
+static bool service_is_proxied(const struct service *s)
+{
+	return !s->ignored && !s->headless && s->type != SVC_EXTERNAL_NAME;
+}
+
+static char *port_label(const struct service *s, const struct svc_port *sp)
+{
+	char *l;
+
+	if (asprintf(&l, "%s/%s%s%s", s->ns, s->name, sp->name && *sp->name ? ":" : "",
+		     sp->name ? sp->name : "") < 0)
+		die_oom();
+	return l;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->label);
+	free(e->backends);
+}
+
+int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
+	    struct diag *d)
+{
+	struct service **svcs = NULL;
+	struct endpoint_slice **slices = NULL;
+	struct pending *pend = NULL;
+	size_t n_pend = 0, cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->family = o->family;
+
+	svcs = xmalloc(m->n_services * sizeof(*svcs));
+	memcpy(svcs, m->services, m->n_services * sizeof(*svcs));
+	qsort(svcs, m->n_services, sizeof(*svcs), cmp_service);
+	slices = xmalloc(m->n_slices * sizeof(*slices));
+	memcpy(slices, m->slices, m->n_slices * sizeof(*slices));
+	qsort(slices, m->n_slices, sizeof(*slices), cmp_slice);
+
+	for (size_t si = 0; si < m->n_services; si++) {
+		const struct service *s = svcs[si];
+		const struct ipaddr *vip = NULL;
+		size_t first, end;
+
+		if (!service_is_proxied(s))
+			continue;
+		for (size_t i = 0; i < s->n_cluster_ips; i++)
+			if (s->cluster_ips[i].family == o->family) {
+				vip = &s->cluster_ips[i];
+				break;
+			}
+		if (!vip)
+			continue;
+		out->n_services++;
+		first = slices_find(slices, m->n_slices, s->ns, s->name);
+		for (end = first; end < m->n_slices; end++)
+			if (cmp_str(slices[end]->ns, s->ns) ||
+			    cmp_str(slices[end]->service_name, s->name))
+				break;
+
+		for (size_t pi = 0; pi < s->n_ports; pi++) {
+			const struct svc_port *sp = &s->ports[pi];
+			struct pending *p;
+
+			if (n_pend == cap) {
+				cap = cap ? cap * 2 : 64;
+				pend = xrealloc(pend, cap * sizeof(*pend));
+			}
+			p = &pend[n_pend++];
+			memset(p, 0, sizeof(*p));
+			p->rank = si;
+			p->svc = s;
+			p->e.kind = ENTRY_CLUSTER_IP;
+			p->e.addr = *vip;
+			p->e.proto = sp->proto;
+			p->e.port = sp->port;
+			p->e.label = port_label(s, sp);
+			collect_backends(slices, first, end, sp, o, &p->e);
+		}
+	}
+
+	qsort(pend, n_pend, sizeof(*pend), cmp_pending);
+	out->entries = xmalloc((n_pend ? n_pend : 1) * sizeof(*out->entries));
+	for (size_t i = 0; i < n_pend; i++) {
+		const struct entry *prev = out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
+		char a[IPADDR_STRLEN];
+
+		if (!prev || entry_key_cmp(prev, &pend[i].e)) {
+			out->entries[out->n_entries++] = pend[i].e;
+			continue;
+		}
+		diag_add(d,
+			 "%s: Service %s/%s: spec.clusterIP: %s port %u/%s is already used by %s; "
+			 "this port is not programmed",
+			 pend[i].svc->origin, pend[i].svc->ns, pend[i].svc->name,
+			 ipaddr_str(&pend[i].e.addr, a), pend[i].e.port, l4proto_name(pend[i].e.proto),
+			 prev->label);
+		entry_free(&pend[i].e);
+	}
+	free(pend);
+	free(svcs);
+	free(slices);
+	return 0;
+}
+
+void desired_free(struct desired *ds)
+{
+	if (!ds)
+		return;
+	for (size_t i = 0; i < ds->n_entries; i++)
+		entry_free(&ds->entries[i]);
+	free(ds->entries);
+	memset(ds, 0, sizeof(*ds));
+}

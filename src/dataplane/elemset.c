@@ -1,3 +1,132 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* placeholder: being written */
-typedef int svcproxy_placeholder_elemset;
+#include "elemset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+void elemset_init(struct elemset *s, uint32_t klen, uint32_t dlen)
+{
+	memset(s, 0, sizeof(*s));
+	s->klen = klen;
+	s->dlen = dlen;
+}
+
+void elemset_free(struct elemset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->comments[i]);
+	free(s->recs);
+	free(s->comments);
+	free(s->index);
+	elemset_init(s, s->klen, s->dlen);
+}
+
+void elemset_move(struct elemset *dst, struct elemset *src)
+{
+	elemset_free(dst);
+	*dst = *src;
+	elemset_init(src, src->klen, src->dlen);
+}
+
+/* FNV-1a over the key bytes. */
+static uint32_t key_hash(const uint8_t *k, uint32_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+/* Slot in the index holding key, or the empty slot where it would go. */
+static size_t index_slot(const struct elemset *s, const void *key)
+{
+	size_t mask = s->index_size - 1;
+	size_t pos = key_hash(key, s->klen) & mask;
+
+	while (s->index[pos] && memcmp(elemset_key(s, s->index[pos] - 1), key, s->klen))
+		pos = (pos + 1) & mask;
+	return pos;
+}
+
+static void index_grow(struct elemset *s)
+{
+	size_t size = s->index_size ? s->index_size * 2 : 64;
+
+	free(s->index);
+	s->index = xcalloc(size, sizeof(*s->index));
+	s->index_size = size;
+	for (size_t i = 0; i < s->n; i++)
+		s->index[index_slot(s, elemset_key(s, i))] = (uint32_t)(i + 1);
+}
+
+long elemset_find(const struct elemset *s, const void *key)
+{
+	if (!s->index_size)
+		return -1;
+	uint32_t v = s->index[index_slot(s, key)];
+	return v ? (long)v - 1 : -1;
+}
+
+void elemset_put(struct elemset *s, const void *key, const void *data, const char *comment)
+{
+	size_t rec = s->klen + s->dlen, slot, i;
+
+	/* keep the index at most half full */
+	if ((s->n + 1) * 2 > s->index_size)
+		index_grow(s);
+	slot = index_slot(s, key);
+	if (s->index[slot]) {
+		i = s->index[slot] - 1;
+		free(s->comments[i]);
+	} else {
+		if (s->n == s->cap) {
+			s->cap = s->cap ? s->cap * 2 : 16;
+			s->recs = xrealloc(s->recs, s->cap * rec);
+			s->comments = xrealloc(s->comments, s->cap * sizeof(*s->comments));
+		}
+		i = s->n++;
+		memcpy(s->recs + i * rec, key, s->klen);
+		s->index[slot] = (uint32_t)(i + 1);
+	}
+	if (s->dlen)
+		memcpy(s->recs + i * rec + s->klen, data, s->dlen);
+	s->comments[i] = comment ? xstrdup(comment) : NULL;
+}
+
+bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset *b, size_t j)
+{
+	const char *ca = a->comments[i], *cb = b->comments[j];
+
+	if (a->dlen != b->dlen || memcmp(elemset_data(a, i), elemset_data(b, j), a->dlen))
+		return false;
+	if (!ca || !cb)
+		return ca == cb;
+	return !strcmp(ca, cb);
+}
+
+size_t elemset_diff(const struct elemset *have, const struct elemset *want, elemset_cb del,
+		    elemset_cb add, void *ctx)
+{
+	size_t calls = 0;
+
+	for (size_t i = 0; i < have->n; i++) {
+		long j = elemset_find(want, elemset_key(have, i));
+
+		if (j < 0 || !elemset_same_value(have, i, want, (size_t)j)) {
+			del(ctx, have, i);
+			calls++;
+		}
+	}
+	for (size_t j = 0; j < want->n; j++) {
+		long i = elemset_find(have, elemset_key(want, j));
+
+		if (i < 0 || !elemset_same_value(have, (size_t)i, want, j)) {
+			add(ctx, want, j);
+			calls++;
+		}
+	}
+	return calls;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd.h - the commands of the svcproxy binary and their shared options.
+ *
+ * Exit status everywhere: 0 success, 1 runtime failure, 2 bad usage or
+ * invalid input (SPEC §4).
+ */
+#ifndef SVCPROXY_CMD_H
+#define SVCPROXY_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/addr.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+struct options {
+	const char **manifests;
+	size_t n_manifests;
+	const char *hostname;
+	struct cidr *cluster_cidrs;
+	size_t n_cluster_cidrs;
+	bool masquerade_all;
+	double min_sync_period; /* seconds */
+	double sync_period;     /* seconds */
+	const char *healthz_addr;
+	const char *metrics_addr;
+};
+
+int cmd_run(const struct options *o, bool once);
+int cmd_check(const struct options *o);
+int cmd_show(const char *what);
+int cmd_cleanup(void);
+
+#endif

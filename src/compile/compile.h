@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * compile.h - which endpoints serve which virtual address, per policy.
+ *
+ * compile() turns a model snapshot into the dataplane-neutral desired state:
+ * a list of entries, one per virtual (address, protocol, port) a packet can
+ * be sent to, each with the ordered list of backends (PodIP:targetPort)
+ * that may receive it. It knows Kubernetes semantics and nothing about
+ * nftables; the dataplane knows nftables and nothing about Kubernetes.
+ *
+ * Endpoint selection, as kube-proxy does it:
+ *  - a Service port takes the endpoints of the EndpointSlices labelled
+ *    with the Service's name whose port has the same name and protocol
+ *    (if no slice port has that name and the targetPort is a name, a
+ *    slice port named like the targetPort is used instead);
+ *  - ready endpoints; when none is ready, the serving and terminating
+ *    ones (ProxyTerminatingEndpoints);
+ *  - duplicates (the same address:port in several slices) count once.
+ * Headless, ExternalName, service-proxy-name-labelled Services and
+ * Services without a cluster IP are skipped.
+ */
+#ifndef SVCPROXY_COMPILE_H
+#define SVCPROXY_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+#include "model/model.h"
+#include "source/diag.h"
+
+struct compile_opts {
+	const char *hostname; /* this node's name (--hostname-override) */
+	int family;           /* AF_INET: only this family's addresses are compiled */
+};
+
+struct backend {
+	struct ipaddr addr;
+	uint16_t port;
+	bool local; /* on this node */
+};
+
+enum entry_kind {
+	ENTRY_CLUSTER_IP = 0,
+};
+
+/* One virtual address:port/protocol and where its traffic goes. */
+struct entry {
+	enum entry_kind kind;
+	struct ipaddr addr;
+	uint8_t proto;
+	uint16_t port;
+	char *label; /* "ns/name:portname" (or "ns/name" for an unnamed port) */
+	struct backend *backends; /* sorted by address, then port; may be empty */
+	size_t n_backends;
+};
+
+struct desired {
+	int family;
+	struct entry *entries; /* sorted by address, protocol, port */
+	size_t n_entries;
+	size_t n_services; /* Services with an address of this family */
+};
+
+/*
+ * Compile m into *out (which must be zeroed or freshly freed). Conflicts
+ * (two Services claiming the same address:port/protocol) keep the first
+ * by namespace/name order and are reported in d. Returns 0, or -ENOMEM
+ * (out is then freed).
+ */
+int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
+	    struct diag *d);
+void desired_free(struct desired *ds);
+
+#endif
