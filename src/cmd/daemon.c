@@ -58,6 +58,7 @@ struct daemon {
 	struct nft_dp *dp;
 	struct desired last; /* what the last successful sync programmed */
 	bool have_last;
+	double change_seen; /* when the oldest unsynced change was seen; 0: none */
 };
 
 /* Count entries whose backends changed, and entries that came or went. */
@@ -110,7 +111,8 @@ static int do_sync(struct daemon *dm, const char *why)
 	struct desired ds = { 0 };
 	struct nft_sync_stats st;
 	size_t n_eps = 0;
-	double t0 = now_mono(), dt;
+	double t0 = now_mono(), t_kernel = 0, dt;
+	char since[64] = "";
 	int ret;
 
 	ret = manifest_source_model(dm->src, &m, &d);
@@ -121,8 +123,10 @@ static int do_sync(struct daemon *dm, const char *why)
 	diag_flush(&d, LOG_LVL_ERROR, "compile");
 	if (ret)
 		goto out;
+	t_kernel = now_mono();
 	ret = nft_dp_sync(dm->dp, &ds, &st);
 	dt = now_mono() - t0;
+	t_kernel = now_mono() - t_kernel;
 	metrics_sync_done(dt, ret == 0);
 	if (ret) {
 		log_err("sync", "%s sync failed after %.1f ms: %s; the kernel is unchanged", why,
@@ -141,11 +145,16 @@ static int do_sync(struct daemon *dm, const char *why)
 		metrics_add_changes(svc_changes, ep_changes);
 	}
 	metrics_set_programmed((unsigned)ds.n_services, (unsigned)n_eps);
+	if (dm->change_seen > 0)
+		snprintf(since, sizeof(since), "; %.1f ms after the change was seen",
+			 (now_mono() - dm->change_seen) * 1e3);
+	dm->change_seen = 0;
 	log_info("sync",
 		 "%s sync: %zu services, %zu service ports, %zu endpoints; %zu element changes%s%s "
-		 "in %.1f ms",
+		 "in %.1f ms (kernel %.1f ms)%s",
 		 why, ds.n_services, ds.n_entries, n_eps, st.changes,
-		 st.rebuilt ? ", table built" : "", st.chains ? ", new lb chains" : "", dt * 1e3);
+		 st.rebuilt ? ", table built" : "", st.chains ? ", new lb chains" : "", dt * 1e3,
+		 t_kernel * 1e3, since);
 	desired_free(&dm->last);
 	dm->last = ds;
 	dm->have_last = true;
@@ -256,6 +265,7 @@ static int run_loop(struct daemon *dm)
 			diag_flush(&d, LOG_LVL_ERROR, "manifest");
 			if (changed > 0 && !pending) {
 				pending = true;
+				dm->change_seen = now_mono();
 				metrics_change_queued();
 				arm_timer(tfd, last_sync + o->min_sync_period - now_mono());
 			}
