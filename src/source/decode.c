@@ -1480,6 +1480,67 @@ static void decode_object(struct dctx *c, struct fy_node *obj, int depth)
 	/* anything else (Deployments, ConfigMaps, ...) is not ours: skipped */
 }
 
+/*
+ * Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), or len if all is.
+ * YAML and JSON are UTF-8 here, and libfyaml 0.7.12 loops forever on some
+ * invalid sequences (e.g. in a directive), so bad bytes never reach it.
+ */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char b = s[i];
+		size_t n;
+		unsigned char lo = 0x80, hi = 0xbf;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			n = 1;
+		else if (b >= 0xe0 && b <= 0xef)
+			n = 2;
+		else if (b >= 0xf0 && b <= 0xf4)
+			n = 3;
+		else
+			return i;
+		if (b == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (b == 0xed)
+			hi = 0x9f; /* surrogates */
+		else if (b == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (b == 0xf4)
+			hi = 0x8f; /* > U+10FFFF */
+		if (len - i <= n)  /* truncated */
+			return i;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k <= n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return i;
+		i += n + 1;
+	}
+	return len;
+}
+
+/* 1-based line and column (in bytes) of offset off in buf */
+static void text_pos(const char *buf, size_t off, int *line, int *col)
+{
+	const char *nl = buf;
+
+	*line = 1;
+	for (size_t i = 0; i < off; i++)
+		if (buf[i] == '\n') {
+			(*line)++;
+			nl = buf + i + 1;
+		}
+	*col = (int)(buf + off - nl) + 1;
+}
+
 static bool ends_with(const char *s, const char *sfx)
 {
 	size_t a = strlen(s), b = strlen(sfx);
@@ -1498,9 +1559,19 @@ static int parse_all(const char *origin, struct fy_parser *p, struct fy_diag *fd
 	struct fy_diag_error *err;
 	struct fy_document *doc;
 	void *it = NULL;
+	size_t bad;
 
 	*docs = NULL;
 	*n = 0;
+	bad = utf8_invalid_at((const unsigned char *)buf, len);
+	if (bad < len) {
+		int line, col;
+
+		text_pos(buf, bad, &line, &col);
+		diag_add(d, "%s:%d:%d: invalid UTF-8 (manifests must be UTF-8 text)", origin, line,
+		         col);
+		return -EINVAL;
+	}
 	if (fy_parser_set_string(p, buf, len))
 		goto syntax;
 	while ((doc = fy_parse_load_document(p))) {

@@ -614,6 +614,14 @@ static void test_syntax_error(void **state)
 	assert_msg(f, "dup.yaml:2:1: duplicate key");
 	assert_int_equal(dec(f, "bad.json", "{\"apiVersion\": \"v1\",, }"), -EINVAL);
 	assert_int_equal(f->d.n, 3);
+
+	/* not UTF-8 (libfyaml 0.7.12 would loop forever on this one: found by fuzzing) */
+	assert_int_equal(dec(f, "latin1.yaml", "\n% \xff\"}\n"), -EINVAL);
+	assert_msg(f, "latin1.yaml:2:3: invalid UTF-8 (manifests must be UTF-8 text)");
+	assert_int_equal(dec(f, "sur.yaml", "a: \xed\xa0\x80\n"), -EINVAL);
+	assert_int_equal(dec(f, "trunc.yaml", "a: \xc3"), -EINVAL);
+	assert_int_equal(dec(f, "ok.yaml", "# caf\xc3\xa9 \xf0\x9f\x98\x80\n"), 0);
+	assert_int_equal(f->d.n, 6);
 }
 
 /* A YAML tag !!str makes a string; aliases are followed. */
