@@ -43,6 +43,9 @@
 	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |   \
 	 IN_MOVE_SELF)
 
+/* more changed names than this in one directory: rescan it instead */
+#define BULK_RESCAN 256
+
 struct mfile {
 	char *path;   /* origin of its objects, as named in messages */
 	char *name;   /* name in its directory: the sort key */
@@ -905,6 +908,13 @@ int manifest_source_handle_events(struct manifest_source *ms, struct diag *d)
 
 	/* each root and name once; a whole-root rescan covers its names */
 	qsort(v, n, sizeof(*v), touched_cmp);
+	for (size_t i = 0, j; i < n; i = j) {
+		/* many names in one root (a bulk copy): one sorted merge beats inserts */
+		for (j = i; j < n && v[j].root == v[i].root; j++)
+			;
+		if (j - i > BULK_RESCAN)
+			v[i].name = (free(v[i].name), NULL);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct mroot *r = &ms->roots[v[i].root];
 		bool rescanned = i && v[i].root == v[i - 1].root && !v[i - 1].name;

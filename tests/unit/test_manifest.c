@@ -68,6 +68,19 @@ static void put(struct fix *f, const char *name, const char *text)
 	assert_int_equal(rename(tmp, path), 0);
 }
 
+/* Write a file below the test directory in place (no events wanted). */
+static void put_raw(struct fix *f, const char *rel, const char *text)
+{
+	char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
 static void del(struct fix *f, const char *name)
 {
 	char path[128];
@@ -364,6 +377,63 @@ static void test_watch(void **state)
 	assert_null(svc(f, "api"));
 }
 
+/* Many files at once (rescan path), and a ConfigMap-volume style "..data" swap. */
+static void test_watch_bulk_and_configmap(void **state)
+{
+	struct fix *f = *state;
+	char name[64], path[256], target[64], link[256];
+	int fd;
+
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	fd = manifest_source_watch(f->ms);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "s%03d.yaml", i);
+		put(f, name, svc_yaml(name, 80) /* "s000.yaml" is no valid name */);
+	}
+	assert_int_equal(events(f, fd), 0);
+	assert_int_equal(f->d.n, 300);
+	diag_clear(&f->d);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "s%03d.yaml", i);
+		snprintf(target, sizeof(target), "s%03d", i);
+		put(f, name, svc_yaml(target, 80));
+	}
+	assert_int_equal(events(f, fd), 1);
+	assert_int_equal(f->d.n, 0);
+	view(f);
+	assert_int_equal(f->m.n_services, 300);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "s%03d.yaml", i);
+		del(f, name);
+	}
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 0);
+
+	/* cm.yaml -> ..data/cm.yaml, ..data -> ..v1; the update swaps ..data to ..v2 */
+	snprintf(path, sizeof(path), "%s/..v1", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v1/cm.yaml", svc_yaml("cm", 80));
+	snprintf(path, sizeof(path), "%s/..v2", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v2/cm.yaml", svc_yaml("cm", 81));
+	snprintf(path, sizeof(path), "%s/..data", f->dir);
+	assert_int_equal(symlink("..v1", path), 0);
+	snprintf(path, sizeof(path), "%s/cm.yaml", f->dir);
+	assert_int_equal(symlink("..data/cm.yaml", path), 0);
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(svc(f, "cm")->ports[0].port, 80);
+	snprintf(path, sizeof(path), "%s/..data_tmp", f->dir);
+	assert_int_equal(symlink("..v2", path), 0);
+	snprintf(link, sizeof(link), "%s/..data", f->dir);
+	assert_int_equal(rename(path, link), 0);
+	assert_int_equal(events(f, fd), 1);
+	view(f);
+	assert_int_equal(svc(f, "cm")->ports[0].port, 81);
+}
+
 /* A watched file PATH: events for its neighbours are filtered out. */
 static void test_watch_file_path(void **state)
 {
@@ -435,6 +505,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_last_good_endpoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_bulk_and_configmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 	};
