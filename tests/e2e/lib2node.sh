@@ -226,9 +226,10 @@ curl_from()
 # 0 = answered, 7 = refused/unreachable, 28 = timed out (dropped).
 curl_rc()
 {
-	local out rc
-	out=$(CURL_TIMEOUT=${CURL_TIMEOUT:-1} curl_from "$@" 2>/dev/null)
+	local out rc err="$WORK/curl_rc.err"
+	out=$(CURL_TIMEOUT=${CURL_TIMEOUT:-1} curl_from "$@" 2>"$err")
 	rc=$?
+	((rc == 0)) || log "$1 -> $2${3:+ (${*:3})}: $(tr '\n' ' ' <"$err")"
 	printf '%s %s' "$rc" "$out"
 }
 
