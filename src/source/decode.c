@@ -247,38 +247,31 @@ static void join(char *buf, const char *parent, const char *key)
 /*
  * Read parent.key as a string. Returns 1 and sets *out (owned by the
  * document) when present, 0 when absent or null, -1 when of another type
- * (reported).
+ * (reported). The path is only built for a message.
  */
+static int node_str(struct dctx *c, struct fy_node *n, const char *path, const char **out);
+
 static int get_str(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                    const char **out)
 {
 	struct fy_node *n = get(map, key);
-	char path[PATH_LEN], sh[64];
 	enum vtype t = vtype(n);
+	char path[PATH_LEN];
 	size_t len;
 
 	*out = NULL;
 	if (t == V_ABSENT || t == V_NULL)
 		return 0;
+	if (t == V_STR) {
+		*out = fy_node_get_scalar0(n);
+		if (!*out)
+			die_oom();
+		fy_node_get_scalar(n, &len);
+		if (strlen(*out) == len)
+			return 1;
+	}
 	join(path, parent, key);
-	if (t != V_STR) {
-		if (t == V_MAP || t == V_SEQ)
-			bad(c, path, "expected a string, got %s", vtype_names[t]);
-		else
-			bad(c, path, "expected a string, got %s %s (quote it)", vtype_names[t],
-			    show(n, sh, sizeof(sh)));
-		return -1;
-	}
-	*out = fy_node_get_scalar0(n);
-	if (!*out)
-		die_oom();
-	fy_node_get_scalar(n, &len);
-	if (strlen(*out) != len) {
-		bad(c, path, "contains a NUL character");
-		*out = NULL;
-		return -1;
-	}
-	return 1;
+	return node_str(c, n, path, out);
 }
 
 /* As get_str(), for a node that is itself the value (list items). */
@@ -291,9 +284,13 @@ static int node_str(struct dctx *c, struct fy_node *n, const char *path, const c
 	*out = NULL;
 	if (t == V_ABSENT || t == V_NULL)
 		return 0;
+	if (t == V_MAP || t == V_SEQ) {
+		bad(c, path, "expected a string, got %s", vtype_names[t]);
+		return -1;
+	}
 	if (t != V_STR) {
-		bad(c, path, "expected a string, got %s %s", vtype_names[t],
-		    t == V_MAP || t == V_SEQ ? "" : show(n, sh, sizeof(sh)));
+		bad(c, path, "expected a string, got %s %s (quote it)", vtype_names[t],
+		    show(n, sh, sizeof(sh)));
 		return -1;
 	}
 	*out = fy_node_get_scalar0(n);
@@ -409,10 +406,16 @@ static int node_map(struct dctx *c, struct fy_node *n, const char *path, struct 
 static int get_map(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                    struct fy_node **out)
 {
+	struct fy_node *n = get(map, key);
 	char path[PATH_LEN];
 
+	*out = NULL;
+	if (vtype(n) == V_MAP)
+		*out = n;
+	if (vtype(n) == V_MAP || vtype(n) == V_ABSENT || vtype(n) == V_NULL)
+		return *out ? 1 : 0;
 	join(path, parent, key);
-	return node_map(c, get(map, key), path, out);
+	return node_map(c, n, path, out);
 }
 
 /* The i-th item of a list, aliases followed. */
@@ -509,10 +512,14 @@ static int node_port(struct dctx *c, struct fy_node *n, const char *path, int lo
 static int get_port(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                     int lo, uint16_t *out)
 {
+	struct fy_node *n = get(map, key);
 	char path[PATH_LEN];
 
+	*out = 0;
+	if (vtype(n) == V_ABSENT || vtype(n) == V_NULL)
+		return 0;
 	join(path, parent, key);
-	return node_port(c, get(map, key), path, lo, out);
+	return node_port(c, n, path, lo, out);
 }
 
 /* protocol: TCP (default), UDP or SCTP; 0 when invalid (reported). */
@@ -1548,21 +1555,41 @@ static bool ends_with(const char *s, const char *sfx)
 	return a >= b && !strcmp(s + a - b, sfx);
 }
 
-/*
- * Parse every document of buf. On success *docs is an array of *n
- * documents (free with fy_parse_document_destroy on p). On a syntax error
- * returns -EINVAL with one message in d and no documents.
- */
-static int parse_all(const char *origin, struct fy_parser *p, struct fy_diag *fd, const char *buf,
-                     size_t len, struct fy_document ***docs, size_t *n, struct diag *d)
+/* Report libfyaml's first error as file:LINE:COL: message. */
+static void report_syntax(const char *origin, struct fy_diag *fd, struct diag *d)
 {
 	struct fy_diag_error *err;
-	struct fy_document *doc;
 	void *it = NULL;
-	size_t bad;
 
-	*docs = NULL;
-	*n = 0;
+	err = fy_diag_errors_iterate(fd, &it);
+	if (err)
+		diag_add(d, "%s:%d:%d: %s", origin, err->line, err->column,
+		         err->msg ? err->msg : "syntax error");
+	else
+		diag_add(d, "%s: syntax error", origin);
+}
+
+/*
+ * Documents are decoded as they are parsed, into a private model, diag
+ * and reject list: a syntax error in a later document must leave no trace
+ * but its own message, and one document at a time keeps memory flat for
+ * files with tens of thousands of objects.
+ */
+int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, struct model *out,
+                              struct diag *d, struct decode_rejects *rejects)
+{
+	struct decode_rejects rej = {0};
+	struct fy_parse_cfg cfg = {0};
+	struct model tmp = {0};
+	struct diag msgs = {0};
+	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej};
+	struct fy_parser *p = NULL;
+	struct fy_diag *fd = NULL;
+	struct fy_document *doc;
+	struct fy_diag_cfg dcfg;
+	size_t bad;
+	int ret = -EINVAL;
+
 	bad = utf8_invalid_at((const unsigned char *)buf, len);
 	if (bad < len) {
 		int line, col;
@@ -1572,40 +1599,6 @@ static int parse_all(const char *origin, struct fy_parser *p, struct fy_diag *fd
 		         col);
 		return -EINVAL;
 	}
-	if (fy_parser_set_string(p, buf, len))
-		goto syntax;
-	while ((doc = fy_parse_load_document(p))) {
-		*docs = grow(*docs, n, sizeof(**docs));
-		(*docs)[*n - 1] = doc;
-	}
-	if (!fy_diag_got_error(fd) && !fy_parser_get_stream_error(p))
-		return 0;
-syntax:
-	err = fy_diag_errors_iterate(fd, &it);
-	if (err)
-		diag_add(d, "%s:%d:%d: %s", origin, err->line, err->column,
-		         err->msg ? err->msg : "syntax error");
-	else
-		diag_add(d, "%s: syntax error", origin);
-	for (size_t i = 0; i < *n; i++)
-		fy_parse_document_destroy(p, (*docs)[i]);
-	free(*docs);
-	*docs = NULL;
-	*n = 0;
-	return -EINVAL;
-}
-
-int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, struct model *out,
-                              struct diag *d, struct decode_rejects *rejects)
-{
-	struct dctx c = {.origin = origin, .d = d, .out = out, .rejects = rejects};
-	struct fy_parse_cfg cfg = {0};
-	struct fy_document **docs = NULL;
-	struct fy_parser *p = NULL;
-	struct fy_diag *fd = NULL;
-	struct fy_diag_cfg dcfg;
-	size_t n_docs = 0;
-	int ret;
 
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
@@ -1623,17 +1616,45 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 	p = fy_parser_create(&cfg);
 	if (!p)
 		die_oom();
-
-	ret = parse_all(origin, p, fd, buf, len, &docs, &n_docs, d);
-	if (ret)
+	if (fy_parser_set_string(p, buf, len)) {
+		report_syntax(origin, fd, d);
 		goto out;
-	for (size_t i = 0; i < n_docs; i++)
-		decode_object(&c, fy_document_root(docs[i]), 0);
+	}
+	while ((doc = fy_parse_load_document(p))) {
+		decode_object(&c, fy_document_root(doc), 0);
+		fy_parse_document_destroy(p, doc);
+	}
+	if (fy_diag_got_error(fd) || fy_parser_get_stream_error(p)) {
+		report_syntax(origin, fd, d);
+		goto out;
+	}
+
+	/* all parsed: publish */
+	for (size_t i = 0; i < tmp.n_services; i++)
+		if (model_add_service(out, tmp.services[i]))
+			die_oom();
+	for (size_t i = 0; i < tmp.n_slices; i++)
+		if (model_add_slice(out, tmp.slices[i]))
+			die_oom();
+	for (size_t i = 0; i < tmp.n_nodes; i++)
+		if (model_add_node(out, tmp.nodes[i]))
+			die_oom();
+	model_free_view(&tmp);
+	for (size_t i = 0; i < msgs.n; i++)
+		diag_add(d, "%s", msgs.msgs[i]);
+	if (rejects && rej.n) {
+		rejects->v = xrealloc(rejects->v, (rejects->n + rej.n) * sizeof(*rej.v));
+		memcpy(rejects->v + rejects->n, rej.v, rej.n * sizeof(*rej.v));
+		rejects->n += rej.n;
+		free(rej.v); /* the strings now belong to rejects */
+		rej.v = NULL;
+		rej.n = 0;
+	}
 	ret = c.invalid;
 out:
-	for (size_t i = 0; i < n_docs; i++)
-		fy_parse_document_destroy(p, docs[i]);
-	free(docs);
+	model_free(&tmp);
+	diag_clear(&msgs);
+	decode_rejects_clear(&rej);
 	fy_parser_destroy(p);
 	fy_diag_destroy(fd);
 	return ret;
