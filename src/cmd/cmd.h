@@ -21,6 +21,8 @@ struct options {
 	const char *hostname;
 	struct cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;
+	struct cidr *nodeport_cidrs; /* --nodeport-addresses */
+	size_t n_nodeport_cidrs;
 	bool masquerade_all;
 	double min_sync_period; /* seconds */
 	double sync_period;     /* seconds */

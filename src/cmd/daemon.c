@@ -171,6 +171,8 @@ static int dp_open(struct daemon *dm)
 		.family = AF_INET,
 		.cluster_cidrs = dm->o->cluster_cidrs,
 		.n_cluster_cidrs = dm->o->n_cluster_cidrs,
+		.nodeport_cidrs = dm->o->nodeport_cidrs,
+		.n_nodeport_cidrs = dm->o->n_nodeport_cidrs,
 		.masquerade_all = dm->o->masquerade_all,
 	};
 	int ret;

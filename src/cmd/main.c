@@ -46,6 +46,9 @@ static const char usage_proxy[] =
 	"  --cluster-cidr LIST         comma-separated pod CIDRs (IPv4 and/or IPv6);\n"
 	"                              Service traffic from outside them is masqueraded\n"
 	"  --masquerade-all            masquerade all Service traffic\n"
+	"  --nodeport-addresses LIST   comma-separated CIDRs: NodePorts only on node\n"
+	"                              addresses inside them (default: every local\n"
+	"                              address but loopback)\n"
 	"  -v, --verbose               debug logging\n"
 	"  --log-format text|json      one line per event (default text)\n";
 
@@ -150,6 +153,7 @@ enum {
 	OPT_HOSTNAME,
 	OPT_CLUSTER_CIDR,
 	OPT_MASQ_ALL,
+	OPT_NODEPORT_ADDRS,
 	OPT_MIN_SYNC,
 	OPT_SYNC,
 	OPT_HEALTHZ,
@@ -163,6 +167,7 @@ static const struct option long_opts[] = {
 	{ "hostname-override", required_argument, NULL, OPT_HOSTNAME },
 	{ "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR },
 	{ "masquerade-all", no_argument, NULL, OPT_MASQ_ALL },
+	{ "nodeport-addresses", required_argument, NULL, OPT_NODEPORT_ADDRS },
 	{ "min-sync-period", required_argument, NULL, OPT_MIN_SYNC },
 	{ "sync-period", required_argument, NULL, OPT_SYNC },
 	{ "healthz-bind-address", required_argument, NULL, OPT_HEALTHZ },
@@ -203,6 +208,7 @@ static bool opt_allowed(const char *cmd, int opt)
 	case OPT_HOSTNAME:
 	case OPT_CLUSTER_CIDR:
 	case OPT_MASQ_ALL:
+	case OPT_NODEPORT_ADDRS:
 		return syncing;
 	default:
 		return daemon;
@@ -284,6 +290,17 @@ int main(int argc, char **argv)
 		case OPT_MASQ_ALL:
 			o.masquerade_all = true;
 			break;
+		case OPT_NODEPORT_ADDRS:
+			free(o.nodeport_cidrs);
+			ret = cidr_list_parse(optarg, &o.nodeport_cidrs, &o.n_nodeport_cidrs, &bad);
+			if (ret == -ENOMEM)
+				die_oom();
+			if (ret)
+				return bad_usage(cmd,
+						 "--nodeport-addresses: '%s' is not a list of CIDRs "
+						 "like 192.168.0.0/24,fd00::/64",
+						 optarg);
+			break;
 		case OPT_MIN_SYNC:
 		case OPT_SYNC: {
 			double d = parse_duration(optarg);
@@ -336,5 +353,6 @@ int main(int argc, char **argv)
 	ret = cmd_run(&o, !strcmp(cmd, "sync"));
 	free(o.manifests);
 	free(o.cluster_cidrs);
+	free(o.nodeport_cidrs);
 	return ret;
 }

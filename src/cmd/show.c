@@ -18,33 +18,65 @@
 
 struct row {
 	const char *label;
-	const struct elemset *s;
+	enum nft_set_id set;
 	size_t i;
-	bool no_endpoints;
 };
 
 static int cmp_row(const void *pa, const void *pb)
 {
 	const struct row *a = pa, *b = pb;
+	int c = strcmp(a->label, b->label);
 
-	return strcmp(a->label, b->label);
+	return c ? c : (int)a->set - (int)b->set;
 }
 
-static void print_addr_port(const struct ipaddr *a, uint16_t port)
+static void print_dest(int family, const uint8_t *d)
 {
+	struct ipaddr a = { .family = family };
 	char buf[IPADDR_STRLEN];
+	uint16_t nport;
 
-	if (a->family == AF_INET6)
-		printf("[%s]:%u", ipaddr_str(a, buf), port);
-	else
-		printf("%s:%u", ipaddr_str(a, buf), port);
+	memcpy(a.raw, d, nft_addr_len(family));
+	memcpy(&nport, d + nft_addr_len(family), 2);
+	printf(family == AF_INET6 ? "[%s]:%u" : "%s:%u", ipaddr_str(&a, buf), ntohs(nport));
+}
+
+/* The endpoints of a vmap element, slot by slot, from the map its chain reads. */
+static void print_slots(const struct nft_sets *s, const struct elemset *vmap, size_t i)
+{
+	static const enum nft_set_id maps[LB_KINDS] = { SET_BACKENDS, SET_BACKENDS_CLUSTER,
+							SET_NP_BACKENDS,
+							SET_NP_BACKENDS_CLUSTER };
+	uint8_t key[ELEM_MAX_KEY];
+	uint32_t d, k;
+	const struct elemset *m;
+
+	memcpy(&d, elemset_data(vmap, i), 4);
+	m = &s->s[maps[(d >> 24) % LB_KINDS]];
+	k = d & 0xffffff;
+	memcpy(key, elemset_key(vmap, i), vmap->klen);
+	for (uint32_t slot = 0; slot < k; slot++) {
+		long bi;
+
+		memcpy(key + vmap->klen, &slot, 4);
+		bi = elemset_find(m, key);
+		printf(slot ? " " : "");
+		if (bi < 0)
+			printf("<slot %u missing>", slot);
+		else
+			print_dest(s->family, elemset_data(m, (size_t)bi));
+	}
 }
 
 static int show_services(int family)
 {
+	static const enum nft_set_id shown[] = {
+		SET_SERVICE_IPS,  SET_SERVICE_IPS_CLUSTER, SET_NODEPORTS,     SET_NODEPORTS_CLUSTER,
+		SET_NO_ENDPOINTS, SET_DROP_ENDPOINTS,      SET_NODEPORT_DROP, SET_NODEPORT_PORTS,
+	};
 	struct nft_sets s;
 	struct row *rows;
-	size_t n = 0;
+	size_t n = 0, cap = 1;
 	int ret = nft_read_sets(family, &s);
 
 	if (ret == -ENOENT) {
@@ -57,57 +89,59 @@ static int show_services(int family)
 			strerror(-ret));
 		return EXIT_RUNTIME;
 	}
-	rows = xcalloc(s.service_ips.n + s.no_endpoints.n + 1, sizeof(*rows));
-	for (size_t i = 0; i < s.service_ips.n; i++)
-		rows[n++] = (struct row){ s.service_ips.comments[i] ? s.service_ips.comments[i]
-								    : "?",
-					  &s.service_ips, i, false };
-	for (size_t i = 0; i < s.no_endpoints.n; i++)
-		rows[n++] = (struct row){ s.no_endpoints.comments[i] ? s.no_endpoints.comments[i]
-								     : "?",
-					  &s.no_endpoints, i, true };
+	for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++)
+		cap += s.s[shown[j]].n;
+	rows = xcalloc(cap, sizeof(*rows));
+	for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++) {
+		const struct elemset *e = &s.s[shown[j]];
+
+		for (size_t i = 0; i < e->n; i++) {
+			/* a NodePort with a verdict or a drop is shown by those */
+			if (shown[j] == SET_NODEPORT_PORTS &&
+			    (elemset_find(&s.s[SET_NODEPORTS], elemset_key(e, i)) >= 0 ||
+			     elemset_find(&s.s[SET_NODEPORT_DROP], elemset_key(e, i)) >= 0))
+				continue;
+			rows[n++] = (struct row){ e->comments[i] ? e->comments[i] : "?", shown[j], i };
+		}
+	}
 	qsort(rows, n, sizeof(*rows), cmp_row);
 
-	printf("%-40s %-26s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
+	printf("%-34s %-30s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
 	for (size_t r = 0; r < n; r++) {
-		const uint8_t *key = elemset_key(rows[r].s, rows[r].i);
-		struct ipaddr a;
+		const struct elemset *e = &s.s[rows[r].set];
+		const uint8_t *key = elemset_key(e, rows[r].i);
+		bool np = e->klen == 8;
+		char addr[IPADDR_STRLEN + 40], a[IPADDR_STRLEN];
+		struct ipaddr ip;
 		uint8_t proto;
 		uint16_t port;
-		char addr[IPADDR_STRLEN + 16];
-		uint8_t bkey[ELEM_MAX_KEY];
-		uint32_t k;
 
-		nft_key_decode(family, key, &a, &proto, &port);
-		snprintf(addr, sizeof(addr), family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s",
-			 ipaddr_str(&a, (char[IPADDR_STRLEN]){ 0 }), port, l4proto_name(proto));
-		printf("%-40s %-26s ", rows[r].label, addr);
-		if (rows[r].no_endpoints) {
-			printf("none: new connections rejected (ICMP port unreachable)\n");
-			continue;
+		if (np) {
+			nft_np_key_decode(key, &proto, &port);
+			snprintf(addr, sizeof(addr), "*:%u/%s (nodePort)", port, l4proto_name(proto));
+		} else {
+			nft_key_decode(family, key, &ip, &proto, &port);
+			snprintf(addr, sizeof(addr), family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s",
+				 ipaddr_str(&ip, a), port, l4proto_name(proto));
 		}
-		memcpy(&k, elemset_data(rows[r].s, rows[r].i), 4);
-		memcpy(bkey, key, rows[r].s->klen);
-		for (uint32_t slot = 0; slot < k; slot++) {
-			long bi;
-
-			memcpy(bkey + rows[r].s->klen, &slot, 4);
-			bi = elemset_find(&s.backends, bkey);
-			if (slot)
-				printf(" ");
-			if (bi < 0) {
-				printf("<slot %u missing>", slot);
-				continue;
-			}
-			{
-				const uint8_t *d = elemset_data(&s.backends, (size_t)bi);
-				struct ipaddr ba = { .family = family };
-				uint16_t nport;
-
-				memcpy(ba.raw, d, nft_addr_len(family));
-				memcpy(&nport, d + nft_addr_len(family), 2);
-				print_addr_port(&ba, ntohs(nport));
-			}
+		printf("%-34s %-30s ", rows[r].label, addr);
+		switch (rows[r].set) {
+		case SET_SERVICE_IPS:
+		case SET_NODEPORTS:
+			print_slots(&s, e, rows[r].i);
+			break;
+		case SET_SERVICE_IPS_CLUSTER:
+		case SET_NODEPORTS_CLUSTER:
+			printf("from pods and this node: ");
+			print_slots(&s, e, rows[r].i);
+			break;
+		case SET_DROP_ENDPOINTS:
+		case SET_NODEPORT_DROP:
+			printf("none on this node (Local traffic policy): dropped");
+			break;
+		default:
+			printf("none: new connections rejected (ICMP port unreachable)");
+			break;
 		}
 		printf("\n");
 	}

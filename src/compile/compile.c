@@ -105,12 +105,13 @@ static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
 }
 
 /*
- * Collect the backends of Service port sp from the slices [first, end).
- * Ready endpoints; if there are none, serving+terminating ones.
+ * Collect the usable backends of Service port sp from the slices
+ * [first, end): ready endpoints; if there are none, serving+terminating
+ * ones. Sorted, duplicates merged. *out is malloc'd (NULL when *n is 0).
  */
-static int collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-			    const struct svc_port *sp, const struct compile_opts *o,
-			    struct entry *en)
+static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
+			     const struct svc_port *sp, const struct compile_opts *o,
+			     struct backend **out, size_t *nout)
 {
 	struct backend *v = NULL;
 	size_t n = 0, cap = 0;
@@ -154,9 +155,22 @@ static int collect_backends(struct endpoint_slice **slices, size_t first, size_t
 				v[w - 1].local |= v[r].local;
 		n = w;
 	}
-	en->backends = v;
-	en->n_backends = n;
-	return 0;
+	*out = v;
+	*nout = n;
+}
+
+/* A copy of v[0..n), only the local ones when local_only. */
+static struct backend *backends_copy(const struct backend *v, size_t n, bool local_only,
+				     size_t *nout)
+{
+	struct backend *c = n ? xmalloc(n * sizeof(*c)) : NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!local_only || v[i].local)
+			c[k++] = v[i];
+	*nout = k;
+	return c;
 }
 
 static bool service_is_proxied(const struct service *s)
@@ -178,6 +192,66 @@ static void entry_free(struct entry *e)
 {
 	free(e->label);
 	free(e->backends);
+	free(e->all_backends);
+}
+
+struct pending_list {
+	struct pending *v;
+	size_t n, cap;
+};
+
+/* Queue one entry of Service s (rank si) for port sp; copies what it keeps. */
+static void add_entry(struct pending_list *pl, size_t si, const struct service *s,
+		      const struct svc_port *sp, enum entry_kind kind, const struct ipaddr *addr,
+		      const struct backend *all, size_t n_all)
+{
+	bool external = kind != ENTRY_CLUSTER_IP;
+	bool local_only = external ? s->etp_local : s->itp_local;
+	struct pending *p;
+
+	if (pl->n == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 64;
+		pl->v = xrealloc(pl->v, pl->cap * sizeof(*pl->v));
+	}
+	p = &pl->v[pl->n++];
+	memset(p, 0, sizeof(*p));
+	p->rank = si;
+	p->svc = s;
+	p->e.kind = kind;
+	if (addr)
+		p->e.addr = *addr;
+	p->e.proto = sp->proto;
+	p->e.port = kind == ENTRY_NODE_PORT ? sp->node_port : sp->port;
+	p->e.label = port_label(s, sp);
+	p->e.backends = backends_copy(all, n_all, local_only, &p->e.n_backends);
+	p->e.n_all = n_all;
+	if (external && s->etp_local) {
+		size_t n;
+
+		p->e.etp_local = true;
+		p->e.all_backends = backends_copy(all, n_all, false, &n);
+	}
+	p->e.masquerade = external && !s->etp_local;
+	if (kind == ENTRY_EXTERNAL && s->type == SVC_LOAD_BALANCER && s->n_lb_source_ranges) {
+		for (size_t i = 0; i < s->n_lb_ips; i++)
+			if (addr && ipaddr_equal(&s->lb_ips[i], addr)) {
+				p->e.source_ranges = s->lb_source_ranges;
+				p->e.n_source_ranges = s->n_lb_source_ranges;
+			}
+	}
+}
+
+static const char *entry_field(enum entry_kind k)
+{
+	switch (k) {
+	case ENTRY_CLUSTER_IP:
+		return "spec.clusterIP";
+	case ENTRY_EXTERNAL:
+		return "spec.externalIPs/status.loadBalancer.ingress";
+	case ENTRY_NODE_PORT:
+		return "spec.ports[].nodePort";
+	}
+	return "?";
 }
 
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
@@ -185,23 +259,27 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 {
 	struct service **svcs = NULL;
 	struct endpoint_slice **slices = NULL;
-	struct pending *pend = NULL;
-	size_t n_pend = 0, cap = 0;
+	struct pending_list pl = { 0 };
 
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
 
-	svcs = xmalloc(m->n_services * sizeof(*svcs));
-	memcpy(svcs, m->services, m->n_services * sizeof(*svcs));
-	qsort(svcs, m->n_services, sizeof(*svcs), cmp_service);
-	slices = xmalloc(m->n_slices * sizeof(*slices));
-	memcpy(slices, m->slices, m->n_slices * sizeof(*slices));
-	qsort(slices, m->n_slices, sizeof(*slices), cmp_slice);
+	svcs = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*svcs));
+	if (m->n_services) {
+		memcpy(svcs, m->services, m->n_services * sizeof(*svcs));
+		qsort(svcs, m->n_services, sizeof(*svcs), cmp_service);
+	}
+	slices = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*slices));
+	if (m->n_slices) {
+		memcpy(slices, m->slices, m->n_slices * sizeof(*slices));
+		qsort(slices, m->n_slices, sizeof(*slices), cmp_slice);
+	}
 
 	for (size_t si = 0; si < m->n_services; si++) {
 		const struct service *s = svcs[si];
 		const struct ipaddr *vip = NULL;
-		size_t first, end;
+		bool node_ports = s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER;
+		size_t first, end, n_local_eps = 0;
 
 		if (!service_is_proxied(s))
 			continue;
@@ -221,44 +299,60 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 
 		for (size_t pi = 0; pi < s->n_ports; pi++) {
 			const struct svc_port *sp = &s->ports[pi];
-			struct pending *p;
+			struct backend *all;
+			size_t n_all, n_local = 0;
 
-			if (n_pend == cap) {
-				cap = cap ? cap * 2 : 64;
-				pend = xrealloc(pend, cap * sizeof(*pend));
-			}
-			p = &pend[n_pend++];
-			memset(p, 0, sizeof(*p));
-			p->rank = si;
-			p->svc = s;
-			p->e.kind = ENTRY_CLUSTER_IP;
-			p->e.addr = *vip;
-			p->e.proto = sp->proto;
-			p->e.port = sp->port;
-			p->e.label = port_label(s, sp);
-			collect_backends(slices, first, end, sp, o, &p->e);
+			collect_backends(slices, first, end, sp, o, &all, &n_all);
+			add_entry(&pl, si, s, sp, ENTRY_CLUSTER_IP, vip, all, n_all);
+			for (size_t i = 0; i < s->n_external_ips; i++)
+				if (s->external_ips[i].family == o->family)
+					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->external_ips[i],
+						  all, n_all);
+			for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
+				if (s->lb_ips[i].family == o->family)
+					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], all,
+						  n_all);
+			if (node_ports && sp->node_port)
+				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all);
+			for (size_t i = 0; i < n_all; i++)
+				n_local += all[i].local;
+			if (n_local > n_local_eps)
+				n_local_eps = n_local;
+			free(all);
+		}
+		if (node_ports && s->etp_local && s->health_check_node_port) {
+			struct health_check *hc;
+
+			out->health_checks = xrealloc(out->health_checks, (out->n_health_checks + 1) *
+										  sizeof(*hc));
+			hc = &out->health_checks[out->n_health_checks++];
+			hc->ns = xstrdup(s->ns);
+			hc->name = xstrdup(s->name);
+			hc->port = s->health_check_node_port;
+			hc->local_endpoints = n_local_eps;
 		}
 	}
 
-	qsort(pend, n_pend, sizeof(*pend), cmp_pending);
-	out->entries = xmalloc((n_pend ? n_pend : 1) * sizeof(*out->entries));
-	for (size_t i = 0; i < n_pend; i++) {
+	if (pl.n)
+		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_pending);
+	out->entries = xmalloc((pl.n ? pl.n : 1) * sizeof(*out->entries));
+	for (size_t i = 0; i < pl.n; i++) {
 		const struct entry *prev = out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
+		const struct pending *p = &pl.v[i];
 		char a[IPADDR_STRLEN];
 
-		if (!prev || entry_key_cmp(prev, &pend[i].e)) {
-			out->entries[out->n_entries++] = pend[i].e;
+		if (!prev || entry_key_cmp(prev, &p->e)) {
+			out->entries[out->n_entries++] = p->e;
 			continue;
 		}
-		diag_add(d,
-			 "%s: Service %s/%s: spec.clusterIP: %s port %u/%s is already used by %s; "
-			 "this port is not programmed",
-			 pend[i].svc->origin, pend[i].svc->ns, pend[i].svc->name,
-			 ipaddr_str(&pend[i].e.addr, a), pend[i].e.port, l4proto_name(pend[i].e.proto),
-			 prev->label);
-		entry_free(&pend[i].e);
+		diag_add(d, "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
+			    "this port is not programmed",
+			 p->svc->origin, p->svc->ns, p->svc->name, entry_field(p->e.kind),
+			 p->e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&p->e.addr, a), p->e.port,
+			 l4proto_name(p->e.proto), prev->label);
+		entry_free(&pl.v[i].e);
 	}
-	free(pend);
+	free(pl.v);
 	free(svcs);
 	free(slices);
 	return 0;
@@ -271,5 +365,10 @@ void desired_free(struct desired *ds)
 	for (size_t i = 0; i < ds->n_entries; i++)
 		entry_free(&ds->entries[i]);
 	free(ds->entries);
+	for (size_t i = 0; i < ds->n_health_checks; i++) {
+		free(ds->health_checks[i].ns);
+		free(ds->health_checks[i].name);
+	}
+	free(ds->health_checks);
 	memset(ds, 0, sizeof(*ds));
 }

@@ -11,13 +11,16 @@
  * Endpoint selection, as kube-proxy does it:
  *  - a Service port takes the endpoints of the EndpointSlices labelled
  *    with the Service's name whose port has the same name and protocol
- *    (if no slice port has that name and the targetPort is a name, a
- *    slice port named like the targetPort is used instead);
+ *    (per slice: if that slice has no port of that name and the targetPort
+ *    is a name, its port named like the targetPort is used instead);
  *  - ready endpoints; when none is ready, the serving and terminating
  *    ones (ProxyTerminatingEndpoints);
  *  - duplicates (the same address:port in several slices) count once.
  * Headless, ExternalName, service-proxy-name-labelled Services and
- * Services without a cluster IP are skipped.
+ * Services without a cluster IP are skipped. Entries: one per port for
+ * the ClusterIP, each external IP and LoadBalancer ingress IP
+ * (type LoadBalancer only), and the nodePort (types NodePort and
+ * LoadBalancer).
  */
 #ifndef SVCPROXY_COMPILE_H
 #define SVCPROXY_COMPILE_H
@@ -43,9 +46,23 @@ struct backend {
 
 enum entry_kind {
 	ENTRY_CLUSTER_IP = 0,
+	ENTRY_EXTERNAL, /* spec.externalIPs and status.loadBalancer.ingress[].ip */
+	ENTRY_NODE_PORT, /* addr unset (family 0): every node address */
 };
 
-/* One virtual address:port/protocol and where its traffic goes. */
+/*
+ * One virtual address:port/protocol and where its traffic goes.
+ *
+ * backends are the endpoints the traffic policy allows for this entry:
+ * all of them, or only this node's for internalTrafficPolicy: Local
+ * (ClusterIP) and externalTrafficPolicy: Local (external, NodePort).
+ * n_all counts all usable endpoints, so "no backend" can be told apart:
+ *   n_all == 0                   no endpoint at all: reject
+ *   n_backends == 0, n_all > 0   none local under a Local policy: drop
+ * For externalTrafficPolicy: Local, all_backends are every endpoint:
+ * traffic from pods and from the node itself short-circuits to them, as
+ * kube-proxy does.
+ */
 struct entry {
 	enum entry_kind kind;
 	struct ipaddr addr;
@@ -54,20 +71,35 @@ struct entry {
 	char *label; /* "ns/name:portname" (or "ns/name" for an unnamed port) */
 	struct backend *backends; /* sorted by address, then port; may be empty */
 	size_t n_backends;
+	size_t n_all;
+	struct backend *all_backends; /* only for etp_local entries; else NULL */
+	bool etp_local;  /* external/NodePort entry of an externalTrafficPolicy: Local Service */
+	bool masquerade; /* external/NodePort entry of an externalTrafficPolicy: Cluster Service */
+	const struct cidr *source_ranges; /* LoadBalancer IPs only; borrowed from the model */
+	size_t n_source_ranges;
+};
+
+/* A healthCheckNodePort server to run (externalTrafficPolicy: Local Services). */
+struct health_check {
+	char *ns, *name;
+	uint16_t port;
+	size_t local_endpoints;
 };
 
 struct desired {
 	int family;
-	struct entry *entries; /* sorted by address, protocol, port */
+	struct entry *entries; /* sorted by kind group, address, protocol, port */
 	size_t n_entries;
+	struct health_check *health_checks;
+	size_t n_health_checks;
 	size_t n_services; /* Services with an address of this family */
 };
 
 /*
  * Compile m into *out (which must be zeroed or freshly freed). Conflicts
  * (two Services claiming the same address:port/protocol) keep the first
- * by namespace/name order and are reported in d. Returns 0, or -ENOMEM
- * (out is then freed).
+ * by namespace/name order and are reported in d. Returns 0 (out of memory
+ * aborts, as everywhere in the daemon).
  */
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
 	    struct diag *d);

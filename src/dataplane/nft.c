@@ -25,6 +25,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,59 +102,196 @@ void nft_key_decode(int family, const uint8_t *key, struct ipaddr *addr, uint8_t
 	*port = ntohs(nport);
 }
 
+void nft_np_key_decode(const uint8_t *key, uint8_t *proto, uint16_t *port)
+{
+	uint16_t nport;
+
+	*proto = key[0];
+	memcpy(&nport, key + 4, 2);
+	*port = ntohs(nport);
+}
+
+/* proto (padded to 4) | port (network order, padded to 4) */
+static void key2_encode(uint8_t *k, uint8_t proto, uint16_t port)
+{
+	uint16_t nport = htons(port);
+
+	memset(k, 0, 8);
+	k[0] = proto;
+	memcpy(k + 4, &nport, 2);
+}
+
+/* ---- the sets ----------------------------------------------------------- */
+
+enum key_kind { K_A, K_APT, K_APTS, K_PT, K_PTS, K_AA, K_APTR };
+enum data_kind { D_NONE, D_VERDICT, D_DEST, D_RANGE_END };
+
+static const struct set_spec {
+	const char *name;
+	enum key_kind key;
+	enum data_kind data;
+} set_specs[SET_COUNT] = {
+	[SET_CLUSTER_IPS] = { "cluster_ips", K_A, D_NONE },
+	[SET_NO_ENDPOINTS] = { "no_endpoints", K_APT, D_NONE },
+	[SET_DROP_ENDPOINTS] = { "drop_endpoints", K_APT, D_NONE },
+	[SET_SERVICE_IPS] = { "service_ips", K_APT, D_VERDICT },
+	[SET_SERVICE_IPS_CLUSTER] = { "service_ips_cluster", K_APT, D_VERDICT },
+	[SET_BACKENDS] = { "backends", K_APTS, D_DEST },
+	[SET_BACKENDS_CLUSTER] = { "backends_cluster", K_APTS, D_DEST },
+	[SET_EXTERNAL_MASQ] = { "external_masq", K_APT, D_NONE },
+	[SET_NODEPORTS] = { "nodeports", K_PT, D_VERDICT },
+	[SET_NODEPORTS_CLUSTER] = { "nodeports_cluster", K_PT, D_VERDICT },
+	[SET_NP_BACKENDS] = { "nodeport_backends", K_PTS, D_DEST },
+	[SET_NP_BACKENDS_CLUSTER] = { "nodeport_backends_cluster", K_PTS, D_DEST },
+	[SET_NODEPORT_MASQ] = { "nodeport_masq", K_PT, D_NONE },
+	[SET_NODEPORT_PORTS] = { "nodeport_ports", K_PT, D_NONE },
+	[SET_NODEPORT_DROP] = { "nodeport_drop", K_PT, D_NONE },
+	[SET_FIREWALL] = { "firewall", K_APT, D_NONE },
+	[SET_FIREWALL_ALLOW] = { "firewall_allow", K_APTR, D_RANGE_END },
+	[SET_HAIRPIN] = { "hairpin", K_AA, D_NONE },
+};
+
+static const char *const lb_prefix[LB_KINDS] = { "lb", "lbc", "np", "npc" };
+static const enum nft_set_id lb_map[LB_KINDS] = { SET_BACKENDS, SET_BACKENDS_CLUSTER,
+						  SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER };
+
+const char *nft_set_name(enum nft_set_id id)
+{
+	return set_specs[id].name;
+}
+
+static uint32_t key_len(enum key_kind k, size_t al)
+{
+	switch (k) {
+	case K_A:
+		return (uint32_t)al;
+	case K_APT:
+		return (uint32_t)al + 8;
+	case K_APTS:
+		return (uint32_t)al + 12;
+	case K_PT:
+		return 8;
+	case K_PTS:
+		return 12;
+	case K_AA:
+		return (uint32_t)(2 * al);
+	case K_APTR:
+		return (uint32_t)(2 * al + 8);
+	}
+	return 0;
+}
+
+static uint32_t data_len(const struct set_spec *sp, size_t al)
+{
+	switch (sp->data) {
+	case D_NONE:
+		return 0;
+	case D_VERDICT:
+		return 4; /* NFT_LB_DATA(kind, k); rendered as a goto */
+	case D_DEST:
+		return (uint32_t)al + 4;
+	case D_RANGE_END:
+		return key_len(sp->key, al);
+	}
+	return 0;
+}
+
 static void sets_init(struct nft_sets *s, int family)
 {
-	size_t al = nft_addr_len(family), k3 = key3_len(family);
+	size_t al = nft_addr_len(family);
 
-	elemset_init(&s->service_ips, (uint32_t)k3, 4);
-	elemset_init(&s->backends, (uint32_t)(k3 + 4), (uint32_t)(al + 4));
-	elemset_init(&s->no_endpoints, (uint32_t)k3, 0);
-	elemset_init(&s->cluster_ips, (uint32_t)al, 0);
-	elemset_init(&s->hairpin, (uint32_t)(2 * al), 0);
+	s->family = family;
+	for (int i = 0; i < SET_COUNT; i++)
+		elemset_init(&s->s[i], key_len(set_specs[i].key, al), data_len(&set_specs[i], al));
 }
 
 void nft_sets_free(struct nft_sets *s)
 {
-	elemset_free(&s->service_ips);
-	elemset_free(&s->backends);
-	elemset_free(&s->no_endpoints);
-	elemset_free(&s->cluster_ips);
-	elemset_free(&s->hairpin);
+	for (int i = 0; i < SET_COUNT; i++)
+		elemset_free(&s->s[i]);
+}
+
+/* Put the k backends of one entry under key prefix (slot appended at plen). */
+static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key, size_t plen,
+			 const struct backend *b, size_t k, size_t al)
+{
+	uint8_t data[ELEM_MAX_DATA], pair[32];
+
+	for (uint32_t slot = 0; slot < k; slot++) {
+		uint16_t nport = htons(b[slot].port);
+
+		memcpy(key + plen, &slot, 4); /* numgen yields host byte order */
+		memset(data, 0, al + 4);
+		memcpy(data, b[slot].addr.raw, al);
+		memcpy(data + al, &nport, 2);
+		elemset_put(&out->s[map], key, data, NULL);
+		memcpy(pair, b[slot].addr.raw, al);
+		memcpy(pair + al, b[slot].addr.raw, al);
+		elemset_put(&out->s[SET_HAIRPIN], pair, NULL, NULL);
+	}
+}
+
+/* The first and last address of c, written at dst and dst_end. */
+static void cidr_bounds(const struct cidr *c, size_t al, uint8_t *dst, uint8_t *dst_end)
+{
+	memcpy(dst, c->addr.raw, al);
+	memcpy(dst_end, c->addr.raw, al);
+	for (unsigned int bit = c->prefix_len; bit < al * 8; bit++)
+		dst_end[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
 }
 
 void nft_render(const struct desired *ds, struct nft_sets *out)
 {
 	int fam = ds->family;
 	size_t al = nft_addr_len(fam), k3 = key3_len(fam);
-	uint8_t key[ELEM_MAX_KEY], data[ELEM_MAX_DATA];
+	uint8_t key[ELEM_MAX_KEY], end[ELEM_MAX_KEY];
 
 	sets_init(out, fam);
 	for (size_t i = 0; i < ds->n_entries; i++) {
 		const struct entry *e = &ds->entries[i];
+		bool np = e->kind == ENTRY_NODE_PORT;
+		size_t plen = np ? 8 : k3;
+		uint32_t k = (uint32_t)e->n_backends, v;
 
-		key3_encode(fam, key, &e->addr, e->proto, e->port);
+		if (np)
+			key2_encode(key, e->proto, e->port);
+		else
+			key3_encode(fam, key, &e->addr, e->proto, e->port);
 		if (e->kind == ENTRY_CLUSTER_IP)
-			elemset_put(&out->cluster_ips, e->addr.raw, NULL, NULL);
-		if (!e->n_backends) {
-			elemset_put(&out->no_endpoints, key, NULL, e->label);
-			continue;
+			elemset_put(&out->s[SET_CLUSTER_IPS], e->addr.raw, NULL, NULL);
+		if (np)
+			elemset_put(&out->s[SET_NODEPORT_PORTS], key, NULL, e->label);
+		for (size_t r = 0; r < e->n_source_ranges; r++) {
+			if (e->source_ranges[r].addr.family != fam)
+				continue;
+			memcpy(end, key, k3);
+			cidr_bounds(&e->source_ranges[r], al, key + k3, end + k3);
+			elemset_put(&out->s[SET_FIREWALL_ALLOW], key, end, NULL);
 		}
-		uint32_t k = (uint32_t)e->n_backends;
-		elemset_put(&out->service_ips, key, &k, e->label);
-		for (uint32_t slot = 0; slot < k; slot++) {
-			const struct backend *b = &e->backends[slot];
-			uint16_t nport = htons(b->port);
+		if (e->n_source_ranges)
+			elemset_put(&out->s[SET_FIREWALL], key, NULL, e->label);
 
-			memcpy(key + k3, &slot, 4); /* numgen yields host byte order */
-			memset(data, 0, al + 4);
-			memcpy(data, b->addr.raw, al);
-			memcpy(data + al, &nport, 2);
-			elemset_put(&out->backends, key, data, NULL);
-
-			uint8_t pair[32];
-			memcpy(pair, b->addr.raw, al);
-			memcpy(pair + al, b->addr.raw, al);
-			elemset_put(&out->hairpin, pair, NULL, NULL);
+		if (k) {
+			v = NFT_LB_DATA(np ? LB_NODEPORT : LB_SERVICE, k);
+			elemset_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v, e->label);
+			if (e->masquerade)
+				elemset_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ], key,
+					    NULL, NULL);
+			put_backends(out, np ? SET_NP_BACKENDS : SET_BACKENDS, key, plen, e->backends,
+				     k, al);
+		} else if (e->n_all) {
+			/* endpoints exist, none allowed here by a Local policy: drop */
+			elemset_put(&out->s[np ? SET_NODEPORT_DROP : SET_DROP_ENDPOINTS], key, NULL,
+				    e->label);
+		} else if (!np) {
+			elemset_put(&out->s[SET_NO_ENDPOINTS], key, NULL, e->label);
+		}
+		if (e->etp_local && e->n_all) {
+			v = NFT_LB_DATA(np ? LB_NODEPORT_CLUSTER : LB_SERVICE_CLUSTER, e->n_all);
+			elemset_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER], key,
+				    &v, e->label);
+			put_backends(out, np ? SET_NP_BACKENDS_CLUSTER : SET_BACKENDS_CLUSTER, key,
+				     plen, e->all_backends, e->n_all, al);
 		}
 	}
 }
@@ -169,11 +307,14 @@ struct nft_dp {
 	bool table_exists;    /* a table named svcproxy exists in the kernel */
 	bool layout_ok;       /* ... and has our layout: no rebuild needed */
 	struct nft_sets prog; /* what is programmed */
-	uint8_t *lb_chains;   /* lb_chains[k] != 0: chain lb_<k> exists */
-	size_t n_lb_chains;   /* size of lb_chains[] */
+	/* lb[kind][k] != 0: chain <prefix>_<k> exists; n_lb[kind] entries */
+	uint8_t *lb[LB_KINDS];
+	size_t n_lb[LB_KINDS];
 	int sndbuf;
 	const struct cidr *cidrs;
 	size_t n_cidrs;
+	const struct cidr *np_cidrs;
+	size_t n_np_cidrs;
 	bool masquerade_all;
 };
 
@@ -197,35 +338,62 @@ static struct mnl_socket *nl_open(uint32_t *portid)
 	return nl;
 }
 
+/* Append "; <what> a,b" for this family's CIDRs to buf. Returns -1 when too long. */
+static int layout_cidrs(char *buf, size_t size, const char *what, const struct cidr *c, size_t n,
+			int family)
+{
+	size_t len = strlen(buf);
+	bool first = true;
+
+	for (size_t i = 0; i < n; i++) {
+		char str[CIDR_STRLEN];
+
+		if (c[i].addr.family != family)
+			continue;
+		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+					first ? "; " : ",", first ? what : "");
+		if (len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s", cidr_str(&c[i], str));
+		first = false;
+	}
+	return len < size ? 0 : -1;
+}
+
+static void lb_forget(struct nft_dp *dp)
+{
+	for (int i = 0; i < LB_KINDS; i++) {
+		free(dp->lb[i]);
+		dp->lb[i] = NULL;
+		dp->n_lb[i] = 0;
+	}
+}
+
 struct nft_dp *nft_dp_open(const struct nft_dp_opts *o)
 {
 	struct nft_dp *dp = calloc(1, sizeof(*dp));
-	int n;
 
 	if (!dp)
 		return NULL;
 	dp->family = o->family;
 	dp->cidrs = o->cluster_cidrs;
 	dp->n_cidrs = o->n_cluster_cidrs;
+	dp->np_cidrs = o->nodeport_cidrs;
+	dp->n_np_cidrs = o->n_nodeport_cidrs;
 	dp->masquerade_all = o->masquerade_all;
 	dp->seq = (uint32_t)time(NULL);
 	sets_init(&dp->prog, o->family);
 
-	n = snprintf(dp->layout, sizeof(dp->layout), "svcproxy layout %d; masquerade-all %s",
-		     LAYOUT_VERSION, o->masquerade_all ? "yes" : "no");
-	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
-		char c[CIDR_STRLEN];
-
-		if (o->cluster_cidrs[i].addr.family != o->family)
-			continue;
-		n += snprintf(dp->layout + n, sizeof(dp->layout) - (size_t)n, "%s%s",
-			      strstr(dp->layout, "cluster-cidr") ? "," : "; cluster-cidr ",
-			      cidr_str(&o->cluster_cidrs[i], c));
-		if ((size_t)n >= sizeof(dp->layout)) {
-			free(dp);
-			errno = EINVAL;
-			return NULL;
-		}
+	/* the table comment names the layout and the options baked into it */
+	snprintf(dp->layout, sizeof(dp->layout), "svcproxy layout %d; masquerade-all %s",
+		 LAYOUT_VERSION, o->masquerade_all ? "yes" : "no");
+	if (layout_cidrs(dp->layout, sizeof(dp->layout), "cluster-cidr ", o->cluster_cidrs,
+			 o->n_cluster_cidrs, o->family) ||
+	    layout_cidrs(dp->layout, sizeof(dp->layout), "nodeport-addresses ", o->nodeport_cidrs,
+			 o->n_nodeport_cidrs, o->family)) {
+		nft_sets_free(&dp->prog);
+		free(dp);
+		errno = EINVAL;
+		return NULL;
 	}
 
 	dp->nl = nl_open(&dp->portid);
@@ -247,7 +415,7 @@ void nft_dp_close(struct nft_dp *dp)
 	if (dp->nl)
 		mnl_socket_close(dp->nl);
 	nft_sets_free(&dp->prog);
-	free(dp->lb_chains);
+	lb_forget(dp);
 	free(dp);
 }
 
@@ -336,7 +504,10 @@ struct txn {
 	size_t len, cap;
 	uint32_t first_seq;
 	size_t n_ops; /* messages between batch begin and end */
+	char **what;  /* what[i]: operation i, for error messages */
 	/* element message being filled */
+	uint16_t elem_type;
+	const char *elem_set;
 	struct nlmsghdr *elem_nlh;
 	struct nlattr *elem_list;
 	size_t elem_count;
@@ -368,10 +539,43 @@ static struct nlmsghdr *txn_msg(struct txn *t, uint16_t type, uint16_t flags)
 				     flags, t->dp->seq++);
 }
 
-static void txn_done(struct txn *t, struct nlmsghdr *nlh)
+static const char *msg_type_name(uint16_t type)
 {
+	switch (type & 0xff) {
+	case NFT_MSG_NEWTABLE:
+		return "add table";
+	case NFT_MSG_DELTABLE:
+		return "delete table";
+	case NFT_MSG_NEWCHAIN:
+		return "add chain";
+	case NFT_MSG_NEWRULE:
+		return "add rule to chain";
+	case NFT_MSG_NEWSET:
+		return "add set";
+	case NFT_MSG_NEWSETELEM:
+		return "add elements to";
+	case NFT_MSG_DELSETELEM:
+		return "delete elements from";
+	}
+	return "operation";
+}
+
+/* Add the message built at the end of the buffer; name says what it is about. */
+static void txn_done_named(struct txn *t, struct nlmsghdr *nlh, const char *name)
+{
+	char *w;
+
+	if (asprintf(&w, "%s %s", msg_type_name(nlh->nlmsg_type), name ? name : "") < 0)
+		die_oom();
+	t->what = xrealloc(t->what, (t->n_ops + 1) * sizeof(*t->what));
+	t->what[t->n_ops] = w;
 	t->len += NLMSG_ALIGN(nlh->nlmsg_len);
 	t->n_ops++;
+}
+
+static void txn_done(struct txn *t, struct nlmsghdr *nlh)
+{
+	txn_done_named(t, nlh, NULL);
 }
 
 static void elems_flush(struct txn *t)
@@ -380,7 +584,7 @@ static void elems_flush(struct txn *t)
 		return;
 	if (t->elem_count) {
 		mnl_attr_nest_end(t->elem_nlh, t->elem_list);
-		txn_done(t, t->elem_nlh);
+		txn_done_named(t, t->elem_nlh, t->elem_set);
 	} else {
 		t->dp->seq--; /* the message was never added */
 	}
@@ -391,58 +595,58 @@ static void elems_flush(struct txn *t)
 static void elems_start(struct txn *t, uint16_t type, const char *set)
 {
 	elems_flush(t);
+	t->elem_type = type;
+	t->elem_set = set;
 	t->elem_nlh = txn_msg(t, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
 	mnl_attr_put_strz(t->elem_nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
 	mnl_attr_put_strz(t->elem_nlh, NFTA_SET_ELEM_LIST_SET, set);
 	t->elem_list = mnl_attr_nest_start(t->elem_nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
 }
 
-/*
- * Append one element to the current element message. data_k >= 0 makes
- * the data a verdict "goto lb_<data_k>" (for service_ips).
- */
-static void elems_put(struct txn *t, const struct elemset *s, size_t i, bool with_data,
-		      bool verdict)
+static void put_value(struct nlmsghdr *nlh, uint16_t type, const void *v, uint32_t len)
 {
+	struct nlattr *nest = mnl_attr_nest_start(nlh, type);
+
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, len, v);
+	mnl_attr_nest_end(nlh, nest);
+}
+
+/*
+ * Append element i of s to the current element message (elems_start()
+ * named the set and the operation); a full message is closed and a new
+ * one begun. Deletions carry only the key (and key end, for intervals).
+ */
+static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum data_kind dk)
+{
+	bool add = t->elem_type == NFT_MSG_NEWSETELEM;
 	struct nlmsghdr *nlh;
-	struct nlattr *el, *nest;
+	struct nlattr *el;
 
-	if (t->elem_nlh->nlmsg_len > ELEM_MSG_FULL) {
-		uint16_t type = (uint16_t)(t->elem_nlh->nlmsg_type & 0xff);
-		char set[64];
-
-		snprintf(set, sizeof(set), "%s",
-			 (const char *)mnl_attr_get_payload((const struct nlattr *)((char *)t->elem_nlh +
-										  NLMSG_HDRLEN +
-										  sizeof(struct nfgenmsg) +
-										  MNL_ALIGN(sizeof(struct nlattr) +
-											    sizeof(NFT_TABLE_NAME)))));
-		elems_start(t, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type), set);
-	}
+	if (t->elem_nlh->nlmsg_len > ELEM_MSG_FULL)
+		elems_start(t, t->elem_type, t->elem_set);
 	nlh = t->elem_nlh;
 	el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-	nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
-	mnl_attr_put(nlh, NFTA_DATA_VALUE, s->klen, elemset_key(s, i));
-	mnl_attr_nest_end(nlh, nest);
-	if (with_data && verdict) {
+	put_value(nlh, NFTA_SET_ELEM_KEY, elemset_key(s, i), s->klen);
+	if (dk == D_RANGE_END)
+		put_value(nlh, NFTA_SET_ELEM_KEY_END, elemset_data(s, i), s->dlen);
+	if (add && dk == D_VERDICT) {
+		struct nlattr *nest, *v;
 		char chain[32];
-		uint32_t k;
-		struct nlattr *v;
+		uint32_t d;
 
-		memcpy(&k, elemset_data(s, i), 4);
-		snprintf(chain, sizeof(chain), "lb_%u", k);
+		memcpy(&d, elemset_data(s, i), 4);
+		snprintf(chain, sizeof(chain), "%s_%u", lb_prefix[(d >> 24) % LB_KINDS],
+			 d & 0xffffff);
 		nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 		v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
 		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
 		mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, chain);
 		mnl_attr_nest_end(nlh, v);
 		mnl_attr_nest_end(nlh, nest);
-	} else if (with_data && s->dlen) {
-		nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
-		mnl_attr_put(nlh, NFTA_DATA_VALUE, s->dlen, elemset_data(s, i));
-		mnl_attr_nest_end(nlh, nest);
+	} else if (add && dk == D_DEST) {
+		put_value(nlh, NFTA_SET_ELEM_DATA, elemset_data(s, i), s->dlen);
 	}
-	if (with_data && s->comments[i]) {
+	if (add && s->comments[i]) {
 		/* libnftnl udata TLV: type NFTNL_UDATA_SET_ELEM_COMMENT, length, text */
 		uint8_t ud[2 + 255];
 		size_t len = strlen(s->comments[i]);
@@ -527,9 +731,13 @@ static int txn_commit(struct txn *t)
 				continue;
 			}
 			msg = extack_msg(h);
-			log_err("nft", "transaction rejected at message %u of %zu: %s%s%s",
-				h->nlmsg_seq - t->first_seq, t->n_ops, strerror(-e->error),
-				msg ? ": " : "", msg ? msg : "");
+			{
+				uint32_t op = h->nlmsg_seq - t->first_seq - 1;
+
+				log_err("nft", "transaction rejected at operation %u of %zu (%s): %s%s%s",
+					op + 1, t->n_ops, op < t->n_ops ? t->what[op] : "commit",
+					strerror(-e->error), msg ? ": " : "", msg ? msg : "");
+			}
 			if (!err)
 				err = e->error;
 			if (h->nlmsg_seq == last_seq)
@@ -541,8 +749,12 @@ static int txn_commit(struct txn *t)
 
 static void txn_free(struct txn *t)
 {
+	for (size_t i = 0; i < t->n_ops; i++)
+		free(t->what[i]);
+	free(t->what);
 	free(t->buf);
 	t->buf = NULL;
+	t->what = NULL;
 }
 
 /* ---- skeleton: table, sets, chains, rules ------------------------------- */
@@ -572,29 +784,137 @@ static void put_table(struct txn *t, uint16_t type)
 	nftnl_table_free(tb);
 }
 
-static void put_set(struct txn *t, const char *name, uint32_t key_type, uint32_t klen,
-		    uint32_t data_type, uint32_t dlen, uint32_t id)
+/* Key type ids of a key kind, for `nft list` (nft's datatype ids). */
+static int key_type_ids(enum key_kind k, int family, int *ids)
 {
+	int a = family == AF_INET6 ? DT_IP6ADDR : DT_IPADDR, n = 0;
+
+	switch (k) {
+	case K_A:
+		ids[n++] = a;
+		break;
+	case K_APT:
+	case K_APTS:
+	case K_APTR:
+		ids[n++] = a;
+		ids[n++] = DT_INET_PROTOCOL;
+		ids[n++] = DT_INET_SERVICE;
+		if (k == K_APTS)
+			ids[n++] = DT_MARK;
+		if (k == K_APTR)
+			ids[n++] = a;
+		break;
+	case K_PT:
+	case K_PTS:
+		ids[n++] = DT_INET_PROTOCOL;
+		ids[n++] = DT_INET_SERVICE;
+		if (k == K_PTS)
+			ids[n++] = DT_MARK;
+		break;
+	case K_AA:
+		ids[n++] = a;
+		ids[n++] = a;
+		break;
+	}
+	return n;
+}
+
+/* Create one set of ours from its spec. */
+static void put_set(struct txn *t, enum nft_set_id id)
+{
+	const struct set_spec *sp = &set_specs[id];
+	int fam = t->dp->family, ids[6], n = key_type_ids(sp->key, fam, ids);
+	size_t al = nft_addr_len(fam);
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
 
 	if (!s)
 		die_oom();
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)nfproto(t->dp->family));
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, klen);
-	if (dlen || data_type == NFT_DATA_VERDICT) {
+	nftnl_set_set_str(s, NFTNL_SET_NAME, sp->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)nfproto(fam));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)id + 1);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, dt_concat(ids, n));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len(sp->key, al));
+	if (sp->data == D_VERDICT || sp->data == D_DEST) {
+		int dids[] = { fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR, DT_INET_SERVICE };
+
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, data_type);
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, dlen);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
+				  sp->data == D_VERDICT ? NFT_DATA_VERDICT : dt_concat(dids, 2));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, sp->data == D_VERDICT ? 0 : (uint32_t)al + 4);
+	} else if (sp->data == D_RANGE_END) {
+		/* a concatenation of ranges: the pipapo backend; field sizes as nft sends them */
+		uint8_t fl[6];
+
+		for (int i = 0; i < n; i++)
+			fl[i] = ids[i] == DT_INET_PROTOCOL ? 1 : ids[i] == DT_INET_SERVICE ? 2
+											    : (uint8_t)al;
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_CONCAT);
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fl, (uint32_t)n);
 	}
+	nlh = txn_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	txn_done_named(t, nlh, sp->name);
+	nftnl_set_free(s);
+}
+
+/*
+ * A constant interval set of this family's CIDRs (cluster CIDRs,
+ * NodePort addresses): rbtree elements, start and exclusive end.
+ */
+static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const struct cidr *c,
+			 size_t n)
+{
+	int fam = t->dp->family, dt = fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR;
+	size_t al = nft_addr_len(fam);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	bool any = false;
+
+	if (!s)
+		die_oom();
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)nfproto(fam));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, (uint32_t)dt);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)al);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_CONSTANT);
 	nlh = txn_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	txn_done(t, nlh);
 	nftnl_set_free(s);
+
+	elems_start(t, NFT_MSG_NEWSETELEM, name);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t lo[16], hi[16];
+		struct nlattr *el;
+		int carry = 1;
+
+		if (c[i].addr.family != fam)
+			continue;
+		any = true;
+		cidr_bounds(&c[i], al, lo, hi);
+		el = mnl_attr_nest_start(t->elem_nlh, NFTA_LIST_ELEM);
+		put_value(t->elem_nlh, NFTA_SET_ELEM_KEY, lo, (uint32_t)al);
+		mnl_attr_nest_end(t->elem_nlh, el);
+		t->elem_count++;
+		/* exclusive end: hi + 1, unless the range runs to the top */
+		for (size_t b = al; b-- > 0 && carry;) {
+			hi[b]++;
+			carry = hi[b] == 0;
+		}
+		if (carry)
+			continue;
+		el = mnl_attr_nest_start(t->elem_nlh, NFTA_LIST_ELEM);
+		mnl_attr_put_u32(t->elem_nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+		put_value(t->elem_nlh, NFTA_SET_ELEM_KEY, hi, (uint32_t)al);
+		mnl_attr_nest_end(t->elem_nlh, el);
+		t->elem_count++;
+	}
+	(void)any;
+	elems_flush(t);
 }
 
 static void put_chain(struct txn *t, const char *name, const char *type, int hook, int prio)
@@ -615,7 +935,7 @@ static void put_chain(struct txn *t, const char *name, const char *type, int hoo
 	}
 	nlh = txn_msg(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
-	txn_done(t, nlh);
+	txn_done_named(t, nlh, name);
 	nftnl_chain_free(c);
 }
 
@@ -637,7 +957,7 @@ static void r_add(struct txn *t, struct nftnl_rule *r)
 	struct nlmsghdr *nlh = txn_msg(t, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
 
 	nftnl_rule_nlmsg_build_payload(nlh, r);
-	txn_done(t, nlh);
+	txn_done_named(t, nlh, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 	nftnl_rule_free(r);
 }
 
@@ -796,23 +1116,53 @@ static void r_mark_masq(struct nftnl_rule *r)
 	r_meta_set(r, NFT_META_MARK, NFT_REG_1);
 }
 
-static void put_lb_chain(struct txn *t, uint32_t k)
+/* fib <saddr|daddr> type local: the address is one of this node's */
+static void r_fib_local(struct nftnl_rule *r, uint32_t which)
+{
+	struct nftnl_expr *e = expr(r, "fib");
+	uint32_t local = RTN_LOCAL;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, which);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	r_cmp(r, NFT_REG_1, NFT_CMP_EQ, &local, 4);
+}
+
+/* Load l4proto . th dport into the registers from NFT_REG_1. */
+static void r_load_key2(struct nftnl_rule *r)
+{
+	r_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
+	r_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, creg(4));
+}
+
+static void r_load_addr(struct nftnl_rule *r, int family, bool src)
+{
+	r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, src ? saddr_off(family) : daddr_off(family),
+		  (uint32_t)nft_addr_len(family), NFT_REG_1);
+}
+
+/* chain <prefix>_<k>: dnat to <key> . numgen random mod k map @<backends map> */
+static void put_lb_chain(struct txn *t, enum nft_lb_kind kind, uint32_t k)
 {
 	int fam = t->dp->family;
 	size_t al = nft_addr_len(fam);
+	bool np = kind == LB_NODEPORT || kind == LB_NODEPORT_CLUSTER;
 	char name[32];
 	struct nftnl_rule *r;
 	struct nftnl_expr *e;
 
-	snprintf(name, sizeof(name), "lb_%u", k);
+	snprintf(name, sizeof(name), "%s_%u", lb_prefix[kind], k);
 	put_chain(t, name, NULL, 0, 0);
 	r = r_new(t, name);
-	r_load_key3(r, fam);
+	if (np)
+		r_load_key2(r);
+	else
+		r_load_key3(r, fam);
 	e = expr(r, "numgen");
-	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, creg(al + 8));
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, creg(np ? 8 : al + 8));
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, k);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-	r_lookup(r, "backends", NFT_REG_1, NFT_REG_1);
+	r_lookup(r, set_specs[lb_map[kind]].name, NFT_REG_1, NFT_REG_1);
 	e = expr(r, "nat");
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, (uint32_t)nfproto(fam));
@@ -822,72 +1172,133 @@ static void put_lb_chain(struct txn *t, uint32_t k)
 	r_add(t, r);
 }
 
+/* <key> @set [jump|goto chain] or vmap when chain is NULL and verdict < 0 */
+enum key_sel { KEY_APT, KEY_PT };
+
+static void rule_lookup(struct txn *t, const char *chain, int pre, enum key_sel ks,
+			enum nft_set_id set, int verdict, const char *target)
+{
+	struct nftnl_rule *r = r_new(t, chain);
+	int fam = t->dp->family;
+
+	if (pre == 1) /* from the cluster CIDRs */
+		r_load_addr(r, fam, true), r_lookup(r, "cluster_cidrs", NFT_REG_1, -1);
+	else if (pre == 2) /* from this node */
+		r_fib_local(r, NFTA_FIB_F_SADDR);
+	if (ks == KEY_APT)
+		r_load_key3(r, fam);
+	else
+		r_load_key2(r);
+	if (set_specs[set].data == D_VERDICT && verdict < 0) {
+		r_lookup(r, set_specs[set].name, NFT_REG_1, NFT_REG_VERDICT);
+	} else {
+		r_lookup(r, set_specs[set].name, NFT_REG_1, -1);
+		if (verdict == NF_DROP)
+			r_verdict(r, NF_DROP, NULL);
+		else if (verdict == -2)
+			r_reject(r, fam);
+		else
+			r_verdict(r, verdict, target);
+	}
+	r_add(t, r);
+}
+
+static void put_base_chain_jump(struct txn *t, const char *chain, const char *type, int hook,
+				int prio, const char *const *targets, bool ct_new)
+{
+	put_chain(t, chain, type, hook, prio);
+	for (; *targets; targets++) {
+		struct nftnl_rule *r = r_new(t, chain);
+
+		if (ct_new)
+			r_ct_new(r);
+		r_verdict(r, NFT_JUMP, *targets);
+		r_add(t, r);
+	}
+}
+
 static void put_skeleton(struct txn *t)
 {
 	struct nft_dp *dp = t->dp;
 	int fam = dp->family;
-	uint32_t al = (uint32_t)nft_addr_len(fam), k3 = (uint32_t)key3_len(fam);
-	int dt_addr = fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR;
-	int key3_ids[] = { dt_addr, DT_INET_PROTOCOL, DT_INET_SERVICE };
-	int key4_ids[] = { dt_addr, DT_INET_PROTOCOL, DT_INET_SERVICE, DT_MARK };
-	int dst_ids[] = { dt_addr, DT_INET_SERVICE };
-	int pair_ids[] = { dt_addr, dt_addr };
-	bool masq_check = dp->masquerade_all;
+	uint32_t al = (uint32_t)nft_addr_len(fam);
+	bool have_cidrs = false;
 	struct nftnl_rule *r;
 
 	for (size_t i = 0; i < dp->n_cidrs; i++)
-		if (dp->cidrs[i].addr.family == fam)
-			masq_check = true;
+		have_cidrs |= dp->cidrs[i].addr.family == fam;
 
 	put_table(t, NFT_MSG_NEWTABLE);
-	put_set(t, "cluster_ips", (uint32_t)dt_addr, al, 0, 0, 1);
-	put_set(t, "no_endpoints", dt_concat(key3_ids, 3), k3, 0, 0, 2);
-	put_set(t, "service_ips", dt_concat(key3_ids, 3), k3, NFT_DATA_VERDICT, 0, 3);
-	put_set(t, "backends", dt_concat(key4_ids, 4), k3 + 4, dt_concat(dst_ids, 2), al + 4, 4);
-	put_set(t, "hairpin", dt_concat(pair_ids, 2), 2 * al, 0, 0, 5);
+	for (int i = 0; i < SET_COUNT; i++)
+		put_set(t, (enum nft_set_id)i);
+	put_cidr_set(t, "cluster_cidrs", SET_COUNT + 1, dp->cidrs, dp->n_cidrs);
+	put_cidr_set(t, "nodeport_cidrs", SET_COUNT + 2, dp->np_cidrs, dp->n_np_cidrs);
 
-	/* services: mark traffic from outside the cluster, then dispatch */
+	put_chain(t, "mark_masq", NULL, 0, 0);
+	r = r_new(t, "mark_masq");
+	r_mark_masq(r);
+	r_add(t, r);
+
+	/* ClusterIP traffic from outside the cluster CIDRs (or all, --masquerade-all) */
 	put_chain(t, "services", NULL, 0, 0);
-	if (masq_check) {
+	put_chain(t, "nodeports", NULL, 0, 0);
+	if (have_cidrs || dp->masquerade_all) {
 		put_chain(t, "masq_check", NULL, 0, 0);
-		for (size_t i = 0; !dp->masquerade_all && i < dp->n_cidrs; i++) {
-			const struct cidr *c = &dp->cidrs[i];
-			uint8_t mask[16] = { 0 }, zero[16] = { 0 };
-
-			if (c->addr.family != fam)
-				continue;
-			for (unsigned int b = 0; b < c->prefix_len; b++)
-				mask[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		if (!dp->masquerade_all) {
 			r = r_new(t, "masq_check");
-			r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), al, NFT_REG_1);
-			r_bitwise(r, NFT_REG_1, mask, zero, al);
-			r_cmp(r, NFT_REG_1, NFT_CMP_EQ, c->addr.raw, al);
+			r_load_addr(r, fam, true);
+			r_lookup(r, "cluster_cidrs", NFT_REG_1, -1);
 			r_verdict(r, NFT_RETURN, NULL);
 			r_add(t, r);
 		}
 		r = r_new(t, "masq_check");
-		r_mark_masq(r);
+		r_verdict(r, NFT_GOTO, "mark_masq");
 		r_add(t, r);
-
 		r = r_new(t, "services");
-		r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), al, NFT_REG_1);
+		r_load_addr(r, fam, false);
 		r_lookup(r, "cluster_ips", NFT_REG_1, -1);
 		r_verdict(r, NFT_JUMP, "masq_check");
 		r_add(t, r);
 	}
+	/* external IPs of eTP=Cluster Services: masquerade */
+	rule_lookup(t, "services", 0, KEY_APT, SET_EXTERNAL_MASQ, NFT_JUMP, "mark_masq");
+	/* eTP=Local: pods and the node itself reach every endpoint (node: masqueraded) */
+	rule_lookup(t, "services", 1, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);
+	rule_lookup(t, "services", 2, KEY_APT, SET_SERVICE_IPS_CLUSTER, NFT_JUMP, "mark_masq");
+	rule_lookup(t, "services", 2, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);
+	rule_lookup(t, "services", 0, KEY_APT, SET_SERVICE_IPS, -1, NULL);
+	/* NodePorts: a local address, not loopback (CVE-2020-8558), or --nodeport-addresses */
 	r = r_new(t, "services");
-	r_load_key3(r, fam);
-	r_lookup(r, "service_ips", NFT_REG_1, NFT_REG_VERDICT);
+	r_fib_local(r, NFTA_FIB_F_DADDR);
+	r_load_addr(r, fam, false);
+	if (dp->n_np_cidrs) {
+		r_lookup(r, "nodeport_cidrs", NFT_REG_1, -1);
+	} else if (fam == AF_INET) {
+		uint32_t mask = htonl(0xff000000), zero = 0, lo = htonl(0x7f000000);
+
+		r_bitwise(r, NFT_REG_1, &mask, &zero, 4);
+		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &lo, 4);
+	} else {
+		uint8_t lo6[16] = { [15] = 1 };
+
+		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, lo6, 16);
+	}
+	r_verdict(r, NFT_JUMP, "nodeports");
 	r_add(t, r);
 
-	put_chain(t, "nat_prerouting", "nat", NF_INET_PRE_ROUTING, -100);
-	r = r_new(t, "nat_prerouting");
-	r_verdict(r, NFT_JUMP, "services");
-	r_add(t, r);
-	put_chain(t, "nat_output", "nat", NF_INET_LOCAL_OUT, -100);
-	r = r_new(t, "nat_output");
-	r_verdict(r, NFT_JUMP, "services");
-	r_add(t, r);
+	rule_lookup(t, "nodeports", 0, KEY_PT, SET_NODEPORT_MASQ, NFT_JUMP, "mark_masq");
+	rule_lookup(t, "nodeports", 1, KEY_PT, SET_NODEPORTS_CLUSTER, -1, NULL);
+	rule_lookup(t, "nodeports", 2, KEY_PT, SET_NODEPORTS_CLUSTER, NFT_JUMP, "mark_masq");
+	rule_lookup(t, "nodeports", 2, KEY_PT, SET_NODEPORTS_CLUSTER, -1, NULL);
+	rule_lookup(t, "nodeports", 0, KEY_PT, SET_NODEPORTS, -1, NULL);
+
+	{
+		static const char *const svc[] = { "services", NULL };
+
+		put_base_chain_jump(t, "nat_prerouting", "nat", NF_INET_PRE_ROUTING, -100, svc,
+				    false);
+		put_base_chain_jump(t, "nat_output", "nat", NF_INET_LOCAL_OUT, -100, svc, false);
+	}
 
 	/* postrouting: hairpin (a pod reaching itself) and marked traffic */
 	put_chain(t, "nat_postrouting", "nat", NF_INET_POST_ROUTING, 100);
@@ -912,40 +1323,78 @@ static void put_skeleton(struct txn *t)
 		r_add(t, r);
 	}
 
-	/* filter: reject new connections to Services without endpoints */
+	/* filter: no endpoint → reject (ICMP port unreachable); Local policy, none here → drop */
 	put_chain(t, "endpoints_check", NULL, 0, 0);
-	r = r_new(t, "endpoints_check");
+	rule_lookup(t, "endpoints_check", 0, KEY_APT, SET_DROP_ENDPOINTS, NF_DROP, NULL);
+	rule_lookup(t, "endpoints_check", 0, KEY_APT, SET_NO_ENDPOINTS, -2, NULL);
+	/*
+	 * From the node itself, before its DNAT (output -110 < -100): only the
+	 * ClusterIP drops apply; eTP=Local external IPs short-circuit to every
+	 * endpoint for the node, as for pods.
+	 */
+	put_chain(t, "endpoints_check_local", NULL, 0, 0);
+	r = r_new(t, "endpoints_check_local");
+	r_load_addr(r, fam, false);
+	r_lookup(r, "cluster_ips", NFT_REG_1, -1);
 	r_load_key3(r, fam);
-	r_lookup(r, "no_endpoints", NFT_REG_1, -1);
-	r_reject(r, fam);
+	r_lookup(r, "drop_endpoints", NFT_REG_1, -1);
+	r_verdict(r, NF_DROP, NULL);
 	r_add(t, r);
+	rule_lookup(t, "endpoints_check_local", 0, KEY_APT, SET_NO_ENDPOINTS, -2, NULL);
+	/* a NodePort that was not DNATed here (no endpoint, loopback, other address) */
+	put_chain(t, "nodeport_check", NULL, 0, 0);
+	rule_lookup(t, "nodeport_check", 0, KEY_PT, SET_NODEPORT_DROP, NF_DROP, NULL);
+	rule_lookup(t, "nodeport_check", 0, KEY_PT, SET_NODEPORT_PORTS, -2, NULL);
 	put_chain(t, "cluster_ips_check", NULL, 0, 0);
 	r = r_new(t, "cluster_ips_check");
-	r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), al, NFT_REG_1);
+	r_load_addr(r, fam, false);
 	r_lookup(r, "cluster_ips", NFT_REG_1, -1);
 	r_reject(r, fam);
 	r_add(t, r);
+	/* LoadBalancer source ranges, before DNAT */
+	put_chain(t, "firewall_check", NULL, 0, 0);
+	r = r_new(t, "firewall_check");
+	r_load_key3(r, fam);
+	r_lookup(r, "firewall", NFT_REG_1, -1);
+	r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), al, creg(al + 8));
+	{
+		struct nftnl_expr *e = expr(r, "lookup");
 
-	put_chain(t, "filter_forward", "filter", NF_INET_FORWARD, -110);
-	r = r_new(t, "filter_forward");
-	r_ct_new(r);
-	r_verdict(r, NFT_JUMP, "endpoints_check");
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, "firewall_allow");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	}
+	r_verdict(r, NF_DROP, NULL);
 	r_add(t, r);
-	r = r_new(t, "filter_forward");
-	r_ct_new(r);
-	r_verdict(r, NFT_JUMP, "cluster_ips_check");
-	r_add(t, r);
-	put_chain(t, "filter_output", "filter", NF_INET_LOCAL_OUT, -110);
-	r = r_new(t, "filter_output");
-	r_ct_new(r);
-	r_verdict(r, NFT_JUMP, "endpoints_check");
-	r_add(t, r);
-	/* after DNAT: what is still addressed to a ClusterIP had no such port */
-	put_chain(t, "filter_output_post_dnat", "filter", NF_INET_LOCAL_OUT, -90);
-	r = r_new(t, "filter_output_post_dnat");
-	r_ct_new(r);
-	r_verdict(r, NFT_JUMP, "cluster_ips_check");
-	r_add(t, r);
+
+	{
+		static const char *const pre[] = { "firewall_check", NULL };
+		static const char *const in[] = { "endpoints_check", "nodeport_check_new", NULL };
+		static const char *const fwd[] = { "endpoints_check", "cluster_ips_check", NULL };
+		static const char *const out[] = { "endpoints_check_local", NULL };
+		static const char *const post[] = { "cluster_ips_check", NULL };
+
+		/* only what was not DNATed counts as addressed to a NodePort */
+		put_chain(t, "nodeport_check_new", NULL, 0, 0);
+		r = r_new(t, "nodeport_check_new");
+		r_ct_load(r, NFT_CT_STATUS, NFT_REG_1);
+		r_bits_set(r, NFT_REG_1, IPS_DST_NAT);
+		r_verdict(r, NFT_RETURN, NULL);
+		r_add(t, r);
+		r = r_new(t, "nodeport_check_new");
+		r_verdict(r, NFT_GOTO, "nodeport_check");
+		r_add(t, r);
+
+		put_base_chain_jump(t, "filter_prerouting", "filter", NF_INET_PRE_ROUTING, -110,
+				    pre, true);
+		put_base_chain_jump(t, "filter_input", "filter", NF_INET_LOCAL_IN, -110, in, true);
+		put_base_chain_jump(t, "filter_forward", "filter", NF_INET_FORWARD, -110, fwd, true);
+		put_base_chain_jump(t, "filter_output", "filter", NF_INET_LOCAL_OUT, -110, out,
+				    true);
+		/* after DNAT: what is still addressed to a ClusterIP had no such port */
+		put_base_chain_jump(t, "filter_output_post_dnat", "filter", NF_INET_LOCAL_OUT, -90,
+				    post, true);
+	}
 }
 
 /* ---- reading the kernel ------------------------------------------------- */
@@ -1001,40 +1450,62 @@ static int get_table(struct mnl_socket *nl, uint32_t portid, int family, uint32_
 	return ret == -ENOENT ? 0 : ret;
 }
 
+/* Mark chain <kind>_<k> as existing in lb[kind]. */
+static void lb_mark(uint8_t **lb, size_t *n, uint32_t k)
+{
+	if (k >= *n) {
+		size_t nn = k + 64;
+
+		*lb = xrealloc(*lb, nn);
+		memset(*lb + *n, 0, nn - *n);
+		*n = nn;
+	}
+	(*lb)[k] = 1;
+}
+
+/* "lbc_12" -> LB_SERVICE_CLUSTER, 12. Returns false for other names. */
+static bool lb_parse(const char *name, enum nft_lb_kind *kind, uint32_t *k)
+{
+	for (int i = 0; i < LB_KINDS; i++) {
+		size_t pl = strlen(lb_prefix[i]);
+		unsigned int v;
+		char tail;
+
+		if (!strncmp(name, lb_prefix[i], pl) && name[pl] == '_' &&
+		    sscanf(name + pl + 1, "%u%c", &v, &tail) == 1 && v > 0 && v < (1u << 24)) {
+			*kind = (enum nft_lb_kind)i;
+			*k = v;
+			return true;
+		}
+	}
+	return false;
+}
+
 struct chains_ctx {
-	uint8_t *lb;
-	size_t n;
+	uint8_t *lb[LB_KINDS];
+	size_t n[LB_KINDS];
 };
 
 static int chain_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct chains_ctx *cc = data;
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	unsigned int k;
-	char tail;
+	enum nft_lb_kind kind;
+	uint32_t k;
 
 	if (!c)
 		return MNL_CB_ERROR;
 	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
 	    !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NFT_TABLE_NAME) &&
-	    sscanf(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "lb_%u%c", &k, &tail) == 1 &&
-	    k > 0) {
-		if (k >= cc->n) {
-			size_t n = k + 64;
-
-			cc->lb = xrealloc(cc->lb, n);
-			memset(cc->lb + cc->n, 0, n - cc->n);
-			cc->n = n;
-		}
-		cc->lb[k] = 1;
-	}
+	    lb_parse(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), &kind, &k))
+		lb_mark(&cc->lb[kind], &cc->n[kind], k);
 	nftnl_chain_free(c);
 	return MNL_CB_OK;
 }
 
 struct elems_ctx {
 	struct elemset *s;
-	bool verdict;
+	enum data_kind dk;
 };
 
 static int elem_cb(struct nftnl_set_elem *e, void *data)
@@ -1048,15 +1519,19 @@ static int elem_cb(struct nftnl_set_elem *e, void *data)
 	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
 	if (!key || klen != ec->s->klen)
 		return 0; /* not ours: the next diff replaces it */
-	if (ec->verdict) {
+	if (ec->dk == D_VERDICT) {
 		const char *chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-		unsigned int k = 0;
-		char tail;
+		enum nft_lb_kind kind;
+		uint32_t k, v;
 
-		if (chain && sscanf(chain, "lb_%u%c", &k, &tail) == 1)
-			memcpy(dbuf, &k, 4);
+		if (chain && lb_parse(chain, &kind, &k)) {
+			v = NFT_LB_DATA(kind, k);
+			memcpy(dbuf, &v, 4);
+		}
 	} else if (ec->s->dlen) {
-		d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		d = nftnl_set_elem_get(e, ec->dk == D_RANGE_END ? NFTNL_SET_ELEM_KEY_END
+							      : NFTNL_SET_ELEM_DATA,
+				       &dlen);
 		if (d && dlen == ec->s->dlen)
 			memcpy(dbuf, d, dlen);
 	}
@@ -1088,39 +1563,34 @@ static int setelem_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-		    const char *name, struct elemset *out, bool verdict)
+		    enum nft_set_id id, struct elemset *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct elems_ctx ec = { .s = out, .verdict = verdict };
+	struct elems_ctx ec = { .s = out, .dk = set_specs[id].data };
 	struct nlmsghdr *nlh;
-	int ret;
 
 	if (!s)
 		die_oom();
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)nfproto(family),
 				    NLM_F_DUMP | NLM_F_ACK, seq);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set_specs[id].name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	ret = nl_request(nl, portid, nlh, setelem_cb, &ec);
-	return ret;
+	return nl_request(nl, portid, nlh, setelem_cb, &ec);
 }
 
+/* Every set of ours, from the kernel. -ENOENT when one is missing. */
 static int read_sets(struct mnl_socket *nl, uint32_t portid, int family, uint32_t *seq,
 		     struct nft_sets *out)
 {
-	int ret;
+	int ret = 0;
 
 	sets_init(out, family);
-	if ((ret = dump_set(nl, portid, family, (*seq)++, "service_ips", &out->service_ips, true)) ||
-	    (ret = dump_set(nl, portid, family, (*seq)++, "backends", &out->backends, false)) ||
-	    (ret = dump_set(nl, portid, family, (*seq)++, "no_endpoints", &out->no_endpoints,
-			    false)) ||
-	    (ret = dump_set(nl, portid, family, (*seq)++, "cluster_ips", &out->cluster_ips,
-			    false)) ||
-	    (ret = dump_set(nl, portid, family, (*seq)++, "hairpin", &out->hairpin, false)))
+	for (int i = 0; i < SET_COUNT && !ret; i++)
+		ret = dump_set(nl, portid, family, (*seq)++, (enum nft_set_id)i, &out->s[i]);
+	if (ret)
 		nft_sets_free(out);
 	return ret;
 }
@@ -1147,6 +1617,13 @@ int nft_read_sets(int family, struct nft_sets *out)
 	return ret;
 }
 
+static void chains_free(struct chains_ctx *cc)
+{
+	for (int i = 0; i < LB_KINDS; i++)
+		free(cc->lb[i]);
+	memset(cc, 0, sizeof(*cc));
+}
+
 int nft_dp_adopt(struct nft_dp *dp)
 {
 	struct table_info ti;
@@ -1161,9 +1638,7 @@ int nft_dp_adopt(struct nft_dp *dp)
 		if (!ti.found || strcmp(ti.comment, dp->layout)) {
 			/* absent, or another layout: the next sync builds it anew */
 			nft_sets_free(&dp->prog);
-			free(dp->lb_chains);
-			dp->lb_chains = NULL;
-			dp->n_lb_chains = 0;
+			lb_forget(dp);
 			dp->table_exists = ti.found;
 			dp->layout_ok = false;
 			if (ti.found)
@@ -1177,8 +1652,7 @@ int nft_dp_adopt(struct nft_dp *dp)
 			char buf[MNL_SOCKET_BUFFER_SIZE];
 			struct nlmsghdr *nlh;
 
-			free(cc.lb);
-			memset(&cc, 0, sizeof(cc));
+			chains_free(&cc);
 			nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN,
 						    (uint16_t)nfproto(dp->family),
 						    NLM_F_DUMP | NLM_F_ACK, dp->seq++);
@@ -1192,20 +1666,22 @@ int nft_dp_adopt(struct nft_dp *dp)
 	}
 	if (ret == -ENOENT) {
 		/* a set of ours is missing: rebuild */
-		free(cc.lb);
+		chains_free(&cc);
 		dp->table_exists = true;
 		dp->layout_ok = false;
 		return 0;
 	}
 	if (ret) {
-		free(cc.lb);
+		chains_free(&cc);
 		return ret;
 	}
 	nft_sets_free(&dp->prog);
 	dp->prog = got;
-	free(dp->lb_chains);
-	dp->lb_chains = cc.lb;
-	dp->n_lb_chains = cc.n;
+	lb_forget(dp);
+	for (int i = 0; i < LB_KINDS; i++) {
+		dp->lb[i] = cc.lb[i];
+		dp->n_lb[i] = cc.n[i];
+	}
 	dp->table_exists = true;
 	dp->layout_ok = true;
 	return 0;
@@ -1215,9 +1691,8 @@ int nft_dp_adopt(struct nft_dp *dp)
 
 struct diff_ctx {
 	struct txn *t;
-	const char *set;
+	enum nft_set_id id;
 	uint16_t type;
-	bool verdict;
 	bool started;
 };
 
@@ -1226,10 +1701,10 @@ static void diff_put(void *ctx, const struct elemset *s, size_t i)
 	struct diff_ctx *dc = ctx;
 
 	if (!dc->started) {
-		elems_start(dc->t, dc->type, dc->set);
+		elems_start(dc->t, dc->type, set_specs[dc->id].name);
 		dc->started = true;
 	}
-	elems_put(dc->t, s, i, dc->type == NFT_MSG_NEWSETELEM, dc->verdict);
+	elems_put(dc->t, s, i, set_specs[dc->id].data);
 }
 
 static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
@@ -1239,29 +1714,18 @@ static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
 	(void)i;
 }
 
-static bool lb_exists(const struct nft_dp *dp, uint32_t k)
+static bool lb_exists(const struct nft_dp *dp, enum nft_lb_kind kind, uint32_t k)
 {
-	return k < dp->n_lb_chains && dp->lb_chains[k];
+	return k < dp->n_lb[kind] && dp->lb[kind][k];
 }
 
 int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
 {
-	struct nft_sets want, empty, *have;
+	struct nft_sets want, empty;
+	const struct nft_sets *have;
+	struct chains_ctx created = { 0 };
 	struct txn t;
-	uint8_t *lb_new = NULL;
-	size_t n_lb_new = 0;
 	int ret;
-	struct {
-		const char *name;
-		size_t off;
-		bool verdict;
-	} sets[] = {
-		{ "service_ips", offsetof(struct nft_sets, service_ips), true },
-		{ "backends", offsetof(struct nft_sets, backends), false },
-		{ "no_endpoints", offsetof(struct nft_sets, no_endpoints), false },
-		{ "cluster_ips", offsetof(struct nft_sets, cluster_ips), false },
-		{ "hairpin", offsetof(struct nft_sets, hairpin), false },
-	};
 
 	memset(st, 0, sizeof(*st));
 	nft_render(ds, &want);
@@ -1278,41 +1742,39 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 		have = &dp->prog;
 	}
 
-	/* lb_<k> chains that the new elements jump to */
-	for (size_t i = 0; i < want.service_ips.n; i++) {
-		uint32_t k;
+	/* the chains that new vmap elements jump to */
+	for (int id = 0; id < SET_COUNT; id++) {
+		const struct elemset *w = &want.s[id];
 
-		memcpy(&k, elemset_data(&want.service_ips, i), 4);
-		if (!st->rebuilt && lb_exists(dp, k))
+		if (set_specs[id].data != D_VERDICT)
 			continue;
-		if (k >= n_lb_new) {
-			size_t n = k + 64;
+		for (size_t i = 0; i < w->n; i++) {
+			uint32_t d, k;
+			enum nft_lb_kind kind;
 
-			lb_new = xrealloc(lb_new, n);
-			memset(lb_new + n_lb_new, 0, n - n_lb_new);
-			n_lb_new = n;
+			memcpy(&d, elemset_data(w, i), 4);
+			kind = (enum nft_lb_kind)(d >> 24);
+			k = d & 0xffffff;
+			if ((!st->rebuilt && lb_exists(dp, kind, k)) ||
+			    (k < created.n[kind] && created.lb[kind][k]))
+				continue;
+			lb_mark(&created.lb[kind], &created.n[kind], k);
+			put_lb_chain(&t, kind, k);
+			st->chains++;
 		}
-		if (lb_new[k])
-			continue;
-		lb_new[k] = 1;
-		put_lb_chain(&t, k);
-		st->chains++;
 	}
 
 	/* deletions first, so a changed element is deleted then added */
-	for (size_t pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+	for (int pass = 0; pass < 2; pass++) {
+		for (int id = 0; id < SET_COUNT; id++) {
 			struct diff_ctx dc = {
 				.t = &t,
-				.set = sets[i].name,
+				.id = (enum nft_set_id)id,
 				.type = pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
-				.verdict = sets[i].verdict,
 			};
-			const struct elemset *h = (const void *)((const char *)have + sets[i].off);
-			const struct elemset *w = (const void *)((const char *)&want + sets[i].off);
 
-			elemset_diff(h, w, pass ? diff_ignore : diff_put, pass ? diff_put : diff_ignore,
-				     &dc);
+			elemset_diff(&have->s[id], &want.s[id], pass ? diff_ignore : diff_put,
+				     pass ? diff_put : diff_ignore, &dc);
 			elems_flush(&t);
 		}
 	}
@@ -1323,26 +1785,19 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 	nft_sets_free(&empty);
 	if (ret) {
 		nft_sets_free(&want);
-		free(lb_new);
+		chains_free(&created);
 		return ret;
 	}
 	/* the kernel now holds want */
 	nft_sets_free(&dp->prog);
 	dp->prog = want;
-	if (st->rebuilt) {
-		free(dp->lb_chains);
-		dp->lb_chains = lb_new;
-		dp->n_lb_chains = n_lb_new;
-	} else if (lb_new) {
-		if (n_lb_new > dp->n_lb_chains) {
-			dp->lb_chains = xrealloc(dp->lb_chains, n_lb_new);
-			memset(dp->lb_chains + dp->n_lb_chains, 0, n_lb_new - dp->n_lb_chains);
-			dp->n_lb_chains = n_lb_new;
-		}
-		for (size_t k = 0; k < n_lb_new; k++)
-			dp->lb_chains[k] |= lb_new[k];
-		free(lb_new);
-	}
+	if (st->rebuilt)
+		lb_forget(dp);
+	for (int kind = 0; kind < LB_KINDS; kind++)
+		for (uint32_t k = 0; k < created.n[kind]; k++)
+			if (created.lb[kind][k])
+				lb_mark(&dp->lb[kind], &dp->n_lb[kind], k);
+	chains_free(&created);
 	dp->table_exists = true;
 	dp->layout_ok = true;
 	return 0;

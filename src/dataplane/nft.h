@@ -38,17 +38,48 @@ struct nft_dp_opts {
 	int family; /* AF_INET or AF_INET6 */
 	const struct cidr *cluster_cidrs; /* of any family; only this family's are used */
 	size_t n_cluster_cidrs;
+	const struct cidr *nodeport_cidrs; /* --nodeport-addresses; none: every local address */
+	size_t n_nodeport_cidrs;
 	bool masquerade_all;
 };
 
-/* The Service-dependent content of the table: one elemset per kernel set. */
-struct nft_sets {
-	struct elemset service_ips;  /* addr . proto . port  ->  u32 k (verdict goto lb_<k>) */
-	struct elemset backends;     /* addr . proto . port . slot  ->  addr . port */
-	struct elemset no_endpoints; /* addr . proto . port */
-	struct elemset cluster_ips;  /* addr */
-	struct elemset hairpin;      /* addr . addr */
+/*
+ * The Service-dependent content of the table: one elemset per kernel set.
+ * Keys: A = address, P = l4proto, T = port, S = numgen slot, R = source range.
+ */
+enum nft_set_id {
+	SET_CLUSTER_IPS,          /* A                 ClusterIPs */
+	SET_NO_ENDPOINTS,         /* A.P.T             no endpoint: reject */
+	SET_DROP_ENDPOINTS,       /* A.P.T             none allowed by a Local policy: drop */
+	SET_SERVICE_IPS,          /* A.P.T -> verdict  goto lb_<k> / lbc_<k> */
+	SET_SERVICE_IPS_CLUSTER,  /* A.P.T -> verdict  eTP=Local, from pods or the node */
+	SET_BACKENDS,             /* A.P.T.S -> A.T    what the policy allows */
+	SET_BACKENDS_CLUSTER,     /* A.P.T.S -> A.T    every endpoint (eTP=Local short-circuit) */
+	SET_EXTERNAL_MASQ,        /* A.P.T             external IPs of eTP=Cluster Services */
+	SET_NODEPORTS,            /* P.T -> verdict    goto np_<k> */
+	SET_NODEPORTS_CLUSTER,    /* P.T -> verdict    goto npc_<k> */
+	SET_NP_BACKENDS,          /* P.T.S -> A.T */
+	SET_NP_BACKENDS_CLUSTER,  /* P.T.S -> A.T */
+	SET_NODEPORT_MASQ,        /* P.T               eTP=Cluster NodePorts */
+	SET_NODEPORT_PORTS,       /* P.T               every NodePort (not served: reject) */
+	SET_NODEPORT_DROP,        /* P.T               no local endpoint under eTP=Local */
+	SET_FIREWALL,             /* A.P.T             LoadBalancer IPs with source ranges */
+	SET_FIREWALL_ALLOW,       /* A.P.T.R interval  allowed sources */
+	SET_HAIRPIN,              /* A.A               endpoint reaching itself */
+	SET_COUNT
 };
+
+struct nft_sets {
+	int family;
+	struct elemset s[SET_COUNT];
+};
+
+const char *nft_set_name(enum nft_set_id id);
+
+/* Chain families that vmap elements jump to: <prefix>_<k>. */
+enum nft_lb_kind { LB_SERVICE = 0, LB_SERVICE_CLUSTER, LB_NODEPORT, LB_NODEPORT_CLUSTER, LB_KINDS };
+/* vmap element data: kind << 24 | k */
+#define NFT_LB_DATA(kind, k) ((uint32_t)(kind) << 24 | (uint32_t)(k))
 
 struct nft_sync_stats {
 	size_t changes; /* element deletions + additions sent */
@@ -100,5 +131,7 @@ int nft_cleanup(int family);
 size_t nft_addr_len(int family);
 void nft_key_decode(int family, const uint8_t *key, struct ipaddr *addr, uint8_t *proto,
 		    uint16_t *port);
+/* Decode a P.T key (NodePort sets). */
+void nft_np_key_decode(const uint8_t *key, uint8_t *proto, uint16_t *port);
 
 #endif

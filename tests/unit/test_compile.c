@@ -288,8 +288,13 @@ static void test_nodeport_lb_have_cluster_ip(void **state)
 	run(f);
 	assert_int_equal(f->ds.n_services, 2);
 	assert_int_equal(count_kind(&f->ds, ENTRY_CLUSTER_IP), 2);
-	assert_entry(&f->ds, 0, "10.96.0.1", L4_TCP, 80, "default/np", "");
-	assert_entry(&f->ds, 1, "10.96.0.2", L4_TCP, 80, "default/lb", "");
+	/* the NodePort entry has no address, so it sorts first */
+	assert_int_equal(count_kind(&f->ds, ENTRY_NODE_PORT), 1);
+	assert_int_equal(f->ds.entries[0].kind, ENTRY_NODE_PORT);
+	assert_int_equal(f->ds.entries[0].port, 30080);
+	assert_true(f->ds.entries[0].masquerade);
+	assert_entry(&f->ds, 1, "10.96.0.1", L4_TCP, 80, "default/np", "");
+	assert_entry(&f->ds, 2, "10.96.0.2", L4_TCP, 80, "default/lb", "");
 }
 
 /* Headless, ExternalName, service-proxy-name and no-clusterIP Services: nothing. */
