@@ -646,6 +646,47 @@ static void test_tags_and_aliases(void **state)
 	assert_int_equal(f->m.services[0]->ports[0].target_port, 80);
 }
 
+/*
+ * What kubectl prints for live objects decodes without a single message.
+ * The file is found next to this source (meson runs tests in the build
+ * directory, and __FILE__ is relative to it).
+ */
+static void test_kubectl_output(void **state)
+{
+	struct fix *f = *state;
+	char path[512], *text;
+	const char *slash = strrchr(__FILE__, '/');
+	FILE *fp;
+	long len;
+
+	snprintf(path, sizeof(path), "%.*s/data/kubectl-get.yaml",
+	         slash ? (int)(slash - __FILE__) : 1, slash ? __FILE__ : ".");
+	fp = fopen(path, "r");
+	if (!fp)
+		skip();
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	len = ftell(fp);
+	rewind(fp);
+	text = test_malloc((size_t)len + 1);
+	assert_int_equal(fread(text, 1, (size_t)len, fp), (size_t)len);
+	text[len] = '\0';
+	fclose(fp);
+
+	assert_int_equal(dec(f, "kubectl-get.yaml", text), 0);
+	test_free(text);
+	assert_int_equal(f->d.n, 0);
+	assert_int_equal(f->m.n_services, 2);
+	assert_string_equal(f->m.services[0]->ports[0].target_port_name, "http");
+	assert_int_equal(f->m.services[1]->n_cluster_ips, 2);
+	assert_int_equal(f->m.services[1]->n_lb_ips, 1);
+	assert_int_equal(f->m.services[1]->health_check_node_port, 31999);
+	assert_int_equal(f->m.n_slices, 2);
+	assert_string_equal(f->m.slices[0]->service_name, "web");
+	assert_true(f->m.slices[1]->from_endpoints);
+	assert_int_equal(f->m.n_nodes, 1);
+	assert_string_equal(f->m.nodes[0]->zone, "zone-b");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +707,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_multidoc_partial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syntax_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tags_and_aliases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kubectl_output, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
