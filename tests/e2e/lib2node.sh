@@ -89,7 +89,8 @@ cleanup_2node()
 harness2_init()
 {
 	harness_init
-	command -v python3 >/dev/null || skip "python3 not installed (port-binding checks)"
+	command -v socat >/dev/null || skip "socat not installed"
+	command -v jq >/dev/null || skip "jq not installed"
 	trap cleanup_2node EXIT
 }
 
@@ -259,22 +260,25 @@ assert_answers_in()
 }
 
 # try_bind WHO tcp|udp ADDR PORT: tries to bind (and for TCP listen on) ADDR:PORT with
-# SO_REUSEADDR inside WHO's namespace; prints "bound" or the errno name (e.g. EADDRINUSE).
+# SO_REUSEADDR inside WHO's namespace (socat, held for 0.5 s, then killed by timeout); prints
+# "bound", "EADDRINUSE", or "error: <socat's message>".
 try_bind()
 {
-	in_ns "$1" python3 - "$2" "$3" "$4" <<'PY'
-import errno, socket, sys
-proto, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind((addr, port))
-    if proto == "tcp":
-        s.listen(1)
-    print("bound")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-PY
+	local who=$1 proto=$2 addr=$3 port=$4 spec err rc
+	case "$proto" in
+	tcp) spec="TCP4-LISTEN:$port,bind=$addr,reuseaddr" ;;
+	udp) spec="UDP4-RECV:$port,bind=$addr,reuseaddr" ;;
+	*) fail "try_bind: protocol $proto" ;;
+	esac
+	err=$(in_ns "$who" timeout 0.5 socat -u "$spec" /dev/null 2>&1)
+	rc=$?
+	if ((rc == 124)); then
+		echo bound
+	elif [[ "$err" == *"Address already in use"* ]]; then
+		echo EADDRINUSE
+	else
+		echo "error: rc $rc: $err"
+	fi
 }
 
 # ---------------------------------------------------------------- manifests
