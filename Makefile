@@ -10,6 +10,7 @@
 #   make check         deps, build, unit, asan, e2e; last line "N passed, N failed"
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything
+#   make bench         benchmark suite of issue 3 (root; bench/README.md); BENCH_ARGS=--quick
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -17,9 +18,10 @@ SHELL := /bin/bash
 BUILD ?= build
 BUILD_ASAN ?= build-asan
 E2E_TESTS ?=
+BENCH_ARGS ?=
 FORMAT_FILES = $(shell find src tests -name '*.[ch]' -not -path '*/build*' | sort)
 
-.PHONY: all deps build unit asan e2e demo check format format-check clean
+.PHONY: all deps build unit asan e2e demo check format format-check clean bench
 
 all: build
 
@@ -63,3 +65,8 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# Prints the figure table; CSV and logs in bench/out/. BENCH_ARGS=--quick for a smoke run.
+bench: build
+	bench/run.py --svcproxy $(abspath $(BUILD))/svcproxy \
+		--connrate $(abspath $(BUILD))/bench/connrate $(BENCH_ARGS)

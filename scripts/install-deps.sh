@@ -16,6 +16,8 @@ PACKAGES=(
 	libcmocka-dev clang-format
 	# end-to-end tests and demo
 	nftables iproute2 curl socat conntrack procps iputils-ping jq
+	# benchmark (bench/): iptables-legacy-restore for the kube-proxy iptables layout
+	iptables
 )
 
 missing=()

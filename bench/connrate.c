@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * connrate - new-TCP-connection-rate client (and a trivial server) for the
+ * svcproxy benchmark (bench/README.md).
+ *
+ * Client: every transaction is a fresh TCP connection to a target chosen at
+ * random: nonblocking connect(), wait until established (epoll EPOLLOUT),
+ * optionally write N bytes and read them back, then close with an RST
+ * (SO_LINGER 0: no TIME_WAIT, so ports and conntrack entries do not pile
+ * up). C connections are kept in flight. Connect latency is the time from
+ * connect() (the SYN leaves) to the socket becoming writable (the SYN-ACK
+ * came back: established). Stops after --duration seconds or --count
+ * connections, whichever comes first, or on SIGINT/SIGTERM, and prints a
+ * summary.
+ *
+ * Groups (A/B comparison under a noisy machine): `--group LABEL[,BINDADDR]`
+ * starts a group; the targets after it belong to it. With several groups
+ * the client alternates: for --slice ms it opens connections of one group
+ * only, waits until those in flight are done, then moves to the next group.
+ * Each group is credited with its own time (slice + drain) and its own
+ * connections and latencies, so slow drifts of background load hit every
+ * group alike. One summary line per group.
+ *
+ *   connrate [-c INFLIGHT] [-d SECONDS] [-n COUNT] [-t TIMEOUT_MS] [-b ADDR]
+ *            [--rw BYTES] [--interval MS] [--kv|--csv] [--slice MS]
+ *            [--group LABEL[,BIND]] TARGET... [--group LABEL[,BIND] TARGET...]
+ *   TARGET = ADDR:PORT or ADDR:PORT/COUNT (COUNT consecutive IPv4 addresses
+ *            starting at ADDR), or @FILE (one TARGET per line)
+ *
+ * Server: connrate --serve [--port 8080] [-d SECONDS]: listens on
+ * 0.0.0.0:PORT, accepts, echoes whatever arrives until the peer closes,
+ * closes. Prints "ready" once listening.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INFLIGHT 4096
+#define MAX_DURATION 3600.0
+#define MAX_RW 4096
+#define MAX_GROUPS 8
+
+/* latency histogram: 100 ns buckets up to 20 ms, then 100 us buckets up to 10 s */
+#define FINE_NS 100
+#define FINE_N 200000
+#define COARSE_NS 100000
+#define COARSE_N 100000
+
+struct range {
+	uint32_t addr; /* host order */
+	uint32_t count;
+	uint16_t port;
+};
+
+struct stats {
+	uint64_t ok, fail, fail_refused, fail_timeout, fail_other, slow;
+};
+
+struct group {
+	char label[32];
+	struct sockaddr_in bind; /* source address when sin_family is set */
+	struct range *ranges;
+	size_t n_ranges;
+	uint64_t total_targets;
+	struct stats st, last_st;
+	double time;            /* seconds this group had the client */
+	uint32_t *hist_fine;    /* [FINE_N] */
+	uint32_t *hist_coarse;  /* [COARSE_N + 1] */
+	uint64_t hist_n;
+	double lat_sum;
+};
+
+struct slot {
+	int fd;
+	int state; /* 0 free, 1 connecting, 2 reading */
+	int group;
+	double t_start;
+	size_t got;
+};
+
+static volatile sig_atomic_t g_stop;
+static struct group g_groups[MAX_GROUPS];
+static int g_n_groups;
+static double g_slow_s = 0.5; /* a connection slower than this counts as "slow" */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *msg, const char *arg)
+{
+	fprintf(stderr, "connrate: %s%s\n", msg, arg);
+	exit(2);
+}
+
+/* xorshift64* */
+static uint64_t g_rng = 88172645463325252ull;
+
+static uint64_t rnd(void)
+{
+	g_rng ^= g_rng >> 12;
+	g_rng ^= g_rng << 25;
+	g_rng ^= g_rng >> 27;
+	return g_rng * 2685821657736338717ull;
+}
+
+static struct group *new_group(const char *spec)
+{
+	struct group *g;
+	const char *comma;
+	size_t len;
+
+	if (g_n_groups == MAX_GROUPS)
+		die("too many groups", "");
+	g = &g_groups[g_n_groups++];
+	comma = strchr(spec, ',');
+	len = comma ? (size_t)(comma - spec) : strlen(spec);
+	if (!len || len >= sizeof(g->label))
+		die("bad group label in ", spec);
+	memcpy(g->label, spec, len);
+	if (comma) {
+		g->bind.sin_family = AF_INET;
+		if (inet_pton(AF_INET, comma + 1, &g->bind.sin_addr) != 1)
+			die("bad bind address in group ", spec);
+	}
+	g->hist_fine = calloc(FINE_N, sizeof(*g->hist_fine));
+	g->hist_coarse = calloc(COARSE_N + 1, sizeof(*g->hist_coarse));
+	if (!g->hist_fine || !g->hist_coarse)
+		die("out of memory", "");
+	return g;
+}
+
+static void add_target(struct group *g, const char *s)
+{
+	char buf[128], *colon, *slash, *end;
+	struct in_addr a;
+	unsigned long port, count = 1;
+
+	if (strlen(s) >= sizeof(buf))
+		die("target too long: ", s);
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		count = strtoul(slash + 1, &end, 10);
+		if (*end || !count || count > (1ul << 24))
+			die("bad count in target ", s);
+	}
+	colon = strrchr(buf, ':');
+	if (!colon)
+		die("expected ADDR:PORT[/COUNT], got ", s);
+	*colon = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || !port || port > 65535)
+		die("bad port in target ", s);
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		die("bad IPv4 address in target ", s);
+	g->ranges = realloc(g->ranges, (g->n_ranges + 1) * sizeof(*g->ranges));
+	if (!g->ranges)
+		die("out of memory", "");
+	g->ranges[g->n_ranges++] = (struct range){ .addr = ntohl(a.s_addr),
+						   .count = (uint32_t)count,
+						   .port = (uint16_t)port };
+	g->total_targets += count;
+}
+
+static void add_targets_file(struct group *g, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+
+	if (!f)
+		die("cannot open ", path);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, " \t\r\n#")] = '\0';
+		if (line[0])
+			add_target(g, line);
+	}
+	fclose(f);
+}
+
+static void pick_target(const struct group *g, struct sockaddr_in *sa)
+{
+	uint64_t k = rnd() % g->total_targets;
+	size_t i = 0;
+
+	while (k >= g->ranges[i].count) {
+		k -= g->ranges[i].count;
+		i++;
+	}
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(g->ranges[i].port);
+	sa->sin_addr.s_addr = htonl(g->ranges[i].addr + (uint32_t)k);
+}
+
+static void hist_add(struct group *g, double sec)
+{
+	uint64_t ns = sec > 0 ? (uint64_t)(sec * 1e9) : 0;
+
+	if (ns < (uint64_t)FINE_N * FINE_NS)
+		g->hist_fine[ns / FINE_NS]++;
+	else {
+		uint64_t b = ns / COARSE_NS;
+
+		g->hist_coarse[b < COARSE_N ? b : COARSE_N]++;
+	}
+	g->hist_n++;
+	g->lat_sum += sec;
+}
+
+/* the q-quantile in microseconds (bucket midpoint), -1 when empty */
+static double hist_quantile(const struct group *g, double q)
+{
+	uint64_t want, seen = 0;
+
+	if (!g->hist_n)
+		return -1;
+	want = (uint64_t)(q * (double)(g->hist_n - 1)) + 1;
+	for (size_t i = 0; i < FINE_N; i++) {
+		seen += g->hist_fine[i];
+		if (seen >= want)
+			return ((double)i + 0.5) * FINE_NS / 1e3;
+	}
+	for (size_t i = 0; i <= COARSE_N; i++) {
+		seen += g->hist_coarse[i];
+		if (seen >= want)
+			return ((double)i + 0.5) * COARSE_NS / 1e3;
+	}
+	return -1;
+}
+
+static void close_rst(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* ---------------------------------------------------------------- server */
+
+static int serve(int port, double duration)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct epoll_event ev, evs[256];
+	int one = 1, lfd, efd;
+	double deadline = now_s() + duration;
+	char buf[MAX_RW];
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		perror("connrate: socket");
+		return 1;
+	}
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 4096)) {
+		perror("connrate: bind/listen");
+		return 1;
+	}
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = lfd };
+	epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev);
+	printf("ready\n");
+	fflush(stdout);
+	while (!g_stop && now_s() < deadline) {
+		int n = epoll_wait(efd, evs, 256, 200);
+
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == lfd) {
+				for (int k = 0; k < 256; k++) {
+					int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+					if (c < 0)
+						break;
+					ev = (struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP,
+								   .data.fd = c };
+					if (epoll_ctl(efd, EPOLL_CTL_ADD, c, &ev))
+						close(c);
+				}
+				continue;
+			}
+			for (;;) {
+				ssize_t r = read(fd, buf, sizeof(buf));
+
+				if (r > 0) {
+					if (write(fd, buf, (size_t)r) != r) {
+						close(fd);
+						break;
+					}
+					continue;
+				}
+				if (r < 0 && errno == EAGAIN)
+					break;
+				close(fd); /* EOF, RST or error */
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- client */
+
+static void print_result(const char *fmt, const struct group *g, int inflight, bool header)
+{
+	const struct stats *st = &g->st;
+	double rate = g->time > 0 ? (double)st->ok / g->time : 0;
+	double p50 = hist_quantile(g, 0.50), p90 = hist_quantile(g, 0.90);
+	double p99 = hist_quantile(g, 0.99);
+	double mean = g->hist_n ? g->lat_sum / (double)g->hist_n * 1e6 : -1;
+
+	if (!strcmp(fmt, "csv")) {
+		if (header)
+			printf("group,conns,failures,fail_refused,fail_timeout,fail_other,slow,seconds,"
+			       "conn_per_s,p50_us,p90_us,p99_us,mean_us,inflight,targets\n");
+		printf("%s,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.1f,%.1f,%.1f,%.1f,%.1f,%d,%llu\n",
+		       g->label, (unsigned long long)st->ok, (unsigned long long)st->fail,
+		       (unsigned long long)st->fail_refused, (unsigned long long)st->fail_timeout,
+		       (unsigned long long)st->fail_other, (unsigned long long)st->slow, g->time,
+		       rate, p50, p90, p99, mean, inflight, (unsigned long long)g->total_targets);
+	} else if (!strcmp(fmt, "kv")) {
+		printf("group=%s conns=%llu failures=%llu fail_refused=%llu fail_timeout=%llu "
+		       "fail_other=%llu slow=%llu seconds=%.3f conn_per_s=%.1f p50_us=%.1f "
+		       "p90_us=%.1f p99_us=%.1f mean_us=%.1f inflight=%d targets=%llu\n",
+		       g->label, (unsigned long long)st->ok, (unsigned long long)st->fail,
+		       (unsigned long long)st->fail_refused, (unsigned long long)st->fail_timeout,
+		       (unsigned long long)st->fail_other, (unsigned long long)st->slow, g->time,
+		       rate, p50, p90, p99, mean, inflight, (unsigned long long)g->total_targets);
+	} else {
+		printf("[%s] %llu connections in %.2f s: %.0f conn/s, %d in flight, %llu targets\n",
+		       g->label, (unsigned long long)st->ok, g->time, rate, inflight,
+		       (unsigned long long)g->total_targets);
+		printf("[%s] connect latency: p50 %.1f us, p90 %.1f us, p99 %.1f us, mean %.1f us\n",
+		       g->label, p50, p90, p99, mean);
+		printf("[%s] failures: %llu (refused %llu, timeout %llu, other %llu); slow (connect > "
+		       "%g ms): %llu\n",
+		       g->label, (unsigned long long)st->fail, (unsigned long long)st->fail_refused,
+		       (unsigned long long)st->fail_timeout, (unsigned long long)st->fail_other,
+		       g_slow_s * 1e3, (unsigned long long)st->slow);
+	}
+}
+
+static void count_fail(struct stats *st, int err)
+{
+	st->fail++;
+	if (err == ECONNREFUSED)
+		st->fail_refused++;
+	else if (err == ETIMEDOUT)
+		st->fail_timeout++;
+	else
+		st->fail_other++;
+}
+
+static int client(int inflight, double duration, uint64_t count, double timeout, int rw,
+		  double interval, double slice, const char *fmt)
+{
+	static struct slot slots[MAX_INFLIGHT];
+	static struct epoll_event evs[MAX_INFLIGHT];
+	char wbuf[MAX_RW], rbuf[MAX_RW];
+	uint64_t started = 0;
+	int efd = epoll_create1(EPOLL_CLOEXEC), active = 0, cur = 0;
+	double t0 = now_s(), deadline = t0 + duration, next_tick = t0 + interval, last_tick = t0;
+	double next_scan = t0, slice_start = t0;
+	bool draining = false;
+
+	memset(wbuf, 'x', sizeof(wbuf));
+	for (int i = 0; i < inflight; i++)
+		slots[i].fd = -1;
+
+	for (;;) {
+		double now = now_s();
+		bool stopping = g_stop || now >= deadline || (count && started >= count);
+
+		/* alternate groups: slice, then drain, then the next group */
+		if (g_n_groups > 1 && !draining && now - slice_start >= slice)
+			draining = true;
+		if (draining && !active) {
+			g_groups[cur].time += now - slice_start;
+			cur = (cur + 1) % g_n_groups;
+			slice_start = now;
+			draining = false;
+		}
+		/* refill */
+		for (int i = 0; !stopping && !draining && i < inflight; i++) {
+			struct group *g = &g_groups[cur];
+			struct sockaddr_in sa;
+			struct slot *s = &slots[i];
+			struct epoll_event ev;
+			int fd;
+
+			if (s->state || (count && started >= count))
+				continue;
+			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (fd < 0) {
+				perror("connrate: socket");
+				return 1;
+			}
+			if (g->bind.sin_family) {
+				int one = 1;
+
+				/* the port is picked at connect(), unique per 4-tuple */
+				setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+				if (bind(fd, (struct sockaddr *)&g->bind, sizeof(g->bind))) {
+					perror("connrate: bind");
+					return 1;
+				}
+			}
+			pick_target(g, &sa);
+			started++;
+			s->t_start = now_s();
+			s->group = cur;
+			if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+				count_fail(&g->st, errno);
+				close(fd);
+				continue;
+			}
+			s->fd = fd;
+			s->state = 1;
+			s->got = 0;
+			ev = (struct epoll_event){ .events = EPOLLOUT, .data.u32 = (uint32_t)i };
+			epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+			active++;
+		}
+		if (stopping && !active)
+			break;
+		if (stopping && now >= deadline + timeout + 0.5)
+			break; /* hard stop: never run much past the cap */
+
+		int n = epoll_wait(efd, evs, MAX_INFLIGHT, 5);
+
+		now = now_s();
+		for (int k = 0; k < n; k++) {
+			struct slot *s = &slots[evs[k].data.u32];
+			struct group *g = &g_groups[s->group];
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (!s->state)
+				continue;
+			if (s->state == 1) {
+				getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+				if (err || ((evs[k].events & (EPOLLERR | EPOLLHUP)) &&
+					    !(evs[k].events & EPOLLOUT))) {
+					count_fail(&g->st, err ? err : ECONNRESET);
+					goto done;
+				}
+				hist_add(g, now - s->t_start);
+				if (now - s->t_start > g_slow_s)
+					g->st.slow++;
+				if (!rw) {
+					g->st.ok++;
+					goto done;
+				}
+				if (write(s->fd, wbuf, (size_t)rw) != rw) {
+					count_fail(&g->st, errno);
+					goto done;
+				}
+				struct epoll_event ev = { .events = EPOLLIN, .data.u32 = evs[k].data.u32 };
+				epoll_ctl(efd, EPOLL_CTL_MOD, s->fd, &ev);
+				s->state = 2;
+				continue;
+			}
+			/* state 2: reading the echo */
+			for (;;) {
+				ssize_t r = read(s->fd, rbuf, sizeof(rbuf));
+
+				if (r > 0) {
+					s->got += (size_t)r;
+					if (s->got >= (size_t)rw) {
+						g->st.ok++;
+						goto done;
+					}
+					continue;
+				}
+				if (r < 0 && errno == EAGAIN)
+					break;
+				count_fail(&g->st, r == 0 ? ECONNRESET : errno);
+				goto done;
+			}
+			continue;
+done:
+			close_rst(s->fd);
+			s->fd = -1;
+			s->state = 0;
+			active--;
+		}
+		/* per-connection timeout */
+		if (now >= next_scan) {
+			next_scan = now + 0.005;
+			for (int i = 0; i < inflight; i++) {
+				struct slot *s = &slots[i];
+
+				if (s->state && now - s->t_start > timeout) {
+					count_fail(&g_groups[s->group].st, ETIMEDOUT);
+					close_rst(s->fd);
+					s->fd = -1;
+					s->state = 0;
+					active--;
+				}
+			}
+		}
+		if (interval > 0 && now >= next_tick) {
+			for (int i = 0; i < g_n_groups; i++) {
+				struct group *g = &g_groups[i];
+
+				fprintf(stderr,
+					"tick t=%.3f group=%s conns=%llu failures=%llu slow=%llu "
+					"conn_per_s=%.0f\n",
+					now - t0, g->label, (unsigned long long)(g->st.ok - g->last_st.ok),
+					(unsigned long long)(g->st.fail - g->last_st.fail),
+					(unsigned long long)(g->st.slow - g->last_st.slow),
+					(double)(g->st.ok - g->last_st.ok) / (now - last_tick));
+				g->last_st = g->st;
+			}
+			last_tick = now;
+			next_tick = now + interval;
+		}
+	}
+	g_groups[cur].time += now_s() - slice_start;
+	for (int i = 0; i < g_n_groups; i++)
+		print_result(fmt, &g_groups[i], inflight, i == 0);
+	fflush(stdout);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: connrate [OPTIONS] [--group LABEL[,BIND]] TARGET... [--group ...]\n"
+		"       connrate --serve [--port P] [-d S]   accept, echo, close\n"
+		"New TCP connection per transaction; prints conn/s, connect latency, failures.\n"
+		"TARGET: ADDR:PORT, ADDR:PORT/COUNT (COUNT consecutive IPv4 addresses), @FILE\n"
+		"  -c, --inflight N     connections in flight (default 8, max %d)\n"
+		"  -d, --duration S     stop after S seconds (default 5, max %g; also the server's)\n"
+		"  -n, --count N        stop after N connections started\n"
+		"  -t, --timeout MS     a connection not done after MS ms fails (default 3000)\n"
+		"      --slow MS        count connects slower than MS ms as slow (default 500)\n"
+		"  -b, --bind ADDR      source address (of the default group)\n"
+		"      --group L[,BIND] start a group: the targets after it are its own; several\n"
+		"                       groups alternate every --slice ms, each measured apart\n"
+		"      --slice MS       time slice per group (default 100)\n"
+		"      --rw BYTES       after connecting write BYTES, read them back (max %d)\n"
+		"  -i, --interval MS    print a 'tick' line per group to stderr every MS ms\n"
+		"      --kv             key=value lines; --csv: header + one row per group\n"
+		"      --seed N         random seed\n",
+		MAX_INFLIGHT, MAX_DURATION, MAX_RW);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "inflight", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "rw", required_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "kv", no_argument, NULL, 'k' },
+		{ "csv", no_argument, NULL, 'C' },
+		{ "serve", no_argument, NULL, 'S' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "slow", required_argument, NULL, 'W' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "slice", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int inflight = 8, rw = 0, port = 8080, c;
+	double duration = 5, timeout_ms = 3000, interval_ms = 0, slice_ms = 100;
+	uint64_t count = 0;
+	bool server = false;
+	const char *fmt = "text";
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct group *g = NULL;
+	struct sockaddr_in bind_addr = { 0 };
+
+	/* "-" first: targets (non-options) come back in order, as argument 1 */
+	while ((c = getopt_long(argc, argv, "-c:d:n:t:i:b:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (!g)
+				g = new_group("all");
+			if (optarg[0] == '@')
+				add_targets_file(g, optarg + 1);
+			else
+				add_target(g, optarg);
+			break;
+		case 'g':
+			g = new_group(optarg);
+			break;
+		case 'c':
+			inflight = atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		case 'n':
+			count = strtoull(optarg, NULL, 10);
+			break;
+		case 't':
+			timeout_ms = atof(optarg);
+			break;
+		case 'w':
+			rw = atoi(optarg);
+			break;
+		case 'i':
+			interval_ms = atof(optarg);
+			break;
+		case 'k':
+			fmt = "kv";
+			break;
+		case 'C':
+			fmt = "csv";
+			break;
+		case 'S':
+			server = true;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 's':
+			g_rng = strtoull(optarg, NULL, 10) | 1;
+			break;
+		case 'b':
+			bind_addr.sin_family = AF_INET;
+			if (inet_pton(AF_INET, optarg, &bind_addr.sin_addr) != 1)
+				die("bad --bind address ", optarg);
+			break;
+		case 'W':
+			g_slow_s = atof(optarg) / 1e3;
+			break;
+		case 'L':
+			slice_ms = atof(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (inflight < 1 || inflight > MAX_INFLIGHT || !(duration > 0) || duration > MAX_DURATION ||
+	    rw < 0 || rw > MAX_RW || !(timeout_ms > 0) || port < 1 || port > 65535 ||
+	    !(slice_ms >= 1)) {
+		usage(stderr);
+		return 2;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (server)
+		return serve(port, duration);
+	if (!g_n_groups) {
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 0; i < g_n_groups; i++) {
+		if (!g_groups[i].total_targets)
+			die("no targets in group ", g_groups[i].label);
+		if (!g_groups[i].bind.sin_family && bind_addr.sin_family)
+			g_groups[i].bind = bind_addr;
+	}
+	return client(inflight, duration, count, timeout_ms / 1e3, rw, interval_ms / 1e3,
+		      slice_ms / 1e3, fmt);
+}
