@@ -30,6 +30,7 @@
 #include "compile/compile.h"
 #include "daemon/http.h"
 #include "daemon/metrics.h"
+#include "daemon/nodeports.h"
 #include "dataplane/nft.h"
 #include "source/manifest.h"
 
@@ -56,6 +57,7 @@ struct daemon {
 	const struct options *o;
 	struct manifest_source *src;
 	struct nft_dp *dp;
+	struct nodeports *np; /* held ports and health checks; run only */
 	struct desired last; /* what the last successful sync programmed */
 	bool have_last;
 	double change_seen; /* when the oldest unsynced change was seen; 0: none */
@@ -145,6 +147,8 @@ static int do_sync(struct daemon *dm, const char *why)
 		metrics_add_changes(svc_changes, ep_changes);
 	}
 	metrics_set_programmed((unsigned)ds.n_services, (unsigned)n_eps);
+	if (dm->np)
+		nodeports_sync(dm->np, &ds);
 	if (dm->change_seen > 0)
 		snprintf(since, sizeof(since), "; %.1f ms after the change was seen",
 			 (now_mono() - dm->change_seen) * 1e3);
@@ -326,6 +330,8 @@ int cmd_run(const struct options *o, bool once)
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
+	if (!once)
+		dm.np = nodeports_new();
 	if (do_sync(&dm, "initial")) {
 		ret = EXIT_RUNTIME;
 		goto out;
@@ -335,6 +341,7 @@ int cmd_run(const struct options *o, bool once)
 	else
 		ret = run_loop(&dm);
 out:
+	nodeports_free(dm.np);
 	desired_free(&dm.last);
 	nft_dp_close(dm.dp);
 	manifest_source_free(dm.src);

@@ -36,7 +36,7 @@
 #include "common/log.h"
 
 /* Layout version: bump when chains, rules or set types change. */
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 
 /* nft's datatype ids (nftables src/datatype.h), for `nft list` to print keys. */
 enum {
@@ -1369,8 +1369,10 @@ static void put_skeleton(struct txn *t)
 
 	{
 		static const char *const pre[] = { "firewall_check", NULL };
-		static const char *const in[] = { "endpoints_check", "nodeport_check_new", NULL };
-		static const char *const fwd[] = { "endpoints_check", "cluster_ips_check", NULL };
+		/* after DNAT, before routing: what still goes to a Service had no endpoint */
+		static const char *const pre_post[] = { "endpoints_check", "cluster_ips_check",
+							NULL };
+		static const char *const in[] = { "nodeport_check_new", NULL };
 		static const char *const out[] = { "endpoints_check_local", NULL };
 		static const char *const post[] = { "cluster_ips_check", NULL };
 
@@ -1387,8 +1389,9 @@ static void put_skeleton(struct txn *t)
 
 		put_base_chain_jump(t, "filter_prerouting", "filter", NF_INET_PRE_ROUTING, -110,
 				    pre, true);
+		put_base_chain_jump(t, "filter_prerouting_post_dnat", "filter", NF_INET_PRE_ROUTING,
+				    -90, pre_post, true);
 		put_base_chain_jump(t, "filter_input", "filter", NF_INET_LOCAL_IN, -110, in, true);
-		put_base_chain_jump(t, "filter_forward", "filter", NF_INET_FORWARD, -110, fwd, true);
 		put_base_chain_jump(t, "filter_output", "filter", NF_INET_LOCAL_OUT, -110, out,
 				    true);
 		/* after DNAT: what is still addressed to a ClusterIP had no such port */

@@ -13,8 +13,11 @@
  *   lb_<k> (one chain per endpoint count k, shared by all Services):
  *       dnat to ip daddr . l4proto . th dport . numgen random mod k  map @backends
  *   nat postrouting: hairpin (saddr . daddr @hairpin) and marked traffic masqueraded
- *   filter forward/output: new connections to @no_endpoints are rejected
- *       (ICMP port unreachable); unknown ports of a ClusterIP too.
+ *   filter prerouting after DNAT (and output for the node's own traffic):
+ *       new connections still addressed to @no_endpoints are rejected (ICMP
+ *       port unreachable), unknown ports of a ClusterIP too, and those a
+ *       Local traffic policy leaves without endpoint are dropped. Checking
+ *       before routing keeps the verdict independent of the node's routes.
  *
  * Rules referencing a map live in as few chains as possible: the kernel
  * walks a whole map each time a new chain binds it.
