@@ -5,11 +5,12 @@ figure | measured | target | ratio | ok, plus bench/out/results.csv. See bench/R
 Needs root (it creates three network namespaces of its own, spb<pid>-client/-node/-pods, and
 deletes them on exit, also on failure or Ctrl-C). Nothing in the root namespace is touched.
 
-  bench/run.py            full run (10k x 10, 50k x 5, 100; about 5 minutes)
-  bench/run.py --quick    smoke run (1k x 10, 5k x 5, 100; about 1.5 minutes)
+  bench/run.py            full run (10k x 10, 50k x 5, 100; about 2-4 minutes)
+  bench/run.py --quick    smoke run (1k x 10, 5k x 5, 100; about 30 seconds)
 """
 import argparse
 import csv
+import hashlib
 import importlib.machinery
 import os
 import re
@@ -551,6 +552,9 @@ def main():
     shutil.copy2(args.svcproxy, args.svcproxy_bin)
     rev = subprocess.run(["git", "-C", ROOT_DIR, "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
+    with open(args.svcproxy_bin, "rb") as f:
+        rev += " (binary sha256 " + hashlib.sha256(f.read()).hexdigest()[:12] + ", built " + \
+            time.strftime("%H:%M", time.localtime(os.stat(args.svcproxy).st_mtime)) + ")"
 
     def on_signal(sig, frame):
         raise KeyboardInterrupt
