@@ -53,15 +53,28 @@ static size_t diag_flush(struct diag *d, enum log_level lvl, const char *subsys)
 	return n;
 }
 
+/* The address families svcproxy programs: one table each. */
+static const int families[] = { AF_INET, AF_INET6 };
+#define N_FAMILIES 2
+
 struct daemon {
 	const struct options *o;
 	struct manifest_source *src;
-	struct nft_dp *dp;
+	struct nft_dp *dp[N_FAMILIES];
 	struct nodeports *np; /* held ports and health checks; run only */
-	struct desired last; /* what the last successful sync programmed */
+	struct desired last[N_FAMILIES]; /* what the last successful sync programmed */
 	bool have_last;
 	double change_seen; /* when the oldest unsynced change was seen; 0: none */
 };
+
+static int entry_cmp(const struct entry *x, const struct entry *y)
+{
+	int c = ipaddr_cmp(&x->addr, &y->addr);
+
+	if (!c)
+		c = (int)x->proto - (int)y->proto;
+	return c ? c : (int)x->port - (int)y->port;
+}
 
 /* Count entries whose backends changed, and entries that came or went. */
 static void count_changes(const struct desired *a, const struct desired *b, unsigned *svc,
@@ -69,21 +82,11 @@ static void count_changes(const struct desired *a, const struct desired *b, unsi
 {
 	size_t i = 0, j = 0;
 
-	*svc = *eps = 0;
 	while (i < a->n_entries || j < b->n_entries) {
-		int c;
+		int c = i == a->n_entries   ? 1
+			: j == b->n_entries ? -1
+					    : entry_cmp(&a->entries[i], &b->entries[j]);
 
-		if (i == a->n_entries)
-			c = 1;
-		else if (j == b->n_entries)
-			c = -1;
-		else {
-			c = ipaddr_cmp(&a->entries[i].addr, &b->entries[j].addr);
-			if (!c)
-				c = (int)a->entries[i].proto - (int)b->entries[j].proto;
-			if (!c)
-				c = (int)a->entries[i].port - (int)b->entries[j].port;
-		}
 		if (c < 0) {
 			(*svc)++;
 			i++;
@@ -101,97 +104,123 @@ static void count_changes(const struct desired *a, const struct desired *b, unsi
 }
 
 /*
- * One sync: model view -> compile -> one transaction. Problems in the
- * input are logged (and counted in *problems when given); they never stop
- * the valid objects from being programmed. Returns 0 or -errno.
+ * One sync: model view -> compile -> one transaction per address family.
+ * Problems in the input are logged; they never stop the valid objects from
+ * being programmed. Returns 0 or -errno (the failed family's table is
+ * unchanged).
  */
 static int do_sync(struct daemon *dm, const char *why)
 {
-	struct compile_opts co = { .hostname = dm->o->hostname, .family = AF_INET };
 	struct diag d = { 0 };
 	struct model m = { 0 };
-	struct desired ds = { 0 };
-	struct nft_sync_stats st;
-	size_t n_eps = 0;
+	struct desired ds[N_FAMILIES] = { 0 };
+	struct nft_sync_stats st, sum = { 0 };
+	size_t n_eps = 0, n_svc = 0, n_ports = 0;
 	double t0 = now_mono(), t_kernel = 0, dt;
-	char since[64] = "";
+	char since[64] = "", v6[48] = "";
+	unsigned svc_changes = 0, ep_changes = 0;
 	int ret;
 
 	ret = manifest_source_model(dm->src, &m, &d);
 	diag_flush(&d, LOG_LVL_ERROR, "manifest");
 	if (ret)
 		goto out;
-	ret = compile(&m, &co, &ds, &d);
-	diag_flush(&d, LOG_LVL_ERROR, "compile");
-	if (ret)
-		goto out;
-	t_kernel = now_mono();
-	ret = nft_dp_sync(dm->dp, &ds, &st);
+	for (int f = 0; f < N_FAMILIES; f++) {
+		struct compile_opts co = { .hostname = dm->o->hostname, .family = families[f] };
+
+		compile(&m, &co, &ds[f], &d);
+		/* the same conflict shows in both families: report it once */
+		diag_flush(&d, f == 0 ? LOG_LVL_ERROR : LOG_LVL_DEBUG, "compile");
+	}
+	for (int f = 0; f < N_FAMILIES && !ret; f++) {
+		double tk = now_mono();
+
+		ret = nft_dp_sync(dm->dp[f], &ds[f], &st);
+		t_kernel += now_mono() - tk;
+		sum.changes += st.changes;
+		sum.chains += st.chains;
+		sum.rebuilt |= st.rebuilt;
+	}
 	dt = now_mono() - t0;
-	t_kernel = now_mono() - t_kernel;
 	metrics_sync_done(dt, ret == 0);
 	if (ret) {
-		log_err("sync", "%s sync failed after %.1f ms: %s; the kernel is unchanged", why,
-			dt * 1e3, strerror(-ret));
+		log_err("sync", "%s sync failed after %.1f ms: %s", why, dt * 1e3, strerror(-ret));
 		goto out;
 	}
-	for (size_t i = 0; i < ds.n_entries; i++)
-		n_eps += ds.entries[i].n_backends;
-	{
-		unsigned svc_changes = 0, ep_changes = 0;
-
+	for (int f = 0; f < N_FAMILIES; f++) {
+		for (size_t i = 0; i < ds[f].n_entries; i++)
+			n_eps += ds[f].entries[i].n_backends;
+		n_svc += ds[f].n_services;
+		n_ports += ds[f].n_entries;
 		if (dm->have_last)
-			count_changes(&dm->last, &ds, &svc_changes, &ep_changes);
+			count_changes(&dm->last[f], &ds[f], &svc_changes, &ep_changes);
 		else
-			svc_changes = (unsigned)ds.n_entries;
-		metrics_add_changes(svc_changes, ep_changes);
+			svc_changes += (unsigned)ds[f].n_entries;
 	}
-	metrics_set_programmed((unsigned)ds.n_services, (unsigned)n_eps);
+	metrics_add_changes(svc_changes, ep_changes);
+	metrics_set_programmed((unsigned)n_svc, (unsigned)n_eps);
 	if (dm->np)
-		nodeports_sync(dm->np, &ds);
+		nodeports_sync(dm->np, ds, N_FAMILIES);
 	if (dm->change_seen > 0)
 		snprintf(since, sizeof(since), "; %.1f ms after the change was seen",
 			 (now_mono() - dm->change_seen) * 1e3);
 	dm->change_seen = 0;
+	if (ds[1].n_services)
+		snprintf(v6, sizeof(v6), " (%zu of them IPv6)", ds[1].n_services);
 	log_info("sync",
-		 "%s sync: %zu services, %zu service ports, %zu endpoints; %zu element changes%s%s "
+		 "%s sync: %zu services%s, %zu service ports, %zu endpoints; %zu element changes%s%s "
 		 "in %.1f ms (kernel %.1f ms)%s",
-		 why, ds.n_services, ds.n_entries, n_eps, st.changes,
-		 st.rebuilt ? ", table built" : "", st.chains ? ", new lb chains" : "", dt * 1e3,
-		 t_kernel * 1e3, since);
-	desired_free(&dm->last);
-	dm->last = ds;
+		 why, n_svc, v6, n_ports, n_eps, sum.changes, sum.rebuilt ? ", table built" : "",
+		 sum.chains ? ", new lb chains" : "", dt * 1e3, t_kernel * 1e3, since);
+	for (int f = 0; f < N_FAMILIES; f++) {
+		desired_free(&dm->last[f]);
+		dm->last[f] = ds[f];
+		memset(&ds[f], 0, sizeof(ds[f]));
+	}
 	dm->have_last = true;
-	memset(&ds, 0, sizeof(ds));
 out:
-	desired_free(&ds);
+	for (int f = 0; f < N_FAMILIES; f++)
+		desired_free(&ds[f]);
 	model_free_view(&m);
 	return ret;
 }
 
+/* Re-read every table from the kernel: the base of the next diff. */
+static int dp_adopt(struct daemon *dm)
+{
+	for (int f = 0; f < N_FAMILIES; f++) {
+		int ret = nft_dp_adopt(dm->dp[f]);
+
+		if (ret) {
+			log_err("nft", "cannot read table %s %s: %s%s",
+				families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME,
+				strerror(-ret), ret == -EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int dp_open(struct daemon *dm)
 {
-	struct nft_dp_opts no = {
-		.family = AF_INET,
-		.cluster_cidrs = dm->o->cluster_cidrs,
-		.n_cluster_cidrs = dm->o->n_cluster_cidrs,
-		.nodeport_cidrs = dm->o->nodeport_cidrs,
-		.n_nodeport_cidrs = dm->o->n_nodeport_cidrs,
-		.masquerade_all = dm->o->masquerade_all,
-	};
-	int ret;
+	for (int f = 0; f < N_FAMILIES; f++) {
+		struct nft_dp_opts no = {
+			.family = families[f],
+			.cluster_cidrs = dm->o->cluster_cidrs,
+			.n_cluster_cidrs = dm->o->n_cluster_cidrs,
+			.nodeport_cidrs = dm->o->nodeport_cidrs,
+			.n_nodeport_cidrs = dm->o->n_nodeport_cidrs,
+			.masquerade_all = dm->o->masquerade_all,
+		};
 
-	dm->dp = nft_dp_open(&no);
-	if (!dm->dp) {
-		log_err("nft", "cannot open a netfilter netlink socket: %s%s", strerror(errno),
-			errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
-		return -errno;
+		dm->dp[f] = nft_dp_open(&no);
+		if (!dm->dp[f]) {
+			log_err("nft", "cannot open a netfilter netlink socket: %s%s",
+				strerror(errno), errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+			return -errno;
+		}
 	}
-	ret = nft_dp_adopt(dm->dp);
-	if (ret)
-		log_err("nft", "cannot read table ip %s: %s%s", NFT_TABLE_NAME, strerror(-ret),
-			ret == -EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
-	return ret;
+	return dp_adopt(dm);
 }
 
 static void arm_timer(int tfd, double delay)
@@ -285,7 +314,7 @@ static int run_loop(struct daemon *dm)
 				log_warn("run", "timerfd: %s", strerror(errno));
 			if (!pending && now - last_full >= o->sync_period) {
 				/* full reconcile: trust the kernel, not our memory */
-				if (nft_dp_adopt(dm->dp) == 0)
+				if (dp_adopt(dm) == 0)
 					do_sync(dm, "periodic");
 				last_full = now;
 			} else if (pending) {
@@ -342,8 +371,10 @@ int cmd_run(const struct options *o, bool once)
 		ret = run_loop(&dm);
 out:
 	nodeports_free(dm.np);
-	desired_free(&dm.last);
-	nft_dp_close(dm.dp);
+	for (int f = 0; f < N_FAMILIES; f++) {
+		desired_free(&dm.last[f]);
+		nft_dp_close(dm.dp[f]);
+	}
 	manifest_source_free(dm.src);
 	return ret;
 }
@@ -354,7 +385,6 @@ int cmd_check(const struct options *o)
 	struct diag d = { 0 };
 	struct model m = { 0 };
 	struct desired ds = { 0 };
-	struct compile_opts co = { .hostname = "", .family = AF_INET };
 	int problems;
 	size_t n = 0;
 
@@ -362,8 +392,13 @@ int cmd_check(const struct options *o)
 		die_oom();
 	problems = manifest_source_load(src, &d);
 	if (problems >= 0 && manifest_source_model(src, &m, &d) == 0) {
-		/* compile too: it reports ClusterIP:port conflicts between Services */
-		compile(&m, &co, &ds, &d);
+		/* compile too: it reports address:port conflicts between Services */
+		for (int f = 0; f < N_FAMILIES; f++) {
+			struct compile_opts co = { .hostname = "", .family = families[f] };
+
+			compile(&m, &co, &ds, &d);
+			desired_free(&ds);
+		}
 		printf("%zu services, %zu endpoint slices, %zu nodes\n", m.n_services, m.n_slices,
 		       m.n_nodes);
 	}
@@ -381,12 +416,16 @@ int cmd_check(const struct options *o)
 
 int cmd_cleanup(void)
 {
-	int ret = nft_cleanup(AF_INET);
+	int status = EXIT_OK;
 
-	if (ret) {
-		fprintf(stderr, "svcproxy cleanup: cannot remove table ip %s: %s\n", NFT_TABLE_NAME,
-			strerror(-ret));
-		return EXIT_RUNTIME;
+	for (int f = 0; f < N_FAMILIES; f++) {
+		int ret = nft_cleanup(families[f]);
+
+		if (ret) {
+			fprintf(stderr, "svcproxy cleanup: cannot remove table %s %s: %s\n",
+				families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME, strerror(-ret));
+			status = EXIT_RUNTIME;
+		}
 	}
-	return EXIT_OK;
+	return status;
 }

@@ -79,11 +79,8 @@ static int show_services(int family)
 	size_t n = 0, cap = 1;
 	int ret = nft_read_sets(family, &s);
 
-	if (ret == -ENOENT) {
-		printf("nothing programmed: no table %s %s\n", family == AF_INET6 ? "ip6" : "ip",
-		       NFT_TABLE_NAME);
+	if (ret == -ENOENT)
 		return EXIT_OK;
-	}
 	if (ret) {
 		fprintf(stderr, "svcproxy show: cannot read table %s: %s\n", NFT_TABLE_NAME,
 			strerror(-ret));
@@ -106,7 +103,6 @@ static int show_services(int family)
 	}
 	qsort(rows, n, sizeof(*rows), cmp_row);
 
-	printf("%-34s %-30s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
 	for (size_t r = 0; r < n; r++) {
 		const struct elemset *e = &s.s[rows[r].set];
 		const uint8_t *key = elemset_key(e, rows[r].i);
@@ -152,10 +148,19 @@ static int show_services(int family)
 
 int cmd_show(const char *what)
 {
-	if (!strcmp(what, "services"))
-		return show_services(AF_INET);
-	if (!strcmp(what, "rules"))
-		return nft_show_rules(AF_INET, stdout) ? EXIT_RUNTIME : EXIT_OK;
+	int status = EXIT_OK;
+
+	if (!strcmp(what, "services")) {
+		printf("%-34s %-30s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
+		if (show_services(AF_INET) || show_services(AF_INET6))
+			status = EXIT_RUNTIME;
+		return status;
+	}
+	if (!strcmp(what, "rules")) {
+		if (nft_show_rules(AF_INET, stdout) || nft_show_rules(AF_INET6, stdout))
+			status = EXIT_RUNTIME;
+		return status;
+	}
 	fprintf(stderr, "svcproxy show: '%s' is neither services nor rules\n", what);
 	return EXIT_USAGE;
 }

@@ -104,17 +104,71 @@ static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
 	return NULL;
 }
 
+struct cand {
+	struct backend b;
+	const struct endpoint *ep;
+};
+
+static int cmp_cand(const void *pa, const void *pb)
+{
+	return cmp_backend(&((const struct cand *)pa)->b, &((const struct cand *)pb)->b);
+}
+
+/* Is endpoint ep hinted for zone? Without hints, PreferClose hints it for its own zone. */
+static bool hinted_for(const struct endpoint *ep, const char *zone, bool prefer_close)
+{
+	if (!ep->n_hint_zones)
+		return prefer_close && ep->zone && !strcmp(ep->zone, zone);
+	for (size_t i = 0; i < ep->n_hint_zones; i++)
+		if (!strcmp(ep->hint_zones[i], zone))
+			return true;
+	return false;
+}
+
+static bool has_hints(const struct endpoint *ep, bool prefer_close)
+{
+	return ep->n_hint_zones || (prefer_close && ep->zone);
+}
+
+/*
+ * Topology (kube-proxy's canUseTopology): only with ready endpoints, when
+ * every one of them has a zone hint and one at least is hinted for this
+ * node's zone.
+ */
+static bool topology_usable(const struct cand *c, size_t n, const char *zone, bool prefer_close)
+{
+	bool for_zone = false;
+
+	if (!zone)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!c[i].ep->ready)
+			return false; /* the serving+terminating fallback: no topology */
+		if (!has_hints(c[i].ep, prefer_close))
+			return false;
+		for_zone |= hinted_for(c[i].ep, zone, prefer_close);
+	}
+	return for_zone;
+}
+
 /*
  * Collect the usable backends of Service port sp from the slices
  * [first, end): ready endpoints; if there are none, serving+terminating
- * ones. Sorted, duplicates merged. *out is malloc'd (NULL when *n is 0).
+ * ones. Sorted, duplicates merged. *all gets them all (for Local policies
+ * and the reject/drop choice), *cluster those topology leaves to cluster
+ * traffic (the same list when topology does not apply). Both malloc'd.
  */
 static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-			     const struct svc_port *sp, const struct compile_opts *o,
-			     struct backend **out, size_t *nout)
+			     const struct service *svc, const struct svc_port *sp,
+			     const struct compile_opts *o, const char *zone, struct backend **all,
+			     size_t *n_all, struct backend **cluster, size_t *n_cluster)
 {
-	struct backend *v = NULL;
+	bool prefer_close = svc->traffic_distribution &&
+			    (!strcmp(svc->traffic_distribution, "PreferClose") ||
+			     !strcmp(svc->traffic_distribution, "PreferSameZone"));
+	struct cand *v = NULL;
 	size_t n = 0, cap = 0;
+	bool topo;
 
 	for (int pass = 0; pass < 2 && n == 0; pass++) {
 		for (size_t s = first; s < end; s++) {
@@ -136,10 +190,11 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 					cap = cap ? cap * 2 : 8;
 					v = xrealloc(v, cap * sizeof(*v));
 				}
-				v[n].addr = ep->addr;
-				v[n].port = pp->port;
-				v[n].local = o->hostname && ep->node_name &&
-					     !strcmp(o->hostname, ep->node_name);
+				v[n].b.addr = ep->addr;
+				v[n].b.port = pp->port;
+				v[n].b.local = o->hostname && ep->node_name &&
+					       !strcmp(o->hostname, ep->node_name);
+				v[n].ep = ep;
 				n++;
 			}
 		}
@@ -147,16 +202,25 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 	if (n > 1) {
 		size_t w = 1;
 
-		qsort(v, n, sizeof(*v), cmp_backend);
+		qsort(v, n, sizeof(*v), cmp_cand);
 		for (size_t r = 1; r < n; r++)
-			if (cmp_backend(&v[r], &v[w - 1]))
+			if (cmp_backend(&v[r].b, &v[w - 1].b))
 				v[w++] = v[r];
 			else
-				v[w - 1].local |= v[r].local;
+				v[w - 1].b.local |= v[r].b.local;
 		n = w;
 	}
-	*out = v;
-	*nout = n;
+	topo = topology_usable(v, n, zone, prefer_close);
+	*all = n ? xmalloc(n * sizeof(**all)) : NULL;
+	*cluster = n ? xmalloc(n * sizeof(**cluster)) : NULL;
+	*n_cluster = 0;
+	for (size_t i = 0; i < n; i++) {
+		(*all)[i] = v[i].b;
+		if (!topo || hinted_for(v[i].ep, zone, prefer_close))
+			(*cluster)[(*n_cluster)++] = v[i].b;
+	}
+	*n_all = n;
+	free(v);
 }
 
 /* A copy of v[0..n), only the local ones when local_only. */
@@ -203,7 +267,8 @@ struct pending_list {
 /* Queue one entry of Service s (rank si) for port sp; copies what it keeps. */
 static void add_entry(struct pending_list *pl, size_t si, const struct service *s,
 		      const struct svc_port *sp, enum entry_kind kind, const struct ipaddr *addr,
-		      const struct backend *all, size_t n_all)
+		      const struct backend *all, size_t n_all, const struct backend *cluster,
+		      size_t n_cluster)
 {
 	bool external = kind != ENTRY_CLUSTER_IP;
 	bool local_only = external ? s->etp_local : s->itp_local;
@@ -223,13 +288,15 @@ static void add_entry(struct pending_list *pl, size_t si, const struct service *
 	p->e.proto = sp->proto;
 	p->e.port = kind == ENTRY_NODE_PORT ? sp->node_port : sp->port;
 	p->e.label = port_label(s, sp);
-	p->e.backends = backends_copy(all, n_all, local_only, &p->e.n_backends);
+	/* Local policies: this node's endpoints; Cluster: what topology leaves */
+	if (local_only)
+		p->e.backends = backends_copy(all, n_all, true, &p->e.n_backends);
+	else
+		p->e.backends = backends_copy(cluster, n_cluster, false, &p->e.n_backends);
 	p->e.n_all = n_all;
 	if (external && s->etp_local) {
-		size_t n;
-
 		p->e.etp_local = true;
-		p->e.all_backends = backends_copy(all, n_all, false, &n);
+		p->e.all_backends = backends_copy(cluster, n_cluster, false, &p->e.n_all_backends);
 	}
 	p->e.masquerade = external && !s->etp_local;
 	if (kind == ENTRY_EXTERNAL && s->type == SVC_LOAD_BALANCER && s->n_lb_source_ranges) {
@@ -260,7 +327,12 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 	struct service **svcs = NULL;
 	struct endpoint_slice **slices = NULL;
 	struct pending_list pl = { 0 };
+	const char *zone = NULL;
 
+	/* this node's zone, for topology: label topology.kubernetes.io/zone of its Node */
+	for (size_t i = 0; o->hostname && i < m->n_nodes; i++)
+		if (m->nodes[i]->name && !strcmp(m->nodes[i]->name, o->hostname))
+			zone = m->nodes[i]->zone;
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
 
@@ -299,26 +371,27 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 
 		for (size_t pi = 0; pi < s->n_ports; pi++) {
 			const struct svc_port *sp = &s->ports[pi];
-			struct backend *all;
-			size_t n_all, n_local = 0;
+			struct backend *all, *cl;
+			size_t n_all, n_cl, n_local = 0;
 
-			collect_backends(slices, first, end, sp, o, &all, &n_all);
-			add_entry(&pl, si, s, sp, ENTRY_CLUSTER_IP, vip, all, n_all);
+			collect_backends(slices, first, end, s, sp, o, zone, &all, &n_all, &cl, &n_cl);
+			add_entry(&pl, si, s, sp, ENTRY_CLUSTER_IP, vip, all, n_all, cl, n_cl);
 			for (size_t i = 0; i < s->n_external_ips; i++)
 				if (s->external_ips[i].family == o->family)
 					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->external_ips[i],
-						  all, n_all);
+						  all, n_all, cl, n_cl);
 			for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
 				if (s->lb_ips[i].family == o->family)
 					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], all,
-						  n_all);
+						  n_all, cl, n_cl);
 			if (node_ports && sp->node_port)
-				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all);
+				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all, cl, n_cl);
 			for (size_t i = 0; i < n_all; i++)
 				n_local += all[i].local;
 			if (n_local > n_local_eps)
 				n_local_eps = n_local;
 			free(all);
+			free(cl);
 		}
 		if (node_ports && s->etp_local && s->health_check_node_port) {
 			struct health_check *hc;

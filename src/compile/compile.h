@@ -15,7 +15,12 @@
  *    is a name, its port named like the targetPort is used instead);
  *  - ready endpoints; when none is ready, the serving and terminating
  *    ones (ProxyTerminatingEndpoints);
- *  - duplicates (the same address:port in several slices) count once.
+ *  - duplicates (the same address:port in several slices) count once;
+ *  - topology: when every ready endpoint has a zone hint (hints.forZones;
+ *    with trafficDistribution PreferClose/PreferSameZone an endpoint's own
+ *    zone stands for a missing hint) and one is hinted for this node's zone
+ *    (its v1 Node's topology.kubernetes.io/zone label), cluster traffic
+ *    goes to the endpoints hinted for that zone only.
  * Headless, ExternalName, service-proxy-name-labelled Services and
  * Services without a cluster IP are skipped. Entries: one per port for
  * the ClusterIP, each external IP and LoadBalancer ingress IP
@@ -73,6 +78,7 @@ struct entry {
 	size_t n_backends;
 	size_t n_all;
 	struct backend *all_backends; /* only for etp_local entries; else NULL */
+	size_t n_all_backends;
 	bool etp_local;  /* external/NodePort entry of an externalTrafficPolicy: Local Service */
 	bool masquerade; /* external/NodePort entry of an externalTrafficPolicy: Cluster Service */
 	const struct cidr *source_ranges; /* LoadBalancer IPs only; borrowed from the model */

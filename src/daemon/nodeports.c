@@ -50,12 +50,21 @@ struct nodeports *nodeports_new(void)
 /* Open the socket that holds proto/port on every address. -1 on failure (logged). */
 static int hold(uint8_t proto, uint16_t port)
 {
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int type = proto == L4_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC, proto == L4_SCTP ? IPPROTO_SCTP : 0);
+	int type = proto == L4_UDP ? SOCK_DGRAM : SOCK_STREAM, zero = 0, ret;
+	int l4 = proto == L4_SCTP ? IPPROTO_SCTP : 0;
+	/* one IPv6 socket holds the port for both families; IPv4 when IPv6 is off */
+	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, l4);
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, 1) < 0)) {
+	if (fd >= 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		ret = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6));
+	} else {
+		fd = socket(AF_INET, type | SOCK_CLOEXEC, l4);
+		ret = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (fd < 0 || ret < 0 || (type == SOCK_STREAM && listen(fd, 1) < 0)) {
 		log_warn("nodeport", "cannot hold %s port %u: %s; another process may take it",
 			 l4proto_name(proto), port, strerror(errno));
 		if (fd >= 0)
@@ -66,14 +75,15 @@ static int hold(uint8_t proto, uint16_t port)
 	return fd;
 }
 
-static void sync_held(struct nodeports *np, const struct desired *ds)
+static void sync_held(struct nodeports *np, const struct desired *dss, size_t n_ds)
 {
 	size_t w = 0;
 
 	for (size_t i = 0; i < np->n_held; i++)
 		np->held[i].seen = false;
-	for (size_t e = 0; e < ds->n_entries; e++) {
-		const struct entry *en = &ds->entries[e];
+	for (size_t f = 0; f < n_ds; f++)
+	for (size_t e = 0; e < dss[f].n_entries; e++) {
+		const struct entry *en = &dss[f].entries[e];
 		bool found = false;
 
 		if (en->kind != ENTRY_NODE_PORT)
@@ -145,14 +155,15 @@ static void hc_free(struct hc_server *hc)
 	free(hc);
 }
 
-static void sync_hc(struct nodeports *np, const struct desired *ds)
+static void sync_hc(struct nodeports *np, const struct desired *dss, size_t n_ds)
 {
 	size_t w = 0;
 
 	for (size_t i = 0; i < np->n_hc; i++)
 		np->hc[i]->seen = false;
-	for (size_t j = 0; j < ds->n_health_checks; j++) {
-		const struct health_check *want = &ds->health_checks[j];
+	for (size_t f = 0; f < n_ds; f++)
+	for (size_t j = 0; j < dss[f].n_health_checks; j++) {
+		const struct health_check *want = &dss[f].health_checks[j];
 		struct hc_server *hc = NULL;
 
 		for (size_t i = 0; i < np->n_hc && !hc; i++)
@@ -160,8 +171,10 @@ static void sync_hc(struct nodeports *np, const struct desired *ds)
 			    !strcmp(np->hc[i]->name, want->name))
 				hc = np->hc[i];
 		if (hc) {
+			/* a dual-stack Service: the family with more local endpoints counts */
 			pthread_mutex_lock(&np->lock);
-			hc->local = want->local_endpoints;
+			if (!hc->seen || want->local_endpoints > hc->local)
+				hc->local = want->local_endpoints;
 			pthread_mutex_unlock(&np->lock);
 			hc->seen = true;
 			continue;
@@ -195,10 +208,10 @@ static void sync_hc(struct nodeports *np, const struct desired *ds)
 	np->n_hc = w;
 }
 
-void nodeports_sync(struct nodeports *np, const struct desired *ds)
+void nodeports_sync(struct nodeports *np, const struct desired *ds, size_t n)
 {
-	sync_held(np, ds);
-	sync_hc(np, ds);
+	sync_held(np, ds, n);
+	sync_hc(np, ds, n);
 }
 
 void nodeports_free(struct nodeports *np)

@@ -22,8 +22,8 @@
 struct nodeports;
 
 struct nodeports *nodeports_new(void);
-/* Hold exactly ds's nodePorts and serve exactly its health checks. */
-void nodeports_sync(struct nodeports *np, const struct desired *ds);
+/* Hold exactly the nodePorts of ds[0..n) (one per address family) and serve their health checks. */
+void nodeports_sync(struct nodeports *np, const struct desired *ds, size_t n);
 void nodeports_free(struct nodeports *np);
 
 #endif

@@ -286,12 +286,13 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 		} else if (!np) {
 			elemset_put(&out->s[SET_NO_ENDPOINTS], key, NULL, e->label);
 		}
-		if (e->etp_local && e->n_all) {
-			v = NFT_LB_DATA(np ? LB_NODEPORT_CLUSTER : LB_SERVICE_CLUSTER, e->n_all);
+		if (e->etp_local && e->n_all_backends) {
+			v = NFT_LB_DATA(np ? LB_NODEPORT_CLUSTER : LB_SERVICE_CLUSTER,
+					e->n_all_backends);
 			elemset_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER], key,
 				    &v, e->label);
 			put_backends(out, np ? SET_NP_BACKENDS_CLUSTER : SET_BACKENDS_CLUSTER, key,
-				     plen, e->all_backends, e->n_all, al);
+				     plen, e->all_backends, e->n_all_backends, al);
 		}
 	}
 }
