@@ -31,6 +31,7 @@
 #include "daemon/http.h"
 #include "daemon/metrics.h"
 #include "daemon/nodeports.h"
+#include "dataplane/conntrack.h"
 #include "dataplane/nft.h"
 #include "source/manifest.h"
 
@@ -148,6 +149,10 @@ static int do_sync(struct daemon *dm, const char *why)
 		goto out;
 	}
 	for (int f = 0; f < N_FAMILIES; f++) {
+		struct desired none = { .family = families[f] };
+
+		/* after the rules: new packets already follow them */
+		conntrack_cleanup_udp(dm->have_last ? &dm->last[f] : &none, &ds[f]);
 		for (size_t i = 0; i < ds[f].n_entries; i++)
 			n_eps += ds[f].entries[i].n_backends;
 		n_svc += ds[f].n_services;
