@@ -50,6 +50,8 @@ SP_PID=""
 NAMESPACES=()
 BG_PIDS=()
 declare -A POD_IP=()
+declare -A POD_IF=()  # pod name -> its veth's name on the node side (vpN)
+declare -A POD_IP6=() # pod name -> its IPv6 address, for pods given one by add_pod6
 NPODS=0
 
 log() { printf '# %s\n' "$*" >&2; }
@@ -66,6 +68,10 @@ dump_debug()
 	if ns_exists "$NODE"; then
 		echo "---- nft list table ip svcproxy (node, first 100 lines)" >&2
 		ip netns exec "$NODE" nft list table ip svcproxy 2>&1 | head -n 100 >&2
+		if ip netns exec "$NODE" nft list table ip6 svcproxy >/dev/null 2>&1; then
+			echo "---- nft list table ip6 svcproxy (node, first 100 lines)" >&2
+			ip netns exec "$NODE" nft list table ip6 svcproxy 2>&1 | head -n 100 >&2
+		fi
 	fi
 }
 
@@ -250,6 +256,7 @@ add_pod()
 	host_if="vp$NPODS"
 	new_ns "$ns"
 	POD_IP[$name]=$ip
+	POD_IF[$name]=$host_if
 	in_ns node ip link add "$host_if" type veth peer name eth0 netns "$ns" ||
 		fail "veth for $name"
 	in_ns node ip addr add "$GW/32" dev "$host_if" || fail "gateway on $host_if"
@@ -438,3 +445,160 @@ write_manifest()
 	local tmp="$MANIFESTS/.$1.tmp"
 	cat >"$tmp" && mv -f "$tmp" "$MANIFESTS/$1"
 }
+
+# ---------------------------------------------------------------- issue 5: IPv6, pods, streams
+#
+# IPv6 mirrors the IPv4 layout: the node has $GW6 on svc0 and on every pod's vpN, pods get a
+# /128 (no DAD: `nodad`, so the address is usable at once) and a default route via $GW6, and
+# the node routes each pod's /128 to its veth. IPv6 Service addresses come from
+# $SERVICE_CIDR6 (routed to svc0, like $SERVICE_CIDR). Only sysctls inside our namespaces.
+# For IPv6 or dual-stack tests start svcproxy with CLUSTER_CIDR="$CLUSTER_CIDR_DS".
+
+GW6=fd00:10:244:1::1
+SERVICE_CIDR6=fd00:10:96::/108
+CLUSTER_CIDR6=fd00:10:244::/48
+CLUSTER_CIDR_DS="$CLUSTER_CIDR,$CLUSTER_CIDR6"
+
+# setup_node6: IPv6 forwarding in the node and the IPv6 Service route. After setup_node.
+setup_node6()
+{
+	in_ns node sysctl -qw net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0 ||
+		fail "node IPv6 sysctls"
+	in_ns node ip -6 addr add "$GW6/128" dev svc0 nodad || fail "IPv6 address on svc0"
+	in_ns node ip -6 route add "$SERVICE_CIDR6" dev svc0 src "$GW6" || fail "route $SERVICE_CIDR6"
+}
+
+# add_pod6 NAME IP6: gives pod NAME (made by add_pod) the IPv6 address IP6/128, routed like
+# its IPv4 one. Call setup_node6 first.
+add_pod6()
+{
+	local name=$1 ip6=$2 host_if=${POD_IF[$1]:-}
+	[[ -n "$host_if" ]] || fail "add_pod6: no pod $name (add_pod first)"
+	POD_IP6[$name]=$ip6
+	in_ns node ip -6 addr add "$GW6/128" dev "$host_if" nodad || fail "IPv6 gateway on $host_if"
+	in_ns node ip -6 route add "$ip6/128" dev "$host_if" src "$GW6" || fail "IPv6 route to $name"
+	in_ns "$name" sysctl -qw net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.all.accept_ra=0 ||
+		fail "$name IPv6 sysctls"
+	in_ns "$name" ip -6 addr add "$ip6/128" dev eth0 nodad || fail "IPv6 address on $name"
+	in_ns "$name" ip -6 route add "$GW6/128" dev eth0 || fail "$name IPv6 gateway route"
+	in_ns "$name" ip -6 route add default via "$GW6" dev eth0 || fail "$name IPv6 default route"
+}
+
+# setup_cluster_ds N: setup_cluster N plus IPv6: pod-a.. also get fd00:10:244:1::11.. .
+setup_cluster_ds()
+{
+	local names=(pod-a pod-b pod-c pod-d pod-e) i
+	setup_cluster "$1"
+	setup_node6
+	for ((i = 0; i < $1; i++)); do
+		add_pod6 "${names[i]}" "fd00:10:244:1::$((11 + i))"
+	done
+}
+
+# stop_pod WHO: kills every process in WHO's namespace (all started by this test), as if the
+# pod were deleted, and waits until they are gone (at most 2 s, then SIGKILL).
+stop_pod()
+{
+	local ns pid
+	ns=$(ns_of "$1")
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for _ in $(seq 20); do
+		[[ -z "$(ip netns pids "$ns" 2>/dev/null)" ]] && return 0
+		sleep 0.1
+	done
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+}
+
+# tcp_listening WHO PORT: true when something in WHO listens on TCP PORT.
+tcp_listening() { in_ns "$1" ss -Hltn "sport = :$2" | grep -q .; }
+
+# start_echo POD PORT: a TCP echo server (socat, dual-stack socket, one child per connection,
+# each connection kept open as long as the client wants) in POD on PORT; waits until it listens.
+start_echo()
+{
+	local pod=$1 port=$2 out
+	command -v socat >/dev/null || skip "socat not installed"
+	out="$WORK/echo-$pod-$port.out"
+	in_ns "$pod" socat "TCP6-LISTEN:$port,fork,reuseaddr,ipv6only=0" EXEC:cat >"$out" 2>&1 &
+	BG_PIDS+=($!)
+	wait_for 5 tcp_listening "$pod" "$port" ||
+		fail "echo server in $pod on port $port not listening: $(cat "$out")"
+}
+
+# udp_stream_start WHO OUT DST [udpclient options]: udpclient in stream mode in the
+# background (default: 150 datagrams, one per 200 ms = 30 s, one socket, so one source port
+# throughout), one "<epoch ms> <reply>|-|refused" line per datagram written to OUT.
+udp_stream_start()
+{
+	local who=$1 out=$2 dst=$3
+	shift 3
+	in_ns "$who" "$UDPCLIENT" --count 150 --interval-ms 200 "$@" "$dst" >"$out" 2>&1 &
+	BG_PIDS+=($!)
+}
+
+# udp_stream_first OUT SINCE_MS REGEX: prints the first line of OUT sent at or after SINCE_MS
+# (epoch ms) whose reply matches the extended REGEX; status 1 if there is none (yet).
+udp_stream_first()
+{
+	awk -v since="$2" -v pat="$3" '
+		{ t = $1; r = $0; sub(/^[0-9]+ /, "", r) }
+		t >= since && r ~ pat { print; found = 1; exit }
+		END { exit !found }' "$1"
+}
+
+# epoch_ms: wall-clock milliseconds (the clock of udpclient's stream lines).
+epoch_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP...: an EndpointSlice named SLICE (one
+# unnamed port) of that address type, with ready endpoints.
+slice_af_yaml()
+{
+	local name=$1 svc=$2 af=$3 port=$4 proto=$5 ip
+	shift 5
+	cat <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $name
+  namespace: default
+  labels:
+    kubernetes.io/service-name: $svc
+addressType: $af
+ports:
+- port: $port
+  protocol: $proto
+endpoints:
+EOF
+	if (($# == 0)); then
+		echo "[]"
+		return
+	fi
+	for ip in "$@"; do
+		cat <<EOF
+- addresses: ["$ip"]
+  conditions: {ready: true}
+EOF
+	done
+}
+
+# count_answers N WHO URL [curl options...]: N requests; prints "<count> <answer>" per
+# distinct answer, sorted by answer; fails if any request is not answered.
+count_answers()
+{
+	local n=$1 who=$2 url=$3 i out
+	shift 3
+	for ((i = 0; i < n; i++)); do
+		out=$(in_ns "$who" curl -sS --max-time "${CURL_TIMEOUT:-2}" "$@" "$url") ||
+			fail "$who -> $url (request $((i + 1))/$n): curl exit $?"
+		printf '%s\n' "$out"
+	done | sort | uniq -c | sed 's/^ *//' | sort -k2
+}
+
+# backends COUNTS: the distinct backend names (the answer's first word) in count_answers'
+# output, space-separated and sorted, e.g. "pod-a pod-c".
+backends() { awk 'NF { print $2 }' <<<"$1" | sort -u | tr '\n' ' ' | sed 's/ $//'; }

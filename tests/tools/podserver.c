@@ -16,6 +16,11 @@
  * Without --tcp/--udp both are served. It binds 0.0.0.0 unless --bind is given, prints
  * "ready" on stdout once every socket listens, and runs until killed. One connection at a
  * time with a short read timeout: this is a test fixture, not a server.
+ *
+ * --bind takes an IPv4 or an IPv6 address. "--bind ::" opens dual-stack sockets
+ * (IPV6_V6ONLY off) that serve both families; any other IPv6 address serves IPv6 only. The
+ * peer is printed in its own family: an IPv4 client of a dual-stack socket is printed as
+ * a.b.c.d (not ::ffff:a.b.c.d), an IPv6 client in the usual compressed form.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,19 +63,33 @@ static int parse_port(const char *s)
 }
 
 /* Returns a bound (and for TCP listening) socket, or -1 with a message on stderr. */
-static int open_socket(struct in_addr bind_addr, int port, bool udp)
+static int open_socket(const struct sockaddr_storage *bind_addr, int port, bool udp)
 {
-	struct sockaddr_in sin = {
-	    .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = bind_addr};
-	int one = 1;
+	struct sockaddr_storage ss = *bind_addr;
+	socklen_t slen;
+	int one = 1, zero = 0;
 	int fd;
 
-	fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	if (ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		slen = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		slen = sizeof(struct sockaddr_in);
+	}
+	fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto err;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		goto err;
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+	/* "::" serves both families; a specific IPv6 address only IPv6. */
+	if (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+	               IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) ? &zero
+	                                                                             : &one,
+	               sizeof(int)) < 0)
+		goto err;
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0)
 		goto err;
 	if (!udp && listen(fd, 64) < 0)
 		goto err;
@@ -80,6 +99,21 @@ err:
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+/* The peer's address as text, in its own family (v4-mapped IPv6 printed as IPv4). */
+static void peer_text(const struct sockaddr_storage *peer, char *out, size_t outlen)
+{
+	if (peer->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outlen);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out,
+		          (socklen_t)outlen);
+	}
 }
 
 static bool looks_like_http(const char *buf, size_t len)
@@ -98,10 +132,10 @@ static bool looks_like_http(const char *buf, size_t len)
 /* Reads the request (best effort, bounded by a 1 s timeout), answers, closes. */
 static void serve_tcp(int lfd, const char *name)
 {
-	struct sockaddr_in peer;
+	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	struct timeval tv = {.tv_sec = 1};
-	char buf[4096], ip[INET_ADDRSTRLEN], reply[512];
+	char buf[4096], ip[INET6_ADDRSTRLEN], reply[512];
 	size_t len = 0;
 	int fd, n;
 
@@ -119,7 +153,7 @@ static void serve_tcp(int lfd, const char *name)
 		if (!looks_like_http(buf, len) || strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
 			break;
 	}
-	inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+	peer_text(&peer, ip, sizeof(ip));
 	n = snprintf(reply, sizeof(reply),
 	             "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n%s %s\n", name, ip);
 	if (write(fd, reply, (size_t)n) < 0)
@@ -129,16 +163,16 @@ static void serve_tcp(int lfd, const char *name)
 
 static void serve_udp(int fd, const char *name)
 {
-	struct sockaddr_in peer;
+	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
-	char buf[2048], ip[INET_ADDRSTRLEN], reply[256];
+	char buf[2048], ip[INET6_ADDRSTRLEN], reply[256];
 	ssize_t r;
 	int n;
 
 	r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen);
 	if (r < 0)
 		return;
-	inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+	peer_text(&peer, ip, sizeof(ip));
 	n = snprintf(reply, sizeof(reply), "%s %s\n", name, ip);
 	sendto(fd, reply, (size_t)n, 0, (struct sockaddr *)&peer, plen);
 }
@@ -154,7 +188,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct in_addr bind_addr = {.s_addr = htonl(INADDR_ANY)};
+	struct sockaddr_storage bind_addr = {.ss_family = AF_INET};
 	struct listener ls[MAX_FDS];
 	struct pollfd pfd[MAX_FDS];
 	const char *name = NULL;
@@ -175,8 +209,15 @@ int main(int argc, char **argv)
 			nports++;
 			break;
 		case 'b':
-			if (inet_pton(AF_INET, optarg, &bind_addr) != 1) {
-				fprintf(stderr, "podserver: --bind %s: not an IPv4 address\n",
+			memset(&bind_addr, 0, sizeof(bind_addr));
+			if (inet_pton(AF_INET, optarg,
+			              &((struct sockaddr_in *)&bind_addr)->sin_addr) == 1) {
+				bind_addr.ss_family = AF_INET;
+			} else if (inet_pton(AF_INET6, optarg,
+			                     &((struct sockaddr_in6 *)&bind_addr)->sin6_addr) == 1) {
+				bind_addr.ss_family = AF_INET6;
+			} else {
+				fprintf(stderr, "podserver: --bind %s: not an IPv4 or IPv6 address\n",
 				        optarg);
 				return 2;
 			}
@@ -208,7 +249,7 @@ int main(int argc, char **argv)
 			if ((u ? !udp : !tcp))
 				continue;
 			ls[nls].udp = u;
-			ls[nls].fd = open_socket(bind_addr, ports[i], u);
+			ls[nls].fd = open_socket(&bind_addr, ports[i], u);
 			if (ls[nls].fd < 0)
 				return 1;
 			pfd[nls] = (struct pollfd){.fd = ls[nls].fd, .events = POLLIN};
