@@ -299,6 +299,8 @@ static void add_entry(struct pending_list *pl, size_t si, const struct service *
 		p->e.all_backends = backends_copy(cluster, n_cluster, false, &p->e.n_all_backends);
 	}
 	p->e.masquerade = external && !s->etp_local;
+	if (s->affinity_client_ip)
+		p->e.affinity_timeout = s->affinity_timeout ? s->affinity_timeout : 10800;
 	if (kind == ENTRY_EXTERNAL && s->type == SVC_LOAD_BALANCER && s->n_lb_source_ranges) {
 		for (size_t i = 0; i < s->n_lb_ips; i++)
 			if (addr && ipaddr_equal(&s->lb_ips[i], addr)) {

@@ -36,7 +36,7 @@
 #include "common/log.h"
 
 /* Layout version: bump when chains, rules or set types change. */
-#define LAYOUT_VERSION 2
+#define LAYOUT_VERSION 3
 
 /* nft's datatype ids (nftables src/datatype.h), for `nft list` to print keys. */
 enum {
@@ -149,9 +149,12 @@ static const struct set_spec {
 	[SET_FIREWALL] = { "firewall", K_APT, D_NONE },
 	[SET_FIREWALL_ALLOW] = { "firewall_allow", K_APTR, D_RANGE_END },
 	[SET_HAIRPIN] = { "hairpin", K_AA, D_NONE },
+	[SET_AFFINITY_SERVICES] = { "affinity_services", K_APT, D_VERDICT },
+	[SET_AFFINITY_NODEPORTS] = { "affinity_nodeports", K_PT, D_VERDICT },
+	[SET_SERVICE_PORTS] = { "service_ports", K_APT, D_NONE },
 };
 
-static const char *const lb_prefix[LB_KINDS] = { "lb", "lbc", "np", "npc" };
+static const char *const lb_prefix[LB_KINDS] = { "lb", "lbc", "np", "npc", "aff" };
 static const enum nft_set_id lb_map[LB_KINDS] = { SET_BACKENDS, SET_BACKENDS_CLUSTER,
 						  SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER };
 
@@ -259,6 +262,8 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 			key3_encode(fam, key, &e->addr, e->proto, e->port);
 		if (e->kind == ENTRY_CLUSTER_IP)
 			elemset_put(&out->s[SET_CLUSTER_IPS], e->addr.raw, NULL, NULL);
+		if (!np)
+			elemset_put(&out->s[SET_SERVICE_PORTS], key, NULL, NULL);
 		if (np)
 			elemset_put(&out->s[SET_NODEPORT_PORTS], key, NULL, e->label);
 		for (size_t r = 0; r < e->n_source_ranges; r++) {
@@ -271,6 +276,11 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 		if (e->n_source_ranges)
 			elemset_put(&out->s[SET_FIREWALL], key, NULL, e->label);
 
+		if (k && e->affinity_timeout) {
+			v = NFT_LB_DATA(LB_AFFINITY, e->affinity_timeout);
+			elemset_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES], key, &v,
+				    NULL);
+		}
 		if (k) {
 			v = NFT_LB_DATA(np ? LB_NODEPORT : LB_SERVICE, k);
 			elemset_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v, e->label);
@@ -1142,6 +1152,103 @@ static void r_load_addr(struct nftnl_rule *r, int family, bool src)
 		  (uint32_t)nft_addr_len(family), NFT_REG_1);
 }
 
+/* Load ct original <daddr|proto-dst> into dreg. */
+static void r_ct_orig(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = expr(r, "ct");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+}
+
+/*
+ * The affinity key, client . service address . l4proto . service port,
+ * from NFT_REG_1. After DNAT (orig) the service side comes from conntrack.
+ */
+static void r_load_affinity_key(struct nftnl_rule *r, int family, bool orig)
+{
+	size_t al = nft_addr_len(family);
+
+	r_load_addr(r, family, true);
+	if (orig)
+		r_ct_orig(r, family == AF_INET6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP, creg(al));
+	else
+		r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(family), (uint32_t)al, creg(al));
+	r_meta_load(r, NFT_META_L4PROTO, creg(2 * al));
+	if (orig)
+		r_ct_orig(r, NFT_CT_PROTO_DST, creg(2 * al + 4));
+	else
+		r_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, creg(2 * al + 4));
+}
+
+/* aff_<T>: update @affinity { <affinity key> timeout T s : ip daddr . th dport } */
+static void put_affinity_update(struct txn *t, struct nftnl_rule *r, uint32_t seconds)
+{
+	int fam = t->dp->family;
+	size_t al = nft_addr_len(fam);
+	struct nftnl_expr *e;
+
+	r_load_affinity_key(r, fam, true);
+	r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)al, creg(2 * al + 8));
+	r_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, creg(3 * al + 8));
+	e = expr(r, "dynset");
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, "affinity");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, creg(2 * al + 8));
+	nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, (uint64_t)seconds * 1000);
+	r_add(t, r);
+}
+
+/* The dynamic map the kernel fills: client . service . l4proto . port -> endpoint. */
+static void put_affinity_map(struct txn *t)
+{
+	int fam = t->dp->family, a = fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR;
+	int ids[] = { a, a, DT_INET_PROTOCOL, DT_INET_SERVICE }, dids[] = { a, DT_INET_SERVICE };
+	size_t al = nft_addr_len(fam);
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s)
+		die_oom();
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, "affinity");
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)nfproto(fam));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, SET_COUNT + 3);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, dt_concat(ids, 4));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)(2 * al + 8));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, dt_concat(dids, 2));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, (uint32_t)al + 4);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, 65536);
+	nlh = txn_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	txn_done_named(t, nlh, "affinity");
+	nftnl_set_free(s);
+}
+
+/* fib daddr type local, and not loopback (or inside --nodeport-addresses) */
+static void r_nodeport_guard(struct nftnl_rule *r, const struct nft_dp *dp)
+{
+	int fam = dp->family;
+
+	r_fib_local(r, NFTA_FIB_F_DADDR);
+	r_load_addr(r, fam, false);
+	if (dp->n_np_cidrs) {
+		r_lookup(r, "nodeport_cidrs", NFT_REG_1, -1);
+	} else if (fam == AF_INET) {
+		uint32_t mask = htonl(0xff000000), zero = 0, lo = htonl(0x7f000000);
+
+		r_bitwise(r, NFT_REG_1, &mask, &zero, 4);
+		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &lo, 4);
+	} else {
+		uint8_t lo6[16] = { [15] = 1 };
+
+		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, lo6, 16);
+	}
+}
+
 /* chain <prefix>_<k>: dnat to <key> . numgen random mod k map @<backends map> */
 static void put_lb_chain(struct txn *t, enum nft_lb_kind kind, uint32_t k)
 {
@@ -1155,6 +1262,10 @@ static void put_lb_chain(struct txn *t, enum nft_lb_kind kind, uint32_t k)
 	snprintf(name, sizeof(name), "%s_%u", lb_prefix[kind], k);
 	put_chain(t, name, NULL, 0, 0);
 	r = r_new(t, name);
+	if (kind == LB_AFFINITY) {
+		put_affinity_update(t, r, k);
+		return;
+	}
 	if (np)
 		r_load_key2(r);
 	else
@@ -1261,37 +1372,86 @@ static void put_skeleton(struct txn *t)
 		r_verdict(r, NFT_JUMP, "masq_check");
 		r_add(t, r);
 	}
-	/* external IPs of eTP=Cluster Services: masquerade */
+	/* masquerade marks first: every dispatch below ends the chain */
 	rule_lookup(t, "services", 0, KEY_APT, SET_EXTERNAL_MASQ, NFT_JUMP, "mark_masq");
-	/* eTP=Local: pods and the node itself reach every endpoint (node: masqueraded) */
-	rule_lookup(t, "services", 1, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);
 	rule_lookup(t, "services", 2, KEY_APT, SET_SERVICE_IPS_CLUSTER, NFT_JUMP, "mark_masq");
+	put_chain(t, "nodeport_marks", NULL, 0, 0);
+	r = r_new(t, "services");
+	r_nodeport_guard(r, dp);
+	r_verdict(r, NFT_JUMP, "nodeport_marks");
+	r_add(t, r);
+	rule_lookup(t, "nodeport_marks", 0, KEY_PT, SET_NODEPORT_MASQ, NFT_JUMP, "mark_masq");
+	rule_lookup(t, "nodeport_marks", 2, KEY_PT, SET_NODEPORTS_CLUSTER, NFT_JUMP, "mark_masq");
+
+	/* sessionAffinity: a client seen recently goes where it went before */
+	put_affinity_map(t);
+	r = r_new(t, "services");
+	r_load_affinity_key(r, fam, false);
+	r_lookup(r, "affinity", NFT_REG_1, NFT_REG_1);
+	{
+		struct nftnl_expr *e = expr(r, "nat");
+
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, (uint32_t)nfproto(fam));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, creg(al));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
+	r_add(t, r);
+
+	/* eTP=Local: pods and the node itself reach every endpoint */
+	rule_lookup(t, "services", 1, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);
 	rule_lookup(t, "services", 2, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);
 	rule_lookup(t, "services", 0, KEY_APT, SET_SERVICE_IPS, -1, NULL);
 	/* NodePorts: a local address, not loopback (CVE-2020-8558), or --nodeport-addresses */
 	r = r_new(t, "services");
-	r_fib_local(r, NFTA_FIB_F_DADDR);
-	r_load_addr(r, fam, false);
-	if (dp->n_np_cidrs) {
-		r_lookup(r, "nodeport_cidrs", NFT_REG_1, -1);
-	} else if (fam == AF_INET) {
-		uint32_t mask = htonl(0xff000000), zero = 0, lo = htonl(0x7f000000);
-
-		r_bitwise(r, NFT_REG_1, &mask, &zero, 4);
-		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &lo, 4);
-	} else {
-		uint8_t lo6[16] = { [15] = 1 };
-
-		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, lo6, 16);
-	}
+	r_nodeport_guard(r, dp);
 	r_verdict(r, NFT_JUMP, "nodeports");
 	r_add(t, r);
 
-	rule_lookup(t, "nodeports", 0, KEY_PT, SET_NODEPORT_MASQ, NFT_JUMP, "mark_masq");
 	rule_lookup(t, "nodeports", 1, KEY_PT, SET_NODEPORTS_CLUSTER, -1, NULL);
-	rule_lookup(t, "nodeports", 2, KEY_PT, SET_NODEPORTS_CLUSTER, NFT_JUMP, "mark_masq");
 	rule_lookup(t, "nodeports", 2, KEY_PT, SET_NODEPORTS_CLUSTER, -1, NULL);
 	rule_lookup(t, "nodeports", 0, KEY_PT, SET_NODEPORTS, -1, NULL);
+
+	/*
+	 * After DNAT: record the endpoint of a new connection to an affinity
+	 * Service. A known Service address without affinity stops the search,
+	 * so what remains (a DNATed local address) is a NodePort.
+	 */
+	put_chain(t, "affinity_check", NULL, 0, 0);
+	put_chain(t, "affinity_record", NULL, 0, 0);
+	r = r_new(t, "affinity_check");
+	r_ct_load(r, NFT_CT_STATUS, NFT_REG_1);
+	r_bits_set(r, NFT_REG_1, IPS_DST_NAT);
+	r_verdict(r, NFT_JUMP, "affinity_record");
+	r_add(t, r);
+	{
+		/*
+		 * Verdict maps whose chains DNAT cannot be looked up from a filter
+		 * chain (the kernel validates their targets for this hook): the
+		 * plain set service_ports says "a Service address" instead.
+		 */
+		static const enum nft_set_id seq[] = { SET_AFFINITY_SERVICES, SET_SERVICE_PORTS };
+
+		for (size_t i = 0; i < 2; i++) {
+			r = r_new(t, "affinity_record");
+			r_ct_orig(r, fam == AF_INET6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP, NFT_REG_1);
+			r_meta_load(r, NFT_META_L4PROTO, creg(al));
+			r_ct_orig(r, NFT_CT_PROTO_DST, creg(al + 4));
+			if (i == 0) {
+				r_lookup(r, set_specs[seq[i]].name, NFT_REG_1, NFT_REG_VERDICT);
+			} else {
+				r_lookup(r, set_specs[seq[i]].name, NFT_REG_1, -1);
+				r_verdict(r, NFT_RETURN, NULL);
+			}
+			r_add(t, r);
+		}
+		r = r_new(t, "affinity_record");
+		r_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
+		r_ct_orig(r, NFT_CT_PROTO_DST, creg(4));
+		r_lookup(r, "affinity_nodeports", NFT_REG_1, NFT_REG_VERDICT);
+		r_add(t, r);
+	}
 
 	{
 		static const char *const svc[] = { "services", NULL };
@@ -1372,10 +1532,10 @@ static void put_skeleton(struct txn *t)
 		static const char *const pre[] = { "firewall_check", NULL };
 		/* after DNAT, before routing: what still goes to a Service had no endpoint */
 		static const char *const pre_post[] = { "endpoints_check", "cluster_ips_check",
-							NULL };
+							"affinity_check", NULL };
 		static const char *const in[] = { "nodeport_check_new", NULL };
 		static const char *const out[] = { "endpoints_check_local", NULL };
-		static const char *const post[] = { "cluster_ips_check", NULL };
+		static const char *const post[] = { "cluster_ips_check", "affinity_check", NULL };
 
 		/* only what was not DNATed counts as addressed to a NodePort */
 		put_chain(t, "nodeport_check_new", NULL, 0, 0);
@@ -1698,6 +1858,7 @@ struct diff_ctx {
 	enum nft_set_id id;
 	uint16_t type;
 	bool started;
+	size_t calls;
 };
 
 static void diff_put(void *ctx, const struct elemset *s, size_t i)
@@ -1709,6 +1870,7 @@ static void diff_put(void *ctx, const struct elemset *s, size_t i)
 		dc->started = true;
 	}
 	elems_put(dc->t, s, i, set_specs[dc->id].data);
+	dc->calls++;
 }
 
 static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
@@ -1716,6 +1878,86 @@ static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
 	(void)ctx;
 	(void)s;
 	(void)i;
+}
+
+/*
+ * Keep every endpoint in the numgen slot it had where it can: an endpoint
+ * added or removed then changes one or two map elements, not every slot
+ * after it. want's slots (sorted order from nft_render) are reassigned in
+ * place; which endpoints a Service has does not change.
+ */
+static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
+			    enum nft_set_id vmap, enum nft_set_id map)
+{
+	const struct elemset *hv = &have->s[vmap], *hm = &have->s[map];
+	struct elemset *wv = &want->s[vmap], *wm = &want->s[map];
+	uint32_t klen = wv->klen, dlen = wm->dlen;
+	uint8_t key[ELEM_MAX_KEY], *cur = NULL, *res = NULL;
+	bool *used = NULL, *filled = NULL;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < wv->n; i++) {
+		long hi = elemset_find(hv, elemset_key(wv, i));
+		uint32_t k_new, k_old, d;
+
+		if (hi < 0)
+			continue;
+		memcpy(&d, elemset_data(wv, i), 4);
+		k_new = d & 0xffffff;
+		memcpy(&d, elemset_data(hv, (size_t)hi), 4);
+		k_old = d & 0xffffff;
+		if (k_new > cap) {
+			cap = k_new;
+			cur = xrealloc(cur, cap * dlen);
+			res = xrealloc(res, cap * dlen);
+			used = xrealloc(used, cap * sizeof(*used));
+			filled = xrealloc(filled, cap * sizeof(*filled));
+		}
+		memcpy(key, elemset_key(wv, i), klen);
+		for (uint32_t slot = 0; slot < k_new; slot++) {
+			long wi;
+
+			memcpy(key + klen, &slot, 4);
+			wi = elemset_find(wm, key);
+			if (wi < 0)
+				goto next; /* not rendered by nft_render: leave it */
+			memcpy(cur + slot * dlen, elemset_data(wm, (size_t)wi), dlen);
+			used[slot] = filled[slot] = false;
+		}
+		/* endpoints still present stay in their old slot when it still exists */
+		for (uint32_t slot = 0; slot < k_old && slot < k_new; slot++) {
+			long oi;
+
+			memcpy(key + klen, &slot, 4);
+			oi = elemset_find(hm, key);
+			if (oi < 0)
+				continue;
+			for (uint32_t j = 0; j < k_new; j++)
+				if (!used[j] && !memcmp(cur + j * dlen, elemset_data(hm, (size_t)oi), dlen)) {
+					memcpy(res + slot * dlen, cur + j * dlen, dlen);
+					used[j] = filled[slot] = true;
+					break;
+				}
+		}
+		/* the others fill the free slots in order */
+		for (uint32_t slot = 0, j = 0; slot < k_new; slot++) {
+			if (filled[slot])
+				continue;
+			while (used[j])
+				j++;
+			memcpy(res + slot * dlen, cur + j * dlen, dlen);
+			used[j] = true;
+		}
+		for (uint32_t slot = 0; slot < k_new; slot++) {
+			memcpy(key + klen, &slot, 4);
+			elemset_put(wm, key, res + slot * dlen, NULL);
+		}
+next:;
+	}
+	free(cur);
+	free(res);
+	free(used);
+	free(filled);
 }
 
 static bool lb_exists(const struct nft_dp *dp, enum nft_lb_kind kind, uint32_t k)
@@ -1728,6 +1970,7 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 	struct nft_sets want, empty;
 	const struct nft_sets *have;
 	struct chains_ctx created = { 0 };
+	bool affinity_stale = false;
 	struct txn t;
 	int ret;
 
@@ -1744,6 +1987,10 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 		have = &empty;
 	} else {
 		have = &dp->prog;
+		stabilize_slots(have, &want, SET_SERVICE_IPS, SET_BACKENDS);
+		stabilize_slots(have, &want, SET_SERVICE_IPS_CLUSTER, SET_BACKENDS_CLUSTER);
+		stabilize_slots(have, &want, SET_NODEPORTS, SET_NP_BACKENDS);
+		stabilize_slots(have, &want, SET_NODEPORTS_CLUSTER, SET_NP_BACKENDS_CLUSTER);
 	}
 
 	/* the chains that new vmap elements jump to */
@@ -1780,7 +2027,22 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 			elemset_diff(&have->s[id], &want.s[id], pass ? diff_ignore : diff_put,
 				     pass ? diff_put : diff_ignore, &dc);
 			elems_flush(&t);
+			if (!pass && dc.calls &&
+			    (set_specs[id].data == D_DEST || id == SET_AFFINITY_SERVICES ||
+			     id == SET_AFFINITY_NODEPORTS))
+				affinity_stale = true;
 		}
+	}
+	/*
+	 * An endpoint moved or left, or affinity changed: recorded clients may
+	 * point where they should not. Forget them all, in the same transaction.
+	 */
+	if (affinity_stale && !st->rebuilt) {
+		struct nlmsghdr *nlh = txn_msg(&t, NFT_MSG_DELSETELEM, 0);
+
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "affinity");
+		txn_done_named(&t, nlh, "affinity (flush)");
 	}
 	st->changes = t.changes;
 

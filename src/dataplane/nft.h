@@ -12,6 +12,9 @@
  *       ip daddr . l4proto . th dport  vmap @service_ips  --> goto lb_<k>
  *   lb_<k> (one chain per endpoint count k, shared by all Services):
  *       dnat to ip daddr . l4proto . th dport . numgen random mod k  map @backends
+ *   sessionAffinity: ClientIP: a dynamic map @affinity (client . service
+ *       address . l4proto . port -> endpoint, with timeouts) consulted before
+ *       dispatch, and filled after DNAT by the aff_<seconds> chains.
  *   nat postrouting: hairpin (saddr . daddr @hairpin) and marked traffic masqueraded
  *   filter prerouting after DNAT (and output for the node's own traffic):
  *       new connections still addressed to @no_endpoints are rejected (ICMP
@@ -69,6 +72,9 @@ enum nft_set_id {
 	SET_FIREWALL,             /* A.P.T             LoadBalancer IPs with source ranges */
 	SET_FIREWALL_ALLOW,       /* A.P.T.R interval  allowed sources */
 	SET_HAIRPIN,              /* A.A               endpoint reaching itself */
+	SET_AFFINITY_SERVICES,    /* A.P.T -> verdict  jump aff_<timeout>: sessionAffinity */
+	SET_AFFINITY_NODEPORTS,   /* P.T -> verdict    the same for NodePorts */
+	SET_SERVICE_PORTS,        /* A.P.T             every ClusterIP / external address:port */
 	SET_COUNT
 };
 
@@ -80,7 +86,14 @@ struct nft_sets {
 const char *nft_set_name(enum nft_set_id id);
 
 /* Chain families that vmap elements jump to: <prefix>_<k>. */
-enum nft_lb_kind { LB_SERVICE = 0, LB_SERVICE_CLUSTER, LB_NODEPORT, LB_NODEPORT_CLUSTER, LB_KINDS };
+enum nft_lb_kind {
+	LB_SERVICE = 0,
+	LB_SERVICE_CLUSTER,
+	LB_NODEPORT,
+	LB_NODEPORT_CLUSTER,
+	LB_AFFINITY, /* aff_<seconds>: records the client's endpoint for that long */
+	LB_KINDS
+};
 /* vmap element data: kind << 24 | k */
 #define NFT_LB_DATA(kind, k) ((uint32_t)(kind) << 24 | (uint32_t)(k))
 
