@@ -68,7 +68,7 @@ dump_debug()
 	if ns_exists "$NODE"; then
 		echo "---- nft list table ip svcproxy (node, first 100 lines)" >&2
 		ip netns exec "$NODE" nft list table ip svcproxy 2>&1 | head -n 100 >&2
-		if ip netns exec "$NODE" nft list table ip6 svcproxy >/dev/null 2>&1; then
+		if ((${#POD_IP6[@]} > 0)) && ip netns exec "$NODE" nft list table ip6 svcproxy >/dev/null 2>&1; then
 			echo "---- nft list table ip6 svcproxy (node, first 100 lines)" >&2
 			ip netns exec "$NODE" nft list table ip6 svcproxy 2>&1 | head -n 100 >&2
 		fi
