@@ -55,14 +55,14 @@ static size_t diag_flush(struct diag *d, enum log_level lvl, const char *subsys)
 }
 
 /* The address families svcproxy programs: one table each. */
-static const int families[] = { AF_INET, AF_INET6 };
+static const int families[] = {AF_INET, AF_INET6};
 #define N_FAMILIES 2
 
 struct daemon {
 	const struct options *o;
 	struct manifest_source *src;
 	struct nft_dp *dp[N_FAMILIES];
-	struct nodeports *np; /* held ports and health checks; run only */
+	struct nodeports *np;            /* held ports and health checks; run only */
 	struct desired last[N_FAMILIES]; /* what the last successful sync programmed */
 	bool have_last;
 	double change_seen; /* when the oldest unsynced change was seen; 0: none */
@@ -79,14 +79,14 @@ static int entry_cmp(const struct entry *x, const struct entry *y)
 
 /* Count entries whose backends changed, and entries that came or went. */
 static void count_changes(const struct desired *a, const struct desired *b, unsigned *svc,
-			  unsigned *eps)
+                          unsigned *eps)
 {
 	size_t i = 0, j = 0;
 
 	while (i < a->n_entries || j < b->n_entries) {
 		int c = i == a->n_entries   ? 1
-			: j == b->n_entries ? -1
-					    : entry_cmp(&a->entries[i], &b->entries[j]);
+		        : j == b->n_entries ? -1
+		                            : entry_cmp(&a->entries[i], &b->entries[j]);
 
 		if (c < 0) {
 			(*svc)++;
@@ -112,10 +112,10 @@ static void count_changes(const struct desired *a, const struct desired *b, unsi
  */
 static int do_sync(struct daemon *dm, const char *why)
 {
-	struct diag d = { 0 };
-	struct model m = { 0 };
-	struct desired ds[N_FAMILIES] = { 0 };
-	struct nft_sync_stats st, sum = { 0 };
+	struct diag d = {0};
+	struct model m = {0};
+	struct desired ds[N_FAMILIES] = {0};
+	struct nft_sync_stats st, sum = {0};
 	size_t n_eps = 0, n_svc = 0, n_ports = 0;
 	double t0 = now_mono(), t_kernel = 0, dt;
 	char since[64] = "", v6[48] = "";
@@ -127,7 +127,7 @@ static int do_sync(struct daemon *dm, const char *why)
 	if (ret)
 		goto out;
 	for (int f = 0; f < N_FAMILIES; f++) {
-		struct compile_opts co = { .hostname = dm->o->hostname, .family = families[f] };
+		struct compile_opts co = {.hostname = dm->o->hostname, .family = families[f]};
 
 		compile(&m, &co, &ds[f], &d);
 		/* the same conflict shows in both families: report it once */
@@ -149,7 +149,7 @@ static int do_sync(struct daemon *dm, const char *why)
 		goto out;
 	}
 	for (int f = 0; f < N_FAMILIES; f++) {
-		struct desired none = { .family = families[f] };
+		struct desired none = {.family = families[f]};
 
 		/* after the rules: new packets already follow them */
 		conntrack_cleanup_udp(dm->have_last ? &dm->last[f] : &none, &ds[f]);
@@ -168,15 +168,16 @@ static int do_sync(struct daemon *dm, const char *why)
 		nodeports_sync(dm->np, ds, N_FAMILIES);
 	if (dm->change_seen > 0)
 		snprintf(since, sizeof(since), "; %.1f ms after the change was seen",
-			 (now_mono() - dm->change_seen) * 1e3);
+		         (now_mono() - dm->change_seen) * 1e3);
 	dm->change_seen = 0;
 	if (ds[1].n_services)
 		snprintf(v6, sizeof(v6), " (%zu of them IPv6)", ds[1].n_services);
-	log_info("sync",
-		 "%s sync: %zu services%s, %zu service ports, %zu endpoints; %zu element changes%s%s "
-		 "in %.1f ms (kernel %.1f ms)%s",
-		 why, n_svc, v6, n_ports, n_eps, sum.changes, sum.rebuilt ? ", table built" : "",
-		 sum.chains ? ", new lb chains" : "", dt * 1e3, t_kernel * 1e3, since);
+	log_info(
+	    "sync",
+	    "%s sync: %zu services%s, %zu service ports, %zu endpoints; %zu element changes%s%s "
+	    "in %.1f ms (kernel %.1f ms)%s",
+	    why, n_svc, v6, n_ports, n_eps, sum.changes, sum.rebuilt ? ", table built" : "",
+	    sum.chains ? ", new lb chains" : "", dt * 1e3, t_kernel * 1e3, since);
 	for (int f = 0; f < N_FAMILIES; f++) {
 		desired_free(&dm->last[f]);
 		dm->last[f] = ds[f];
@@ -198,8 +199,9 @@ static int dp_adopt(struct daemon *dm)
 
 		if (ret) {
 			log_err("nft", "cannot read table %s %s: %s%s",
-				families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME,
-				strerror(-ret), ret == -EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+			        families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME,
+			        strerror(-ret),
+			        ret == -EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
 			return ret;
 		}
 	}
@@ -210,18 +212,19 @@ static int dp_open(struct daemon *dm)
 {
 	for (int f = 0; f < N_FAMILIES; f++) {
 		struct nft_dp_opts no = {
-			.family = families[f],
-			.cluster_cidrs = dm->o->cluster_cidrs,
-			.n_cluster_cidrs = dm->o->n_cluster_cidrs,
-			.nodeport_cidrs = dm->o->nodeport_cidrs,
-			.n_nodeport_cidrs = dm->o->n_nodeport_cidrs,
-			.masquerade_all = dm->o->masquerade_all,
+		    .family = families[f],
+		    .cluster_cidrs = dm->o->cluster_cidrs,
+		    .n_cluster_cidrs = dm->o->n_cluster_cidrs,
+		    .nodeport_cidrs = dm->o->nodeport_cidrs,
+		    .n_nodeport_cidrs = dm->o->n_nodeport_cidrs,
+		    .masquerade_all = dm->o->masquerade_all,
 		};
 
 		dm->dp[f] = nft_dp_open(&no);
 		if (!dm->dp[f]) {
 			log_err("nft", "cannot open a netfilter netlink socket: %s%s",
-				strerror(errno), errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
+			        strerror(errno),
+			        errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
 			return -errno;
 		}
 	}
@@ -230,7 +233,7 @@ static int dp_open(struct daemon *dm)
 
 static void arm_timer(int tfd, double delay)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (delay < 1e-6)
 		delay = 1e-6;
@@ -265,11 +268,11 @@ static int run_loop(struct daemon *dm)
 	ifd = manifest_source_watch(dm->src);
 	if (sfd < 0 || tfd < 0 || efd < 0 || ifd < 0) {
 		log_err("run", "cannot set up the event loop: %s",
-			strerror(ifd < 0 ? -ifd : errno));
+		        strerror(ifd < 0 ? -ifd : errno));
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = sfd};
 	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
 	ev.data.fd = tfd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev);
@@ -277,8 +280,8 @@ static int run_loop(struct daemon *dm)
 	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
 	arm_timer(tfd, o->sync_period);
 	log_info("run", "watching %zu manifest path%s; min-sync-period %gs, sync-period %gs",
-		 o->n_manifests, o->n_manifests == 1 ? "" : "s", o->min_sync_period,
-		 o->sync_period);
+	         o->n_manifests, o->n_manifests == 1 ? "" : "s", o->min_sync_period,
+	         o->sync_period);
 
 	for (;;) {
 		int n = epoll_wait(efd, &ev, 1, -1);
@@ -295,11 +298,11 @@ static int run_loop(struct daemon *dm)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				log_info("run", "signal %u: stopping; the rules stay in place",
-					 si.ssi_signo);
+				         si.ssi_signo);
 			break;
 		}
 		if (ev.data.fd == ifd) {
-			struct diag d = { 0 };
+			struct diag d = {0};
 			int changed = manifest_source_handle_events(dm->src, &d);
 
 			diag_flush(&d, LOG_LVL_ERROR, "manifest");
@@ -346,8 +349,8 @@ out:
 
 int cmd_run(const struct options *o, bool once)
 {
-	struct daemon dm = { .o = o };
-	struct diag d = { 0 };
+	struct daemon dm = {.o = o};
+	struct diag d = {0};
 	int ret, problems;
 
 	metrics_init(2 * o->sync_period);
@@ -387,9 +390,9 @@ out:
 int cmd_check(const struct options *o)
 {
 	struct manifest_source *src = manifest_source_new(o->manifests, o->n_manifests);
-	struct diag d = { 0 };
-	struct model m = { 0 };
-	struct desired ds = { 0 };
+	struct diag d = {0};
+	struct model m = {0};
+	struct desired ds = {0};
 	int problems;
 	size_t n = 0;
 
@@ -399,7 +402,7 @@ int cmd_check(const struct options *o)
 	if (problems >= 0 && manifest_source_model(src, &m, &d) == 0) {
 		/* compile too: it reports address:port conflicts between Services */
 		for (int f = 0; f < N_FAMILIES; f++) {
-			struct compile_opts co = { .hostname = "", .family = families[f] };
+			struct compile_opts co = {.hostname = "", .family = families[f]};
 
 			compile(&m, &co, &ds, &d);
 			desired_free(&ds);
@@ -428,7 +431,8 @@ int cmd_cleanup(void)
 
 		if (ret) {
 			fprintf(stderr, "svcproxy cleanup: cannot remove table %s %s: %s\n",
-				families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME, strerror(-ret));
+			        families[f] == AF_INET ? "ip" : "ip6", NFT_TABLE_NAME,
+			        strerror(-ret));
 			status = EXIT_RUNTIME;
 		}
 	}

@@ -16,66 +16,67 @@
 #include "common/log.h"
 
 static const char usage_main[] =
-	"Usage: svcproxy COMMAND [OPTIONS]\n"
-	"\n"
-	"Makes Kubernetes Service addresses real on this node: traffic to\n"
-	"ServiceIP:port is rewritten by the kernel (nftables) to a ready endpoint\n"
-	"PodIP:targetPort. Nothing listens on a Service address.\n"
-	"\n"
-	"Commands:\n"
-	"  run      sync, then watch the sources and keep the kernel in sync\n"
-	"  sync     one full sync to the kernel, then exit\n"
-	"  check    validate manifests; touches nothing\n"
-	"  show     what is programmed now, read back from the kernel\n"
-	"  cleanup  remove everything svcproxy put in the kernel\n"
-	"\n"
-	"'svcproxy COMMAND --help' describes each command's options.\n"
-	"Exit status: 0 success, 1 runtime failure, 2 bad usage or invalid input.\n";
+    "Usage: svcproxy COMMAND [OPTIONS]\n"
+    "\n"
+    "Makes Kubernetes Service addresses real on this node: traffic to\n"
+    "ServiceIP:port is rewritten by the kernel (nftables) to a ready endpoint\n"
+    "PodIP:targetPort. Nothing listens on a Service address.\n"
+    "\n"
+    "Commands:\n"
+    "  run      sync, then watch the sources and keep the kernel in sync\n"
+    "  sync     one full sync to the kernel, then exit\n"
+    "  check    validate manifests; touches nothing\n"
+    "  show     what is programmed now, read back from the kernel\n"
+    "  cleanup  remove everything svcproxy put in the kernel\n"
+    "\n"
+    "'svcproxy COMMAND --help' describes each command's options.\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad usage or invalid input.\n";
 
 static const char usage_source[] =
-	"Source:\n"
-	"  --manifests PATH            Kubernetes manifests: a file, or a directory of\n"
-	"                              *.yaml, *.yml, *.json (repeatable). v1 Service,\n"
-	"                              discovery.k8s.io/v1 EndpointSlice, v1 Endpoints,\n"
-	"                              v1 Node; other kinds are skipped.\n";
+    "Source:\n"
+    "  --manifests PATH            Kubernetes manifests: a file, or a directory of\n"
+    "                              *.yaml, *.yml, *.json (repeatable). v1 Service,\n"
+    "                              discovery.k8s.io/v1 EndpointSlice, v1 Endpoints,\n"
+    "                              v1 Node; other kinds are skipped.\n";
 
 static const char usage_proxy[] =
-	"Proxy options (kube-proxy's names):\n"
-	"  --hostname-override NAME    this node's name, matched against endpoints'\n"
-	"                              nodeName (default: the host name)\n"
-	"  --cluster-cidr LIST         comma-separated pod CIDRs (IPv4 and/or IPv6);\n"
-	"                              Service traffic from outside them is masqueraded\n"
-	"  --masquerade-all            masquerade all Service traffic\n"
-	"  --nodeport-addresses LIST   comma-separated CIDRs: NodePorts only on node\n"
-	"                              addresses inside them (default: every local\n"
-	"                              address but loopback)\n"
-	"  -v, --verbose               debug logging\n"
-	"  --log-format text|json      one line per event (default text)\n";
+    "Proxy options (kube-proxy's names):\n"
+    "  --hostname-override NAME    this node's name, matched against endpoints'\n"
+    "                              nodeName (default: the host name)\n"
+    "  --cluster-cidr LIST         comma-separated pod CIDRs (IPv4 and/or IPv6);\n"
+    "                              Service traffic from outside them is masqueraded\n"
+    "  --masquerade-all            masquerade all Service traffic\n"
+    "  --nodeport-addresses LIST   comma-separated CIDRs: NodePorts only on node\n"
+    "                              addresses inside them (default: every local\n"
+    "                              address but loopback)\n"
+    "  -v, --verbose               debug logging\n"
+    "  --log-format text|json      one line per event (default text)\n";
 
 static const char usage_run_extra[] =
-	"Daemon options:\n"
-	"  --min-sync-period DUR       least time between two syncs (default 1s);\n"
-	"                              changes arriving faster are batched\n"
-	"  --sync-period DUR           full reconcile against the kernel, repairing\n"
-	"                              drift (default 30s)\n"
-	"  --healthz-bind-address A    /healthz and /livez (default 127.0.0.1:10256;\n"
-	"                              \"\" disables)\n"
-	"  --metrics-bind-address A    /metrics (default 127.0.0.1:10249; \"\" disables)\n"
-	"DUR is e.g. 100ms, 1s, 2m30s. A is IP:PORT or [IPv6]:PORT.\n";
+    "Daemon options:\n"
+    "  --min-sync-period DUR       least time between two syncs (default 1s);\n"
+    "                              changes arriving faster are batched\n"
+    "  --sync-period DUR           full reconcile against the kernel, repairing\n"
+    "                              drift (default 30s)\n"
+    "  --healthz-bind-address A    /healthz and /livez (default 127.0.0.1:10256;\n"
+    "                              \"\" disables)\n"
+    "  --metrics-bind-address A    /metrics (default 127.0.0.1:10249; \"\" disables)\n"
+    "DUR is e.g. 100ms, 1s, 2m30s. A is IP:PORT or [IPv6]:PORT.\n";
 
 static void usage_for(const char *cmd, FILE *f)
 {
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "sync")) {
 		fprintf(f, "Usage: svcproxy %s --manifests PATH... [OPTIONS]\n\n", cmd);
-		fputs(!strcmp(cmd, "run")
-			      ? "Sync the Services of the sources to the kernel, then watch the sources\n"
-				"and apply every change. Stops on SIGTERM or SIGINT and leaves the\n"
-				"rules in place ('svcproxy cleanup' removes them). A restart adopts\n"
-				"what is programmed without interrupting connections.\n\n"
-			      : "One full sync of the sources' Services to the kernel, then exit.\n"
-				"Invalid objects are reported and skipped (exit status 2); the valid\n"
-				"ones are programmed.\n\n",
-		      f);
+		fputs(
+		    !strcmp(cmd, "run")
+		        ? "Sync the Services of the sources to the kernel, then watch the sources\n"
+		          "and apply every change. Stops on SIGTERM or SIGINT and leaves the\n"
+		          "rules in place ('svcproxy cleanup' removes them). A restart adopts\n"
+		          "what is programmed without interrupting connections.\n\n"
+		        : "One full sync of the sources' Services to the kernel, then exit.\n"
+		          "Invalid objects are reported and skipped (exit status 2); the valid\n"
+		          "ones are programmed.\n\n",
+		    f);
 		fputs(usage_source, f);
 		fputs(usage_proxy, f);
 		if (!strcmp(cmd, "run"))
@@ -163,19 +164,19 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "manifests", required_argument, NULL, OPT_MANIFESTS },
-	{ "hostname-override", required_argument, NULL, OPT_HOSTNAME },
-	{ "cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR },
-	{ "masquerade-all", no_argument, NULL, OPT_MASQ_ALL },
-	{ "nodeport-addresses", required_argument, NULL, OPT_NODEPORT_ADDRS },
-	{ "min-sync-period", required_argument, NULL, OPT_MIN_SYNC },
-	{ "sync-period", required_argument, NULL, OPT_SYNC },
-	{ "healthz-bind-address", required_argument, NULL, OPT_HEALTHZ },
-	{ "metrics-bind-address", required_argument, NULL, OPT_METRICS },
-	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+    {"manifests", required_argument, NULL, OPT_MANIFESTS},
+    {"hostname-override", required_argument, NULL, OPT_HOSTNAME},
+    {"cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR},
+    {"masquerade-all", no_argument, NULL, OPT_MASQ_ALL},
+    {"nodeport-addresses", required_argument, NULL, OPT_NODEPORT_ADDRS},
+    {"min-sync-period", required_argument, NULL, OPT_MIN_SYNC},
+    {"sync-period", required_argument, NULL, OPT_SYNC},
+    {"healthz-bind-address", required_argument, NULL, OPT_HEALTHZ},
+    {"metrics-bind-address", required_argument, NULL, OPT_METRICS},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static int bad_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -218,10 +219,10 @@ static bool opt_allowed(const char *cmd, int opt)
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.min_sync_period = 1,
-		.sync_period = 30,
-		.healthz_addr = "127.0.0.1:10256",
-		.metrics_addr = "127.0.0.1:10249",
+	    .min_sync_period = 1,
+	    .sync_period = 30,
+	    .healthz_addr = "127.0.0.1:10256",
+	    .metrics_addr = "127.0.0.1:10249",
 	};
 	const char *cmd;
 	int verbosity = 0, json = 0, opt, ret;
@@ -253,7 +254,7 @@ int main(int argc, char **argv)
 			return bad_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
 		if (!opt_allowed(cmd, opt))
 			return bad_usage(cmd, "option '%s' does not apply to this command",
-					 argv[optind - 1]);
+			                 argv[optind - 1]);
 		switch (opt) {
 		case OPT_HELP:
 			usage_for(cmd, stdout);
@@ -266,7 +267,7 @@ int main(int argc, char **argv)
 				json = 1;
 			else if (strcmp(optarg, "text"))
 				return bad_usage(cmd, "--log-format: '%s' is neither text nor json",
-						 optarg);
+				                 optarg);
 			break;
 		case OPT_MANIFESTS:
 			o.manifests[o.n_manifests++] = optarg;
@@ -283,9 +284,9 @@ int main(int argc, char **argv)
 				die_oom();
 			if (ret)
 				return bad_usage(cmd,
-						 "--cluster-cidr: '%s' is not a list of CIDRs like "
-						 "10.244.0.0/16,fd00:10:244::/48",
-						 optarg);
+				                 "--cluster-cidr: '%s' is not a list of CIDRs like "
+				                 "10.244.0.0/16,fd00:10:244::/48",
+				                 optarg);
 			break;
 		case OPT_MASQ_ALL:
 			o.masquerade_all = true;
@@ -296,10 +297,11 @@ int main(int argc, char **argv)
 			if (ret == -ENOMEM)
 				die_oom();
 			if (ret)
-				return bad_usage(cmd,
-						 "--nodeport-addresses: '%s' is not a list of CIDRs "
-						 "like 192.168.0.0/24,fd00::/64",
-						 optarg);
+				return bad_usage(
+				    cmd,
+				    "--nodeport-addresses: '%s' is not a list of CIDRs "
+				    "like 192.168.0.0/24,fd00::/64",
+				    optarg);
 			break;
 		case OPT_MIN_SYNC:
 		case OPT_SYNC: {
@@ -307,7 +309,7 @@ int main(int argc, char **argv)
 
 			if (d < 0)
 				return bad_usage(cmd, "'%s' is not a duration like 100ms, 1s or 2m",
-						 optarg);
+				                 optarg);
 			if (opt == OPT_MIN_SYNC)
 				o.min_sync_period = d;
 			else if (d == 0)

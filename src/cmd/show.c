@@ -32,7 +32,7 @@ static int cmp_row(const void *pa, const void *pb)
 
 static void print_dest(int family, const uint8_t *d)
 {
-	struct ipaddr a = { .family = family };
+	struct ipaddr a = {.family = family};
 	char buf[IPADDR_STRLEN];
 	uint16_t nport;
 
@@ -44,9 +44,8 @@ static void print_dest(int family, const uint8_t *d)
 /* The endpoints of a vmap element, slot by slot, from the map its chain reads. */
 static void print_slots(const struct nft_sets *s, const struct elemset *vmap, size_t i)
 {
-	static const enum nft_set_id maps[LB_KINDS] = { SET_BACKENDS, SET_BACKENDS_CLUSTER,
-							SET_NP_BACKENDS,
-							SET_NP_BACKENDS_CLUSTER };
+	static const enum nft_set_id maps[LB_KINDS] = {SET_BACKENDS, SET_BACKENDS_CLUSTER,
+	                                               SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER};
 	uint8_t key[ELEM_MAX_KEY];
 	uint32_t d, k;
 	const struct elemset *m;
@@ -71,8 +70,8 @@ static void print_slots(const struct nft_sets *s, const struct elemset *vmap, si
 static int show_services(int family)
 {
 	static const enum nft_set_id shown[] = {
-		SET_SERVICE_IPS,  SET_SERVICE_IPS_CLUSTER, SET_NODEPORTS,     SET_NODEPORTS_CLUSTER,
-		SET_NO_ENDPOINTS, SET_DROP_ENDPOINTS,      SET_NODEPORT_DROP, SET_NODEPORT_PORTS,
+	    SET_SERVICE_IPS,  SET_SERVICE_IPS_CLUSTER, SET_NODEPORTS,     SET_NODEPORTS_CLUSTER,
+	    SET_NO_ENDPOINTS, SET_DROP_ENDPOINTS,      SET_NODEPORT_DROP, SET_NODEPORT_PORTS,
 	};
 	struct nft_sets s;
 	struct row *rows;
@@ -83,7 +82,7 @@ static int show_services(int family)
 		return EXIT_OK;
 	if (ret) {
 		fprintf(stderr, "svcproxy show: cannot read table %s: %s\n", NFT_TABLE_NAME,
-			strerror(-ret));
+		        strerror(-ret));
 		return EXIT_RUNTIME;
 	}
 	for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++)
@@ -98,7 +97,8 @@ static int show_services(int family)
 			    (elemset_find(&s.s[SET_NODEPORTS], elemset_key(e, i)) >= 0 ||
 			     elemset_find(&s.s[SET_NODEPORT_DROP], elemset_key(e, i)) >= 0))
 				continue;
-			rows[n++] = (struct row){ e->comments[i] ? e->comments[i] : "?", shown[j], i };
+			rows[n++] =
+			    (struct row){e->comments[i] ? e->comments[i] : "?", shown[j], i};
 		}
 	}
 	qsort(rows, n, sizeof(*rows), cmp_row);
@@ -114,11 +114,12 @@ static int show_services(int family)
 
 		if (np) {
 			nft_np_key_decode(key, &proto, &port);
-			snprintf(addr, sizeof(addr), "*:%u/%s (nodePort)", port, l4proto_name(proto));
+			snprintf(addr, sizeof(addr), "*:%u/%s (nodePort)", port,
+			         l4proto_name(proto));
 		} else {
 			nft_key_decode(family, key, &ip, &proto, &port);
 			snprintf(addr, sizeof(addr), family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s",
-				 ipaddr_str(&ip, a), port, l4proto_name(proto));
+			         ipaddr_str(&ip, a), port, l4proto_name(proto));
 		}
 		printf("%-34s %-30s ", rows[r].label, addr);
 		switch (rows[r].set) {

@@ -10,7 +10,7 @@
 static int log_verbosity;
 static int log_json;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_setup(int verbosity, int json)
 {
@@ -56,12 +56,13 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 now.tv_nsec / 1000000);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         now.tv_nsec / 1000000);
 
 	flockfile(stderr);
 	if (log_json) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"subsys\":\"", ts, level_names[lvl]);
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"subsys\":\"", ts,
+		        level_names[lvl]);
 		json_escape(stderr, subsys);
 		fputs("\",\"msg\":\"", stderr);
 		json_escape(stderr, msg);

@@ -18,7 +18,7 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_setup(int verbosity, int json);
 int log_json_enabled(void);
 void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_err(sub, ...)   log_msg(LOG_LVL_ERROR, sub, __VA_ARGS__)
 #define log_warn(sub, ...)  log_msg(LOG_LVL_WARN, sub, __VA_ARGS__)

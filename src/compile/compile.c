@@ -70,7 +70,7 @@ static int cmp_pending(const void *pa, const void *pb)
 
 /* First index in sorted slices[] of the group (ns, name), n if none. */
 static size_t slices_find(struct endpoint_slice **slices, size_t n, const char *ns,
-			  const char *name)
+                          const char *name)
 {
 	size_t lo = 0, hi = n;
 
@@ -90,7 +90,7 @@ static size_t slices_find(struct endpoint_slice **slices, size_t n, const char *
 
 /* The port of slice e that carries Service port sp, or NULL. */
 static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
-					     const struct svc_port *sp)
+                                             const struct svc_port *sp)
 {
 	for (size_t i = 0; i < e->n_ports; i++)
 		if (e->ports[i].proto == sp->proto && !cmp_str(e->ports[i].name, sp->name))
@@ -159,13 +159,13 @@ static bool topology_usable(const struct cand *c, size_t n, const char *zone, bo
  * traffic (the same list when topology does not apply). Both malloc'd.
  */
 static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-			     const struct service *svc, const struct svc_port *sp,
-			     const struct compile_opts *o, const char *zone, struct backend **all,
-			     size_t *n_all, struct backend **cluster, size_t *n_cluster)
+                             const struct service *svc, const struct svc_port *sp,
+                             const struct compile_opts *o, const char *zone, struct backend **all,
+                             size_t *n_all, struct backend **cluster, size_t *n_cluster)
 {
-	bool prefer_close = svc->traffic_distribution &&
-			    (!strcmp(svc->traffic_distribution, "PreferClose") ||
-			     !strcmp(svc->traffic_distribution, "PreferSameZone"));
+	bool prefer_close =
+	    svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
+	                                  !strcmp(svc->traffic_distribution, "PreferSameZone"));
 	struct cand *v = NULL;
 	size_t n = 0, cap = 0;
 	bool topo;
@@ -182,7 +182,8 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 				continue;
 			for (size_t i = 0; i < e->n_endpoints; i++) {
 				const struct endpoint *ep = &e->endpoints[i];
-				bool usable = pass == 0 ? ep->ready : ep->serving && ep->terminating;
+				bool usable =
+				    pass == 0 ? ep->ready : ep->serving && ep->terminating;
 
 				if (!usable || ep->addr.family != o->family)
 					continue;
@@ -193,7 +194,7 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 				v[n].b.addr = ep->addr;
 				v[n].b.port = pp->port;
 				v[n].b.local = o->hostname && ep->node_name &&
-					       !strcmp(o->hostname, ep->node_name);
+				               !strcmp(o->hostname, ep->node_name);
 				v[n].ep = ep;
 				n++;
 			}
@@ -225,7 +226,7 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 
 /* A copy of v[0..n), only the local ones when local_only. */
 static struct backend *backends_copy(const struct backend *v, size_t n, bool local_only,
-				     size_t *nout)
+                                     size_t *nout)
 {
 	struct backend *c = n ? xmalloc(n * sizeof(*c)) : NULL;
 	size_t k = 0;
@@ -247,7 +248,7 @@ static char *port_label(const struct service *s, const struct svc_port *sp)
 	char *l;
 
 	if (asprintf(&l, "%s/%s%s%s", s->ns, s->name, sp->name && *sp->name ? ":" : "",
-		     sp->name ? sp->name : "") < 0)
+	             sp->name ? sp->name : "") < 0)
 		die_oom();
 	return l;
 }
@@ -266,9 +267,9 @@ struct pending_list {
 
 /* Queue one entry of Service s (rank si) for port sp; copies what it keeps. */
 static void add_entry(struct pending_list *pl, size_t si, const struct service *s,
-		      const struct svc_port *sp, enum entry_kind kind, const struct ipaddr *addr,
-		      const struct backend *all, size_t n_all, const struct backend *cluster,
-		      size_t n_cluster)
+                      const struct svc_port *sp, enum entry_kind kind, const struct ipaddr *addr,
+                      const struct backend *all, size_t n_all, const struct backend *cluster,
+                      size_t n_cluster)
 {
 	bool external = kind != ENTRY_CLUSTER_IP;
 	bool local_only = external ? s->etp_local : s->itp_local;
@@ -324,11 +325,11 @@ static const char *entry_field(enum entry_kind k)
 }
 
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
-	    struct diag *d)
+            struct diag *d)
 {
 	struct service **svcs = NULL;
 	struct endpoint_slice **slices = NULL;
-	struct pending_list pl = { 0 };
+	struct pending_list pl = {0};
 	const char *zone = NULL;
 
 	/* this node's zone, for topology: label topology.kubernetes.io/zone of its Node */
@@ -376,18 +377,20 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 			struct backend *all, *cl;
 			size_t n_all, n_cl, n_local = 0;
 
-			collect_backends(slices, first, end, s, sp, o, zone, &all, &n_all, &cl, &n_cl);
+			collect_backends(slices, first, end, s, sp, o, zone, &all, &n_all, &cl,
+			                 &n_cl);
 			add_entry(&pl, si, s, sp, ENTRY_CLUSTER_IP, vip, all, n_all, cl, n_cl);
 			for (size_t i = 0; i < s->n_external_ips; i++)
 				if (s->external_ips[i].family == o->family)
-					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->external_ips[i],
-						  all, n_all, cl, n_cl);
+					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL,
+					          &s->external_ips[i], all, n_all, cl, n_cl);
 			for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
 				if (s->lb_ips[i].family == o->family)
-					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], all,
-						  n_all, cl, n_cl);
+					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i],
+					          all, n_all, cl, n_cl);
 			if (node_ports && sp->node_port)
-				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all, cl, n_cl);
+				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all, cl,
+				          n_cl);
 			for (size_t i = 0; i < n_all; i++)
 				n_local += all[i].local;
 			if (n_local > n_local_eps)
@@ -398,8 +401,8 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 		if (node_ports && s->etp_local && s->health_check_node_port) {
 			struct health_check *hc;
 
-			out->health_checks = xrealloc(out->health_checks, (out->n_health_checks + 1) *
-										  sizeof(*hc));
+			out->health_checks =
+			    xrealloc(out->health_checks, (out->n_health_checks + 1) * sizeof(*hc));
 			hc = &out->health_checks[out->n_health_checks++];
 			hc->ns = xstrdup(s->ns);
 			hc->name = xstrdup(s->name);
@@ -412,7 +415,8 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_pending);
 	out->entries = xmalloc((pl.n ? pl.n : 1) * sizeof(*out->entries));
 	for (size_t i = 0; i < pl.n; i++) {
-		const struct entry *prev = out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
+		const struct entry *prev =
+		    out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
 		const struct pending *p = &pl.v[i];
 		char a[IPADDR_STRLEN];
 
@@ -420,11 +424,12 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 			out->entries[out->n_entries++] = p->e;
 			continue;
 		}
-		diag_add(d, "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
-			    "this port is not programmed",
-			 p->svc->origin, p->svc->ns, p->svc->name, entry_field(p->e.kind),
-			 p->e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&p->e.addr, a), p->e.port,
-			 l4proto_name(p->e.proto), prev->label);
+		diag_add(d,
+		         "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
+		         "this port is not programmed",
+		         p->svc->origin, p->svc->ns, p->svc->name, entry_field(p->e.kind),
+		         p->e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&p->e.addr, a),
+		         p->e.port, l4proto_name(p->e.proto), prev->label);
 		entry_free(&pl.v[i].e);
 	}
 	free(pl.v);

@@ -51,7 +51,7 @@ struct backend {
 
 enum entry_kind {
 	ENTRY_CLUSTER_IP = 0,
-	ENTRY_EXTERNAL, /* spec.externalIPs and status.loadBalancer.ingress[].ip */
+	ENTRY_EXTERNAL,  /* spec.externalIPs and status.loadBalancer.ingress[].ip */
 	ENTRY_NODE_PORT, /* addr unset (family 0): every node address */
 };
 
@@ -73,7 +73,7 @@ struct entry {
 	struct ipaddr addr;
 	uint8_t proto;
 	uint16_t port;
-	char *label; /* "ns/name:portname" (or "ns/name" for an unnamed port) */
+	char *label;              /* "ns/name:portname" (or "ns/name" for an unnamed port) */
 	struct backend *backends; /* sorted by address, then port; may be empty */
 	size_t n_backends;
 	size_t n_all;
@@ -109,7 +109,7 @@ struct desired {
  * aborts, as everywhere in the daemon).
  */
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
-	    struct diag *d);
+            struct diag *d);
 void desired_free(struct desired *ds);
 
 #endif

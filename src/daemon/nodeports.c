@@ -50,8 +50,8 @@ struct nodeports *nodeports_new(void)
 /* Open the socket that holds proto/port on every address. -1 on failure (logged). */
 static int hold(uint8_t proto, uint16_t port)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int type = proto == L4_UDP ? SOCK_DGRAM : SOCK_STREAM, zero = 0, ret;
 	int l4 = proto == L4_SCTP ? IPPROTO_SCTP : 0;
 	/* one IPv6 socket holds the port for both families; IPv4 when IPv6 is off */
@@ -66,7 +66,7 @@ static int hold(uint8_t proto, uint16_t port)
 	}
 	if (fd < 0 || ret < 0 || (type == SOCK_STREAM && listen(fd, 1) < 0)) {
 		log_warn("nodeport", "cannot hold %s port %u: %s; another process may take it",
-			 l4proto_name(proto), port, strerror(errno));
+		         l4proto_name(proto), port, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -82,21 +82,21 @@ static void sync_held(struct nodeports *np, const struct desired *dss, size_t n_
 	for (size_t i = 0; i < np->n_held; i++)
 		np->held[i].seen = false;
 	for (size_t f = 0; f < n_ds; f++)
-	for (size_t e = 0; e < dss[f].n_entries; e++) {
-		const struct entry *en = &dss[f].entries[e];
-		bool found = false;
+		for (size_t e = 0; e < dss[f].n_entries; e++) {
+			const struct entry *en = &dss[f].entries[e];
+			bool found = false;
 
-		if (en->kind != ENTRY_NODE_PORT)
-			continue;
-		for (size_t i = 0; i < np->n_held && !found; i++)
-			if (np->held[i].proto == en->proto && np->held[i].port == en->port)
-				found = np->held[i].seen = true;
-		if (found)
-			continue;
-		np->held = xrealloc(np->held, (np->n_held + 1) * sizeof(*np->held));
-		np->held[np->n_held++] = (struct held_port){ en->proto, en->port,
-							     hold(en->proto, en->port), true };
-	}
+			if (en->kind != ENTRY_NODE_PORT)
+				continue;
+			for (size_t i = 0; i < np->n_held && !found; i++)
+				if (np->held[i].proto == en->proto && np->held[i].port == en->port)
+					found = np->held[i].seen = true;
+			if (found)
+				continue;
+			np->held = xrealloc(np->held, (np->n_held + 1) * sizeof(*np->held));
+			np->held[np->n_held++] = (struct held_port){
+			    en->proto, en->port, hold(en->proto, en->port), true};
+		}
 	for (size_t i = 0; i < np->n_held; i++) {
 		if (np->held[i].seen) {
 			np->held[w++] = np->held[i];
@@ -105,15 +105,15 @@ static void sync_held(struct nodeports *np, const struct desired *dss, size_t n_
 		if (np->held[i].fd >= 0) {
 			close(np->held[i].fd);
 			log_info("nodeport", "released %s port %u", l4proto_name(np->held[i].proto),
-				 np->held[i].port);
+			         np->held[i].port);
 		}
 	}
 	np->n_held = w;
 }
 
 static enum MHD_Result hc_handle(void *cls, struct MHD_Connection *conn, const char *url,
-				 const char *method, const char *version, const char *upload,
-				 size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
 {
 	struct hc_server *hc = cls;
 	char body[512], weight[32], health[256];
@@ -126,9 +126,9 @@ static enum MHD_Result hc_handle(void *cls, struct MHD_Connection *conn, const c
 	pthread_mutex_lock(&hc->owner->lock);
 	local = hc->local;
 	snprintf(body, sizeof(body),
-		 "{\"service\":{\"namespace\":\"%s\",\"name\":\"%s\"},\"localEndpoints\":%zu,"
-		 "\"serviceProxyHealthy\":%s}\n",
-		 hc->ns, hc->name, local, healthy ? "true" : "false");
+	         "{\"service\":{\"namespace\":\"%s\",\"name\":\"%s\"},\"localEndpoints\":%zu,"
+	         "\"serviceProxyHealthy\":%s}\n",
+	         hc->ns, hc->name, local, healthy ? "true" : "false");
 	pthread_mutex_unlock(&hc->owner->lock);
 	snprintf(weight, sizeof(weight), "%zu", local);
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
@@ -137,9 +137,8 @@ static enum MHD_Result hc_handle(void *cls, struct MHD_Connection *conn, const c
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Load-Balancing-Endpoint-Weight", weight);
-	ret = MHD_queue_response(conn, local && healthy ? MHD_HTTP_OK
-							: MHD_HTTP_SERVICE_UNAVAILABLE,
-				 resp);
+	ret = MHD_queue_response(
+	    conn, local && healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -162,43 +161,47 @@ static void sync_hc(struct nodeports *np, const struct desired *dss, size_t n_ds
 	for (size_t i = 0; i < np->n_hc; i++)
 		np->hc[i]->seen = false;
 	for (size_t f = 0; f < n_ds; f++)
-	for (size_t j = 0; j < dss[f].n_health_checks; j++) {
-		const struct health_check *want = &dss[f].health_checks[j];
-		struct hc_server *hc = NULL;
+		for (size_t j = 0; j < dss[f].n_health_checks; j++) {
+			const struct health_check *want = &dss[f].health_checks[j];
+			struct hc_server *hc = NULL;
 
-		for (size_t i = 0; i < np->n_hc && !hc; i++)
-			if (np->hc[i]->port == want->port && !strcmp(np->hc[i]->ns, want->ns) &&
-			    !strcmp(np->hc[i]->name, want->name))
-				hc = np->hc[i];
-		if (hc) {
-			/* a dual-stack Service: the family with more local endpoints counts */
-			pthread_mutex_lock(&np->lock);
-			if (!hc->seen || want->local_endpoints > hc->local)
-				hc->local = want->local_endpoints;
-			pthread_mutex_unlock(&np->lock);
+			for (size_t i = 0; i < np->n_hc && !hc; i++)
+				if (np->hc[i]->port == want->port &&
+				    !strcmp(np->hc[i]->ns, want->ns) &&
+				    !strcmp(np->hc[i]->name, want->name))
+					hc = np->hc[i];
+			if (hc) {
+				/* a dual-stack Service: the family with more local endpoints counts
+				 */
+				pthread_mutex_lock(&np->lock);
+				if (!hc->seen || want->local_endpoints > hc->local)
+					hc->local = want->local_endpoints;
+				pthread_mutex_unlock(&np->lock);
+				hc->seen = true;
+				continue;
+			}
+			hc = xcalloc(1, sizeof(*hc));
+			hc->port = want->port;
+			hc->ns = xstrdup(want->ns);
+			hc->name = xstrdup(want->name);
+			hc->local = want->local_endpoints;
+			hc->owner = np;
 			hc->seen = true;
-			continue;
+			hc->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO,
+			                         hc->port, NULL, NULL, hc_handle, hc,
+			                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+			                         MHD_OPTION_END);
+			if (!hc->d)
+				log_warn("nodeport",
+				         "Service %s/%s: cannot serve healthCheckNodePort %u: %s",
+				         hc->ns, hc->name, hc->port,
+				         strerror(errno ? errno : EADDRINUSE));
+			else
+				log_info("nodeport", "Service %s/%s: health check on port %u",
+				         hc->ns, hc->name, hc->port);
+			np->hc = xrealloc(np->hc, (np->n_hc + 1) * sizeof(*np->hc));
+			np->hc[np->n_hc++] = hc;
 		}
-		hc = xcalloc(1, sizeof(*hc));
-		hc->port = want->port;
-		hc->ns = xstrdup(want->ns);
-		hc->name = xstrdup(want->name);
-		hc->local = want->local_endpoints;
-		hc->owner = np;
-		hc->seen = true;
-		hc->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, hc->port,
-					 NULL, NULL, hc_handle, hc, MHD_OPTION_CONNECTION_TIMEOUT,
-					 (unsigned int)10, MHD_OPTION_END);
-		if (!hc->d)
-			log_warn("nodeport",
-				 "Service %s/%s: cannot serve healthCheckNodePort %u: %s", hc->ns,
-				 hc->name, hc->port, strerror(errno ? errno : EADDRINUSE));
-		else
-			log_info("nodeport", "Service %s/%s: health check on port %u", hc->ns,
-				 hc->name, hc->port);
-		np->hc = xrealloc(np->hc, (np->n_hc + 1) * sizeof(*np->hc));
-		np->hc[np->n_hc++] = hc;
-	}
 	for (size_t i = 0; i < np->n_hc; i++) {
 		if (np->hc[i]->seen)
 			np->hc[w++] = np->hc[i];

@@ -27,7 +27,7 @@ struct flush_list {
 };
 
 static void flush_add(struct flush_list *fl, const struct entry *e, bool natted,
-		      const struct backend *b)
+                      const struct backend *b)
 {
 	struct flush *f;
 
@@ -83,7 +83,7 @@ static const struct entry *find_entry(const struct desired *d, const struct entr
 }
 
 static void ct_addr(const struct nf_conntrack *ct, int family, int attr4, int attr6,
-		    struct ipaddr *out)
+                    struct ipaddr *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->family = family;
@@ -116,8 +116,7 @@ static int ct_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void 
 			continue;
 		if (f->natted != natted)
 			continue;
-		if (natted &&
-		    (!ipaddr_equal(&f->backend.addr, &rsrc) || f->backend.port != rsport))
+		if (natted && (!ipaddr_equal(&f->backend.addr, &rsrc) || f->backend.port != rsport))
 			continue;
 		fl->doomed = xrealloc(fl->doomed, (fl->n_doomed + 1) * sizeof(*fl->doomed));
 		fl->doomed[fl->n_doomed] = nfct_clone(ct);
@@ -131,7 +130,7 @@ static int ct_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void 
 
 int conntrack_cleanup_udp(const struct desired *old, const struct desired *cur)
 {
-	struct flush_list fl = { .family = cur->family };
+	struct flush_list fl = {.family = cur->family};
 	struct nfct_handle *h;
 	uint32_t family = (uint32_t)cur->family;
 	int ret = 0, deleted = 0;
@@ -180,7 +179,7 @@ int conntrack_cleanup_udp(const struct desired *old, const struct desired *cur)
 	nfct_close(h);
 	if (deleted)
 		log_info("conntrack", "deleted %d stale UDP conntrack entr%s (%s)", deleted,
-			 deleted == 1 ? "y" : "ies", cur->family == AF_INET ? "IPv4" : "IPv6");
+		         deleted == 1 ? "y" : "ies", cur->family == AF_INET ? "IPv4" : "IPv6");
 out:
 	for (size_t i = 0; i < fl.n_doomed; i++)
 		nfct_destroy(fl.doomed[i]);

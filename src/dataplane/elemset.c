@@ -108,7 +108,7 @@ bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset 
 }
 
 size_t elemset_diff(const struct elemset *have, const struct elemset *want, elemset_cb del,
-		    elemset_cb add, void *ctx)
+                    elemset_cb add, void *ctx)
 {
 	size_t calls = 0;
 

@@ -66,6 +66,6 @@ bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset 
  */
 typedef void (*elemset_cb)(void *ctx, const struct elemset *s, size_t i);
 size_t elemset_diff(const struct elemset *have, const struct elemset *want, elemset_cb del,
-		    elemset_cb add, void *ctx);
+                    elemset_cb add, void *ctx);
 
 #endif

@@ -77,7 +77,7 @@ static size_t key3_len(int family)
 }
 
 static void key3_encode(int family, uint8_t *k, const struct ipaddr *a, uint8_t proto,
-			uint16_t port)
+                        uint16_t port)
 {
 	size_t al = nft_addr_len(family);
 	uint16_t nport = htons(port);
@@ -89,7 +89,7 @@ static void key3_encode(int family, uint8_t *k, const struct ipaddr *a, uint8_t 
 }
 
 void nft_key_decode(int family, const uint8_t *key, struct ipaddr *addr, uint8_t *proto,
-		    uint16_t *port)
+                    uint16_t *port)
 {
 	size_t al = nft_addr_len(family);
 	uint16_t nport;
@@ -131,32 +131,32 @@ static const struct set_spec {
 	enum key_kind key;
 	enum data_kind data;
 } set_specs[SET_COUNT] = {
-	[SET_CLUSTER_IPS] = { "cluster_ips", K_A, D_NONE },
-	[SET_NO_ENDPOINTS] = { "no_endpoints", K_APT, D_NONE },
-	[SET_DROP_ENDPOINTS] = { "drop_endpoints", K_APT, D_NONE },
-	[SET_SERVICE_IPS] = { "service_ips", K_APT, D_VERDICT },
-	[SET_SERVICE_IPS_CLUSTER] = { "service_ips_cluster", K_APT, D_VERDICT },
-	[SET_BACKENDS] = { "backends", K_APTS, D_DEST },
-	[SET_BACKENDS_CLUSTER] = { "backends_cluster", K_APTS, D_DEST },
-	[SET_EXTERNAL_MASQ] = { "external_masq", K_APT, D_NONE },
-	[SET_NODEPORTS] = { "nodeports", K_PT, D_VERDICT },
-	[SET_NODEPORTS_CLUSTER] = { "nodeports_cluster", K_PT, D_VERDICT },
-	[SET_NP_BACKENDS] = { "nodeport_backends", K_PTS, D_DEST },
-	[SET_NP_BACKENDS_CLUSTER] = { "nodeport_backends_cluster", K_PTS, D_DEST },
-	[SET_NODEPORT_MASQ] = { "nodeport_masq", K_PT, D_NONE },
-	[SET_NODEPORT_PORTS] = { "nodeport_ports", K_PT, D_NONE },
-	[SET_NODEPORT_DROP] = { "nodeport_drop", K_PT, D_NONE },
-	[SET_FIREWALL] = { "firewall", K_APT, D_NONE },
-	[SET_FIREWALL_ALLOW] = { "firewall_allow", K_APTR, D_RANGE_END },
-	[SET_HAIRPIN] = { "hairpin", K_AA, D_NONE },
-	[SET_AFFINITY_SERVICES] = { "affinity_services", K_APT, D_VERDICT },
-	[SET_AFFINITY_NODEPORTS] = { "affinity_nodeports", K_PT, D_VERDICT },
-	[SET_SERVICE_PORTS] = { "service_ports", K_APT, D_NONE },
+    [SET_CLUSTER_IPS] = {"cluster_ips", K_A, D_NONE},
+    [SET_NO_ENDPOINTS] = {"no_endpoints", K_APT, D_NONE},
+    [SET_DROP_ENDPOINTS] = {"drop_endpoints", K_APT, D_NONE},
+    [SET_SERVICE_IPS] = {"service_ips", K_APT, D_VERDICT},
+    [SET_SERVICE_IPS_CLUSTER] = {"service_ips_cluster", K_APT, D_VERDICT},
+    [SET_BACKENDS] = {"backends", K_APTS, D_DEST},
+    [SET_BACKENDS_CLUSTER] = {"backends_cluster", K_APTS, D_DEST},
+    [SET_EXTERNAL_MASQ] = {"external_masq", K_APT, D_NONE},
+    [SET_NODEPORTS] = {"nodeports", K_PT, D_VERDICT},
+    [SET_NODEPORTS_CLUSTER] = {"nodeports_cluster", K_PT, D_VERDICT},
+    [SET_NP_BACKENDS] = {"nodeport_backends", K_PTS, D_DEST},
+    [SET_NP_BACKENDS_CLUSTER] = {"nodeport_backends_cluster", K_PTS, D_DEST},
+    [SET_NODEPORT_MASQ] = {"nodeport_masq", K_PT, D_NONE},
+    [SET_NODEPORT_PORTS] = {"nodeport_ports", K_PT, D_NONE},
+    [SET_NODEPORT_DROP] = {"nodeport_drop", K_PT, D_NONE},
+    [SET_FIREWALL] = {"firewall", K_APT, D_NONE},
+    [SET_FIREWALL_ALLOW] = {"firewall_allow", K_APTR, D_RANGE_END},
+    [SET_HAIRPIN] = {"hairpin", K_AA, D_NONE},
+    [SET_AFFINITY_SERVICES] = {"affinity_services", K_APT, D_VERDICT},
+    [SET_AFFINITY_NODEPORTS] = {"affinity_nodeports", K_PT, D_VERDICT},
+    [SET_SERVICE_PORTS] = {"service_ports", K_APT, D_NONE},
 };
 
-static const char *const lb_prefix[LB_KINDS] = { "lb", "lbc", "np", "npc", "aff" };
-static const enum nft_set_id lb_map[LB_KINDS] = { SET_BACKENDS, SET_BACKENDS_CLUSTER,
-						  SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER };
+static const char *const lb_prefix[LB_KINDS] = {"lb", "lbc", "np", "npc", "aff"};
+static const enum nft_set_id lb_map[LB_KINDS] = {SET_BACKENDS, SET_BACKENDS_CLUSTER,
+                                                 SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER};
 
 const char *nft_set_name(enum nft_set_id id)
 {
@@ -216,7 +216,7 @@ void nft_sets_free(struct nft_sets *s)
 
 /* Put the k backends of one entry under key prefix (slot appended at plen). */
 static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key, size_t plen,
-			 const struct backend *b, size_t k, size_t al)
+                         const struct backend *b, size_t k, size_t al)
 {
 	uint8_t data[ELEM_MAX_DATA], pair[32];
 
@@ -278,31 +278,32 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 
 		if (k && e->affinity_timeout) {
 			v = NFT_LB_DATA(LB_AFFINITY, e->affinity_timeout);
-			elemset_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES], key, &v,
-				    NULL);
+			elemset_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES],
+			            key, &v, NULL);
 		}
 		if (k) {
 			v = NFT_LB_DATA(np ? LB_NODEPORT : LB_SERVICE, k);
-			elemset_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v, e->label);
+			elemset_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v,
+			            e->label);
 			if (e->masquerade)
-				elemset_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ], key,
-					    NULL, NULL);
-			put_backends(out, np ? SET_NP_BACKENDS : SET_BACKENDS, key, plen, e->backends,
-				     k, al);
+				elemset_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ],
+				            key, NULL, NULL);
+			put_backends(out, np ? SET_NP_BACKENDS : SET_BACKENDS, key, plen,
+			             e->backends, k, al);
 		} else if (e->n_all) {
 			/* endpoints exist, none allowed here by a Local policy: drop */
 			elemset_put(&out->s[np ? SET_NODEPORT_DROP : SET_DROP_ENDPOINTS], key, NULL,
-				    e->label);
+			            e->label);
 		} else if (!np) {
 			elemset_put(&out->s[SET_NO_ENDPOINTS], key, NULL, e->label);
 		}
 		if (e->etp_local && e->n_all_backends) {
 			v = NFT_LB_DATA(np ? LB_NODEPORT_CLUSTER : LB_SERVICE_CLUSTER,
-					e->n_all_backends);
-			elemset_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER], key,
-				    &v, e->label);
+			                e->n_all_backends);
+			elemset_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER],
+			            key, &v, e->label);
 			put_backends(out, np ? SET_NP_BACKENDS_CLUSTER : SET_BACKENDS_CLUSTER, key,
-				     plen, e->all_backends, e->n_all_backends, al);
+			             plen, e->all_backends, e->n_all_backends, al);
 		}
 	}
 }
@@ -351,7 +352,7 @@ static struct mnl_socket *nl_open(uint32_t *portid)
 
 /* Append "; <what> a,b" for this family's CIDRs to buf. Returns -1 when too long. */
 static int layout_cidrs(char *buf, size_t size, const char *what, const struct cidr *c, size_t n,
-			int family)
+                        int family)
 {
 	size_t len = strlen(buf);
 	bool first = true;
@@ -362,7 +363,7 @@ static int layout_cidrs(char *buf, size_t size, const char *what, const struct c
 		if (c[i].addr.family != family)
 			continue;
 		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
-					first ? "; " : ",", first ? what : "");
+		                        first ? "; " : ",", first ? what : "");
 		if (len < size)
 			len += (size_t)snprintf(buf + len, size - len, "%s", cidr_str(&c[i], str));
 		first = false;
@@ -396,11 +397,11 @@ struct nft_dp *nft_dp_open(const struct nft_dp_opts *o)
 
 	/* the table comment names the layout and the options baked into it */
 	snprintf(dp->layout, sizeof(dp->layout), "svcproxy layout %d; masquerade-all %s",
-		 LAYOUT_VERSION, o->masquerade_all ? "yes" : "no");
+	         LAYOUT_VERSION, o->masquerade_all ? "yes" : "no");
 	if (layout_cidrs(dp->layout, sizeof(dp->layout), "cluster-cidr ", o->cluster_cidrs,
-			 o->n_cluster_cidrs, o->family) ||
+	                 o->n_cluster_cidrs, o->family) ||
 	    layout_cidrs(dp->layout, sizeof(dp->layout), "nodeport-addresses ", o->nodeport_cidrs,
-			 o->n_nodeport_cidrs, o->family)) {
+	                 o->n_nodeport_cidrs, o->family)) {
 		nft_sets_free(&dp->prog);
 		free(dp);
 		errno = EINVAL;
@@ -481,10 +482,10 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
  * interrupted by a concurrent change (the caller restarts).
  */
 static int nl_request(struct mnl_socket *nl, uint32_t portid, struct nlmsghdr *req, dump_cb cb,
-		      void *data)
+                      void *data)
 {
 	static uint8_t buf[1 << 16];
-	struct dump_ctx dc = { .cb = cb, .data = data };
+	struct dump_ctx dc = {.cb = cb, .data = data};
 	uint32_t seq = req->nlmsg_seq;
 	ssize_t n;
 	int ret;
@@ -546,8 +547,8 @@ static void txn_begin(struct txn *t, struct nft_dp *dp)
 static struct nlmsghdr *txn_msg(struct txn *t, uint16_t type, uint16_t flags)
 {
 	txn_reserve(t);
-	return nftnl_nlmsg_build_hdr((char *)t->buf + t->len, type, (uint16_t)nfproto(t->dp->family),
-				     flags, t->dp->seq++);
+	return nftnl_nlmsg_build_hdr((char *)t->buf + t->len, type,
+	                             (uint16_t)nfproto(t->dp->family), flags, t->dp->seq++);
 }
 
 static const char *msg_type_name(uint16_t type)
@@ -647,7 +648,7 @@ static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum dat
 
 		memcpy(&d, elemset_data(s, i), 4);
 		snprintf(chain, sizeof(chain), "%s_%u", lb_prefix[(d >> 24) % LB_KINDS],
-			 d & 0xffffff);
+		         d & 0xffffff);
 		nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
 		v = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
 		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
@@ -713,7 +714,8 @@ static int txn_commit(struct txn *t)
 	}
 	if (mnl_socket_sendto(dp->nl, t->buf, t->len) < 0) {
 		err = -errno;
-		log_err("nft", "sending a %zu-byte transaction failed: %s", t->len, strerror(errno));
+		log_err("nft", "sending a %zu-byte transaction failed: %s", t->len,
+		        strerror(errno));
 		return err;
 	}
 	/* nfnetlink handled the whole batch inside sendmsg(): answers are queued */
@@ -745,9 +747,10 @@ static int txn_commit(struct txn *t)
 			{
 				uint32_t op = h->nlmsg_seq - t->first_seq - 1;
 
-				log_err("nft", "transaction rejected at operation %u of %zu (%s): %s%s%s",
-					op + 1, t->n_ops, op < t->n_ops ? t->what[op] : "commit",
-					strerror(-e->error), msg ? ": " : "", msg ? msg : "");
+				log_err("nft",
+				        "transaction rejected at operation %u of %zu (%s): %s%s%s",
+				        op + 1, t->n_ops, op < t->n_ops ? t->what[op] : "commit",
+				        strerror(-e->error), msg ? ": " : "", msg ? msg : "");
 			}
 			if (!err)
 				err = e->error;
@@ -786,7 +789,7 @@ static void put_table(struct txn *t, uint16_t type)
 			die_oom();
 		nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, t->dp->layout);
 		nftnl_table_set_data(tb, NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud),
-				     nftnl_udata_buf_len(ud));
+		                     nftnl_udata_buf_len(ud));
 		nftnl_udata_buf_free(ud);
 	}
 	nlh = txn_msg(t, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
@@ -848,19 +851,21 @@ static void put_set(struct txn *t, enum nft_set_id id)
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, dt_concat(ids, n));
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len(sp->key, al));
 	if (sp->data == D_VERDICT || sp->data == D_DEST) {
-		int dids[] = { fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR, DT_INET_SERVICE };
+		int dids[] = {fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR, DT_INET_SERVICE};
 
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
-				  sp->data == D_VERDICT ? NFT_DATA_VERDICT : dt_concat(dids, 2));
-		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, sp->data == D_VERDICT ? 0 : (uint32_t)al + 4);
+		                  sp->data == D_VERDICT ? NFT_DATA_VERDICT : dt_concat(dids, 2));
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN,
+		                  sp->data == D_VERDICT ? 0 : (uint32_t)al + 4);
 	} else if (sp->data == D_RANGE_END) {
 		/* a concatenation of ranges: the pipapo backend; field sizes as nft sends them */
 		uint8_t fl[6];
 
 		for (int i = 0; i < n; i++)
-			fl[i] = ids[i] == DT_INET_PROTOCOL ? 1 : ids[i] == DT_INET_SERVICE ? 2
-											    : (uint8_t)al;
+			fl[i] = ids[i] == DT_INET_PROTOCOL  ? 1
+			        : ids[i] == DT_INET_SERVICE ? 2
+			                                    : (uint8_t)al;
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_CONCAT);
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fl, (uint32_t)n);
 	}
@@ -875,7 +880,7 @@ static void put_set(struct txn *t, enum nft_set_id id)
  * NodePort addresses): rbtree elements, start and exclusive end.
  */
 static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const struct cidr *c,
-			 size_t n)
+                         size_t n)
 {
 	int fam = t->dp->family, dt = fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR;
 	size_t al = nft_addr_len(fam);
@@ -919,7 +924,8 @@ static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const str
 		if (carry)
 			continue;
 		el = mnl_attr_nest_start(t->elem_nlh, NFTA_LIST_ELEM);
-		mnl_attr_put_u32(t->elem_nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+		mnl_attr_put_u32(t->elem_nlh, NFTA_SET_ELEM_FLAGS,
+		                 htonl(NFT_SET_ELEM_INTERVAL_END));
 		put_value(t->elem_nlh, NFTA_SET_ELEM_KEY, hi, (uint32_t)al);
 		mnl_attr_nest_end(t->elem_nlh, el);
 		t->elem_count++;
@@ -983,7 +989,7 @@ static struct nftnl_expr *expr(struct nftnl_rule *r, const char *name)
 }
 
 static void r_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-		      uint32_t dreg)
+                      uint32_t dreg)
 {
 	struct nftnl_expr *e = expr(r, "payload");
 
@@ -1017,8 +1023,8 @@ static void r_ct_load(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
 }
 
-static void r_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, const void *xor,
-		      uint32_t len)
+static void r_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, const void * xor,
+                      uint32_t len)
 {
 	struct nftnl_expr *e = expr(r, "bitwise");
 
@@ -1149,7 +1155,7 @@ static void r_load_key2(struct nftnl_rule *r)
 static void r_load_addr(struct nftnl_rule *r, int family, bool src)
 {
 	r_payload(r, NFT_PAYLOAD_NETWORK_HEADER, src ? saddr_off(family) : daddr_off(family),
-		  (uint32_t)nft_addr_len(family), NFT_REG_1);
+	          (uint32_t)nft_addr_len(family), NFT_REG_1);
 }
 
 /* Load ct original <daddr|proto-dst> into dreg. */
@@ -1205,7 +1211,7 @@ static void put_affinity_update(struct txn *t, struct nftnl_rule *r, uint32_t se
 static void put_affinity_map(struct txn *t)
 {
 	int fam = t->dp->family, a = fam == AF_INET6 ? DT_IP6ADDR : DT_IPADDR;
-	int ids[] = { a, a, DT_INET_PROTOCOL, DT_INET_SERVICE }, dids[] = { a, DT_INET_SERVICE };
+	int ids[] = {a, a, DT_INET_PROTOCOL, DT_INET_SERVICE}, dids[] = {a, DT_INET_SERVICE};
 	size_t al = nft_addr_len(fam);
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
@@ -1243,7 +1249,7 @@ static void r_nodeport_guard(struct nftnl_rule *r, const struct nft_dp *dp)
 		r_bitwise(r, NFT_REG_1, &mask, &zero, 4);
 		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &lo, 4);
 	} else {
-		uint8_t lo6[16] = { [15] = 1 };
+		uint8_t lo6[16] = {[15] = 1};
 
 		r_cmp(r, NFT_REG_1, NFT_CMP_NEQ, lo6, 16);
 	}
@@ -1288,7 +1294,7 @@ static void put_lb_chain(struct txn *t, enum nft_lb_kind kind, uint32_t k)
 enum key_sel { KEY_APT, KEY_PT };
 
 static void rule_lookup(struct txn *t, const char *chain, int pre, enum key_sel ks,
-			enum nft_set_id set, int verdict, const char *target)
+                        enum nft_set_id set, int verdict, const char *target)
 {
 	struct nftnl_rule *r = r_new(t, chain);
 	int fam = t->dp->family;
@@ -1316,7 +1322,7 @@ static void rule_lookup(struct txn *t, const char *chain, int pre, enum key_sel 
 }
 
 static void put_base_chain_jump(struct txn *t, const char *chain, const char *type, int hook,
-				int prio, const char *const *targets, bool ct_new)
+                                int prio, const char *const *targets, bool ct_new)
 {
 	put_chain(t, chain, type, hook, prio);
 	for (; *targets; targets++) {
@@ -1431,7 +1437,7 @@ static void put_skeleton(struct txn *t)
 		 * chain (the kernel validates their targets for this hook): the
 		 * plain set service_ports says "a Service address" instead.
 		 */
-		static const enum nft_set_id seq[] = { SET_AFFINITY_SERVICES, SET_SERVICE_PORTS };
+		static const enum nft_set_id seq[] = {SET_AFFINITY_SERVICES, SET_SERVICE_PORTS};
 
 		for (size_t i = 0; i < 2; i++) {
 			r = r_new(t, "affinity_record");
@@ -1454,10 +1460,10 @@ static void put_skeleton(struct txn *t)
 	}
 
 	{
-		static const char *const svc[] = { "services", NULL };
+		static const char *const svc[] = {"services", NULL};
 
 		put_base_chain_jump(t, "nat_prerouting", "nat", NF_INET_PRE_ROUTING, -100, svc,
-				    false);
+		                    false);
 		put_base_chain_jump(t, "nat_output", "nat", NF_INET_LOCAL_OUT, -100, svc, false);
 	}
 
@@ -1529,13 +1535,13 @@ static void put_skeleton(struct txn *t)
 	r_add(t, r);
 
 	{
-		static const char *const pre[] = { "firewall_check", NULL };
+		static const char *const pre[] = {"firewall_check", NULL};
 		/* after DNAT, before routing: what still goes to a Service had no endpoint */
-		static const char *const pre_post[] = { "endpoints_check", "cluster_ips_check",
-							"affinity_check", NULL };
-		static const char *const in[] = { "nodeport_check_new", NULL };
-		static const char *const out[] = { "endpoints_check_local", NULL };
-		static const char *const post[] = { "cluster_ips_check", "affinity_check", NULL };
+		static const char *const pre_post[] = {"endpoints_check", "cluster_ips_check",
+		                                       "affinity_check", NULL};
+		static const char *const in[] = {"nodeport_check_new", NULL};
+		static const char *const out[] = {"endpoints_check_local", NULL};
+		static const char *const post[] = {"cluster_ips_check", "affinity_check", NULL};
 
 		/* only what was not DNATed counts as addressed to a NodePort */
 		put_chain(t, "nodeport_check_new", NULL, 0, 0);
@@ -1549,15 +1555,15 @@ static void put_skeleton(struct txn *t)
 		r_add(t, r);
 
 		put_base_chain_jump(t, "filter_prerouting", "filter", NF_INET_PRE_ROUTING, -110,
-				    pre, true);
+		                    pre, true);
 		put_base_chain_jump(t, "filter_prerouting_post_dnat", "filter", NF_INET_PRE_ROUTING,
-				    -90, pre_post, true);
+		                    -90, pre_post, true);
 		put_base_chain_jump(t, "filter_input", "filter", NF_INET_LOCAL_IN, -110, in, true);
 		put_base_chain_jump(t, "filter_output", "filter", NF_INET_LOCAL_OUT, -110, out,
-				    true);
+		                    true);
 		/* after DNAT: what is still addressed to a ClusterIP had no such port */
 		put_base_chain_jump(t, "filter_output_post_dnat", "filter", NF_INET_LOCAL_OUT, -90,
-				    post, true);
+		                    post, true);
 	}
 }
 
@@ -1595,7 +1601,7 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int get_table(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-		     struct table_info *ti)
+                     struct table_info *ti)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_table *t = nftnl_table_alloc();
@@ -1604,8 +1610,8 @@ static int get_table(struct mnl_socket *nl, uint32_t portid, int family, uint32_
 
 	if (!t)
 		die_oom();
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)nfproto(family), NLM_F_ACK,
-				    seq);
+	nlh =
+	    nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)nfproto(family), NLM_F_ACK, seq);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
@@ -1675,7 +1681,7 @@ struct elems_ctx {
 static int elem_cb(struct nftnl_set_elem *e, void *data)
 {
 	struct elems_ctx *ec = data;
-	uint8_t dbuf[ELEM_MAX_DATA] = { 0 };
+	uint8_t dbuf[ELEM_MAX_DATA] = {0};
 	const void *key, *d, *ud;
 	uint32_t klen = 0, dlen = 0, ulen = 0;
 	char comment[256] = "", *cm = NULL;
@@ -1693,9 +1699,8 @@ static int elem_cb(struct nftnl_set_elem *e, void *data)
 			memcpy(dbuf, &v, 4);
 		}
 	} else if (ec->s->dlen) {
-		d = nftnl_set_elem_get(e, ec->dk == D_RANGE_END ? NFTNL_SET_ELEM_KEY_END
-							      : NFTNL_SET_ELEM_DATA,
-				       &dlen);
+		d = nftnl_set_elem_get(
+		    e, ec->dk == D_RANGE_END ? NFTNL_SET_ELEM_KEY_END : NFTNL_SET_ELEM_DATA, &dlen);
 		if (d && dlen == ec->s->dlen)
 			memcpy(dbuf, d, dlen);
 	}
@@ -1727,17 +1732,17 @@ static int setelem_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-		    enum nft_set_id id, struct elemset *out)
+                    enum nft_set_id id, struct elemset *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct elems_ctx ec = { .s = out, .dk = set_specs[id].data };
+	struct elems_ctx ec = {.s = out, .dk = set_specs[id].data};
 	struct nlmsghdr *nlh;
 
 	if (!s)
 		die_oom();
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)nfproto(family),
-				    NLM_F_DUMP | NLM_F_ACK, seq);
+	                            NLM_F_DUMP | NLM_F_ACK, seq);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set_specs[id].name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
@@ -1747,7 +1752,7 @@ static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t
 
 /* Every set of ours, from the kernel. -ENOENT when one is missing. */
 static int read_sets(struct mnl_socket *nl, uint32_t portid, int family, uint32_t *seq,
-		     struct nft_sets *out)
+                     struct nft_sets *out)
 {
 	int ret = 0;
 
@@ -1791,7 +1796,7 @@ static void chains_free(struct chains_ctx *cc)
 int nft_dp_adopt(struct nft_dp *dp)
 {
 	struct table_info ti;
-	struct chains_ctx cc = { 0 };
+	struct chains_ctx cc = {0};
 	struct nft_sets got;
 	int ret;
 
@@ -1806,10 +1811,11 @@ int nft_dp_adopt(struct nft_dp *dp)
 			dp->table_exists = ti.found;
 			dp->layout_ok = false;
 			if (ti.found)
-				log_info("nft", "table %s %s has another layout (\"%s\"): it will be "
-						"replaced in one transaction",
-					 dp->family == AF_INET6 ? "ip6" : "ip", NFT_TABLE_NAME,
-					 ti.comment);
+				log_info("nft",
+				         "table %s %s has another layout (\"%s\"): it will be "
+				         "replaced in one transaction",
+				         dp->family == AF_INET6 ? "ip6" : "ip", NFT_TABLE_NAME,
+				         ti.comment);
 			return 0;
 		}
 		{
@@ -1818,8 +1824,8 @@ int nft_dp_adopt(struct nft_dp *dp)
 
 			chains_free(&cc);
 			nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN,
-						    (uint16_t)nfproto(dp->family),
-						    NLM_F_DUMP | NLM_F_ACK, dp->seq++);
+			                            (uint16_t)nfproto(dp->family),
+			                            NLM_F_DUMP | NLM_F_ACK, dp->seq++);
 			ret = nl_request(dp->nl, dp->portid, nlh, chain_cb, &cc);
 		}
 		if (!ret)
@@ -1887,7 +1893,7 @@ static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
  * place; which endpoints a Service has does not change.
  */
 static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
-			    enum nft_set_id vmap, enum nft_set_id map)
+                            enum nft_set_id vmap, enum nft_set_id map)
 {
 	const struct elemset *hv = &have->s[vmap], *hm = &have->s[map];
 	struct elemset *wv = &want->s[vmap], *wm = &want->s[map];
@@ -1933,7 +1939,8 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 			if (oi < 0)
 				continue;
 			for (uint32_t j = 0; j < k_new; j++)
-				if (!used[j] && !memcmp(cur + j * dlen, elemset_data(hm, (size_t)oi), dlen)) {
+				if (!used[j] &&
+				    !memcmp(cur + j * dlen, elemset_data(hm, (size_t)oi), dlen)) {
 					memcpy(res + slot * dlen, cur + j * dlen, dlen);
 					used[j] = filled[slot] = true;
 					break;
@@ -1952,7 +1959,7 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 			memcpy(key + klen, &slot, 4);
 			elemset_put(wm, key, res + slot * dlen, NULL);
 		}
-next:;
+	next:;
 	}
 	free(cur);
 	free(res);
@@ -1969,7 +1976,7 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 {
 	struct nft_sets want, empty;
 	const struct nft_sets *have;
-	struct chains_ctx created = { 0 };
+	struct chains_ctx created = {0};
 	bool affinity_stale = false;
 	struct txn t;
 	int ret;
@@ -2019,13 +2026,13 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 	for (int pass = 0; pass < 2; pass++) {
 		for (int id = 0; id < SET_COUNT; id++) {
 			struct diff_ctx dc = {
-				.t = &t,
-				.id = (enum nft_set_id)id,
-				.type = pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+			    .t = &t,
+			    .id = (enum nft_set_id)id,
+			    .type = pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 			};
 
 			elemset_diff(&have->s[id], &want.s[id], pass ? diff_ignore : diff_put,
-				     pass ? diff_put : diff_ignore, &dc);
+			             pass ? diff_put : diff_ignore, &dc);
 			elems_flush(&t);
 			if (!pass && dc.calls &&
 			    (set_specs[id].data == D_DEST || id == SET_AFFINITY_SERVICES ||
@@ -2074,7 +2081,7 @@ int nft_cleanup(int family)
 	uint32_t portid;
 	struct mnl_socket *nl = nl_open(&portid);
 	struct table_info ti;
-	struct nft_dp dp = { 0 };
+	struct nft_dp dp = {0};
 	struct txn t;
 	int ret;
 
@@ -2139,7 +2146,7 @@ int nft_show_rules(int family, FILE *f)
 {
 	uint32_t portid, seq = (uint32_t)time(NULL);
 	struct mnl_socket *nl = nl_open(&portid);
-	struct print_ctx pc = { .f = f };
+	struct print_ctx pc = {.f = f};
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct table_info ti;
@@ -2149,15 +2156,15 @@ int nft_show_rules(int family, FILE *f)
 		return -errno;
 	ret = get_table(nl, portid, family, seq++, &ti);
 	if (!ret && !ti.found) {
-		fprintf(f, "nothing programmed: no table %s %s\n", family == AF_INET6 ? "ip6" : "ip",
-			NFT_TABLE_NAME);
+		fprintf(f, "nothing programmed: no table %s %s\n",
+		        family == AF_INET6 ? "ip6" : "ip", NFT_TABLE_NAME);
 		goto out;
 	}
 	if (!ret) {
 		fprintf(f, "table %s %s  # %s\n", family == AF_INET6 ? "ip6" : "ip", NFT_TABLE_NAME,
-			ti.comment);
+		        ti.comment);
 		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, (uint16_t)nfproto(family),
-					    NLM_F_DUMP | NLM_F_ACK, seq++);
+		                            NLM_F_DUMP | NLM_F_ACK, seq++);
 		ret = nl_request(nl, portid, nlh, chain_print_cb, &pc);
 	}
 	for (size_t i = 0; !ret && i < pc.n; i++) {
@@ -2167,7 +2174,7 @@ int nft_show_rules(int family, FILE *f)
 			die_oom();
 		fprintf(f, "  chain %s\n", pc.names[i]);
 		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)nfproto(family),
-					    NLM_F_DUMP | NLM_F_ACK, seq++);
+		                            NLM_F_DUMP | NLM_F_ACK, seq++);
 		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
 		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, pc.names[i]);
 		nftnl_rule_nlmsg_build_payload(nlh, r);

@@ -41,7 +41,7 @@
 #define NFT_MASQ_MARK  0x4000u
 
 struct nft_dp_opts {
-	int family; /* AF_INET or AF_INET6 */
+	int family;                       /* AF_INET or AF_INET6 */
 	const struct cidr *cluster_cidrs; /* of any family; only this family's are used */
 	size_t n_cluster_cidrs;
 	const struct cidr *nodeport_cidrs; /* --nodeport-addresses; none: every local address */
@@ -54,27 +54,27 @@ struct nft_dp_opts {
  * Keys: A = address, P = l4proto, T = port, S = numgen slot, R = source range.
  */
 enum nft_set_id {
-	SET_CLUSTER_IPS,          /* A                 ClusterIPs */
-	SET_NO_ENDPOINTS,         /* A.P.T             no endpoint: reject */
-	SET_DROP_ENDPOINTS,       /* A.P.T             none allowed by a Local policy: drop */
-	SET_SERVICE_IPS,          /* A.P.T -> verdict  goto lb_<k> / lbc_<k> */
-	SET_SERVICE_IPS_CLUSTER,  /* A.P.T -> verdict  eTP=Local, from pods or the node */
-	SET_BACKENDS,             /* A.P.T.S -> A.T    what the policy allows */
-	SET_BACKENDS_CLUSTER,     /* A.P.T.S -> A.T    every endpoint (eTP=Local short-circuit) */
-	SET_EXTERNAL_MASQ,        /* A.P.T             external IPs of eTP=Cluster Services */
-	SET_NODEPORTS,            /* P.T -> verdict    goto np_<k> */
-	SET_NODEPORTS_CLUSTER,    /* P.T -> verdict    goto npc_<k> */
-	SET_NP_BACKENDS,          /* P.T.S -> A.T */
-	SET_NP_BACKENDS_CLUSTER,  /* P.T.S -> A.T */
-	SET_NODEPORT_MASQ,        /* P.T               eTP=Cluster NodePorts */
-	SET_NODEPORT_PORTS,       /* P.T               every NodePort (not served: reject) */
-	SET_NODEPORT_DROP,        /* P.T               no local endpoint under eTP=Local */
-	SET_FIREWALL,             /* A.P.T             LoadBalancer IPs with source ranges */
-	SET_FIREWALL_ALLOW,       /* A.P.T.R interval  allowed sources */
-	SET_HAIRPIN,              /* A.A               endpoint reaching itself */
-	SET_AFFINITY_SERVICES,    /* A.P.T -> verdict  jump aff_<timeout>: sessionAffinity */
-	SET_AFFINITY_NODEPORTS,   /* P.T -> verdict    the same for NodePorts */
-	SET_SERVICE_PORTS,        /* A.P.T             every ClusterIP / external address:port */
+	SET_CLUSTER_IPS,         /* A                 ClusterIPs */
+	SET_NO_ENDPOINTS,        /* A.P.T             no endpoint: reject */
+	SET_DROP_ENDPOINTS,      /* A.P.T             none allowed by a Local policy: drop */
+	SET_SERVICE_IPS,         /* A.P.T -> verdict  goto lb_<k> / lbc_<k> */
+	SET_SERVICE_IPS_CLUSTER, /* A.P.T -> verdict  eTP=Local, from pods or the node */
+	SET_BACKENDS,            /* A.P.T.S -> A.T    what the policy allows */
+	SET_BACKENDS_CLUSTER,    /* A.P.T.S -> A.T    every endpoint (eTP=Local short-circuit) */
+	SET_EXTERNAL_MASQ,       /* A.P.T             external IPs of eTP=Cluster Services */
+	SET_NODEPORTS,           /* P.T -> verdict    goto np_<k> */
+	SET_NODEPORTS_CLUSTER,   /* P.T -> verdict    goto npc_<k> */
+	SET_NP_BACKENDS,         /* P.T.S -> A.T */
+	SET_NP_BACKENDS_CLUSTER, /* P.T.S -> A.T */
+	SET_NODEPORT_MASQ,       /* P.T               eTP=Cluster NodePorts */
+	SET_NODEPORT_PORTS,      /* P.T               every NodePort (not served: reject) */
+	SET_NODEPORT_DROP,       /* P.T               no local endpoint under eTP=Local */
+	SET_FIREWALL,            /* A.P.T             LoadBalancer IPs with source ranges */
+	SET_FIREWALL_ALLOW,      /* A.P.T.R interval  allowed sources */
+	SET_HAIRPIN,             /* A.A               endpoint reaching itself */
+	SET_AFFINITY_SERVICES,   /* A.P.T -> verdict  jump aff_<timeout>: sessionAffinity */
+	SET_AFFINITY_NODEPORTS,  /* P.T -> verdict    the same for NodePorts */
+	SET_SERVICE_PORTS,       /* A.P.T             every ClusterIP / external address:port */
 	SET_COUNT
 };
 
@@ -146,7 +146,7 @@ int nft_cleanup(int family);
 /* Field layout helpers, shared with show: */
 size_t nft_addr_len(int family);
 void nft_key_decode(int family, const uint8_t *key, struct ipaddr *addr, uint8_t *proto,
-		    uint16_t *port);
+                    uint16_t *port);
 /* Decode a P.T key (NodePort sets). */
 void nft_np_key_decode(const uint8_t *key, uint8_t *proto, uint16_t *port);
 

@@ -49,8 +49,8 @@ struct service {
 	char *ns;
 	char *name;
 	enum svc_type type;
-	bool headless;  /* spec.clusterIP: None */
-	bool ignored;   /* labelled service.kubernetes.io/service-proxy-name */
+	bool headless;              /* spec.clusterIP: None */
+	bool ignored;               /* labelled service.kubernetes.io/service-proxy-name */
 	struct ipaddr *cluster_ips; /* spec.clusterIPs (or clusterIP), primary first */
 	size_t n_cluster_ips;
 	struct svc_port *ports;
@@ -90,8 +90,8 @@ struct endpoint_slice {
 	char *origin;
 	char *ns;
 	char *name;
-	char *service_name; /* label kubernetes.io/service-name */
-	int family;         /* addressType: AF_INET or AF_INET6 */
+	char *service_name;  /* label kubernetes.io/service-name */
+	int family;          /* addressType: AF_INET or AF_INET6 */
 	bool from_endpoints; /* converted from a legacy v1 Endpoints subset */
 	struct eps_port *ports;
 	size_t n_ports;
