@@ -7,7 +7,8 @@
 #   make asan          unit tests again in build-asan/ with ASan + UBSan
 #   make e2e           end-to-end tests in network namespaces (root); E2E_TESTS="t_x t_y"
 #   make demo          deps + build + scripts/demo.sh
-#   make check         deps, build, unit, asan, e2e; last line "N passed, N failed"
+#   make check         deps, build, unit, asan, fuzz, e2e; last line "N passed, N failed"
+#   make fuzz          libFuzzer run of the manifest decoder (FUZZ_SECONDS, default 30)
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything
 #   make bench         benchmark suite of issue 3 (root; bench/README.md); BENCH_ARGS=--quick
@@ -17,11 +18,12 @@ SHELL := /bin/bash
 
 BUILD ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
 E2E_TESTS ?=
 BENCH_ARGS ?=
 FORMAT_FILES = $(shell find src tests -name '*.[ch]' -not -path '*/build*' | sort)
 
-.PHONY: all deps build unit asan e2e demo check format format-check clean bench
+.PHONY: all deps build unit asan e2e demo check format format-check fuzz clean bench
 
 all: build
 
@@ -63,8 +65,18 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
+# A bounded libFuzzer run of every fuzz target (clang + ASan/UBSan), seeded from the corpus.
+FUZZ_SECONDS ?= 30
+fuzz:
+	test -f $(BUILD_FUZZ)/build.ninja || CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true
+	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_manifest
+	mkdir -p $(BUILD_FUZZ)/corpus-manifest
+	$(BUILD_FUZZ)/tests/fuzz/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) \
+		-dict=tests/fuzz/manifest.dict $(BUILD_FUZZ)/corpus-manifest tests/fuzz/corpus/manifest \
+		2>&1 | tail -n 5
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
 
 # Prints the figure table; CSV and logs in bench/out/. BENCH_ARGS=--quick for a smoke run.
 bench: build

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make check`: deps, build, unit, asan, e2e, in that order. A failed build stops everything
+# `make check`: deps, build, unit, asan, fuzz, e2e, in that order. A failed build stops everything
 # (nothing else can run); any other failed step is recorded and the remaining steps still run,
 # so one CI run reports everything. The last line is the plain summary
 #
@@ -43,6 +43,7 @@ if ! step build; then
 fi
 step unit
 step asan
+step fuzz
 step e2e
 
 passed=0 failed=0 skipped=0 extra=0
