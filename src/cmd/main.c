@@ -66,7 +66,8 @@ static const char usage_run_extra[] =
 static void usage_for(const char *cmd, FILE *f)
 {
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "sync")) {
-		fprintf(f, "Usage: svcproxy %s --manifests PATH... [OPTIONS]\n\n", cmd);
+		fprintf(f, "Usage: svcproxy %s --manifests PATH... [OPTIONS]\n\n",
+			strcmp(cmd, "run") ? "sync" : "run");
 		fputs(
 		    !strcmp(cmd, "run")
 		        ? "Sync the Services of the sources to the kernel, then watch the sources\n"

@@ -658,7 +658,8 @@ static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 
 	/* merge the sorted old list with the sorted new one */
 	files = xcalloc(n + 1, sizeof(*files));
@@ -907,7 +908,8 @@ int manifest_source_handle_events(struct manifest_source *ms, struct diag *d)
 	}
 
 	/* each root and name once; a whole-root rescan covers its names */
-	qsort(v, n, sizeof(*v), touched_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), touched_cmp);
 	for (size_t i = 0, j; i < n; i = j) {
 		/* many names in one root (a bulk copy): one sorted merge beats inserts */
 		for (j = i; j < n && v[j].root == v[i].root; j++)
