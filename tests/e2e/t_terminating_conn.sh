@@ -55,7 +55,7 @@ fifo="$WORK/conn.in" out="$WORK/conn.out"
 mkfifo "$fifo"
 in_ns pod-c socat -t 60 - TCP:10.96.0.45:90 <"$fifo" >"$out" 2>&1 &
 conn_pid=$!
-BG_PIDS+=($conn_pid)
+BG_PIDS+=("$conn_pid")
 exec 3>"$fifo"
 conn_port=""
 round_trip() # WORD WHEN

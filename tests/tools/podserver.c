@@ -86,7 +86,7 @@ static int open_socket(const struct sockaddr_storage *bind_addr, int port, bool 
 	if (ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 	               IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) ? &zero
-	                                                                             : &one,
+	                                                                                 : &one,
 	               sizeof(int)) < 0)
 		goto err;
 	if (bind(fd, (struct sockaddr *)&ss, slen) < 0)
@@ -214,10 +214,12 @@ int main(int argc, char **argv)
 			              &((struct sockaddr_in *)&bind_addr)->sin_addr) == 1) {
 				bind_addr.ss_family = AF_INET;
 			} else if (inet_pton(AF_INET6, optarg,
-			                     &((struct sockaddr_in6 *)&bind_addr)->sin6_addr) == 1) {
+			                     &((struct sockaddr_in6 *)&bind_addr)->sin6_addr) ==
+			           1) {
 				bind_addr.ss_family = AF_INET6;
 			} else {
-				fprintf(stderr, "podserver: --bind %s: not an IPv4 or IPv6 address\n",
+				fprintf(stderr,
+				        "podserver: --bind %s: not an IPv4 or IPv6 address\n",
 				        optarg);
 				return 2;
 			}

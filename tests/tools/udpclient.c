@@ -130,7 +130,7 @@ static int stream(int fd, const char *msg, long count, long interval_ms)
 			fflush(stdout);
 			continue;
 		}
-wait_reply:
+	wait_reply:
 		for (;;) {
 			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 			long long left = next - now_ms(CLOCK_MONOTONIC);
@@ -159,12 +159,9 @@ wait_reply:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"sport", required_argument, NULL, 's'},
-	    {"timeout-ms", required_argument, NULL, 't'},
-	    {"count", required_argument, NULL, 'c'},
-	    {"interval-ms", required_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"sport", required_argument, NULL, 's'}, {"timeout-ms", required_argument, NULL, 't'},
+	    {"count", required_argument, NULL, 'c'}, {"interval-ms", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
 	struct sockaddr_storage dst, src;
 	socklen_t dlen = 0;
