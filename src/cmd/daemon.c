@@ -62,20 +62,12 @@ struct daemon {
 	const struct options *o;
 	struct manifest_source *src;
 	struct nft_dp *dp[N_FAMILIES];
+	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
 	struct nodeports *np;            /* held ports and health checks; run only */
 	struct desired last[N_FAMILIES]; /* what the last successful sync programmed */
 	bool have_last;
 	double change_seen; /* when the oldest unsynced change was seen; 0: none */
 };
-
-static int entry_cmp(const struct entry *x, const struct entry *y)
-{
-	int c = ipaddr_cmp(&x->addr, &y->addr);
-
-	if (!c)
-		c = (int)x->proto - (int)y->proto;
-	return c ? c : (int)x->port - (int)y->port;
-}
 
 /* Count entries whose backends changed, and entries that came or went. */
 static void count_changes(const struct desired *a, const struct desired *b, unsigned *svc,
@@ -97,6 +89,8 @@ static void count_changes(const struct desired *a, const struct desired *b, unsi
 		} else {
 			const struct entry *x = &a->entries[i++], *y = &b->entries[j++];
 
+			if (x->label == y->label) /* the same entry object */
+				continue;
 			if (x->n_backends != y->n_backends ||
 			    memcmp(x->backends, y->backends, x->n_backends * sizeof(*x->backends)))
 				(*eps)++;
@@ -129,7 +123,7 @@ static int do_sync(struct daemon *dm, const char *why)
 	for (int f = 0; f < N_FAMILIES; f++) {
 		struct compile_opts co = {.hostname = dm->o->hostname, .family = families[f]};
 
-		compile(&m, &co, &ds[f], &d);
+		compile_with(dm->comp[f], &m, &co, &ds[f], &d);
 		/* the same conflict shows in both families: report it once */
 		diag_flush(&d, f == 0 ? LOG_LVL_ERROR : LOG_LVL_DEBUG, "compile");
 	}
@@ -210,6 +204,9 @@ static int dp_adopt(struct daemon *dm)
 
 static int dp_open(struct daemon *dm)
 {
+	for (int f = 0; f < N_FAMILIES; f++) {
+		dm->comp[f] = compiler_new();
+	}
 	for (int f = 0; f < N_FAMILIES; f++) {
 		struct nft_dp_opts no = {
 		    .family = families[f],
@@ -382,6 +379,7 @@ out:
 	for (int f = 0; f < N_FAMILIES; f++) {
 		desired_free(&dm.last[f]);
 		nft_dp_close(dm.dp[f]);
+		compiler_free(dm.comp[f]);
 	}
 	manifest_source_free(dm.src);
 	return ret;

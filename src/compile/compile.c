@@ -7,19 +7,11 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "dataplane/elemset.h"
 
 static int cmp_str(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "");
-}
-
-static int cmp_service(const void *pa, const void *pb)
-{
-	const struct service *a = *(const struct service *const *)pa;
-	const struct service *b = *(const struct service *const *)pb;
-	int c = cmp_str(a->ns, b->ns);
-
-	return c ? c : cmp_str(a->name, b->name);
 }
 
 /* Slices are grouped by (namespace, service name). */
@@ -42,7 +34,7 @@ static int cmp_backend(const void *pa, const void *pb)
 	return c ? c : (int)a->port - (int)b->port;
 }
 
-static int entry_key_cmp(const struct entry *a, const struct entry *b)
+int entry_cmp(const struct entry *a, const struct entry *b)
 {
 	int c = ipaddr_cmp(&a->addr, &b->addr);
 
@@ -52,42 +44,6 @@ static int entry_key_cmp(const struct entry *a, const struct entry *b)
 }
 
 /* An entry before conflict resolution, with the rank of its Service. */
-struct pending {
-	struct entry e;
-	size_t rank; /* service order, for conflict resolution */
-	const struct service *svc;
-};
-
-static int cmp_pending(const void *pa, const void *pb)
-{
-	const struct pending *a = pa, *b = pb;
-	int c = entry_key_cmp(&a->e, &b->e);
-
-	if (c)
-		return c;
-	return a->rank < b->rank ? -1 : a->rank > b->rank;
-}
-
-/* First index in sorted slices[] of the group (ns, name), n if none. */
-static size_t slices_find(struct endpoint_slice **slices, size_t n, const char *ns,
-                          const char *name)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp_str(slices[mid]->ns, ns);
-
-		if (!c)
-			c = cmp_str(slices[mid]->service_name, name);
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* The port of slice e that carries Service port sp, or NULL. */
 static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
                                              const struct svc_port *sp)
@@ -152,75 +108,107 @@ static bool topology_usable(const struct cand *c, size_t n, const char *zone, bo
 }
 
 /*
- * Collect the usable backends of Service port sp from the slices
- * [first, end): ready endpoints; if there are none, serving+terminating
- * ones. Sorted, duplicates merged. *all gets them all (for Local policies
- * and the reject/drop choice), *cluster those topology leaves to cluster
- * traffic (the same list when topology does not apply). Both malloc'd.
+ * Collect the backends of Service port sp from the slices [first, end), as
+ * kube-proxy's CategorizeEndpoints does, each list sorted, duplicates
+ * merged, malloc'd:
+ *  - *all: ready endpoints, or when none is ready the serving+terminating
+ *    ones: "does this Service have an endpoint at all" (reject or not);
+ *  - *cluster: what cluster traffic uses: the ready ones topology leaves,
+ *    or the serving+terminating ones when none is ready;
+ *  - *local: this node's ready endpoints, or when it has none ready its
+ *    serving+terminating ones (the fallback is per traffic policy).
  */
 static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-                             const struct service *svc, const struct svc_port *sp,
-                             const struct compile_opts *o, const char *zone, struct backend **all,
-                             size_t *n_all, struct backend **cluster, size_t *n_cluster)
+			     const struct service *svc, const struct svc_port *sp,
+			     const struct compile_opts *o, const char *zone, struct backend **all,
+			     size_t *n_all, struct backend **cluster, size_t *n_cluster,
+			     struct backend **local, size_t *n_local)
 {
 	bool prefer_close =
-	    svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
-	                                  !strcmp(svc->traffic_distribution, "PreferSameZone"));
-	struct cand *v = NULL;
-	size_t n = 0, cap = 0;
+		svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
+					      !strcmp(svc->traffic_distribution, "PreferSameZone"));
+	struct cand *v = NULL, *ready, *term;
+	size_t n = 0, cap = 0, n_ready = 0, n_term = 0, n_lr = 0, n_lt = 0;
 	bool topo;
 
-	for (int pass = 0; pass < 2 && n == 0; pass++) {
-		for (size_t s = first; s < end; s++) {
-			const struct endpoint_slice *e = slices[s];
-			const struct eps_port *pp;
+	for (size_t s = first; s < end; s++) {
+		const struct endpoint_slice *e = slices[s];
+		const struct eps_port *pp;
 
-			if (e->family != o->family)
-				continue;
-			pp = slice_port_for(e, sp);
-			if (!pp || pp->port == 0)
-				continue;
-			for (size_t i = 0; i < e->n_endpoints; i++) {
-				const struct endpoint *ep = &e->endpoints[i];
-				bool usable =
-				    pass == 0 ? ep->ready : ep->serving && ep->terminating;
+		if (e->family != o->family)
+			continue;
+		pp = slice_port_for(e, sp);
+		if (!pp || pp->port == 0)
+			continue;
+		for (size_t i = 0; i < e->n_endpoints; i++) {
+			const struct endpoint *ep = &e->endpoints[i];
 
-				if (!usable || ep->addr.family != o->family)
-					continue;
-				if (n == cap) {
-					cap = cap ? cap * 2 : 8;
-					v = xrealloc(v, cap * sizeof(*v));
-				}
-				v[n].b.addr = ep->addr;
-				v[n].b.port = pp->port;
-				v[n].b.local = o->hostname && ep->node_name &&
-				               !strcmp(o->hostname, ep->node_name);
-				v[n].ep = ep;
-				n++;
+			if (!(ep->ready || (ep->serving && ep->terminating)) ||
+			    ep->addr.family != o->family)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 8;
+				v = xrealloc(v, cap * sizeof(*v));
 			}
+			v[n].b.addr = ep->addr;
+			v[n].b.port = pp->port;
+			v[n].b.local =
+				o->hostname && ep->node_name && !strcmp(o->hostname, ep->node_name);
+			v[n].ep = ep;
+			n++;
 		}
 	}
 	if (n > 1) {
 		size_t w = 1;
 
 		qsort(v, n, sizeof(*v), cmp_cand);
-		for (size_t r = 1; r < n; r++)
-			if (cmp_backend(&v[r].b, &v[w - 1].b))
+		for (size_t r = 1; r < n; r++) {
+			if (cmp_backend(&v[r].b, &v[w - 1].b)) {
 				v[w++] = v[r];
-			else
-				v[w - 1].b.local |= v[r].b.local;
+				continue;
+			}
+			/* the same address:port twice: ready wins, local sticks */
+			v[w - 1].b.local |= v[r].b.local;
+			if (v[r].ep->ready && !v[w - 1].ep->ready)
+				v[w - 1].ep = v[r].ep;
+		}
 		n = w;
 	}
-	topo = topology_usable(v, n, zone, prefer_close);
-	*all = n ? xmalloc(n * sizeof(**all)) : NULL;
-	*cluster = n ? xmalloc(n * sizeof(**cluster)) : NULL;
-	*n_cluster = 0;
+	/* split: ready first, serving+terminating after, order kept */
+	ready = xmalloc((n ? n : 1) * sizeof(*ready));
+	term = xmalloc((n ? n : 1) * sizeof(*term));
 	for (size_t i = 0; i < n; i++) {
-		(*all)[i] = v[i].b;
-		if (!topo || hinted_for(v[i].ep, zone, prefer_close))
-			(*cluster)[(*n_cluster)++] = v[i].b;
+		if (v[i].ep->ready) {
+			ready[n_ready++] = v[i];
+			n_lr += v[i].b.local;
+		} else {
+			term[n_term++] = v[i];
+			n_lt += v[i].b.local;
+		}
 	}
-	*n_all = n;
+	{
+		const struct cand *use = n_ready ? ready : term;
+		size_t n_use = n_ready ? n_ready : n_term;
+		const struct cand *luse = n_lr ? ready : term;
+		size_t n_luse = n_lr ? n_ready : n_term;
+
+		topo = n_ready && topology_usable(ready, n_ready, zone, prefer_close);
+		*all = n_use ? xmalloc(n_use * sizeof(**all)) : NULL;
+		*cluster = n_use ? xmalloc(n_use * sizeof(**cluster)) : NULL;
+		*local = n_luse ? xmalloc(n_luse * sizeof(**local)) : NULL;
+		*n_cluster = *n_local = 0;
+		for (size_t i = 0; i < n_use; i++) {
+			(*all)[i] = use[i].b;
+			if (!topo || hinted_for(use[i].ep, zone, prefer_close))
+				(*cluster)[(*n_cluster)++] = use[i].b;
+		}
+		for (size_t i = 0; i < n_luse; i++)
+			if (luse[i].b.local)
+				(*local)[(*n_local)++] = luse[i].b;
+		*n_all = n_use;
+	}
+	free(ready);
+	free(term);
 	free(v);
 }
 
@@ -258,55 +246,80 @@ static void entry_free(struct entry *e)
 	free(e->label);
 	free(e->backends);
 	free(e->all_backends);
+	free(e->source_ranges);
 }
 
-struct pending_list {
-	struct pending *v;
+/*
+ * The compiled entries of one Service, shared by reference: the desired
+ * states that contain them and the compiler's cache. Immutable once built.
+ */
+struct entry_block {
+	unsigned refs;
+	char *ns, *name, *origin;
+	struct entry *entries;
 	size_t n, cap;
+	bool has_hc;
+	struct health_check hc;
 };
 
-/* Queue one entry of Service s (rank si) for port sp; copies what it keeps. */
-static void add_entry(struct pending_list *pl, size_t si, const struct service *s,
-                      const struct svc_port *sp, enum entry_kind kind, const struct ipaddr *addr,
-                      const struct backend *all, size_t n_all, const struct backend *cluster,
-                      size_t n_cluster)
+static void block_unref(struct entry_block *b)
+{
+	if (!b || --b->refs)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		entry_free(&b->entries[i]);
+	free(b->entries);
+	free(b->ns);
+	free(b->name);
+	free(b->origin);
+	free(b->hc.ns);
+	free(b->hc.name);
+	free(b);
+}
+
+/* Add one entry of Service s for port sp to block b; copies what it keeps. */
+static void add_entry(struct entry_block *b, const struct service *s, const struct svc_port *sp,
+		      enum entry_kind kind, const struct ipaddr *addr, size_t n_all,
+		      const struct backend *cluster, size_t n_cluster, const struct backend *local,
+		      size_t n_local)
 {
 	bool external = kind != ENTRY_CLUSTER_IP;
 	bool local_only = external ? s->etp_local : s->itp_local;
-	struct pending *p;
+	struct entry *e;
 
-	if (pl->n == pl->cap) {
-		pl->cap = pl->cap ? pl->cap * 2 : 64;
-		pl->v = xrealloc(pl->v, pl->cap * sizeof(*pl->v));
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 4;
+		b->entries = xrealloc(b->entries, b->cap * sizeof(*b->entries));
 	}
-	p = &pl->v[pl->n++];
-	memset(p, 0, sizeof(*p));
-	p->rank = si;
-	p->svc = s;
-	p->e.kind = kind;
+	e = &b->entries[b->n++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
 	if (addr)
-		p->e.addr = *addr;
-	p->e.proto = sp->proto;
-	p->e.port = kind == ENTRY_NODE_PORT ? sp->node_port : sp->port;
-	p->e.label = port_label(s, sp);
+		e->addr = *addr;
+	e->proto = sp->proto;
+	e->port = kind == ENTRY_NODE_PORT ? sp->node_port : sp->port;
+	e->label = port_label(s, sp);
 	/* Local policies: this node's endpoints; Cluster: what topology leaves */
 	if (local_only)
-		p->e.backends = backends_copy(all, n_all, true, &p->e.n_backends);
+		e->backends = backends_copy(local, n_local, false, &e->n_backends);
 	else
-		p->e.backends = backends_copy(cluster, n_cluster, false, &p->e.n_backends);
-	p->e.n_all = n_all;
+		e->backends = backends_copy(cluster, n_cluster, false, &e->n_backends);
+	e->n_all = n_all;
 	if (external && s->etp_local) {
-		p->e.etp_local = true;
-		p->e.all_backends = backends_copy(cluster, n_cluster, false, &p->e.n_all_backends);
+		e->etp_local = true;
+		e->all_backends = backends_copy(cluster, n_cluster, false, &e->n_all_backends);
 	}
-	p->e.masquerade = external && !s->etp_local;
+	e->masquerade = external && !s->etp_local;
 	if (s->affinity_client_ip)
-		p->e.affinity_timeout = s->affinity_timeout ? s->affinity_timeout : 10800;
+		e->affinity_timeout = s->affinity_timeout ? s->affinity_timeout : 10800;
 	if (kind == ENTRY_EXTERNAL && s->type == SVC_LOAD_BALANCER && s->n_lb_source_ranges) {
 		for (size_t i = 0; i < s->n_lb_ips; i++)
-			if (addr && ipaddr_equal(&s->lb_ips[i], addr)) {
-				p->e.source_ranges = s->lb_source_ranges;
-				p->e.n_source_ranges = s->n_lb_source_ranges;
+			if (addr && ipaddr_equal(&s->lb_ips[i], addr) && !e->source_ranges) {
+				e->source_ranges = xmalloc(s->n_lb_source_ranges *
+							   sizeof(*e->source_ranges));
+				memcpy(e->source_ranges, s->lb_source_ranges,
+				       s->n_lb_source_ranges * sizeof(*e->source_ranges));
+				e->n_source_ranges = s->n_lb_source_ranges;
 			}
 	}
 }
@@ -324,37 +337,257 @@ static const char *entry_field(enum entry_kind k)
 	return "?";
 }
 
-int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
-            struct diag *d)
+/* Compile one Service with its slices[0..n) into a new block (refs 1). */
+static struct entry_block *compile_service(const struct service *s,
+					   struct endpoint_slice **slices, size_t n,
+					   const struct ipaddr *vip, const struct compile_opts *o,
+					   const char *zone)
 {
-	struct service **svcs = NULL;
-	struct endpoint_slice **slices = NULL;
-	struct pending_list pl = {0};
+	struct entry_block *b = xcalloc(1, sizeof(*b));
+	bool node_ports = s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER;
+	size_t n_local_eps = 0;
+
+	b->refs = 1;
+	b->ns = xstrdup(s->ns);
+	b->name = xstrdup(s->name);
+	b->origin = xstrdup(s->origin ? s->origin : "?");
+	for (size_t pi = 0; pi < s->n_ports; pi++) {
+		const struct svc_port *sp = &s->ports[pi];
+		struct backend *all, *cl, *loc;
+		size_t n_all, n_cl, n_loc;
+
+		collect_backends(slices, 0, n, s, sp, o, zone, &all, &n_all, &cl, &n_cl, &loc,
+				 &n_loc);
+		add_entry(b, s, sp, ENTRY_CLUSTER_IP, vip, n_all, cl, n_cl, loc, n_loc);
+		for (size_t i = 0; i < s->n_external_ips; i++)
+			if (s->external_ips[i].family == o->family)
+				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->external_ips[i], n_all, cl,
+					  n_cl, loc, n_loc);
+		for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
+			if (s->lb_ips[i].family == o->family)
+				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], n_all, cl, n_cl,
+					  loc, n_loc);
+		if (node_ports && sp->node_port)
+			add_entry(b, s, sp, ENTRY_NODE_PORT, NULL, n_all, cl, n_cl, loc, n_loc);
+		if (n_loc > n_local_eps)
+			n_local_eps = n_loc;
+		free(all);
+		free(cl);
+		free(loc);
+	}
+	if (node_ports && s->etp_local && s->health_check_node_port) {
+		b->has_hc = true;
+		b->hc.ns = xstrdup(s->ns);
+		b->hc.name = xstrdup(s->name);
+		b->hc.port = s->health_check_node_port;
+		b->hc.local_endpoints = n_local_eps;
+	}
+	return b;
+}
+
+/* ---- the compiler: a cache of blocks per Service -------------------------- */
+
+struct unit {
+	char *key;     /* "ns/name" */
+	uint64_t gen;  /* of the Service */
+	uint64_t *slice_gens; /* sorted */
+	size_t n_slice_gens;
+	struct entry_block *block; /* NULL: not proxied in this family */
+	bool seen;
+};
+
+struct compiler {
+	int family;
+	char *hostname, *zone;
+	struct unit *units;
+	size_t n_units, cap_units;
+	struct elemset index; /* 8-byte hash of "ns/name" -> u32 unit index */
+};
+
+static uint64_t str_hash2(const char *a, const char *b)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; a && *a; a++)
+		h = (h ^ (uint8_t)*a) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (; b && *b; b++)
+		h = (h ^ (uint8_t)*b) * 1099511628211ull;
+	return h;
+}
+
+struct compiler *compiler_new(void)
+{
+	struct compiler *c = xcalloc(1, sizeof(*c));
+
+	elemset_init(&c->index, 8, 4);
+	return c;
+}
+
+static void compiler_reset(struct compiler *c)
+{
+	for (size_t i = 0; i < c->n_units; i++) {
+		free(c->units[i].key);
+		free(c->units[i].slice_gens);
+		block_unref(c->units[i].block);
+	}
+	c->n_units = 0;
+	elemset_free(&c->index);
+}
+
+void compiler_free(struct compiler *c)
+{
+	if (!c)
+		return;
+	compiler_reset(c);
+	free(c->units);
+	free(c->hostname);
+	free(c->zone);
+	free(c);
+}
+
+/* The unit for ns/name: found, or a new empty one. */
+static struct unit *unit_get(struct compiler *c, const char *ns, const char *name, uint64_t h)
+{
+	char *key;
+	long i;
+	uint32_t idx;
+
+	if (asprintf(&key, "%s/%s", ns, name) < 0)
+		die_oom();
+	/* on a hash collision, probe with the next hash value */
+	for (;; h++) {
+		i = elemset_find(&c->index, &h);
+		if (i < 0)
+			break;
+		memcpy(&idx, elemset_data(&c->index, (size_t)i), 4);
+		if (!strcmp(c->units[idx].key, key)) {
+			free(key);
+			return &c->units[idx];
+		}
+	}
+	if (c->n_units == c->cap_units) {
+		c->cap_units = c->cap_units ? c->cap_units * 2 : 64;
+		c->units = xrealloc(c->units, c->cap_units * sizeof(*c->units));
+	}
+	idx = (uint32_t)c->n_units++;
+	memset(&c->units[idx], 0, sizeof(c->units[idx]));
+	c->units[idx].key = key;
+	elemset_put(&c->index, &h, &idx, NULL);
+	return &c->units[idx];
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Drop units not seen in this sync, and rebuild the index when many went. */
+static void compiler_gc(struct compiler *c)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < c->n_units; i++) {
+		if (c->units[i].seen) {
+			c->units[w++] = c->units[i];
+			continue;
+		}
+		free(c->units[i].key);
+		free(c->units[i].slice_gens);
+		block_unref(c->units[i].block);
+	}
+	if (w == c->n_units)
+		return;
+	c->n_units = w;
+	elemset_free(&c->index);
+	for (size_t i = 0; i < c->n_units; i++) {
+		const char *slash = strchr(c->units[i].key, '/');
+		char ns[256];
+		size_t l = (size_t)(slash - c->units[i].key);
+		uint64_t h;
+		uint32_t idx = (uint32_t)i;
+
+		if (l >= sizeof(ns))
+			l = sizeof(ns) - 1;
+		memcpy(ns, c->units[i].key, l);
+		ns[l] = '\0';
+		h = str_hash2(ns, slash + 1);
+		while (elemset_find(&c->index, &h) >= 0)
+			h++;
+		elemset_put(&c->index, &h, &idx, NULL);
+	}
+}
+
+/* An entry with the rank of its block, for conflict resolution. */
+struct ranked {
+	struct entry e;
+	const struct entry_block *b;
+};
+
+static int cmp_ranked(const void *pa, const void *pb)
+{
+	const struct ranked *a = pa, *b = pb;
+	int c = entry_cmp(&a->e, &b->e);
+
+	if (!c)
+		c = cmp_str(a->b->ns, b->b->ns);
+	return c ? c : cmp_str(a->b->name, b->b->name);
+}
+
+int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
+		 struct desired *out, struct diag *d)
+{
 	const char *zone = NULL;
+	struct elemset groups; /* hash of "ns/service-name" -> u32 first slice */
+	uint32_t *next = NULL;
+	struct endpoint_slice **mine = NULL;
+	size_t cap_mine = 0, n_ranked = 0, cap_ranked = 0;
+	uint64_t *gens = NULL;
+	struct ranked *rk = NULL;
 
 	/* this node's zone, for topology: label topology.kubernetes.io/zone of its Node */
 	for (size_t i = 0; o->hostname && i < m->n_nodes; i++)
 		if (m->nodes[i]->name && !strcmp(m->nodes[i]->name, o->hostname))
 			zone = m->nodes[i]->zone;
+	/* what every block depends on besides its objects: a change drops the cache */
+	if (c->family != o->family || cmp_str(c->hostname, o->hostname) ||
+	    cmp_str(c->zone, zone)) {
+		compiler_reset(c);
+		c->family = o->family;
+		free(c->hostname);
+		free(c->zone);
+		c->hostname = o->hostname ? xstrdup(o->hostname) : NULL;
+		c->zone = zone ? xstrdup(zone) : NULL;
+	}
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
 
-	svcs = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*svcs));
-	if (m->n_services) {
-		memcpy(svcs, m->services, m->n_services * sizeof(*svcs));
-		qsort(svcs, m->n_services, sizeof(*svcs), cmp_service);
-	}
-	slices = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*slices));
-	if (m->n_slices) {
-		memcpy(slices, m->slices, m->n_slices * sizeof(*slices));
-		qsort(slices, m->n_slices, sizeof(*slices), cmp_slice);
+	/* slices by (namespace, service name): chains through next[] */
+	elemset_init(&groups, 8, 4);
+	next = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*next));
+	for (size_t i = m->n_slices; i-- > 0;) {
+		uint64_t h = str_hash2(m->slices[i]->ns, m->slices[i]->service_name);
+		long g = elemset_find(&groups, &h);
+		uint32_t idx = (uint32_t)i;
+
+		next[i] = UINT32_MAX;
+		if (g >= 0)
+			memcpy(&next[i], elemset_data(&groups, (size_t)g), 4);
+		elemset_put(&groups, &h, &idx, NULL);
 	}
 
+	for (size_t i = 0; i < c->n_units; i++)
+		c->units[i].seen = false;
 	for (size_t si = 0; si < m->n_services; si++) {
-		const struct service *s = svcs[si];
+		const struct service *s = m->services[si];
 		const struct ipaddr *vip = NULL;
-		bool node_ports = s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER;
-		size_t first, end, n_local_eps = 0;
+		uint64_t h = str_hash2(s->ns, s->name);
+		long g = elemset_find(&groups, &h);
+		size_t n_mine = 0;
+		struct unit *u;
+		bool same;
 
 		if (!service_is_proxied(s))
 			continue;
@@ -366,84 +599,113 @@ int compile(const struct model *m, const struct compile_opts *o, struct desired 
 		if (!vip)
 			continue;
 		out->n_services++;
-		first = slices_find(slices, m->n_slices, s->ns, s->name);
-		for (end = first; end < m->n_slices; end++)
-			if (cmp_str(slices[end]->ns, s->ns) ||
-			    cmp_str(slices[end]->service_name, s->name))
-				break;
+		if (g >= 0) {
+			uint32_t idx;
 
-		for (size_t pi = 0; pi < s->n_ports; pi++) {
-			const struct svc_port *sp = &s->ports[pi];
-			struct backend *all, *cl;
-			size_t n_all, n_cl, n_local = 0;
+			memcpy(&idx, elemset_data(&groups, (size_t)g), 4);
+			for (; idx != UINT32_MAX; idx = next[idx]) {
+				struct endpoint_slice *e = m->slices[idx];
 
-			collect_backends(slices, first, end, s, sp, o, zone, &all, &n_all, &cl,
-			                 &n_cl);
-			add_entry(&pl, si, s, sp, ENTRY_CLUSTER_IP, vip, all, n_all, cl, n_cl);
-			for (size_t i = 0; i < s->n_external_ips; i++)
-				if (s->external_ips[i].family == o->family)
-					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL,
-					          &s->external_ips[i], all, n_all, cl, n_cl);
-			for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
-				if (s->lb_ips[i].family == o->family)
-					add_entry(&pl, si, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i],
-					          all, n_all, cl, n_cl);
-			if (node_ports && sp->node_port)
-				add_entry(&pl, si, s, sp, ENTRY_NODE_PORT, NULL, all, n_all, cl,
-				          n_cl);
-			for (size_t i = 0; i < n_all; i++)
-				n_local += all[i].local;
-			if (n_local > n_local_eps)
-				n_local_eps = n_local;
-			free(all);
-			free(cl);
+				/* the hash picked the group; the names decide */
+				if (cmp_str(e->ns, s->ns) || cmp_str(e->service_name, s->name))
+					continue;
+				if (n_mine == cap_mine) {
+					cap_mine = cap_mine ? cap_mine * 2 : 16;
+					mine = xrealloc(mine, cap_mine * sizeof(*mine));
+					gens = xrealloc(gens, cap_mine * sizeof(*gens));
+				}
+				gens[n_mine] = e->gen;
+				mine[n_mine++] = e;
+			}
 		}
-		if (node_ports && s->etp_local && s->health_check_node_port) {
+		if (n_mine > 1) {
+			qsort(mine, n_mine, sizeof(*mine), cmp_slice);
+			qsort(gens, n_mine, sizeof(*gens), cmp_u64);
+		}
+		u = unit_get(c, s->ns, s->name, h);
+		same = u->block && u->gen == s->gen && u->n_slice_gens == n_mine &&
+		       (!n_mine || !memcmp(u->slice_gens, gens, n_mine * sizeof(*gens)));
+		u->seen = true;
+		if (!same) {
+			block_unref(u->block);
+			u->block = compile_service(s, mine, n_mine, vip, o, zone);
+			u->gen = s->gen;
+			free(u->slice_gens);
+			u->slice_gens = n_mine ? xmalloc(n_mine * sizeof(*gens)) : NULL;
+			if (n_mine)
+				memcpy(u->slice_gens, gens, n_mine * sizeof(*gens));
+			u->n_slice_gens = n_mine;
+		}
+		/* the desired state holds a reference to every block it uses */
+		out->blocks = xrealloc(out->blocks, (out->n_blocks + 1) * sizeof(*out->blocks));
+		out->blocks[out->n_blocks++] = u->block;
+		u->block->refs++;
+		if (u->block->has_hc) {
 			struct health_check *hc;
 
-			out->health_checks =
-			    xrealloc(out->health_checks, (out->n_health_checks + 1) * sizeof(*hc));
+			out->health_checks = xrealloc(out->health_checks, (out->n_health_checks + 1) *
+										  sizeof(*hc));
 			hc = &out->health_checks[out->n_health_checks++];
-			hc->ns = xstrdup(s->ns);
-			hc->name = xstrdup(s->name);
-			hc->port = s->health_check_node_port;
-			hc->local_endpoints = n_local_eps;
+			*hc = u->block->hc;
+			hc->ns = xstrdup(hc->ns);
+			hc->name = xstrdup(hc->name);
+		}
+		for (size_t i = 0; i < u->block->n; i++) {
+			if (n_ranked == cap_ranked) {
+				cap_ranked = cap_ranked ? cap_ranked * 2 : 64;
+				rk = xrealloc(rk, cap_ranked * sizeof(*rk));
+			}
+			rk[n_ranked].e = u->block->entries[i];
+			rk[n_ranked++].b = u->block;
 		}
 	}
+	compiler_gc(c);
 
-	if (pl.n)
-		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_pending);
-	out->entries = xmalloc((pl.n ? pl.n : 1) * sizeof(*out->entries));
-	for (size_t i = 0; i < pl.n; i++) {
+	/* one address:port/protocol, one Service: the first by namespace/name */
+	if (n_ranked)
+		qsort(rk, n_ranked, sizeof(*rk), cmp_ranked);
+	out->entries = xmalloc((n_ranked ? n_ranked : 1) * sizeof(*out->entries));
+	for (size_t i = 0; i < n_ranked; i++) {
 		const struct entry *prev =
-		    out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
-		const struct pending *p = &pl.v[i];
+			out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
 		char a[IPADDR_STRLEN];
 
-		if (!prev || entry_key_cmp(prev, &p->e)) {
-			out->entries[out->n_entries++] = p->e;
+		if (!prev || entry_cmp(prev, &rk[i].e)) {
+			out->entries[out->n_entries++] = rk[i].e;
 			continue;
 		}
 		diag_add(d,
-		         "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
-		         "this port is not programmed",
-		         p->svc->origin, p->svc->ns, p->svc->name, entry_field(p->e.kind),
-		         p->e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&p->e.addr, a),
-		         p->e.port, l4proto_name(p->e.proto), prev->label);
-		entry_free(&pl.v[i].e);
+			 "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
+			 "this port is not programmed",
+			 rk[i].b->origin, rk[i].b->ns, rk[i].b->name, entry_field(rk[i].e.kind),
+			 rk[i].e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&rk[i].e.addr, a),
+			 rk[i].e.port, l4proto_name(rk[i].e.proto), prev->label);
 	}
-	free(pl.v);
-	free(svcs);
-	free(slices);
+	free(rk);
+	free(mine);
+	free(gens);
+	free(next);
+	elemset_free(&groups);
 	return 0;
+}
+
+int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
+	    struct diag *d)
+{
+	struct compiler *c = compiler_new();
+	int ret = compile_with(c, m, o, out, d);
+
+	compiler_free(c); /* out keeps its own references to the blocks */
+	return ret;
 }
 
 void desired_free(struct desired *ds)
 {
 	if (!ds)
 		return;
-	for (size_t i = 0; i < ds->n_entries; i++)
-		entry_free(&ds->entries[i]);
+	for (size_t i = 0; i < ds->n_blocks; i++)
+		block_unref(ds->blocks[i]);
+	free(ds->blocks);
 	free(ds->entries);
 	for (size_t i = 0; i < ds->n_health_checks; i++) {
 		free(ds->health_checks[i].ns);
@@ -451,4 +713,22 @@ void desired_free(struct desired *ds)
 	}
 	free(ds->health_checks);
 	memset(ds, 0, sizeof(*ds));
+}
+
+void desired_copy(struct desired *dst, const struct desired *src)
+{
+	*dst = *src;
+	dst->entries = xmalloc((src->n_entries ? src->n_entries : 1) * sizeof(*dst->entries));
+	memcpy(dst->entries, src->entries, src->n_entries * sizeof(*dst->entries));
+	dst->blocks = xmalloc((src->n_blocks ? src->n_blocks : 1) * sizeof(*dst->blocks));
+	memcpy(dst->blocks, src->blocks, src->n_blocks * sizeof(*dst->blocks));
+	for (size_t i = 0; i < src->n_blocks; i++)
+		dst->blocks[i]->refs++;
+	dst->health_checks = xmalloc((src->n_health_checks ? src->n_health_checks : 1) *
+				     sizeof(*dst->health_checks));
+	for (size_t i = 0; i < src->n_health_checks; i++) {
+		dst->health_checks[i] = src->health_checks[i];
+		dst->health_checks[i].ns = xstrdup(src->health_checks[i].ns);
+		dst->health_checks[i].name = xstrdup(src->health_checks[i].name);
+	}
 }

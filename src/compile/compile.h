@@ -82,7 +82,7 @@ struct entry {
 	bool etp_local;  /* external/NodePort entry of an externalTrafficPolicy: Local Service */
 	bool masquerade; /* external/NodePort entry of an externalTrafficPolicy: Cluster Service */
 	uint32_t affinity_timeout; /* sessionAffinity: ClientIP timeout in seconds; 0: none */
-	const struct cidr *source_ranges; /* LoadBalancer IPs only; borrowed from the model */
+	struct cidr *source_ranges; /* LoadBalancer IPs only */
 	size_t n_source_ranges;
 };
 
@@ -93,8 +93,22 @@ struct health_check {
 	size_t local_endpoints;
 };
 
+struct entry_block;
+
+/* The order of desired.entries: address (NodePorts, with none, first), protocol, port. */
+int entry_cmp(const struct entry *a, const struct entry *b);
+
+/*
+ * entries[] are shallow copies of entries owned by per-Service blocks,
+ * which the desired state holds references to: an entry's pointers (label,
+ * backends) stay valid as long as a desired state containing it lives, and
+ * an unchanged Service keeps the very same entry objects from one compile
+ * to the next (compare label pointers to know).
+ */
 struct desired {
 	int family;
+	struct entry_block **blocks;
+	size_t n_blocks;
 	struct entry *entries; /* sorted by kind group, address, protocol, port */
 	size_t n_entries;
 	struct health_check *health_checks;
@@ -111,5 +125,19 @@ struct desired {
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
             struct diag *d);
 void desired_free(struct desired *ds);
+/* Another reference to the same state (entries shared). */
+void desired_copy(struct desired *dst, const struct desired *src);
+
+/*
+ * The incremental compiler: it caches each Service's entries and reuses
+ * them while the Service and its EndpointSlices are the same objects (by
+ * generation number), so a sync costs O(changed Services) plus a sort of
+ * the entries. compile() is compile_with() on a fresh compiler.
+ */
+struct compiler;
+struct compiler *compiler_new(void);
+void compiler_free(struct compiler *c);
+int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
+                 struct desired *out, struct diag *d);
 
 #endif

@@ -54,15 +54,6 @@ static bool has_backend(const struct entry *e, const struct backend *b)
 	return false;
 }
 
-static int entry_cmp(const struct entry *x, const struct entry *y)
-{
-	int c = ipaddr_cmp(&x->addr, &y->addr);
-
-	if (!c)
-		c = (int)x->proto - (int)y->proto;
-	return c ? c : (int)x->port - (int)y->port;
-}
-
 /* The entry of d with e's key, or NULL (d's entries are sorted by key). */
 static const struct entry *find_entry(const struct desired *d, const struct entry *e)
 {

@@ -96,6 +96,41 @@ void elemset_put(struct elemset *s, const void *key, const void *data, const cha
 	s->comments[i] = comment ? xstrdup(comment) : NULL;
 }
 
+bool elemset_del(struct elemset *s, const void *key)
+{
+	size_t mask = s->index_size - 1, rec = s->klen + s->dlen, hole, pos, i, last;
+
+	if (!s->index_size)
+		return false;
+	hole = index_slot(s, key);
+	if (!s->index[hole])
+		return false;
+	i = s->index[hole] - 1;
+	/* backward-shift deletion keeps every probe chain unbroken */
+	s->index[hole] = 0;
+	for (pos = (hole + 1) & mask; s->index[pos]; pos = (pos + 1) & mask) {
+		size_t home = key_hash(elemset_key(s, s->index[pos] - 1), s->klen) & mask;
+
+		/* move it into the hole unless its home lies cyclically in (hole, pos] */
+		if ((pos > hole && (home <= hole || home > pos)) ||
+		    (pos < hole && (home <= hole && home > pos))) {
+			s->index[hole] = s->index[pos];
+			s->index[pos] = 0;
+			hole = pos;
+		}
+	}
+	/* the last record moves into i */
+	free(s->comments[i]);
+	last = s->n - 1;
+	if (i != last) {
+		memcpy(s->recs + i * rec, s->recs + last * rec, rec);
+		s->comments[i] = s->comments[last];
+		s->index[index_slot(s, elemset_key(s, i))] = (uint32_t)(i + 1);
+	}
+	s->n--;
+	return true;
+}
+
 bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset *b, size_t j)
 {
 	const char *ca = a->comments[i], *cb = b->comments[j];

@@ -42,6 +42,11 @@ void elemset_move(struct elemset *dst, struct elemset *src);
  * a set); comment is copied (NULL for none). Aborts on out of memory.
  */
 void elemset_put(struct elemset *s, const void *key, const void *data, const char *comment);
+/*
+ * Remove the element with this key, if there is one (the last element
+ * takes its index). Returns true when one was removed.
+ */
+bool elemset_del(struct elemset *s, const void *key);
 /* Index of the element with this key, or -1. */
 long elemset_find(const struct elemset *s, const void *key);
 

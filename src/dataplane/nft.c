@@ -206,12 +206,44 @@ static void sets_init(struct nft_sets *s, int family)
 	s->family = family;
 	for (int i = 0; i < SET_COUNT; i++)
 		elemset_init(&s->s[i], key_len(set_specs[i].key, al), data_len(&set_specs[i], al));
+	elemset_init(&s->refs_cluster_ips, (uint32_t)al, 4);
+	elemset_init(&s->refs_hairpin, (uint32_t)(2 * al), 4);
+}
+
+/* The reference counts of a shared set, or NULL for the others. */
+static struct elemset *refs_of(struct nft_sets *s, int id)
+{
+	return id == SET_CLUSTER_IPS ? &s->refs_cluster_ips
+	       : id == SET_HAIRPIN   ? &s->refs_hairpin
+				     : NULL;
+}
+
+static uint32_t refs_get(const struct elemset *r, const void *key)
+{
+	long i = elemset_find(r, key);
+	uint32_t c = 0;
+
+	if (i >= 0)
+		memcpy(&c, elemset_data(r, (size_t)i), 4);
+	return c;
+}
+
+/* Put a shared element (no data, no comment) and count one more user. */
+static void shared_put(struct nft_sets *s, int id, const void *key)
+{
+	struct elemset *r = refs_of(s, id);
+	uint32_t c = refs_get(r, key) + 1;
+
+	elemset_put(&s->s[id], key, NULL, NULL);
+	elemset_put(r, key, &c, NULL);
 }
 
 void nft_sets_free(struct nft_sets *s)
 {
 	for (int i = 0; i < SET_COUNT; i++)
 		elemset_free(&s->s[i]);
+	elemset_free(&s->refs_cluster_ips);
+	elemset_free(&s->refs_hairpin);
 }
 
 /* Put the k backends of one entry under key prefix (slot appended at plen). */
@@ -230,7 +262,7 @@ static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key
 		elemset_put(&out->s[map], key, data, NULL);
 		memcpy(pair, b[slot].addr.raw, al);
 		memcpy(pair + al, b[slot].addr.raw, al);
-		elemset_put(&out->s[SET_HAIRPIN], pair, NULL, NULL);
+		shared_put(out, SET_HAIRPIN, pair);
 	}
 }
 
@@ -243,15 +275,13 @@ static void cidr_bounds(const struct cidr *c, size_t al, uint8_t *dst, uint8_t *
 		dst_end[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
 }
 
-void nft_render(const struct desired *ds, struct nft_sets *out)
+/* Add the elements of one entry to out. */
+static void render_entry(int fam, const struct entry *e, struct nft_sets *out)
 {
-	int fam = ds->family;
 	size_t al = nft_addr_len(fam), k3 = key3_len(fam);
 	uint8_t key[ELEM_MAX_KEY], end[ELEM_MAX_KEY];
 
-	sets_init(out, fam);
-	for (size_t i = 0; i < ds->n_entries; i++) {
-		const struct entry *e = &ds->entries[i];
+	{
 		bool np = e->kind == ENTRY_NODE_PORT;
 		size_t plen = np ? 8 : k3;
 		uint32_t k = (uint32_t)e->n_backends, v;
@@ -261,7 +291,7 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 		else
 			key3_encode(fam, key, &e->addr, e->proto, e->port);
 		if (e->kind == ENTRY_CLUSTER_IP)
-			elemset_put(&out->s[SET_CLUSTER_IPS], e->addr.raw, NULL, NULL);
+			shared_put(out, SET_CLUSTER_IPS, e->addr.raw);
 		if (!np)
 			elemset_put(&out->s[SET_SERVICE_PORTS], key, NULL, NULL);
 		if (np)
@@ -308,6 +338,13 @@ void nft_render(const struct desired *ds, struct nft_sets *out)
 	}
 }
 
+void nft_render(const struct desired *ds, struct nft_sets *out)
+{
+	sets_init(out, ds->family);
+	for (size_t i = 0; i < ds->n_entries; i++)
+		render_entry(ds->family, &ds->entries[i], out);
+}
+
 /* ---- the dataplane object ---------------------------------------------- */
 
 struct nft_dp {
@@ -319,6 +356,8 @@ struct nft_dp {
 	bool table_exists;    /* a table named svcproxy exists in the kernel */
 	bool layout_ok;       /* ... and has our layout: no rebuild needed */
 	struct nft_sets prog; /* what is programmed */
+	struct desired last;  /* what prog was rendered from, when have_last */
+	bool have_last;
 	/* lb[kind][k] != 0: chain <prefix>_<k> exists; n_lb[kind] entries */
 	uint8_t *lb[LB_KINDS];
 	size_t n_lb[LB_KINDS];
@@ -427,6 +466,7 @@ void nft_dp_close(struct nft_dp *dp)
 	if (dp->nl)
 		mnl_socket_close(dp->nl);
 	nft_sets_free(&dp->prog);
+	desired_free(&dp->last);
 	lb_forget(dp);
 	free(dp);
 }
@@ -1793,8 +1833,29 @@ static void chains_free(struct chains_ctx *cc)
 	memset(cc, 0, sizeof(*cc));
 }
 
+/*
+ * Reference counts of the shared elements read back from the kernel: the
+ * next sync is a full one (no last desired state), which recounts them in
+ * what it renders; until then one user each.
+ */
+static void rebuild_refs(struct nft_dp *dp)
+{
+	static const int shared[] = {SET_CLUSTER_IPS, SET_HAIRPIN};
+
+	for (size_t s = 0; s < 2; s++) {
+		struct elemset *set = &dp->prog.s[shared[s]], *r = refs_of(&dp->prog, shared[s]);
+		uint32_t one = 1;
+
+		for (size_t i = 0; i < set->n; i++)
+			elemset_put(r, elemset_key(set, i), &one, NULL);
+	}
+}
+
 int nft_dp_adopt(struct nft_dp *dp)
 {
+	/* whatever we remembered, the kernel's word counts now: the next sync is full */
+	desired_free(&dp->last);
+	dp->have_last = false;
 	struct table_info ti;
 	struct chains_ctx cc = {0};
 	struct nft_sets got;
@@ -1847,6 +1908,7 @@ int nft_dp_adopt(struct nft_dp *dp)
 	}
 	nft_sets_free(&dp->prog);
 	dp->prog = got;
+	rebuild_refs(dp);
 	lb_forget(dp);
 	for (int i = 0; i < LB_KINDS; i++) {
 		dp->lb[i] = cc.lb[i];
@@ -1972,37 +2034,30 @@ static bool lb_exists(const struct nft_dp *dp, enum nft_lb_kind kind, uint32_t k
 	return k < dp->n_lb[kind] && dp->lb[kind][k];
 }
 
-int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
+/*
+ * One transaction taking the elements in have to those in want (the
+ * skeleton first when the layout must be (re)built), with the lb chains
+ * new verdicts need. Returns 0 or -errno; the kernel is unchanged on error.
+ * On success the chains created are recorded in dp.
+ */
+static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struct nft_sets *want,
+		     struct nft_sync_stats *st)
 {
-	struct nft_sets want, empty;
-	const struct nft_sets *have;
 	struct chains_ctx created = {0};
 	bool affinity_stale = false;
 	struct txn t;
 	int ret;
 
-	memset(st, 0, sizeof(*st));
-	nft_render(ds, &want);
-	sets_init(&empty, dp->family);
 	txn_begin(&t, dp);
-
-	if (!dp->layout_ok) {
+	if (st->rebuilt) {
 		if (dp->table_exists)
 			put_table(&t, NFT_MSG_DELTABLE);
 		put_skeleton(&t);
-		st->rebuilt = true;
-		have = &empty;
-	} else {
-		have = &dp->prog;
-		stabilize_slots(have, &want, SET_SERVICE_IPS, SET_BACKENDS);
-		stabilize_slots(have, &want, SET_SERVICE_IPS_CLUSTER, SET_BACKENDS_CLUSTER);
-		stabilize_slots(have, &want, SET_NODEPORTS, SET_NP_BACKENDS);
-		stabilize_slots(have, &want, SET_NODEPORTS_CLUSTER, SET_NP_BACKENDS_CLUSTER);
 	}
 
 	/* the chains that new vmap elements jump to */
 	for (int id = 0; id < SET_COUNT; id++) {
-		const struct elemset *w = &want.s[id];
+		const struct elemset *w = &want->s[id];
 
 		if (set_specs[id].data != D_VERDICT)
 			continue;
@@ -2031,7 +2086,7 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 			    .type = pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 			};
 
-			elemset_diff(&have->s[id], &want.s[id], pass ? diff_ignore : diff_put,
+			elemset_diff(&have->s[id], &want->s[id], pass ? diff_ignore : diff_put,
 			             pass ? diff_put : diff_ignore, &dc);
 			elems_flush(&t);
 			if (!pass && dc.calls &&
@@ -2055,24 +2110,168 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 
 	ret = txn_commit(&t);
 	txn_free(&t);
+	if (!ret) {
+		if (st->rebuilt)
+			lb_forget(dp);
+		for (int kind = 0; kind < LB_KINDS; kind++)
+			for (uint32_t k = 0; k < created.n[kind]; k++)
+				if (created.lb[kind][k])
+					lb_mark(&dp->lb[kind], &dp->n_lb[kind], k);
+		dp->table_exists = true;
+		dp->layout_ok = true;
+	}
+	chains_free(&created);
+	return ret;
+}
+
+static void stabilize_all(const struct nft_sets *have, struct nft_sets *want)
+{
+	stabilize_slots(have, want, SET_SERVICE_IPS, SET_BACKENDS);
+	stabilize_slots(have, want, SET_SERVICE_IPS_CLUSTER, SET_BACKENDS_CLUSTER);
+	stabilize_slots(have, want, SET_NODEPORTS, SET_NP_BACKENDS);
+	stabilize_slots(have, want, SET_NODEPORTS_CLUSTER, SET_NP_BACKENDS_CLUSTER);
+}
+
+/* Render everything and diff against what is programmed (or nothing). */
+static int sync_full(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
+{
+	struct nft_sets want, empty;
+	int ret;
+
+	nft_render(ds, &want);
+	sets_init(&empty, dp->family);
+	st->rebuilt = !dp->layout_ok;
+	if (!st->rebuilt)
+		stabilize_all(&dp->prog, &want);
+	ret = sync_core(dp, st->rebuilt ? &empty : &dp->prog, &want, st);
 	nft_sets_free(&empty);
 	if (ret) {
 		nft_sets_free(&want);
-		chains_free(&created);
 		return ret;
 	}
-	/* the kernel now holds want */
 	nft_sets_free(&dp->prog);
 	dp->prog = want;
-	if (st->rebuilt)
-		lb_forget(dp);
-	for (int kind = 0; kind < LB_KINDS; kind++)
-		for (uint32_t k = 0; k < created.n[kind]; k++)
-			if (created.lb[kind][k])
-				lb_mark(&dp->lb[kind], &dp->n_lb[kind], k);
-	chains_free(&created);
-	dp->table_exists = true;
-	dp->layout_ok = true;
+	return 0;
+}
+
+/* Copy element i of src into dst (same layout). */
+static void elem_copy(struct elemset *dst, const struct elemset *src, size_t i)
+{
+	elemset_put(dst, elemset_key(src, i), elemset_data(src, i), src->comments[i]);
+}
+
+/*
+ * Only the entries that differ from the last sync: their old elements
+ * (minus) and new ones (plus) give the keys this sync touches; the diff
+ * runs on those keys alone, against what is programmed. Shared elements
+ * (cluster_ips, hairpin) come and go with their reference counts.
+ */
+static int sync_incremental(struct nft_dp *dp, const struct desired *ds,
+			    struct nft_sync_stats *st)
+{
+	const struct desired *old = &dp->last;
+	struct nft_sets minus, plus, have, want;
+	size_t i = 0, j = 0;
+	int ret;
+
+	sets_init(&minus, dp->family);
+	sets_init(&plus, dp->family);
+	while (i < old->n_entries || j < ds->n_entries) {
+		int c = i == old->n_entries  ? 1
+			: j == ds->n_entries ? -1
+					     : entry_cmp(&old->entries[i], &ds->entries[j]);
+
+		if (c == 0 && old->entries[i].label == ds->entries[j].label) {
+			i++, j++; /* the very same entry object: unchanged */
+			continue;
+		}
+		if (c <= 0)
+			render_entry(dp->family, &old->entries[i++], &minus);
+		if (c >= 0)
+			render_entry(dp->family, &ds->entries[j++], &plus);
+	}
+	stabilize_all(&dp->prog, &plus);
+
+	sets_init(&have, dp->family);
+	sets_init(&want, dp->family);
+	for (int id = 0; id < SET_COUNT; id++) {
+		struct elemset *pr = &dp->prog.s[id];
+		struct elemset *refs = refs_of(&dp->prog, id);
+
+		for (int side = 0; side < 2; side++) {
+			const struct elemset *touched = side ? &plus.s[id] : &minus.s[id];
+
+			for (size_t k = 0; k < touched->n; k++) {
+				const uint8_t *key = elemset_key(touched, k);
+				long pi = elemset_find(pr, key);
+
+				if (pi >= 0)
+					elem_copy(&have.s[id], pr, (size_t)pi);
+				if (!refs) {
+					if (side)
+						elem_copy(&want.s[id], touched, k);
+					continue;
+				}
+				/* a shared element stays while one entry still uses it */
+				{
+					uint32_t n = refs_get(refs, key) -
+						     refs_get(refs_of(&minus, id), key) +
+						     refs_get(refs_of(&plus, id), key);
+
+					elemset_put(refs_of(&want, id), key, &n, NULL);
+					if (n)
+						elemset_put(&want.s[id], key, NULL, NULL);
+				}
+			}
+		}
+	}
+
+	st->rebuilt = false;
+	ret = sync_core(dp, &have, &want, st);
+	if (!ret) {
+		/* the kernel now holds want on the touched keys */
+		for (int id = 0; id < SET_COUNT; id++) {
+			for (size_t k = 0; k < have.s[id].n; k++)
+				if (elemset_find(&want.s[id], elemset_key(&have.s[id], k)) < 0)
+					elemset_del(&dp->prog.s[id], elemset_key(&have.s[id], k));
+			for (size_t k = 0; k < want.s[id].n; k++)
+				elem_copy(&dp->prog.s[id], &want.s[id], k);
+			if (refs_of(&want, id)) {
+				struct elemset *wr = refs_of(&want, id), *pr = refs_of(&dp->prog, id);
+
+				for (size_t k = 0; k < wr->n; k++) {
+					uint32_t n;
+
+					memcpy(&n, elemset_data(wr, k), 4);
+					if (n)
+						elem_copy(pr, wr, k);
+					else
+						elemset_del(pr, elemset_key(wr, k));
+				}
+			}
+		}
+	}
+	nft_sets_free(&minus);
+	nft_sets_free(&plus);
+	nft_sets_free(&have);
+	nft_sets_free(&want);
+	return ret;
+}
+
+int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
+{
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	if (dp->layout_ok && dp->have_last && dp->last.family == ds->family)
+		ret = sync_incremental(dp, ds, st);
+	else
+		ret = sync_full(dp, ds, st);
+	if (ret)
+		return ret;
+	desired_free(&dp->last);
+	desired_copy(&dp->last, ds);
+	dp->have_last = true;
 	return 0;
 }
 

@@ -81,6 +81,12 @@ enum nft_set_id {
 struct nft_sets {
 	int family;
 	struct elemset s[SET_COUNT];
+	/*
+	 * cluster_ips and hairpin elements are shared (by the ports of a
+	 * Service, by Services with the same endpoint): how many entries
+	 * put each one there, so an incremental sync knows when one goes.
+	 */
+	struct elemset refs_cluster_ips, refs_hairpin; /* key -> u32 count */
 };
 
 const char *nft_set_name(enum nft_set_id id);

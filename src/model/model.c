@@ -125,13 +125,19 @@ static int ptr_push(void ***arr, size_t *n, void *p)
 	return 0;
 }
 
+static _Atomic uint64_t last_gen;
+
 int model_add_service(struct model *m, struct service *s)
 {
+	if (!s->gen)
+		s->gen = ++last_gen;
 	return ptr_push((void ***)&m->services, &m->n_services, s);
 }
 
 int model_add_slice(struct model *m, struct endpoint_slice *e)
 {
+	if (!e->gen)
+		e->gen = ++last_gen;
 	return ptr_push((void ***)&m->slices, &m->n_slices, e);
 }
 

@@ -45,6 +45,7 @@ struct svc_port {
 };
 
 struct service {
+	uint64_t gen; /* unique per decoded object, set by model_add_service(); 0 before */
 	char *origin; /* file path, or "api" */
 	char *ns;
 	char *name;
@@ -87,6 +88,7 @@ struct endpoint {
 };
 
 struct endpoint_slice {
+	uint64_t gen; /* as service.gen */
 	char *origin;
 	char *ns;
 	char *name;
@@ -125,6 +127,12 @@ struct model {
 void model_free(struct model *m);
 /* Free only the arrays of a view whose objects belong to someone else. */
 void model_free_view(struct model *m);
+/*
+ * Append an object. The first time an object is added anywhere it gets
+ * its generation number: a decoded object never shares one with another,
+ * so "same gen" means "the same object, unchanged" (compile caches on it;
+ * an address can be reused after free, a gen cannot).
+ */
 int model_add_service(struct model *m, struct service *s);
 int model_add_slice(struct model *m, struct endpoint_slice *e);
 int model_add_node(struct model *m, struct node *n);

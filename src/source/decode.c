@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@
 #define AFFINITY_MAX       86400
 #define LIST_MAX_DEPTH     8
 #define PATH_LEN           128
+#define KV_MAX             16 /* mappings with more keys are searched in place */
+#define KV_SLOTS           4
+#define ARENA_CHUNK        4096
 
 /* Decoding state for one object: where it came from, and what it is called. */
 struct dctx {
@@ -50,6 +54,27 @@ struct dctx {
 	int line;         /* 1-based line of the object, for unnamed objects */
 	int errors;       /* problems found in the current object */
 	int invalid;      /* invalid objects in the buffer */
+	/* the keys of the last few mappings read (see get()); per document */
+	struct kvmap {
+		struct fy_node *map; /* NULL: slot unused */
+		unsigned n;
+		struct kv {
+			const char *key;
+			size_t len;
+			struct fy_node *val;
+		} e[KV_MAX];
+	} kv[KV_SLOTS];
+	unsigned kv_next;
+	/* NUL-terminated copies of scalars (see scalar0()); per document */
+	struct arena {
+		struct achunk *head;
+		size_t used, cap;
+	} arena;
+};
+
+struct achunk {
+	struct achunk *next;
+	char mem[];
 };
 
 /* Report one problem of the current object; path is the field path. */
@@ -175,27 +200,113 @@ static enum vtype vtype(struct fy_node *n)
 	return V_STR;
 }
 
-/* The value of key in mapping map (aliases followed), or NULL. */
-static struct fy_node *get(struct fy_node *map, const char *key)
+/* A mapping's key as text: NULL when not a scalar. */
+static const char *key_text(struct fy_node_pair *pair, size_t *len)
 {
+	struct fy_node *k = deref(fy_node_pair_key(pair));
+
+	if (!k || fy_node_get_type(k) != FYNT_SCALAR)
+		return NULL;
+	return fy_node_get_scalar(k, len);
+}
+
+/*
+ * The value of key in mapping map (aliases followed), or NULL. Objects
+ * are read by asking a mapping for one key after another, most of them
+ * absent, so the keys of the last KV_SLOTS mappings are kept as plain
+ * text (c->kv, forgotten with the document): asking again costs no call
+ * into libfyaml.
+ */
+static struct fy_node *get(struct dctx *c, struct fy_node *map, const char *key)
+{
+	size_t klen = strlen(key), len;
 	struct fy_node_pair *pair;
+	struct kvmap *m = NULL;
 	void *it = NULL;
-	size_t klen = strlen(key);
+	const char *s;
 
 	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
 		return NULL;
-	while ((pair = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *k = deref(fy_node_pair_key(pair));
-		const char *s;
-		size_t len;
-
-		if (!k || fy_node_get_type(k) != FYNT_SCALAR)
-			continue;
-		s = fy_node_get_scalar(k, &len);
-		if (s && len == klen && !memcmp(s, key, len))
-			return deref(fy_node_pair_value(pair));
+	for (unsigned i = 0; i < KV_SLOTS; i++)
+		if (c->kv[i].map == map) {
+			m = &c->kv[i];
+			break;
+		}
+	if (!m && fy_node_mapping_item_count(map) <= KV_MAX) {
+		m = &c->kv[c->kv_next++ % KV_SLOTS];
+		m->map = map;
+		m->n = 0;
+		while ((pair = fy_node_mapping_iterate(map, &it)))
+			if ((s = key_text(pair, &len)))
+				m->e[m->n++] = (struct kv){s, len, deref(fy_node_pair_value(pair))};
 	}
+	if (m) {
+		for (unsigned i = 0; i < m->n; i++)
+			if (m->e[i].len == klen && !memcmp(m->e[i].key, key, klen))
+				return m->e[i].val;
+		return NULL;
+	}
+	while ((pair = fy_node_mapping_iterate(map, &it)))
+		if ((s = key_text(pair, &len)) && len == klen && !memcmp(s, key, len))
+			return deref(fy_node_pair_value(pair));
 	return NULL;
+}
+
+/* A scalar's text with a NUL added, valid for the document (c->arena). */
+static const char *scalar0(struct dctx *c, struct fy_node *n, size_t *lenp)
+{
+	struct arena *a = &c->arena;
+	size_t len = 0;
+	const char *s = fy_node_get_scalar(n, &len);
+	char *p;
+
+	if (!s)
+		s = "";
+	if (len + 1 > a->cap - a->used) {
+		size_t cap = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
+		struct achunk *ch = xmalloc(sizeof(*ch) + cap);
+
+		ch->next = a->head;
+		a->head = ch;
+		a->used = 0;
+		a->cap = cap;
+	}
+	p = a->head->mem + a->used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	a->used += len + 1;
+	*lenp = len;
+	return p;
+}
+
+/* Forget the document's keys and strings (its nodes are about to go). */
+static void doc_done(struct dctx *c)
+{
+	struct achunk *ch = c->arena.head;
+
+	for (unsigned i = 0; i < KV_SLOTS; i++)
+		c->kv[i].map = NULL;
+	/* keep the newest chunk for the next document */
+	if (ch) {
+		while (ch->next) {
+			struct achunk *next = ch->next->next;
+
+			free(ch->next);
+			ch->next = next;
+		}
+		c->arena.used = 0;
+	}
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct achunk *next = a->head->next;
+
+		free(a->head);
+		a->head = next;
+	}
+	a->used = a->cap = 0;
 }
 
 /* A short printable rendering of a scalar for messages ("..." when long). */
@@ -221,27 +332,44 @@ static const char *show(struct fy_node *n, char *buf, size_t size)
 }
 
 /*
- * Format a field path into buf (PATH_LEN bytes), truncating if needed.
- * buf may also be one of the arguments.
+ * Field paths for messages, built without printf (they are built for every
+ * field read, and used only for a message): as snprintf() into PATH_LEN
+ * bytes would, truncating to PATH_LEN - 1. The parent may be buf itself.
  */
-static void __attribute__((format(printf, 2, 3))) pathf(char *buf, const char *fmt, ...)
+static size_t path_put(char *buf, size_t len, const char *s, size_t n)
 {
-	char tmp[PATH_LEN];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	memcpy(buf, tmp, sizeof(tmp));
+	if (n > PATH_LEN - 1 - len)
+		n = PATH_LEN - 1 - len;
+	memmove(buf + len, s, n);
+	buf[len + n] = '\0';
+	return len + n;
 }
 
-/* buf = parent.key (or key at the top level); buf may be parent */
+/* buf = parent.key (or key at the top level) */
 static void join(char *buf, const char *parent, const char *key)
 {
-	if (parent && *parent)
-		pathf(buf, "%s.%s", parent, key);
-	else
-		pathf(buf, "%s", key);
+	size_t len = 0;
+
+	if (parent && *parent) {
+		len = path_put(buf, len, parent, strlen(parent));
+		len = path_put(buf, len, ".", 1);
+	}
+	path_put(buf, len, key, strlen(key));
+}
+
+/* buf = parent[i] */
+static void path_index(char *buf, const char *parent, size_t i)
+{
+	char num[24];
+	size_t n = sizeof(num), len;
+
+	num[--n] = ']';
+	do
+		num[--n] = (char)('0' + i % 10);
+	while ((i /= 10));
+	num[--n] = '[';
+	len = path_put(buf, 0, parent, strlen(parent));
+	path_put(buf, len, num + n, sizeof(num) - n);
 }
 
 /*
@@ -254,7 +382,7 @@ static int node_str(struct dctx *c, struct fy_node *n, const char *path, const c
 static int get_str(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                    const char **out)
 {
-	struct fy_node *n = get(map, key);
+	struct fy_node *n = get(c, map, key);
 	enum vtype t = vtype(n);
 	char path[PATH_LEN];
 	size_t len;
@@ -263,11 +391,8 @@ static int get_str(struct dctx *c, struct fy_node *map, const char *key, const c
 	if (t == V_ABSENT || t == V_NULL)
 		return 0;
 	if (t == V_STR) {
-		*out = fy_node_get_scalar0(n);
-		if (!*out)
-			die_oom();
-		fy_node_get_scalar(n, &len);
-		if (strlen(*out) == len)
+		*out = scalar0(c, n, &len);
+		if (!memchr(*out, '\0', len))
 			return 1;
 	}
 	join(path, parent, key);
@@ -293,11 +418,8 @@ static int node_str(struct dctx *c, struct fy_node *n, const char *path, const c
 		    show(n, sh, sizeof(sh)));
 		return -1;
 	}
-	*out = fy_node_get_scalar0(n);
-	if (!*out)
-		die_oom();
-	fy_node_get_scalar(n, &len);
-	if (strlen(*out) != len) {
+	*out = scalar0(c, n, &len);
+	if (memchr(*out, '\0', len)) {
 		bad(c, path, "contains a NUL character");
 		*out = NULL;
 		return -1;
@@ -372,7 +494,7 @@ static int node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *
 static int get_seq(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                    struct fy_node **out)
 {
-	struct fy_node *n = get(map, key);
+	struct fy_node *n = get(c, map, key);
 	enum vtype t = vtype(n);
 	char path[PATH_LEN];
 
@@ -406,7 +528,7 @@ static int node_map(struct dctx *c, struct fy_node *n, const char *path, struct 
 static int get_map(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                    struct fy_node **out)
 {
-	struct fy_node *n = get(map, key);
+	struct fy_node *n = get(c, map, key);
 	char path[PATH_LEN];
 
 	*out = NULL;
@@ -512,7 +634,7 @@ static int node_port(struct dctx *c, struct fy_node *n, const char *path, int lo
 static int get_port(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
                     int lo, uint16_t *out)
 {
-	struct fy_node *n = get(map, key);
+	struct fy_node *n = get(c, map, key);
 	char path[PATH_LEN];
 
 	*out = 0;
@@ -626,7 +748,7 @@ static void get_ip_list(struct dctx *c, struct fy_node *map, const char *key, co
 	join(path, parent, key);
 	*out = xcalloc(fy_node_sequence_item_count(seq), sizeof(**out));
 	while ((it_n = item(seq, &it))) {
-		pathf(ipath, "%s[%zu]", path, i++);
+		path_index(ipath, path, i++);
 		if (node_ip(c, it_n, ipath, 0, &(*out)[*n]) == 0)
 			bad(c, ipath, "an IP address is required");
 		else
@@ -691,9 +813,9 @@ static int get_label(struct dctx *c, struct meta *m, const char *key, const char
 	*out = NULL;
 	if (!m->labels)
 		return 0;
-	if (!get(m->labels, key))
+	if (!get(c, m->labels, key))
 		return 0;
-	if (vtype(get(m->labels, key)) == V_NULL) { /* present but empty */
+	if (vtype(get(c, m->labels, key)) == V_NULL) { /* present but empty */
 		*out = "";
 		return 1;
 	}
@@ -729,7 +851,7 @@ static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t
 	long long v;
 	int r;
 
-	pathf(path, "spec.ports[%zu]", i);
+	path_index(path, "spec.ports", i);
 	if (vtype(pn) != V_MAP) {
 		bad(c, path, "expected a mapping, got %s", vtype_names[vtype(pn)]);
 		return;
@@ -755,7 +877,7 @@ static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t
 	get_port(c, pn, "nodePort", path, 0, &p->node_port);
 
 	/* targetPort: int-or-string; absent or 0 means "same as port" */
-	tp = get(pn, "targetPort");
+	tp = get(c, pn, "targetPort");
 	join(fpath, path, "targetPort");
 	switch (vtype(tp)) {
 	case V_ABSENT:
@@ -816,7 +938,7 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 		while ((n = item(seq, &it))) {
 			const char *t;
 
-			pathf(path, "spec.clusterIPs[%zu]", i);
+			path_index(path, "spec.clusterIPs", i);
 			if (node_str(c, n, path, &t) == 0)
 				bad(c, path, "an IP address is required");
 			if (!t) {
@@ -869,12 +991,12 @@ static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service
 		return;
 	s->lb_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->lb_ips));
 	while ((n = item(seq, &it))) {
-		pathf(path, "status.loadBalancer.ingress[%zu]", i++);
+		path_index(path, "status.loadBalancer.ingress", i++);
 		if (node_map(c, n, path, &n) <= 0)
 			continue;
 		join(path, path, "ip");
 		/* hostname-only entries (AWS ELB) carry no IP for us */
-		if (node_ip(c, get(n, "ip"), path, 0, &s->lb_ips[s->n_lb_ips]) > 0)
+		if (node_ip(c, get(c, n, "ip"), path, 0, &s->lb_ips[s->n_lb_ips]) > 0)
 			s->n_lb_ips++;
 	}
 }
@@ -891,7 +1013,7 @@ static void decode_lb_ranges(struct dctx *c, struct fy_node *spec, struct servic
 		return;
 	s->lb_source_ranges = xcalloc(fy_node_sequence_item_count(seq), sizeof(struct cidr));
 	while ((n = item(seq, &it))) {
-		pathf(path, "spec.loadBalancerSourceRanges[%zu]", i++);
+		path_index(path, "spec.loadBalancerSourceRanges", i++);
 		if (node_str(c, n, path, &t) <= 0) {
 			if (!t && vtype(n) == V_NULL)
 				bad(c, path, "a CIDR is required");
@@ -939,7 +1061,7 @@ static void decode_affinity(struct dctx *c, struct fy_node *spec, struct service
 	if (get_map(c, spec, "sessionAffinityConfig", "spec", &cfg) <= 0 ||
 	    get_map(c, cfg, "clientIP", "spec.sessionAffinityConfig", &cip) <= 0)
 		return;
-	r = node_int(c, get(cip, "timeoutSeconds"),
+	r = node_int(c, get(c, cip, "timeoutSeconds"),
 	             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", &v);
 	if (r <= 0)
 		return;
@@ -1005,7 +1127,7 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 				char path[PATH_LEN];
 				struct svc_port *q = &s->ports[j];
 
-				pathf(path, "spec.ports[%zu]", i);
+				path_index(path, "spec.ports", i);
 				if (p->port && q->port == p->port && q->proto == p->proto) {
 					bad(c, path, "duplicate port %u/%s (also spec.ports[%zu])",
 					    p->port, l4proto_name(p->proto), j);
@@ -1023,7 +1145,8 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 			    s->type != SVC_LOAD_BALANCER) {
 				char path[PATH_LEN];
 
-				pathf(path, "spec.ports[%zu].nodePort", i);
+				path_index(path, "spec.ports", i);
+				join(path, path, "nodePort");
 				bad(c, path, "may only be used with type NodePort or LoadBalancer");
 			}
 			i++;
@@ -1086,7 +1209,7 @@ static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *pa
 	while ((n = item(seq, &it))) {
 		struct eps_port *p = &(*out)[*n_out];
 
-		pathf(path, "%s[%zu]", parent, i++);
+		path_index(path, parent, i++);
 		if (node_map(c, n, path, &n) <= 0)
 			continue;
 		(*n_out)++;
@@ -1135,7 +1258,7 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 		while ((a = item(addrs, &it))) {
 			struct ipaddr ip;
 
-			pathf(hpath, "%s[%zu]", fpath, i);
+			path_index(hpath, fpath, i);
 			r = node_ip(c, a, hpath, family, &ip);
 			if (r == 0)
 				bad(c, hpath, "an IP address is required");
@@ -1147,19 +1270,19 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 
 	ep->ready = true;
 	join(fpath, path, "conditions");
-	if (node_map(c, get(n, "conditions"), fpath, &cond) > 0) {
+	if (node_map(c, get(c, n, "conditions"), fpath, &cond) > 0) {
 		char cpath[PATH_LEN];
 		bool serving_set;
 
 		join(cpath, fpath, "ready");
-		node_bool(c, get(cond, "ready"), cpath, &ep->ready);
+		node_bool(c, get(c, cond, "ready"), cpath, &ep->ready);
 		ep->serving = ep->ready;
 		join(cpath, fpath, "serving");
-		serving_set = node_bool(c, get(cond, "serving"), cpath, &ep->serving) > 0;
+		serving_set = node_bool(c, get(c, cond, "serving"), cpath, &ep->serving) > 0;
 		if (!serving_set)
 			ep->serving = ep->ready;
 		join(cpath, fpath, "terminating");
-		node_bool(c, get(cond, "terminating"), cpath, &ep->terminating);
+		node_bool(c, get(c, cond, "terminating"), cpath, &ep->terminating);
 	} else {
 		ep->serving = ep->ready;
 	}
@@ -1178,7 +1301,8 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 		while ((z = item(zones, &it))) {
 			char zpath[PATH_LEN];
 
-			pathf(zpath, "%s.forZones[%zu]", hpath, i++);
+			join(zpath, hpath, "forZones");
+			path_index(zpath, zpath, i++);
 			if (node_map(c, z, zpath, &z) <= 0)
 				continue;
 			r = get_str(c, z, "name", zpath, &s);
@@ -1194,6 +1318,7 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 
 static void decode_slice(struct dctx *c, struct fy_node *obj)
 {
+	size_t len;
 	struct endpoint_slice *e;
 	struct fy_node *seq, *n;
 	const char *at, *svc;
@@ -1203,8 +1328,8 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 	int r;
 
 	/* FQDN slices carry names, not addresses: nothing to program */
-	n = get(obj, "addressType");
-	if (vtype(n) == V_STR && fy_node_get_scalar0(n) && !strcmp(fy_node_get_scalar0(n), "FQDN"))
+	n = get(c, obj, "addressType");
+	if (vtype(n) == V_STR && !strcmp(scalar0(c, n, &len), "FQDN"))
 		return;
 	e = xcalloc(1, sizeof(*e));
 	get_meta(c, obj, true, is_dns_subdomain,
@@ -1235,7 +1360,7 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 		while ((n = item(seq, &it))) {
 			char path[PATH_LEN];
 
-			pathf(path, "endpoints[%zu]", i++);
+			path_index(path, "endpoints", i++);
 			if (node_map(c, n, path, &n) <= 0)
 				continue;
 			decode_endpoint(c, n, path, e->family, &e->endpoints[e->n_endpoints++]);
@@ -1278,11 +1403,11 @@ static void decode_ep_addresses(struct dctx *c, struct fy_node *subset, const ch
 		struct ipaddr ip;
 		int r;
 
-		pathf(fpath, "%s[%zu]", path, i++);
+		path_index(fpath, path, i++);
 		if (node_map(c, n, fpath, &n) <= 0)
 			continue;
 		join(fpath, fpath, "ip");
-		r = node_ip(c, get(n, "ip"), fpath, 0, &ip);
+		r = node_ip(c, get(c, n, "ip"), fpath, 0, &ip);
 		if (r == 0)
 			bad(c, fpath, "required value is missing");
 		if (r <= 0)
@@ -1292,7 +1417,7 @@ static void decode_ep_addresses(struct dctx *c, struct fy_node *subset, const ch
 		ep = &e->endpoints[e->n_endpoints - 1];
 		ep->addr = ip;
 		ep->ready = ep->serving = ready;
-		pathf(fpath, "%s[%zu]", path, i - 1);
+		path_index(fpath, path, i - 1);
 		if (get_str(c, n, "nodeName", fpath, &s) > 0)
 			ep->node_name = xstrdup(s);
 	}
@@ -1326,7 +1451,7 @@ static void decode_endpoints(struct dctx *c, struct fy_node *obj)
 		struct fy_node *ports;
 		bool has_v4;
 
-		pathf(path, "subsets[%zu]", i);
+		path_index(path, "subsets", i);
 		if (node_map(c, sub, path, &sub) <= 0) {
 			i++;
 			continue;
@@ -1503,7 +1628,13 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t len)
 		unsigned char lo = 0x80, hi = 0xbf;
 
 		if (b < 0x80) {
-			i++;
+			uint64_t w;
+
+			/* ASCII, 8 bytes at a time */
+			while (len - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ULL)))
+				i += 8;
+			if (i < len && s[i] < 0x80)
+				i++;
 			continue;
 		}
 		if (b >= 0xc2 && b <= 0xdf)
@@ -1610,6 +1741,13 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 	/* collect libfyaml's messages instead of letting it print to stderr */
 	fy_diag_set_collect_errors(fd, true);
 
+	/*
+	 * No accelerators: hash tables per mapping cost more than they save
+	 * on our small mappings (read through get()'s key cache). Not
+	 * FYPCF_PREFER_RECURSIVE either: 4% fewer instructions, but other
+	 * messages for too deep nesting ("depth limit exceeded", another
+	 * column). Comments are not kept (no FYPCF_PARSE_COMMENTS).
+	 */
 	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
 	            (ends_with(origin, ".json") ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
 	cfg.diag = fd;
@@ -1622,6 +1760,7 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 	}
 	while ((doc = fy_parse_load_document(p))) {
 		decode_object(&c, fy_document_root(doc), 0);
+		doc_done(&c);
 		fy_parse_document_destroy(p, doc);
 	}
 	if (fy_diag_got_error(fd) || fy_parser_get_stream_error(p)) {
@@ -1652,6 +1791,7 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 	}
 	ret = c.invalid;
 out:
+	arena_free(&c.arena);
 	model_free(&tmp);
 	diag_clear(&msgs);
 	decode_rejects_clear(&rej);

@@ -27,6 +27,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +50,11 @@
 /* more changed names than this in one directory: rescan it instead */
 #define BULK_RESCAN 256
 
+/* at most this many threads read and decode files at once */
+#define MAX_WORKERS 16
+
+struct mjob;
+
 struct mfile {
 	char *path;   /* origin of its objects, as named in messages */
 	char *name;   /* name in its directory: the sort key */
@@ -55,6 +64,7 @@ struct mfile {
 	int problems;      /* found in that text */
 	struct diag msgs;  /* ... and their messages */
 	struct model objs; /* last good objects, owned */
+	struct mjob *job;  /* its text read and decoded ahead (fetch_all), or NULL */
 };
 
 struct mroot {
@@ -70,7 +80,8 @@ struct mroot {
 struct manifest_source {
 	struct mroot *roots;
 	size_t n_roots;
-	int ifd; /* inotify, or -1 */
+	int ifd;          /* inotify, or -1 */
+	unsigned workers; /* threads for reading files; 0: one per CPU */
 };
 
 /* --- object identity and comparison ------------------------------------------ */
@@ -370,6 +381,29 @@ out:
 
 /* --- files ------------------------------------------------------------------- */
 
+/*
+ * One file's text read and decoded (mfile_fetch), possibly on a worker
+ * thread: everything mfile_reload() needs, so that the part that depends
+ * on order (last good, messages, duplicates) stays on the calling thread.
+ */
+struct mjob {
+	int rret; /* read_file(): 0, -ENOENT or -errno */
+	size_t len;
+	uint64_t hash;
+	bool same; /* the text last decoded: not decoded again */
+	int dret;  /* manifest_decode_buffer_ex(), when decoded */
+	struct model fresh;
+	struct diag msgs;
+	struct decode_rejects rej;
+};
+
+static void mjob_clear(struct mjob *j)
+{
+	model_free(&j->fresh);
+	diag_clear(&j->msgs);
+	decode_rejects_clear(&j->rej);
+}
+
 static void mfile_free(struct mfile *f)
 {
 	if (!f)
@@ -378,6 +412,10 @@ static void mfile_free(struct mfile *f)
 	free(f->name);
 	diag_clear(&f->msgs);
 	model_free(&f->objs);
+	if (f->job) {
+		mjob_clear(f->job);
+		free(f->job);
+	}
 	free(f);
 }
 
@@ -467,65 +505,177 @@ static void diag_copy(struct diag *dst, const struct diag *src)
 }
 
 /*
+ * Read and decode f's text into j. Touches nothing but j, and reads only
+ * f's path and what it last decoded, so it may run on any thread while
+ * the caller waits.
+ */
+static void mfile_fetch(const struct mfile *f, struct mjob *j)
+{
+	char *buf = NULL;
+
+	j->rret = read_file(f->path, &buf, &j->len);
+	if (j->rret)
+		return;
+	j->hash = fnv1a(FNV_INIT, buf, j->len);
+	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
+	if (!j->same)
+		j->dret =
+		    manifest_decode_buffer_ex(f->path, buf, j->len, &j->fresh, &j->msgs, &j->rej);
+	free(buf);
+}
+
+/*
  * Re-read one file, keeping its last good objects (see the top). Returns
  * the number of problems, or -ENOENT when the file is gone (the caller
  * drops it). *changed is set when its objects changed. With report_same,
- * an unchanged text's problems are reported again.
+ * an unchanged text's problems are reported again. Uses the text fetched
+ * ahead by fetch_all() when there is one.
  */
 static int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed)
 {
-	struct decode_rejects rej = {0};
-	struct model fresh = {0};
-	struct diag msgs = {0};
-	char *buf = NULL;
-	size_t len = 0;
-	uint64_t h;
+	struct mjob local = {0}, *j = f->job ? f->job : &local;
 	int ret;
 
-	ret = read_file(f->path, &buf, &len);
-	if (ret == -ENOENT)
-		return ret;
-	if (ret) {
-		diag_add(d, "%s: cannot read: %s (keeping its previous objects)", f->path,
-		         strerror(-ret));
-		f->decoded = false;
-		return 1;
+	if (!f->job)
+		mfile_fetch(f, &local);
+	f->job = NULL;
+	if (j->rret == -ENOENT) {
+		ret = -ENOENT;
+		goto out;
 	}
-	h = fnv1a(FNV_INIT, buf, len);
-	if (f->decoded && f->hash == h && f->size == len) {
+	if (j->rret) {
+		diag_add(d, "%s: cannot read: %s (keeping its previous objects)", f->path,
+		         strerror(-j->rret));
+		f->decoded = false;
+		ret = 1;
+		goto out;
+	}
+	if (j->same) {
 		if (report_same)
 			diag_copy(d, &f->msgs);
 		ret = f->problems;
 		goto out;
 	}
 
-	ret = manifest_decode_buffer_ex(f->path, buf, len, &fresh, &msgs, &rej);
+	ret = j->dret;
 	if (ret < 0) {
 		ret = 1; /* syntax error: the file's previous objects all stay */
 	} else {
 		void ***taken;
 		size_t n_taken;
 
-		keep_last_good(&f->objs, &fresh, &rej, &taken, &n_taken);
-		if (!model_same(&f->objs, &fresh))
+		keep_last_good(&f->objs, &j->fresh, &j->rej, &taken, &n_taken);
+		if (!model_same(&f->objs, &j->fresh))
 			*changed = true;
 		for (size_t i = 0; i < n_taken; i++)
 			*taken[i] = NULL; /* now owned by fresh */
 		free(taken);
 		model_free(&f->objs);
-		f->objs = fresh;
+		f->objs = j->fresh;
+		memset(&j->fresh, 0, sizeof(j->fresh));
 	}
-	diag_copy(d, &msgs);
+	diag_copy(d, &j->msgs);
 	diag_clear(&f->msgs);
-	f->msgs = msgs;
+	f->msgs = j->msgs;
+	memset(&j->msgs, 0, sizeof(j->msgs));
 	f->problems = ret;
-	f->hash = h;
-	f->size = len;
+	f->hash = j->hash;
+	f->size = j->len;
 	f->decoded = true;
 out:
-	decode_rejects_clear(&rej);
-	free(buf);
+	mjob_clear(j);
+	if (j != &local)
+		free(j);
 	return ret;
+}
+
+/* --- reading ahead, in parallel ----------------------------------------------- */
+
+struct fetch_pool {
+	struct mfile **files;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *fetch_worker(void *arg)
+{
+	struct fetch_pool *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+		mfile_fetch(p->files[i], p->files[i]->job);
+	return NULL;
+}
+
+static unsigned online_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/*
+ * Read and decode files[0..n) ahead, on min(CPUs, n) threads (this one
+ * included): each file's result waits in f->job for mfile_reload(), which
+ * the caller then runs file by file in its usual order, so that messages,
+ * last good and duplicates come out exactly as when read one by one. With
+ * one thread nothing is read ahead (and memory stays flat: one decoded
+ * file at a time).
+ */
+static void fetch_all(const struct manifest_source *ms, struct mfile **files, size_t n)
+{
+	struct fetch_pool pool = {.files = files, .n = n};
+	unsigned want = ms->workers ? ms->workers : online_cpus();
+	size_t nthreads = want < n ? want : n, started = 0;
+	sigset_t all, old;
+	pthread_t *tids;
+
+	if (nthreads > MAX_WORKERS)
+		nthreads = MAX_WORKERS;
+	if (nthreads <= 1)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (!files[i]->job)
+			files[i]->job = xcalloc(1, sizeof(*files[i]->job));
+	atomic_init(&pool.next, 0);
+	tids = xcalloc(nthreads - 1, sizeof(*tids));
+	/* signals are for the main thread (the daemon's signalfd) only */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; started < nthreads - 1; started++)
+		if (pthread_create(&tids[started], NULL, fetch_worker, &pool))
+			break; /* fewer threads: still correct */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	fetch_worker(&pool);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+}
+
+/* A growing list of files to read ahead. */
+struct flist {
+	struct mfile **v;
+	size_t n, cap;
+};
+
+static void flist_add(struct flist *l, struct mfile *f)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = f;
+}
+
+/* Move src's messages to the end of dst. */
+static void diag_move(struct diag *dst, struct diag *src)
+{
+	diag_copy(dst, src);
+	diag_clear(src);
 }
 
 /* --- roots ---------------------------------------------------------------------- */
@@ -570,21 +720,29 @@ static void root_clear(struct mroot *r, bool *changed)
  * Re-read one name of a root: read it if it is there (adding it when new),
  * drop it when gone. Returns the number of problems.
  */
-static int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *changed)
+/* The file of a root with that name, added (not read yet) when new. */
+static struct mfile *root_file(struct mroot *r, const char *name, size_t *at)
 {
 	size_t i = file_lower_bound(r, name);
-	bool found = i < r->n_files && !strcmp(r->files[i]->name, name);
-	struct mfile *f;
-	int ret;
 
-	if (!found) {
-		f = mfile_new(r, name);
+	if (i == r->n_files || strcmp(r->files[i]->name, name)) {
+		struct mfile *f = mfile_new(r, name);
+
 		r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
 		memmove(&r->files[i + 1], &r->files[i], (r->n_files - i) * sizeof(*r->files));
 		r->files[i] = f;
 		r->n_files++;
 	}
-	ret = mfile_reload(r->files[i], d, false, changed);
+	*at = i;
+	return r->files[i];
+}
+
+static int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *changed)
+{
+	size_t i;
+	int ret;
+
+	ret = mfile_reload(root_file(r, name, &i), d, false, changed);
 	if (ret == -ENOENT) {
 		root_remove_at(r, i, changed);
 		ret = 0;
@@ -631,16 +789,16 @@ static int root_probe(struct mroot *r, struct diag *d)
 }
 
 /*
- * Read a directory root completely: new files are added, vanished ones
- * dropped, the rest re-read (unchanged texts are cheap: only hashed).
+ * List a directory root: new files are added (not read yet), vanished ones
+ * dropped. Returns 0, or 1 when the directory cannot be read (its files
+ * are kept as they are).
  */
-static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool *changed)
+static int root_list_dir(struct mroot *r, struct diag *d, bool *changed)
 {
 	struct mfile **files = NULL;
 	char **names = NULL;
 	size_t n = 0, cap = 0, nf = 0, i = 0, j = 0;
 	struct dirent *de;
-	int problems = 0;
 	DIR *dir;
 
 	dir = opendir(r->path);
@@ -665,8 +823,6 @@ static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool
 	files = xcalloc(n + 1, sizeof(*files));
 	while (i < r->n_files || j < n) {
 		int c = i == r->n_files ? 1 : j == n ? -1 : strcmp(r->files[i]->name, names[j]);
-		struct mfile *f;
-		int ret;
 
 		if (c < 0) { /* gone */
 			if (!model_empty(&r->files[i]->objs))
@@ -675,20 +831,11 @@ static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool
 			continue;
 		}
 		if (c == 0) {
-			f = r->files[i++];
+			files[nf++] = r->files[i++];
 			j++;
 		} else {
-			f = mfile_new(r, names[j++]);
+			files[nf++] = mfile_new(r, names[j++]);
 		}
-		ret = mfile_reload(f, d, report_same, changed);
-		if (ret == -ENOENT) { /* vanished since readdir */
-			if (!model_empty(&f->objs))
-				*changed = true;
-			mfile_free(f);
-			continue;
-		}
-		problems += ret;
-		files[nf++] = f;
 	}
 	free(r->files);
 	r->files = files;
@@ -696,11 +843,15 @@ static int root_scan_dir(struct mroot *r, struct diag *d, bool report_same, bool
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	return problems;
+	return 0;
 }
 
-/* Read a root completely. Returns problems, or -errno when PATH is missing. */
-static int root_load(struct mroot *r, struct diag *d, bool report_same, bool *changed)
+/*
+ * First half of reading a root completely: find out what it holds now
+ * (files not read yet). Returns 0 when its files are to be read, problems
+ * (> 0) when not, or -errno when PATH is missing.
+ */
+static int root_prepare(struct mroot *r, struct diag *d, bool *changed)
 {
 	bool was_dir = r->is_dir, had = r->dir != NULL;
 	int ret;
@@ -713,19 +864,48 @@ static int root_load(struct mroot *r, struct diag *d, bool report_same, bool *ch
 	if (had && was_dir != r->is_dir)
 		root_clear(r, changed);
 	if (r->is_dir)
-		return root_scan_dir(r, d, report_same, changed);
+		return root_list_dir(r, d, changed);
 	if (!r->n_files) {
 		r->files = xcalloc(1, sizeof(*r->files));
 		r->files[0] = mfile_new(r, r->base);
 		r->n_files = 1;
 	}
-	ret = mfile_reload(r->files[0], d, report_same, changed);
-	if (ret == -ENOENT) { /* a FIFO or some such */
-		diag_add(d, "%s: not a regular file", r->path);
-		root_clear(r, changed);
-		return 1;
+	return 0;
+}
+
+/*
+ * Second half: (re)read every file of a prepared root, in order (unchanged
+ * texts are cheap: only hashed). Returns the number of problems.
+ */
+static int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed)
+{
+	size_t nf = 0;
+	int problems = 0, ret;
+
+	if (!r->is_dir) {
+		ret = mfile_reload(r->files[0], d, report_same, changed);
+		if (ret == -ENOENT) { /* a FIFO or some such */
+			diag_add(d, "%s: not a regular file", r->path);
+			root_clear(r, changed);
+			return 1;
+		}
+		return ret;
 	}
-	return ret;
+	for (size_t i = 0; i < r->n_files; i++) {
+		struct mfile *f = r->files[i];
+
+		ret = mfile_reload(f, d, report_same, changed);
+		if (ret == -ENOENT) { /* vanished since readdir */
+			if (!model_empty(&f->objs))
+				*changed = true;
+			mfile_free(f);
+			continue;
+		}
+		problems += ret;
+		r->files[nf++] = f;
+	}
+	r->n_files = nf;
+	return problems;
 }
 
 /* --- the source ------------------------------------------------------------------ */
@@ -774,19 +954,43 @@ void manifest_source_free(struct manifest_source *ms)
 	free(ms);
 }
 
+void manifest_source_set_workers(struct manifest_source *ms, unsigned n)
+{
+	ms->workers = n;
+}
+
+/*
+ * Every root is prepared (its messages kept aside), then all their files
+ * are read ahead in parallel, then each root's messages and files are
+ * taken in order: the same result as root_load() root by root.
+ */
 int manifest_source_load(struct manifest_source *ms, struct diag *d)
 {
+	struct diag *pre = xcalloc(ms->n_roots + 1, sizeof(*pre));
+	int *st = xcalloc(ms->n_roots + 1, sizeof(*st));
 	int problems = 0, missing = 0;
+	struct flist ahead = {0};
 	bool changed = false;
 
 	for (size_t i = 0; i < ms->n_roots; i++) {
-		int ret = root_load(&ms->roots[i], d, true, &changed);
+		st[i] = root_prepare(&ms->roots[i], &pre[i], &changed);
+		for (size_t j = 0; !st[i] && j < ms->roots[i].n_files; j++)
+			flist_add(&ahead, ms->roots[i].files[j]);
+	}
+	fetch_all(ms, ahead.v, ahead.n);
+	for (size_t i = 0; i < ms->n_roots; i++) {
+		int ret;
 
+		diag_move(d, &pre[i]); /* root_prepare()'s, which came first */
+		ret = st[i] ? st[i] : root_reload(&ms->roots[i], d, true, &changed);
 		if (ret < 0)
 			missing = ret;
 		else
 			problems += ret;
 	}
+	free(ahead.v);
+	free(st);
+	free(pre);
 	return missing ? missing : problems;
 }
 
@@ -878,13 +1082,25 @@ static void route_event(struct manifest_source *ms, const struct inotify_event *
 	}
 }
 
+/* What handle_events does for one touched entry. */
+enum act {
+	ACT_NONE,           /* covered by another entry */
+	ACT_RESCAN,         /* read the whole root */
+	ACT_RESCAN_UNREAD,  /* ... whose directory could not be listed */
+	ACT_RESCAN_MISSING, /* ... which is gone */
+	ACT_NAME,           /* read one file of the root */
+};
+
 int manifest_source_handle_events(struct manifest_source *ms, struct diag *d)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	struct touched *v = NULL;
+	struct flist ahead = {0};
+	struct diag *pre = NULL;
+	enum act *act = NULL;
 	bool changed = false;
 	size_t n = 0;
-	int ret = 0;
+	int ret = 0, st;
 
 	if (ms->ifd < 0)
 		return -EBADF;
@@ -917,19 +1133,53 @@ int manifest_source_handle_events(struct manifest_source *ms, struct diag *d)
 		if (j - i > BULK_RESCAN)
 			v[i].name = (free(v[i].name), NULL);
 	}
+	/*
+	 * In two passes, so that the files can be read ahead in parallel in
+	 * between: first what each entry will read (rescans list their
+	 * directory, messages kept aside), then the reading, in order.
+	 */
+	act = xcalloc(n + 1, sizeof(*act));
+	pre = xcalloc(n + 1, sizeof(*pre));
 	for (size_t i = 0; i < n; i++) {
 		struct mroot *r = &ms->roots[v[i].root];
 		bool rescanned = i && v[i].root == v[i - 1].root && !v[i - 1].name;
+		size_t at;
 
 		if (rescanned) {
 			v[i].name = (free(v[i].name), NULL); /* covered: propagate */
 		} else if (i && v[i].root == v[i - 1].root && !strcmp(v[i].name, v[i - 1].name)) {
 			continue;
 		} else if (!v[i].name) {
-			if (root_load(r, d, false, &changed) >= 0 && r->wd < 0)
-				r->wd = inotify_add_watch(ms->ifd, r->dir, WATCH_MASK);
+			act[i] = ACT_RESCAN;
+			st = root_prepare(r, &pre[i], &changed);
+			if (st)
+				act[i] = st < 0 ? ACT_RESCAN_MISSING : ACT_RESCAN_UNREAD;
+			for (size_t j = 0; !st && j < r->n_files; j++)
+				flist_add(&ahead, r->files[j]);
 		} else {
+			act[i] = ACT_NAME;
+			flist_add(&ahead, root_file(r, v[i].name, &at));
+		}
+	}
+	fetch_all(ms, ahead.v, ahead.n);
+	for (size_t i = 0; i < n; i++) {
+		struct mroot *r = &ms->roots[v[i].root];
+
+		diag_move(d, &pre[i]); /* root_prepare()'s, which came first */
+		switch (act[i]) {
+		case ACT_NONE:
+		case ACT_RESCAN_MISSING:
+			break;
+		case ACT_RESCAN:
+			root_reload(r, d, false, &changed);
+			/* fall through */
+		case ACT_RESCAN_UNREAD:
+			if (r->wd < 0)
+				r->wd = inotify_add_watch(ms->ifd, r->dir, WATCH_MASK);
+			break;
+		case ACT_NAME:
 			root_refresh_name(r, v[i].name, d, &changed);
+			break;
 		}
 	}
 	ret = changed ? 1 : 0;
@@ -937,6 +1187,9 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);
+	free(act);
+	free(pre);
+	free(ahead.v);
 	return ret;
 }
 

@@ -25,6 +25,13 @@ struct manifest_source *manifest_source_new(const char *const *paths, size_t n_p
 void manifest_source_free(struct manifest_source *ms);
 
 /*
+ * How many threads may read and decode files at once (the files are then
+ * taken in order, so the result is the same). 0, the default: one per CPU;
+ * 1: none but the caller's.
+ */
+void manifest_source_set_workers(struct manifest_source *ms, unsigned n);
+
+/*
  * (Re)read every path. Problems go to d (one message each).
  * Returns the number of problems found (0 = all good), or -ENOENT when a
  * given PATH does not exist (named in d).
