@@ -495,6 +495,163 @@ static void test_many(void **state)
 	assert_int_equal(f->m.n_services, n);
 }
 
+/* --- reading files in parallel gives the result of reading them in order ---- */
+
+static void assert_diag_equal(const struct diag *a, const struct diag *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		assert_string_equal(a->msgs[i], b->msgs[i]);
+}
+
+/* Both sources' views, and the problems found building them, are the same. */
+static void assert_same_view(struct manifest_source *seq, struct manifest_source *par)
+{
+	struct model a = {0}, b = {0};
+	struct diag da = {0}, db = {0};
+
+	assert_int_equal(manifest_source_model(seq, &a, &da), 0);
+	assert_int_equal(manifest_source_model(par, &b, &db), 0);
+	assert_diag_equal(&da, &db);
+	assert_int_equal(a.n_services, b.n_services);
+	assert_int_equal(a.n_slices, b.n_slices);
+	assert_int_equal(a.n_nodes, b.n_nodes);
+	for (size_t i = 0; i < a.n_services; i++) {
+		const struct service *x = a.services[i], *y = b.services[i];
+
+		assert_string_equal(x->origin, y->origin);
+		assert_string_equal(x->ns, y->ns);
+		assert_string_equal(x->name, y->name);
+		assert_int_equal(x->n_ports, y->n_ports);
+		for (size_t j = 0; j < x->n_ports; j++)
+			assert_int_equal(x->ports[j].port, y->ports[j].port);
+	}
+	for (size_t i = 0; i < a.n_slices; i++) {
+		assert_string_equal(a.slices[i]->origin, b.slices[i]->origin);
+		assert_string_equal(a.slices[i]->name, b.slices[i]->name);
+		assert_int_equal(a.slices[i]->n_endpoints, b.slices[i]->n_endpoints);
+	}
+	for (size_t i = 0; i < a.n_nodes; i++) {
+		assert_string_equal(a.nodes[i]->origin, b.nodes[i]->origin);
+		assert_string_equal(a.nodes[i]->name, b.nodes[i]->name);
+	}
+	model_free_view(&a);
+	model_free_view(&b);
+	diag_clear(&da);
+	diag_clear(&db);
+}
+
+/* Wait until fd is readable (events for both sources came). */
+static void wait_fd(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	assert_int_equal(poll(&p, 1, 2000), 1);
+}
+
+static void test_parallel_same(void **state)
+{
+	struct fix *f = *state;
+	struct manifest_source *seq, *par;
+	struct diag dseq = {0}, dpar = {0};
+	char one[128], text[4096];
+	const char *paths[3];
+	int fs, fp;
+
+	/* objects in several files: valid, invalid, duplicated across files */
+	for (int i = 0; i < 8; i++) {
+		char name[32];
+
+		snprintf(text, sizeof(text),
+		         "apiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n"
+		         "spec: {ports: [{port: %d}]}\n"
+		         "---\napiVersion: v1\nkind: Service\nmetadata: {name: dup}\n"
+		         "spec: {ports: [{port: %d}]}\n"
+		         "---\napiVersion: v1\nkind: Service\nmetadata: {name: bad%d}\n"
+		         "spec: {ports: [{port: 70000}, {port: x}]}\n"
+		         "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+		         "metadata: {name: e%d, labels: {kubernetes.io/service-name: s%d}}\n"
+		         "addressType: IPv4\nendpoints: [{addresses: [10.0.0.%d]}, "
+		         "{addresses: [nope]}]\n"
+		         "---\napiVersion: v1\nkind: Node\nmetadata: {name: n%d}\n",
+		         i, 80 + i, 1000 + i, i, i, i, i + 1, i % 3);
+		snprintf(name, sizeof(name), "f%d.yaml", i);
+		put(f, name, text);
+	}
+	put(f, "g.yaml", "a: [\n"); /* syntax error */
+	put(f, "h.json",
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Endpoints\", \"metadata\": "
+	    "{\"name\": \"s1\"}, \"subsets\": [{\"addresses\": [{\"ip\": "
+	    "\"10.1.0.1\"}], \"ports\": [{\"port\": 80}]}]}");
+	snprintf(one, sizeof(one), "%s/f3.yaml", f->dir);
+	paths[0] = f->dir;
+	paths[1] = "/nonexistent/svcproxy-test";
+	paths[2] = one;
+	seq = manifest_source_new(paths, 3);
+	par = manifest_source_new(paths, 3);
+	assert_non_null(seq);
+	assert_non_null(par);
+	manifest_source_set_workers(seq, 1);
+	manifest_source_set_workers(par, 4);
+
+	assert_int_equal(manifest_source_load(seq, &dseq), -ENOENT);
+	assert_int_equal(manifest_source_load(par, &dpar), -ENOENT);
+	assert_true(dseq.n > 20);
+	assert_diag_equal(&dseq, &dpar);
+	assert_same_view(seq, par);
+
+	/* last good: a file turns unparsable, objects of others turn invalid */
+	put(f, "f2.yaml", "a: [\n");
+	put(f, "f5.yaml", svc_yaml("s5", 0));
+	put(f, "f6.yaml", svc_yaml("s6", 90));
+	diag_clear(&dseq);
+	diag_clear(&dpar);
+	assert_int_equal(manifest_source_load(seq, &dseq), -ENOENT);
+	assert_int_equal(manifest_source_load(par, &dpar), -ENOENT);
+	assert_diag_equal(&dseq, &dpar);
+	assert_same_view(seq, par);
+
+	/* several files changed at once, seen through inotify (all paths there) */
+	manifest_source_free(seq);
+	manifest_source_free(par);
+	paths[1] = one;
+	seq = manifest_source_new(paths, 2);
+	par = manifest_source_new(paths, 2);
+	assert_non_null(seq);
+	assert_non_null(par);
+	manifest_source_set_workers(seq, 1);
+	manifest_source_set_workers(par, 4);
+	diag_clear(&dseq);
+	diag_clear(&dpar);
+	assert_true(manifest_source_load(seq, &dseq) > 0);
+	assert_true(manifest_source_load(par, &dpar) > 0);
+	assert_diag_equal(&dseq, &dpar);
+	assert_same_view(seq, par);
+	fs = manifest_source_watch(seq);
+	fp = manifest_source_watch(par);
+	assert_true(fs >= 0 && fp >= 0);
+	put(f, "f0.yaml", svc_yaml("s0", 8080));
+	put(f, "f1.yaml", "a: {\n");
+	put(f, "f7.yaml", svc_yaml("dup", 7));
+	put(f, "f9.yaml", svc_yaml("s9", 0));
+	del(f, "f4.yaml");
+	wait_fd(fs);
+	wait_fd(fp);
+	usleep(20000); /* let the rest of the burst arrive */
+	diag_clear(&dseq);
+	diag_clear(&dpar);
+	assert_int_equal(manifest_source_handle_events(seq, &dseq), 1);
+	assert_int_equal(manifest_source_handle_events(par, &dpar), 1);
+	assert_true(dseq.n > 0);
+	assert_diag_equal(&dseq, &dpar);
+	assert_same_view(seq, par);
+
+	diag_clear(&dseq);
+	diag_clear(&dpar);
+	manifest_source_free(seq);
+	manifest_source_free(par);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +665,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_bulk_and_configmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parallel_same, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
