@@ -63,8 +63,8 @@ struct daemon {
 	struct manifest_source *src;
 	struct nft_dp *dp[N_FAMILIES];
 	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
-	struct nodeports *np;            /* held ports and health checks; run only */
-	struct desired last[N_FAMILIES]; /* what the last successful sync programmed */
+	struct nodeports *np;              /* held ports and health checks; run only */
+	struct desired last[N_FAMILIES];   /* what the last successful sync programmed */
 	bool have_last;
 	double change_seen; /* when the oldest unsynced change was seen; 0: none */
 };

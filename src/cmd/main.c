@@ -67,7 +67,7 @@ static void usage_for(const char *cmd, FILE *f)
 {
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "sync")) {
 		fprintf(f, "Usage: svcproxy %s --manifests PATH... [OPTIONS]\n\n",
-			strcmp(cmd, "run") ? "sync" : "run");
+		        strcmp(cmd, "run") ? "sync" : "run");
 		fputs(
 		    !strcmp(cmd, "run")
 		        ? "Sync the Services of the sources to the kernel, then watch the sources\n"
@@ -241,9 +241,9 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	o.manifests = calloc((size_t)argc, sizeof(*o.manifests));
-	if (!o.manifests)
-		die_oom();
+	const char *manifests[argc]; /* at most one per argument; nothing to free */
+
+	o.manifests = manifests;
 	optind = 2;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "v", long_opts, NULL)) != -1) {
@@ -354,7 +354,6 @@ int main(int argc, char **argv)
 		o.hostname = host;
 	}
 	ret = cmd_run(&o, !strcmp(cmd, "sync"));
-	free(o.manifests);
 	free(o.cluster_cidrs);
 	free(o.nodeport_cidrs);
 	return ret;

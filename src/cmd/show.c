@@ -97,8 +97,8 @@ static int show_services(int family)
 			    (elemset_find(&s.s[SET_NODEPORTS], elemset_key(e, i)) >= 0 ||
 			     elemset_find(&s.s[SET_NODEPORT_DROP], elemset_key(e, i)) >= 0))
 				continue;
-			rows[n++] =
-			    (struct row){e->comments[i] ? e->comments[i] : "?", shown[j], i};
+			rows[n++] = (struct row){
+			    elemset_comment(e, i) ? elemset_comment(e, i) : "?", shown[j], i};
 		}
 	}
 	qsort(rows, n, sizeof(*rows), cmp_row);

@@ -42,6 +42,11 @@ int ipaddr_cmp(const struct ipaddr *a, const struct ipaddr *b)
 {
 	if (a->family != b->family)
 		return a->family < b->family ? -1 : 1;
+	if (a->family == AF_INET) { /* the hot case: no memcmp call */
+		uint32_t x = ntohl(a->v4.s_addr), y = ntohl(b->v4.s_addr);
+
+		return x < y ? -1 : x > y;
+	}
 	return memcmp(a->raw, b->raw, ipaddr_len(a));
 }
 

@@ -119,16 +119,16 @@ static bool topology_usable(const struct cand *c, size_t n, const char *zone, bo
  *    serving+terminating ones (the fallback is per traffic policy).
  */
 static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-			     const struct service *svc, const struct svc_port *sp,
-			     const struct compile_opts *o, const char *zone, struct backend **all,
-			     size_t *n_all, struct backend **cluster, size_t *n_cluster,
-			     struct backend **local, size_t *n_local)
+                             const struct service *svc, const struct svc_port *sp,
+                             const struct compile_opts *o, const char *zone, struct backend **all,
+                             size_t *n_all, struct backend **cluster, size_t *n_cluster,
+                             struct backend **local, size_t *n_local)
 {
 	bool prefer_close =
-		svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
-					      !strcmp(svc->traffic_distribution, "PreferSameZone"));
+	    svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
+	                                  !strcmp(svc->traffic_distribution, "PreferSameZone"));
 	struct cand *v = NULL, *ready, *term;
-	size_t n = 0, cap = 0, n_ready = 0, n_term = 0, n_lr = 0, n_lt = 0;
+	size_t n = 0, cap = 0, n_ready = 0, n_term = 0, n_lr = 0;
 	bool topo;
 
 	for (size_t s = first; s < end; s++) {
@@ -153,7 +153,7 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 			v[n].b.addr = ep->addr;
 			v[n].b.port = pp->port;
 			v[n].b.local =
-				o->hostname && ep->node_name && !strcmp(o->hostname, ep->node_name);
+			    o->hostname && ep->node_name && !strcmp(o->hostname, ep->node_name);
 			v[n].ep = ep;
 			n++;
 		}
@@ -183,7 +183,6 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 			n_lr += v[i].b.local;
 		} else {
 			term[n_term++] = v[i];
-			n_lt += v[i].b.local;
 		}
 	}
 	{
@@ -279,9 +278,9 @@ static void block_unref(struct entry_block *b)
 
 /* Add one entry of Service s for port sp to block b; copies what it keeps. */
 static void add_entry(struct entry_block *b, const struct service *s, const struct svc_port *sp,
-		      enum entry_kind kind, const struct ipaddr *addr, size_t n_all,
-		      const struct backend *cluster, size_t n_cluster, const struct backend *local,
-		      size_t n_local)
+                      enum entry_kind kind, const struct ipaddr *addr, size_t n_all,
+                      const struct backend *cluster, size_t n_cluster, const struct backend *local,
+                      size_t n_local)
 {
 	bool external = kind != ENTRY_CLUSTER_IP;
 	bool local_only = external ? s->etp_local : s->itp_local;
@@ -315,8 +314,8 @@ static void add_entry(struct entry_block *b, const struct service *s, const stru
 	if (kind == ENTRY_EXTERNAL && s->type == SVC_LOAD_BALANCER && s->n_lb_source_ranges) {
 		for (size_t i = 0; i < s->n_lb_ips; i++)
 			if (addr && ipaddr_equal(&s->lb_ips[i], addr) && !e->source_ranges) {
-				e->source_ranges = xmalloc(s->n_lb_source_ranges *
-							   sizeof(*e->source_ranges));
+				e->source_ranges =
+				    xmalloc(s->n_lb_source_ranges * sizeof(*e->source_ranges));
 				memcpy(e->source_ranges, s->lb_source_ranges,
 				       s->n_lb_source_ranges * sizeof(*e->source_ranges));
 				e->n_source_ranges = s->n_lb_source_ranges;
@@ -338,10 +337,9 @@ static const char *entry_field(enum entry_kind k)
 }
 
 /* Compile one Service with its slices[0..n) into a new block (refs 1). */
-static struct entry_block *compile_service(const struct service *s,
-					   struct endpoint_slice **slices, size_t n,
-					   const struct ipaddr *vip, const struct compile_opts *o,
-					   const char *zone)
+static struct entry_block *compile_service(const struct service *s, struct endpoint_slice **slices,
+                                           size_t n, const struct ipaddr *vip,
+                                           const struct compile_opts *o, const char *zone)
 {
 	struct entry_block *b = xcalloc(1, sizeof(*b));
 	bool node_ports = s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER;
@@ -357,16 +355,16 @@ static struct entry_block *compile_service(const struct service *s,
 		size_t n_all, n_cl, n_loc;
 
 		collect_backends(slices, 0, n, s, sp, o, zone, &all, &n_all, &cl, &n_cl, &loc,
-				 &n_loc);
+		                 &n_loc);
 		add_entry(b, s, sp, ENTRY_CLUSTER_IP, vip, n_all, cl, n_cl, loc, n_loc);
 		for (size_t i = 0; i < s->n_external_ips; i++)
 			if (s->external_ips[i].family == o->family)
 				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->external_ips[i], n_all, cl,
-					  n_cl, loc, n_loc);
+				          n_cl, loc, n_loc);
 		for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
 			if (s->lb_ips[i].family == o->family)
 				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], n_all, cl, n_cl,
-					  loc, n_loc);
+				          loc, n_loc);
 		if (node_ports && sp->node_port)
 			add_entry(b, s, sp, ENTRY_NODE_PORT, NULL, n_all, cl, n_cl, loc, n_loc);
 		if (n_loc > n_local_eps)
@@ -388,8 +386,8 @@ static struct entry_block *compile_service(const struct service *s,
 /* ---- the compiler: a cache of blocks per Service -------------------------- */
 
 struct unit {
-	char *key;     /* "ns/name" */
-	uint64_t gen;  /* of the Service */
+	char *key;            /* "ns/name" */
+	uint64_t gen;         /* of the Service */
 	uint64_t *slice_gens; /* sorted */
 	size_t n_slice_gens;
 	struct entry_block *block; /* NULL: not proxied in this family */
@@ -403,18 +401,6 @@ struct compiler {
 	size_t n_units, cap_units;
 	struct elemset index; /* 8-byte hash of "ns/name" -> u32 unit index */
 };
-
-static uint64_t str_hash2(const char *a, const char *b)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; a && *a; a++)
-		h = (h ^ (uint8_t)*a) * 1099511628211ull;
-	h = (h ^ '/') * 1099511628211ull;
-	for (; b && *b; b++)
-		h = (h ^ (uint8_t)*b) * 1099511628211ull;
-	return h;
-}
 
 struct compiler *compiler_new(void)
 {
@@ -447,25 +433,34 @@ void compiler_free(struct compiler *c)
 }
 
 /* The unit for ns/name: found, or a new empty one. */
-static struct unit *unit_get(struct compiler *c, const char *ns, const char *name, uint64_t h)
+/* Is key "ns/name"? */
+static bool key_is(const char *key, const char *ns, const char *name)
 {
+	size_t l = strlen(ns);
+
+	return !strncmp(key, ns, l) && key[l] == '/' && !strcmp(key + l + 1, name);
+}
+
+static struct unit *unit_get(struct compiler *c, const struct service *s)
+{
+	const char *ns = s->ns, *name = s->name;
+	uint64_t h = s->hash;
 	char *key;
 	long i;
 	uint32_t idx;
 
-	if (asprintf(&key, "%s/%s", ns, name) < 0)
-		die_oom();
 	/* on a hash collision, probe with the next hash value */
 	for (;; h++) {
 		i = elemset_find(&c->index, &h);
 		if (i < 0)
 			break;
 		memcpy(&idx, elemset_data(&c->index, (size_t)i), 4);
-		if (!strcmp(c->units[idx].key, key)) {
-			free(key);
+		/* the same object (gen) needs no string compare */
+		if (c->units[idx].gen == s->gen || key_is(c->units[idx].key, ns, name))
 			return &c->units[idx];
-		}
 	}
+	if (asprintf(&key, "%s/%s", ns, name) < 0)
+		die_oom();
 	if (c->n_units == c->cap_units) {
 		c->cap_units = c->cap_units ? c->cap_units * 2 : 64;
 		c->units = xrealloc(c->units, c->cap_units * sizeof(*c->units));
@@ -513,7 +508,7 @@ static void compiler_gc(struct compiler *c)
 			l = sizeof(ns) - 1;
 		memcpy(ns, c->units[i].key, l);
 		ns[l] = '\0';
-		h = str_hash2(ns, slash + 1);
+		h = model_name_hash(ns, slash + 1);
 		while (elemset_find(&c->index, &h) >= 0)
 			h++;
 		elemset_put(&c->index, &h, &idx, NULL);
@@ -522,14 +517,14 @@ static void compiler_gc(struct compiler *c)
 
 /* An entry with the rank of its block, for conflict resolution. */
 struct ranked {
-	struct entry e;
+	const struct entry *e;
 	const struct entry_block *b;
 };
 
 static int cmp_ranked(const void *pa, const void *pb)
 {
 	const struct ranked *a = pa, *b = pb;
-	int c = entry_cmp(&a->e, &b->e);
+	int c = entry_cmp(a->e, b->e);
 
 	if (!c)
 		c = cmp_str(a->b->ns, b->b->ns);
@@ -537,7 +532,7 @@ static int cmp_ranked(const void *pa, const void *pb)
 }
 
 int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
-		 struct desired *out, struct diag *d)
+                 struct desired *out, struct diag *d)
 {
 	const char *zone = NULL;
 	struct elemset groups; /* hash of "ns/service-name" -> u32 first slice */
@@ -552,8 +547,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 		if (m->nodes[i]->name && !strcmp(m->nodes[i]->name, o->hostname))
 			zone = m->nodes[i]->zone;
 	/* what every block depends on besides its objects: a change drops the cache */
-	if (c->family != o->family || cmp_str(c->hostname, o->hostname) ||
-	    cmp_str(c->zone, zone)) {
+	if (c->family != o->family || cmp_str(c->hostname, o->hostname) || cmp_str(c->zone, zone)) {
 		compiler_reset(c);
 		c->family = o->family;
 		free(c->hostname);
@@ -568,7 +562,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	elemset_init(&groups, 8, 4);
 	next = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*next));
 	for (size_t i = m->n_slices; i-- > 0;) {
-		uint64_t h = str_hash2(m->slices[i]->ns, m->slices[i]->service_name);
+		uint64_t h = m->slices[i]->hash;
 		long g = elemset_find(&groups, &h);
 		uint32_t idx = (uint32_t)i;
 
@@ -580,10 +574,11 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 
 	for (size_t i = 0; i < c->n_units; i++)
 		c->units[i].seen = false;
+	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
 	for (size_t si = 0; si < m->n_services; si++) {
 		const struct service *s = m->services[si];
 		const struct ipaddr *vip = NULL;
-		uint64_t h = str_hash2(s->ns, s->name);
+		uint64_t h = s->hash;
 		long g = elemset_find(&groups, &h);
 		size_t n_mine = 0;
 		struct unit *u;
@@ -622,7 +617,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 			qsort(mine, n_mine, sizeof(*mine), cmp_slice);
 			qsort(gens, n_mine, sizeof(*gens), cmp_u64);
 		}
-		u = unit_get(c, s->ns, s->name, h);
+		u = unit_get(c, s);
 		same = u->block && u->gen == s->gen && u->n_slice_gens == n_mine &&
 		       (!n_mine || !memcmp(u->slice_gens, gens, n_mine * sizeof(*gens)));
 		u->seen = true;
@@ -637,14 +632,13 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 			u->n_slice_gens = n_mine;
 		}
 		/* the desired state holds a reference to every block it uses */
-		out->blocks = xrealloc(out->blocks, (out->n_blocks + 1) * sizeof(*out->blocks));
 		out->blocks[out->n_blocks++] = u->block;
 		u->block->refs++;
 		if (u->block->has_hc) {
 			struct health_check *hc;
 
-			out->health_checks = xrealloc(out->health_checks, (out->n_health_checks + 1) *
-										  sizeof(*hc));
+			out->health_checks =
+			    xrealloc(out->health_checks, (out->n_health_checks + 1) * sizeof(*hc));
 			hc = &out->health_checks[out->n_health_checks++];
 			*hc = u->block->hc;
 			hc->ns = xstrdup(hc->ns);
@@ -655,7 +649,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 				cap_ranked = cap_ranked ? cap_ranked * 2 : 64;
 				rk = xrealloc(rk, cap_ranked * sizeof(*rk));
 			}
-			rk[n_ranked].e = u->block->entries[i];
+			rk[n_ranked].e = &u->block->entries[i];
 			rk[n_ranked++].b = u->block;
 		}
 	}
@@ -667,19 +661,19 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	out->entries = xmalloc((n_ranked ? n_ranked : 1) * sizeof(*out->entries));
 	for (size_t i = 0; i < n_ranked; i++) {
 		const struct entry *prev =
-			out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
+		    out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
 		char a[IPADDR_STRLEN];
 
-		if (!prev || entry_cmp(prev, &rk[i].e)) {
-			out->entries[out->n_entries++] = rk[i].e;
+		if (!prev || entry_cmp(prev, rk[i].e)) {
+			out->entries[out->n_entries++] = *rk[i].e;
 			continue;
 		}
 		diag_add(d,
-			 "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
-			 "this port is not programmed",
-			 rk[i].b->origin, rk[i].b->ns, rk[i].b->name, entry_field(rk[i].e.kind),
-			 rk[i].e.kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&rk[i].e.addr, a),
-			 rk[i].e.port, l4proto_name(rk[i].e.proto), prev->label);
+		         "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
+		         "this port is not programmed",
+		         rk[i].b->origin, rk[i].b->ns, rk[i].b->name, entry_field(rk[i].e->kind),
+		         rk[i].e->kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&rk[i].e->addr, a),
+		         rk[i].e->port, l4proto_name(rk[i].e->proto), prev->label);
 	}
 	free(rk);
 	free(mine);
@@ -690,7 +684,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 }
 
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
-	    struct diag *d)
+            struct diag *d)
 {
 	struct compiler *c = compiler_new();
 	int ret = compile_with(c, m, o, out, d);
@@ -725,7 +719,7 @@ void desired_copy(struct desired *dst, const struct desired *src)
 	for (size_t i = 0; i < src->n_blocks; i++)
 		dst->blocks[i]->refs++;
 	dst->health_checks = xmalloc((src->n_health_checks ? src->n_health_checks : 1) *
-				     sizeof(*dst->health_checks));
+	                             sizeof(*dst->health_checks));
 	for (size_t i = 0; i < src->n_health_checks; i++) {
 		dst->health_checks[i] = src->health_checks[i];
 		dst->health_checks[i].ns = xstrdup(src->health_checks[i].ns);

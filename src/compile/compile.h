@@ -81,7 +81,7 @@ struct entry {
 	size_t n_all_backends;
 	bool etp_local;  /* external/NodePort entry of an externalTrafficPolicy: Local Service */
 	bool masquerade; /* external/NodePort entry of an externalTrafficPolicy: Cluster Service */
-	uint32_t affinity_timeout; /* sessionAffinity: ClientIP timeout in seconds; 0: none */
+	uint32_t affinity_timeout;  /* sessionAffinity: ClientIP timeout in seconds; 0: none */
 	struct cidr *source_ranges; /* LoadBalancer IPs only */
 	size_t n_source_ranges;
 };

@@ -15,7 +15,7 @@ void elemset_init(struct elemset *s, uint32_t klen, uint32_t dlen)
 
 void elemset_free(struct elemset *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; s->comments && i < s->n; i++)
 		free(s->comments[i]);
 	free(s->recs);
 	free(s->comments);
@@ -80,20 +80,31 @@ void elemset_put(struct elemset *s, const void *key, const void *data, const cha
 	slot = index_slot(s, key);
 	if (s->index[slot]) {
 		i = s->index[slot] - 1;
-		free(s->comments[i]);
+		if (s->comments) {
+			free(s->comments[i]);
+			s->comments[i] = NULL;
+		}
 	} else {
 		if (s->n == s->cap) {
 			s->cap = s->cap ? s->cap * 2 : 16;
 			s->recs = xrealloc(s->recs, s->cap * rec);
-			s->comments = xrealloc(s->comments, s->cap * sizeof(*s->comments));
+			if (s->comments)
+				s->comments = xrealloc(s->comments, s->cap * sizeof(*s->comments));
 		}
 		i = s->n++;
 		memcpy(s->recs + i * rec, key, s->klen);
 		s->index[slot] = (uint32_t)(i + 1);
+		if (s->comments)
+			s->comments[i] = NULL;
 	}
 	if (s->dlen)
 		memcpy(s->recs + i * rec + s->klen, data, s->dlen);
-	s->comments[i] = comment ? xstrdup(comment) : NULL;
+	if (comment) {
+		/* most sets never carry a comment: the array comes with the first */
+		if (!s->comments)
+			s->comments = xcalloc(s->cap, sizeof(*s->comments));
+		s->comments[i] = xstrdup(comment);
+	}
 }
 
 bool elemset_del(struct elemset *s, const void *key)
@@ -120,11 +131,13 @@ bool elemset_del(struct elemset *s, const void *key)
 		}
 	}
 	/* the last record moves into i */
-	free(s->comments[i]);
+	if (s->comments)
+		free(s->comments[i]);
 	last = s->n - 1;
 	if (i != last) {
 		memcpy(s->recs + i * rec, s->recs + last * rec, rec);
-		s->comments[i] = s->comments[last];
+		if (s->comments)
+			s->comments[i] = s->comments[last];
 		s->index[index_slot(s, elemset_key(s, i))] = (uint32_t)(i + 1);
 	}
 	s->n--;
@@ -133,7 +146,7 @@ bool elemset_del(struct elemset *s, const void *key)
 
 bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset *b, size_t j)
 {
-	const char *ca = a->comments[i], *cb = b->comments[j];
+	const char *ca = elemset_comment(a, i), *cb = elemset_comment(b, j);
 
 	if (a->dlen != b->dlen || memcmp(elemset_data(a, i), elemset_data(b, j), a->dlen))
 		return false;

@@ -27,7 +27,7 @@ struct elemset {
 	size_t n;            /* elements */
 	size_t cap;          /* record slots allocated */
 	uint8_t *recs;       /* n records of klen + dlen bytes */
-	char **comments;     /* n entries, each NULL or owned */
+	char **comments;     /* NULL until a comment is put; then cap entries, NULL or owned */
 	uint32_t *index;     /* open addressing, record index + 1, 0 = empty */
 	size_t index_size;   /* power of two */
 };
@@ -58,6 +58,12 @@ static inline const uint8_t *elemset_key(const struct elemset *s, size_t i)
 static inline const uint8_t *elemset_data(const struct elemset *s, size_t i)
 {
 	return s->recs + i * (s->klen + s->dlen) + s->klen;
+}
+
+/* The comment of element i, or NULL. */
+static inline const char *elemset_comment(const struct elemset *s, size_t i)
+{
+	return s->comments ? s->comments[i] : NULL;
 }
 
 /* True when element i of a and element j of b have the same value. */

@@ -215,7 +215,7 @@ static struct elemset *refs_of(struct nft_sets *s, int id)
 {
 	return id == SET_CLUSTER_IPS ? &s->refs_cluster_ips
 	       : id == SET_HAIRPIN   ? &s->refs_hairpin
-				     : NULL;
+	                             : NULL;
 }
 
 static uint32_t refs_get(const struct elemset *r, const void *key)
@@ -698,16 +698,16 @@ static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum dat
 	} else if (add && dk == D_DEST) {
 		put_value(nlh, NFTA_SET_ELEM_DATA, elemset_data(s, i), s->dlen);
 	}
-	if (add && s->comments[i]) {
+	if (add && elemset_comment(s, i)) {
 		/* libnftnl udata TLV: type NFTNL_UDATA_SET_ELEM_COMMENT, length, text */
 		uint8_t ud[2 + 255];
-		size_t len = strlen(s->comments[i]);
+		size_t len = strlen(elemset_comment(s, i));
 
 		if (len > 254)
 			len = 254;
 		ud[0] = NFTNL_UDATA_SET_ELEM_COMMENT;
 		ud[1] = (uint8_t)(len + 1);
-		memcpy(ud + 2, s->comments[i], len);
+		memcpy(ud + 2, elemset_comment(s, i), len);
 		ud[2 + len] = '\0';
 		mnl_attr_put(nlh, NFTA_SET_ELEM_USERDATA, len + 3, ud);
 	}
@@ -2041,7 +2041,7 @@ static bool lb_exists(const struct nft_dp *dp, enum nft_lb_kind kind, uint32_t k
  * On success the chains created are recorded in dp.
  */
 static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struct nft_sets *want,
-		     struct nft_sync_stats *st)
+                     struct nft_sync_stats *st)
 {
 	struct chains_ctx created = {0};
 	bool affinity_stale = false;
@@ -2157,7 +2157,7 @@ static int sync_full(struct nft_dp *dp, const struct desired *ds, struct nft_syn
 /* Copy element i of src into dst (same layout). */
 static void elem_copy(struct elemset *dst, const struct elemset *src, size_t i)
 {
-	elemset_put(dst, elemset_key(src, i), elemset_data(src, i), src->comments[i]);
+	elemset_put(dst, elemset_key(src, i), elemset_data(src, i), elemset_comment(src, i));
 }
 
 /*
@@ -2166,8 +2166,7 @@ static void elem_copy(struct elemset *dst, const struct elemset *src, size_t i)
  * runs on those keys alone, against what is programmed. Shared elements
  * (cluster_ips, hairpin) come and go with their reference counts.
  */
-static int sync_incremental(struct nft_dp *dp, const struct desired *ds,
-			    struct nft_sync_stats *st)
+static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
 {
 	const struct desired *old = &dp->last;
 	struct nft_sets minus, plus, have, want;
@@ -2178,8 +2177,8 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds,
 	sets_init(&plus, dp->family);
 	while (i < old->n_entries || j < ds->n_entries) {
 		int c = i == old->n_entries  ? 1
-			: j == ds->n_entries ? -1
-					     : entry_cmp(&old->entries[i], &ds->entries[j]);
+		        : j == ds->n_entries ? -1
+		                             : entry_cmp(&old->entries[i], &ds->entries[j]);
 
 		if (c == 0 && old->entries[i].label == ds->entries[j].label) {
 			i++, j++; /* the very same entry object: unchanged */
@@ -2215,8 +2214,8 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds,
 				/* a shared element stays while one entry still uses it */
 				{
 					uint32_t n = refs_get(refs, key) -
-						     refs_get(refs_of(&minus, id), key) +
-						     refs_get(refs_of(&plus, id), key);
+					             refs_get(refs_of(&minus, id), key) +
+					             refs_get(refs_of(&plus, id), key);
 
 					elemset_put(refs_of(&want, id), key, &n, NULL);
 					if (n)
@@ -2237,7 +2236,8 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds,
 			for (size_t k = 0; k < want.s[id].n; k++)
 				elem_copy(&dp->prog.s[id], &want.s[id], k);
 			if (refs_of(&want, id)) {
-				struct elemset *wr = refs_of(&want, id), *pr = refs_of(&dp->prog, id);
+				struct elemset *wr = refs_of(&want, id),
+				               *pr = refs_of(&dp->prog, id);
 
 				for (size_t k = 0; k < wr->n; k++) {
 					uint32_t n;

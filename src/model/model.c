@@ -127,17 +127,33 @@ static int ptr_push(void ***arr, size_t *n, void *p)
 
 static _Atomic uint64_t last_gen;
 
+uint64_t model_name_hash(const char *ns, const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; ns && *ns; ns++)
+		h = (h ^ (uint8_t)*ns) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (; name && *name; name++)
+		h = (h ^ (uint8_t)*name) * 1099511628211ull;
+	return h;
+}
+
 int model_add_service(struct model *m, struct service *s)
 {
-	if (!s->gen)
+	if (!s->gen) {
 		s->gen = ++last_gen;
+		s->hash = model_name_hash(s->ns, s->name);
+	}
 	return ptr_push((void ***)&m->services, &m->n_services, s);
 }
 
 int model_add_slice(struct model *m, struct endpoint_slice *e)
 {
-	if (!e->gen)
+	if (!e->gen) {
 		e->gen = ++last_gen;
+		e->hash = model_name_hash(e->ns, e->service_name);
+	}
 	return ptr_push((void ***)&m->slices, &m->n_slices, e);
 }
 

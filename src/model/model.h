@@ -45,8 +45,9 @@ struct svc_port {
 };
 
 struct service {
-	uint64_t gen; /* unique per decoded object, set by model_add_service(); 0 before */
-	char *origin; /* file path, or "api" */
+	uint64_t gen;  /* unique per decoded object, set by model_add_service(); 0 before */
+	uint64_t hash; /* of "ns/name", set with gen */
+	char *origin;  /* file path, or "api" */
 	char *ns;
 	char *name;
 	enum svc_type type;
@@ -88,7 +89,8 @@ struct endpoint {
 };
 
 struct endpoint_slice {
-	uint64_t gen; /* as service.gen */
+	uint64_t gen;  /* as service.gen */
+	uint64_t hash; /* of "ns/service_name", set with gen: the Service it belongs to */
 	char *origin;
 	char *ns;
 	char *name;
@@ -135,6 +137,8 @@ void model_free_view(struct model *m);
  */
 int model_add_service(struct model *m, struct service *s);
 int model_add_slice(struct model *m, struct endpoint_slice *e);
+/* FNV-1a of "ns/name": what service.hash and endpoint_slice.hash hold. */
+uint64_t model_name_hash(const char *ns, const char *name);
 int model_add_node(struct model *m, struct node *n);
 
 #endif
