@@ -254,6 +254,7 @@ static void entry_free(struct entry *e)
  */
 struct entry_block {
 	unsigned refs;
+	bool dead; /* replaced or gone from the compiler's cache */
 	char *ns, *name, *origin;
 	struct entry *entries;
 	size_t n, cap;
@@ -394,7 +395,19 @@ struct unit {
 	bool seen;
 };
 
+/* An entry with the rank of its block, for conflict resolution. */
+struct ranked {
+	const struct entry *e;
+	const struct entry_block *b;
+};
+
 struct compiler {
+	/* every live entry, sorted: merged with the new ones instead of a full sort */
+	struct ranked *sorted;
+	size_t n_sorted;
+	/* blocks replaced during a compile, released once the merge is done */
+	struct entry_block **dead;
+	size_t n_dead, cap_dead;
 	int family;
 	char *hostname, *zone;
 	struct unit *units;
@@ -418,7 +431,21 @@ static void compiler_reset(struct compiler *c)
 		block_unref(c->units[i].block);
 	}
 	c->n_units = 0;
+	c->n_sorted = 0;
 	elemset_free(&c->index);
+}
+
+/* b leaves the cache: it stays readable until compile_with() ends. */
+static void block_retire(struct compiler *c, struct entry_block *b)
+{
+	if (!b)
+		return;
+	b->dead = true;
+	if (c->n_dead == c->cap_dead) {
+		c->cap_dead = c->cap_dead ? c->cap_dead * 2 : 16;
+		c->dead = xrealloc(c->dead, c->cap_dead * sizeof(*c->dead));
+	}
+	c->dead[c->n_dead++] = b;
 }
 
 void compiler_free(struct compiler *c)
@@ -427,6 +454,8 @@ void compiler_free(struct compiler *c)
 		return;
 	compiler_reset(c);
 	free(c->units);
+	free(c->sorted);
+	free(c->dead);
 	free(c->hostname);
 	free(c->zone);
 	free(c);
@@ -491,7 +520,7 @@ static void compiler_gc(struct compiler *c)
 		}
 		free(c->units[i].key);
 		free(c->units[i].slice_gens);
-		block_unref(c->units[i].block);
+		block_retire(c, c->units[i].block);
 	}
 	if (w == c->n_units)
 		return;
@@ -515,11 +544,6 @@ static void compiler_gc(struct compiler *c)
 	}
 }
 
-/* An entry with the rank of its block, for conflict resolution. */
-struct ranked {
-	const struct entry *e;
-	const struct entry_block *b;
-};
 
 static int cmp_ranked(const void *pa, const void *pb)
 {
@@ -622,8 +646,17 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 		       (!n_mine || !memcmp(u->slice_gens, gens, n_mine * sizeof(*gens)));
 		u->seen = true;
 		if (!same) {
-			block_unref(u->block);
+			block_retire(c, u->block);
 			u->block = compile_service(s, mine, n_mine, vip, o, zone);
+			/* its entries join the sorted list by merge below */
+			for (size_t i = 0; i < u->block->n; i++) {
+				if (n_ranked == cap_ranked) {
+					cap_ranked = cap_ranked ? cap_ranked * 2 : 64;
+					rk = xrealloc(rk, cap_ranked * sizeof(*rk));
+				}
+				rk[n_ranked].e = &u->block->entries[i];
+				rk[n_ranked++].b = u->block;
+			}
 			u->gen = s->gen;
 			free(u->slice_gens);
 			u->slice_gens = n_mine ? xmalloc(n_mine * sizeof(*gens)) : NULL;
@@ -644,20 +677,38 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 			hc->ns = xstrdup(hc->ns);
 			hc->name = xstrdup(hc->name);
 		}
-		for (size_t i = 0; i < u->block->n; i++) {
-			if (n_ranked == cap_ranked) {
-				cap_ranked = cap_ranked ? cap_ranked * 2 : 64;
-				rk = xrealloc(rk, cap_ranked * sizeof(*rk));
-			}
-			rk[n_ranked].e = &u->block->entries[i];
-			rk[n_ranked++].b = u->block;
-		}
 	}
 	compiler_gc(c);
 
-	/* one address:port/protocol, one Service: the first by namespace/name */
-	if (n_ranked)
+	/*
+	 * The entries of unchanged blocks are already in order in c->sorted:
+	 * merge the new blocks' entries (sorted among themselves) into them.
+	 */
+	if (n_ranked > 1)
 		qsort(rk, n_ranked, sizeof(*rk), cmp_ranked);
+	{
+		struct ranked *all = xmalloc((c->n_sorted + n_ranked + 1) * sizeof(*all));
+		size_t a = 0, b = 0, n = 0;
+
+		while (a < c->n_sorted || b < n_ranked) {
+			if (a < c->n_sorted && c->sorted[a].b->dead) {
+				a++;
+				continue;
+			}
+			if (b == n_ranked || (a < c->n_sorted && cmp_ranked(&c->sorted[a], &rk[b]) <= 0))
+				all[n++] = c->sorted[a++];
+			else
+				all[n++] = rk[b++];
+		}
+		free(c->sorted);
+		free(rk);
+		c->sorted = all;
+		c->n_sorted = n;
+		rk = all;
+		n_ranked = n;
+	}
+
+	/* one address:port/protocol, one Service: the first by namespace/name */
 	out->entries = xmalloc((n_ranked ? n_ranked : 1) * sizeof(*out->entries));
 	for (size_t i = 0; i < n_ranked; i++) {
 		const struct entry *prev =
@@ -675,7 +726,10 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 		         rk[i].e->kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&rk[i].e->addr, a),
 		         rk[i].e->port, l4proto_name(rk[i].e->proto), prev->label);
 	}
-	free(rk);
+	/* rk is c->sorted now; the replaced blocks are no longer read */
+	for (size_t i = 0; i < c->n_dead; i++)
+		block_unref(c->dead[i]);
+	c->n_dead = 0;
 	free(mine);
 	free(gens);
 	free(next);
