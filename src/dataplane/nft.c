@@ -36,7 +36,7 @@
 #include "common/log.h"
 
 /* Layout version: bump when chains, rules or set types change. */
-#define LAYOUT_VERSION 3
+#define LAYOUT_VERSION 4
 
 /* nft's datatype ids (nftables src/datatype.h), for `nft list` to print keys. */
 enum {
@@ -1274,6 +1274,24 @@ static void put_affinity_map(struct txn *t)
 	nftnl_set_free(s);
 }
 
+/* dnat to <affinity key> map @affinity: a client seen recently goes where it went */
+static void put_affinity_dnat(struct txn *t, const char *chain)
+{
+	int fam = t->dp->family;
+	struct nftnl_rule *r = r_new(t, chain);
+	struct nftnl_expr *e;
+
+	r_load_affinity_key(r, fam, false);
+	r_lookup(r, "affinity", NFT_REG_1, NFT_REG_1);
+	e = expr(r, "nat");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, (uint32_t)nfproto(fam));
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, creg(nft_addr_len(fam)));
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	r_add(t, r);
+}
+
 /* fib daddr type local, and not loopback (or inside --nodeport-addresses) */
 static void r_nodeport_guard(struct nftnl_rule *r, const struct nft_dp *dp)
 {
@@ -1397,9 +1415,21 @@ static void put_skeleton(struct txn *t)
 	r_mark_masq(r);
 	r_add(t, r);
 
-	/* ClusterIP traffic from outside the cluster CIDRs (or all, --masquerade-all) */
 	put_chain(t, "services", NULL, 0, 0);
 	put_chain(t, "nodeports", NULL, 0, 0);
+	put_chain(t, "cluster_ip_path", NULL, 0, 0);
+	put_affinity_map(t);
+
+	/*
+	 * ClusterIPs, the common case, take a short path: no fib lookup, no
+	 * external-policy sets. goto: what it does not DNAT leaves the chain.
+	 */
+	r = r_new(t, "services");
+	r_load_addr(r, fam, false);
+	r_lookup(r, "cluster_ips", NFT_REG_1, -1);
+	r_verdict(r, NFT_GOTO, "cluster_ip_path");
+	r_add(t, r);
+	/* traffic from outside the cluster CIDRs (or all, --masquerade-all) is masqueraded */
 	if (have_cidrs || dp->masquerade_all) {
 		put_chain(t, "masq_check", NULL, 0, 0);
 		if (!dp->masquerade_all) {
@@ -1412,13 +1442,14 @@ static void put_skeleton(struct txn *t)
 		r = r_new(t, "masq_check");
 		r_verdict(r, NFT_GOTO, "mark_masq");
 		r_add(t, r);
-		r = r_new(t, "services");
-		r_load_addr(r, fam, false);
-		r_lookup(r, "cluster_ips", NFT_REG_1, -1);
+		r = r_new(t, "cluster_ip_path");
 		r_verdict(r, NFT_JUMP, "masq_check");
 		r_add(t, r);
 	}
-	/* masquerade marks first: every dispatch below ends the chain */
+	put_affinity_dnat(t, "cluster_ip_path");
+	rule_lookup(t, "cluster_ip_path", 0, KEY_APT, SET_SERVICE_IPS, -1, NULL);
+
+	/* external IPs and NodePorts: masquerade marks first, every dispatch ends the chain */
 	rule_lookup(t, "services", 0, KEY_APT, SET_EXTERNAL_MASQ, NFT_JUMP, "mark_masq");
 	rule_lookup(t, "services", 2, KEY_APT, SET_SERVICE_IPS_CLUSTER, NFT_JUMP, "mark_masq");
 	put_chain(t, "nodeport_marks", NULL, 0, 0);
@@ -1428,22 +1459,8 @@ static void put_skeleton(struct txn *t)
 	r_add(t, r);
 	rule_lookup(t, "nodeport_marks", 0, KEY_PT, SET_NODEPORT_MASQ, NFT_JUMP, "mark_masq");
 	rule_lookup(t, "nodeport_marks", 2, KEY_PT, SET_NODEPORTS_CLUSTER, NFT_JUMP, "mark_masq");
-
 	/* sessionAffinity: a client seen recently goes where it went before */
-	put_affinity_map(t);
-	r = r_new(t, "services");
-	r_load_affinity_key(r, fam, false);
-	r_lookup(r, "affinity", NFT_REG_1, NFT_REG_1);
-	{
-		struct nftnl_expr *e = expr(r, "nat");
-
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, (uint32_t)nfproto(fam));
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, creg(al));
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
-	}
-	r_add(t, r);
+	put_affinity_dnat(t, "services");
 
 	/* eTP=Local: pods and the node itself reach every endpoint */
 	rule_lookup(t, "services", 1, KEY_APT, SET_SERVICE_IPS_CLUSTER, -1, NULL);

@@ -8,8 +8,12 @@
  * and per-packet work is O(1) whatever the number of Services:
  *
  *   nat prerouting/output --> services:
- *       ip daddr @cluster_ips, source outside --cluster-cidr --> mark for masquerade
- *       ip daddr . l4proto . th dport  vmap @service_ips  --> goto lb_<k>
+ *       ip daddr @cluster_ips  goto cluster_ip_path:
+ *           source outside --cluster-cidr --> mark for masquerade
+ *           affinity, then  ip daddr . l4proto . th dport  vmap @service_ips
+ *       external IPs and NodePorts (fib daddr type local): masquerade marks,
+ *       eTP=Local short-circuits for pods and the node, then the vmaps
+ *       @service_ips / @nodeports  --> goto lb_<k> / np_<k>
  *   lb_<k> (one chain per endpoint count k, shared by all Services):
  *       dnat to ip daddr . l4proto . th dport . numgen random mod k  map @backends
  *   sessionAffinity: ClientIP: a dynamic map @affinity (client . service
