@@ -7,7 +7,8 @@
 #   make asan          unit tests again in build-asan/ with ASan + UBSan
 #   make e2e           end-to-end tests in network namespaces (root); E2E_TESTS="t_x t_y"
 #   make demo          deps + build + scripts/demo.sh
-#   make check         deps, build, unit, asan, fuzz, e2e; last line "N passed, N failed"
+#   make check         deps, build, format-check, unit, asan, fuzz, e2e; last line
+#                      "N passed, N failed"
 #   make fuzz          libFuzzer run of the manifest decoder (FUZZ_SECONDS, default 30)
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything

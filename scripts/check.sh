@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make check`: deps, build, unit, asan, fuzz, e2e, in that order. A failed build stops everything
+# `make check`: deps, build, format-check, unit, asan, fuzz, e2e, in that order. A failed build stops everything
 # (nothing else can run); any other failed step is recorded and the remaining steps still run,
 # so one CI run reports everything. The last line is the plain summary
 #
@@ -41,6 +41,7 @@ if ! step build; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+step format-check
 step unit
 step asan
 step fuzz

@@ -544,7 +544,6 @@ static void compiler_gc(struct compiler *c)
 	}
 }
 
-
 static int cmp_ranked(const void *pa, const void *pb)
 {
 	const struct ranked *a = pa, *b = pb;
@@ -695,7 +694,8 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 				a++;
 				continue;
 			}
-			if (b == n_ranked || (a < c->n_sorted && cmp_ranked(&c->sorted[a], &rk[b]) <= 0))
+			if (b == n_ranked ||
+			    (a < c->n_sorted && cmp_ranked(&c->sorted[a], &rk[b]) <= 0))
 				all[n++] = c->sorted[a++];
 			else
 				all[n++] = rk[b++];
