@@ -8,6 +8,8 @@
  *         objs         the file's last good objects (a struct model)
  *         hash, size   of the text last decoded, to skip unchanged rewrites
  *         msgs         the problems that text had, repeated on a full load
+ *         keys         identity hashes of objs, computed where it was decoded
+ *     claims           kind/ns/name -> first object (the view's duplicates)
  *
  * Last good, per file:
  *   syntax error / unreadable  -> all previous objects of the file stay
@@ -55,6 +57,15 @@
 
 struct mjob;
 
+/*
+ * The identity hashes (okey_hash()) of a model's objects: its services,
+ * then its slices, then its nodes, each in array order.
+ */
+struct okeys {
+	uint64_t *h;
+	size_t n_svc, n_slc, n_node;
+};
+
 struct mfile {
 	char *path;   /* origin of its objects, as named in messages */
 	char *name;   /* name in its directory: the sort key */
@@ -65,6 +76,13 @@ struct mfile {
 	struct diag msgs;  /* ... and their messages */
 	struct model objs; /* last good objects, owned */
 	struct mjob *job;  /* its text read and decoded ahead (fetch_all), or NULL */
+	/* for manifest_source_model() */
+	uint64_t id;        /* unique among all mfiles ever made: never reused */
+	struct okeys keys;  /* of objs */
+	struct okeys tkeys; /* of the objs the claim table last saw (may share keys.h) */
+	bool dirty;         /* objs replaced since then */
+	uint8_t *hidden;    /* per key: a duplicate, left out of the view; NULL: none */
+	struct diag dups;   /* the duplicate messages of its objects, in order */
 };
 
 struct mroot {
@@ -77,12 +95,47 @@ struct mroot {
 	size_t n_files;
 };
 
+/*
+ * The identities the model view has claimed: one entry per kind/ns/name,
+ * naming the first object (in view order) that defines it. Kept from one
+ * manifest_source_model() to the next, so that a view after a small change
+ * costs the changed files plus copying pointers. Open addressing, linear
+ * probing, backward-shift deletion. Entries hold no pointers: an object is
+ * found as files[file]'s objs (kind, idx), so what a changed file held can
+ * be dropped after its objects are freed.
+ */
+struct claim {
+	uint64_t h;    /* okey_hash(); 0 marks an empty slot */
+	uint32_t file; /* the first object: its file's index in files[] ... */
+	uint32_t idx;  /* ... and its index in that file's array of its kind */
+	uint32_t n;    /* objects with this identity (> 1: duplicates) */
+	uint8_t kind;  /* enum obj_kind */
+};
+
+struct claims {
+	struct claim *v;
+	size_t mask, n;       /* n: slots used */
+	struct mfile **files; /* every file, in view order (refreshed per view) */
+	uint64_t *ids;        /* the files' ids when the table was last right */
+	size_t n_files, n_ids;
+	bool valid; /* v, ids and every file's tkeys/hidden/dups agree */
+};
+
 struct manifest_source {
 	struct mroot *roots;
 	size_t n_roots;
 	int ifd;          /* inotify, or -1 */
 	unsigned workers; /* threads for reading files; 0: one per CPU */
+	struct claims claims;
 };
+
+static void claims_free(struct claims *c)
+{
+	free(c->v);
+	free(c->files);
+	free(c->ids);
+	memset(c, 0, sizeof(*c));
+}
 
 /* --- object identity and comparison ------------------------------------------ */
 
@@ -206,6 +259,79 @@ static uint64_t okey_hash(int kind, const char *ns, const char *name)
 	h = fnv1a(h, ns, strlen(ns) + 1);
 	h = fnv1a(h, name, strlen(name));
 	return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static const char *obj_ns(const char *ns)
+{
+	return ns ? ns : "";
+}
+
+/* The identity of object idx of a kind in o (the origin too, if asked). */
+static void obj_ident(const struct model *o, int kind, size_t idx, const char **ns,
+                      const char **name, char ***origin)
+{
+	char **org;
+
+	switch (kind) {
+	case OBJ_SERVICE:
+		*ns = obj_ns(o->services[idx]->ns);
+		*name = o->services[idx]->name;
+		org = &o->services[idx]->origin;
+		break;
+	case OBJ_SLICE:
+		*ns = obj_ns(o->slices[idx]->ns);
+		*name = o->slices[idx]->name;
+		org = &o->slices[idx]->origin;
+		break;
+	default:
+		*ns = "";
+		*name = o->nodes[idx]->name;
+		org = &o->nodes[idx]->origin;
+		break;
+	}
+	if (origin)
+		*origin = org;
+}
+
+/*
+ * Make k describe m: the hashes k holds are kept (m's arrays may only have
+ * grown at their ends since), the rest computed.
+ */
+static void okeys_fit(struct okeys *k, const struct model *m)
+{
+	size_t ns = m->n_services, nl = m->n_slices, nn = m->n_nodes;
+	const char *s, *n;
+	uint64_t *h;
+
+	if (k->h && k->n_svc == ns && k->n_slc == nl && k->n_node == nn)
+		return;
+	h = xmalloc((ns + nl + nn + 1) * sizeof(*h));
+	for (size_t i = 0; i < ns; i++) {
+		if (k->h && i < k->n_svc) {
+			h[i] = k->h[i];
+			continue;
+		}
+		obj_ident(m, OBJ_SERVICE, i, &s, &n, NULL);
+		h[i] = okey_hash(OBJ_SERVICE, s, n);
+	}
+	for (size_t i = 0; i < nl; i++) {
+		if (k->h && i < k->n_slc) {
+			h[ns + i] = k->h[k->n_svc + i];
+			continue;
+		}
+		obj_ident(m, OBJ_SLICE, i, &s, &n, NULL);
+		h[ns + i] = okey_hash(OBJ_SLICE, s, n);
+	}
+	for (size_t i = 0; i < nn; i++) {
+		if (k->h && i < k->n_node) {
+			h[ns + nl + i] = k->h[k->n_svc + k->n_slc + i];
+			continue;
+		}
+		obj_ident(m, OBJ_NODE, i, &s, &n, NULL);
+		h[ns + nl + i] = okey_hash(OBJ_NODE, s, n);
+	}
+	free(k->h);
+	*k = (struct okeys){h, ns, nl, nn};
 }
 
 static void otable_init(struct otable *t, size_t n)
@@ -393,6 +519,7 @@ struct mjob {
 	bool same; /* the text last decoded: not decoded again */
 	int dret;  /* manifest_decode_buffer_ex(), when decoded */
 	struct model fresh;
+	struct okeys keys; /* of fresh, when decoded */
 	struct diag msgs;
 	struct decode_rejects rej;
 };
@@ -400,6 +527,8 @@ struct mjob {
 static void mjob_clear(struct mjob *j)
 {
 	model_free(&j->fresh);
+	free(j->keys.h);
+	j->keys = (struct okeys){0};
 	diag_clear(&j->msgs);
 	decode_rejects_clear(&j->rej);
 }
@@ -412,6 +541,11 @@ static void mfile_free(struct mfile *f)
 	free(f->name);
 	diag_clear(&f->msgs);
 	model_free(&f->objs);
+	if (f->tkeys.h != f->keys.h)
+		free(f->tkeys.h);
+	free(f->keys.h);
+	free(f->hidden);
+	diag_clear(&f->dups);
 	if (f->job) {
 		mjob_clear(f->job);
 		free(f->job);
@@ -421,9 +555,11 @@ static void mfile_free(struct mfile *f)
 
 static struct mfile *mfile_new(const struct mroot *r, const char *name)
 {
+	static _Atomic uint64_t last_id;
 	struct mfile *f = xcalloc(1, sizeof(*f));
 	size_t len = strlen(r->path);
 
+	f->id = ++last_id;
 	f->name = xstrdup(name);
 	if (!r->is_dir)
 		f->path = xstrdup(r->path);
@@ -518,9 +654,12 @@ static void mfile_fetch(const struct mfile *f, struct mjob *j)
 		return;
 	j->hash = fnv1a(FNV_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
-	if (!j->same)
+	if (!j->same) {
 		j->dret =
 		    manifest_decode_buffer_ex(f->path, buf, j->len, &j->fresh, &j->msgs, &j->rej);
+		if (j->dret >= 0)
+			okeys_fit(&j->keys, &j->fresh); /* here, on the worker thread */
+	}
 	free(buf);
 }
 
@@ -573,6 +712,12 @@ static int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool 
 		model_free(&f->objs);
 		f->objs = j->fresh;
 		memset(&j->fresh, 0, sizeof(j->fresh));
+		okeys_fit(&j->keys, &f->objs); /* last good versions appended */
+		if (f->keys.h != f->tkeys.h)
+			free(f->keys.h);
+		f->keys = j->keys;
+		j->keys = (struct okeys){0};
+		f->dirty = true;
 	}
 	diag_copy(d, &j->msgs);
 	diag_clear(&f->msgs);
@@ -949,6 +1094,7 @@ void manifest_source_free(struct manifest_source *ms)
 		free(r->base);
 	}
 	free(ms->roots);
+	claims_free(&ms->claims);
 	if (ms->ifd >= 0)
 		close(ms->ifd);
 	free(ms);
@@ -1193,12 +1339,130 @@ out:
 	return ret;
 }
 
+/* --- the model view: duplicates ------------------------------------------------ */
+
+/* An empty table with room for n identities (at most half full). */
+static void claims_reset(struct claims *c, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap *= 2;
+	if (!c->v || c->mask + 1 != cap) {
+		free(c->v);
+		c->v = xmalloc(cap * sizeof(*c->v));
+		c->mask = cap - 1;
+	}
+	memset(c->v, 0, cap * sizeof(*c->v));
+	c->n = 0;
+}
+
+static void claims_put(struct claims *c, struct claim e)
+{
+	size_t i;
+
+	if ((c->n + 1) * 2 > c->mask + 1) { /* grow: rehash by the stored hashes */
+		struct claim *old = c->v;
+		size_t ocap = c->mask + 1;
+
+		c->v = xcalloc(ocap * 2, sizeof(*c->v));
+		c->mask = ocap * 2 - 1;
+		c->n = 0;
+		for (size_t j = 0; j < ocap; j++)
+			if (old[j].h)
+				claims_put(c, old[j]);
+		free(old);
+	}
+	for (i = e.h & c->mask; c->v[i].h; i = (i + 1) & c->mask)
+		;
+	c->v[i] = e;
+	c->n++;
+}
+
 /*
- * Claim an identity for the model view: true when it is new; false (and a
- * message naming both files) when an earlier file already defined it.
+ * The entry of the identity of object idx of a kind in o, whose hash is h,
+ * or NULL. The objects are looked at only when the hashes are equal.
  */
-static bool claim(struct otable *t, struct diag *d, enum obj_kind kind, const char *ns,
-                  const char *name, char **origin)
+static struct claim *claims_find(struct claims *c, uint64_t h, int kind, const struct model *o,
+                                 size_t idx)
+{
+	for (size_t i = h & c->mask; c->v[i].h; i = (i + 1) & c->mask) {
+		struct claim *e = &c->v[i];
+		const char *ns, *name, *ens, *ename;
+
+		if (e->h != h || e->kind != kind)
+			continue;
+		obj_ident(o, kind, idx, &ns, &name, NULL);
+		obj_ident(&c->files[e->file]->objs, kind, e->idx, &ens, &ename, NULL);
+		if (!strcmp(ename, name) && !strcmp(ens, ns))
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Drop the entry that object (file, kind, idx), of hash h, is the only
+ * claimant of. False when there is none: the object was a duplicate, or
+ * has duplicates. Never looks at the object (it may be freed).
+ */
+static bool claims_drop(struct claims *c, uint64_t h, int kind, uint32_t file, uint32_t idx)
+{
+	size_t i, j;
+
+	for (i = h & c->mask; c->v[i].h; i = (i + 1) & c->mask) {
+		const struct claim *e = &c->v[i];
+
+		if (e->h == h && e->kind == kind && e->file == file && e->idx == idx)
+			break;
+	}
+	if (!c->v[i].h || c->v[i].n != 1)
+		return false;
+	/* backward shift: move up every entry that the hole would hide */
+	for (j = i;;) {
+		size_t home;
+
+		j = (j + 1) & c->mask;
+		if (!c->v[j].h)
+			break;
+		home = c->v[j].h & c->mask;
+		if (j > i ? (home <= i || home > j) : (home <= i && home > j)) {
+			c->v[i] = c->v[j];
+			i = j;
+		}
+	}
+	c->v[i].h = 0;
+	c->n--;
+	return true;
+}
+
+/* What claims_rebuild() and claims_update() go through: one kind's part of a file's keys. */
+struct kpart {
+	int kind;
+	size_t off, n;
+};
+
+static void kparts(const struct okeys *k, struct kpart p[3])
+{
+	p[0] = (struct kpart){OBJ_SERVICE, 0, k->n_svc};
+	p[1] = (struct kpart){OBJ_SLICE, k->n_svc, k->n_slc};
+	p[2] = (struct kpart){OBJ_NODE, k->n_svc + k->n_slc, k->n_node};
+}
+
+/* f's keys are what the table holds for it from now on. */
+static void mfile_commit_keys(struct mfile *f)
+{
+	if (f->tkeys.h != f->keys.h)
+		free(f->tkeys.h);
+	f->tkeys = f->keys;
+	f->dirty = false;
+}
+
+/*
+ * Claim every object of every file, in view order: the first object of an
+ * identity wins; each later one is hidden, with a message naming both
+ * files (in its file's dups).
+ */
+static void claims_rebuild(struct claims *c)
 {
 	static const char *const kind_names[] = {
 	    [OBJ_SERVICE] = "Service",
@@ -1206,61 +1470,159 @@ static bool claim(struct otable *t, struct diag *d, enum obj_kind kind, const ch
 	    [OBJ_ENDPOINTS] = "Endpoints",
 	    [OBJ_NODE] = "Node",
 	};
-	size_t pos = SIZE_MAX;
-	struct oentry *e = otable_next(t, (int)kind, ns, name, &pos);
+	size_t total = 0;
 
-	if (!e) {
-		otable_put(t, (int)kind, ns, name, (void **)origin);
-		return true;
+	for (size_t p = 0; p < c->n_files; p++) {
+		const struct okeys *k = &c->files[p]->keys;
+
+		total += k->n_svc + k->n_slc + k->n_node;
 	}
-	if (ns && *ns)
-		diag_add(d, "%s: %s %s/%s: duplicate, also defined in %s (using that one)", *origin,
-		         kind_names[kind], ns, name, *(char **)e->slot);
-	else
-		diag_add(d, "%s: %s %s: duplicate, also defined in %s (using that one)", *origin,
-		         kind_names[kind], name, *(char **)e->slot);
-	return false;
+	claims_reset(c, total);
+	for (size_t p = 0; p < c->n_files; p++) {
+		struct mfile *f = c->files[p];
+		struct kpart part[3];
+
+		free(f->hidden);
+		f->hidden = NULL;
+		diag_clear(&f->dups);
+		mfile_commit_keys(f);
+		kparts(&f->keys, part);
+		for (int q = 0; q < 3; q++) {
+			for (size_t i = 0; i < part[q].n; i++) {
+				int kind = part[q].kind;
+				uint64_t h = f->keys.h[part[q].off + i];
+				struct claim *e = claims_find(c, h, kind, &f->objs, i);
+				const char *ns, *name;
+				char **origin, **first;
+
+				if (!e) {
+					claims_put(c, (struct claim){h, (uint32_t)p, (uint32_t)i, 1,
+					                             (uint8_t)kind});
+					continue;
+				}
+				e->n++;
+				if (!f->hidden)
+					f->hidden = xcalloc(
+					    f->keys.n_svc + f->keys.n_slc + f->keys.n_node, 1);
+				f->hidden[part[q].off + i] = 1;
+				obj_ident(&f->objs, kind, i, &ns, &name, &origin);
+				obj_ident(&c->files[e->file]->objs, kind, e->idx, &ns, &name,
+				          &first);
+				if (*ns)
+					diag_add(&f->dups,
+					         "%s: %s %s/%s: duplicate, also defined in %s "
+					         "(using that one)",
+					         *origin, kind_names[kind], ns, name, *first);
+				else
+					diag_add(&f->dups,
+					         "%s: %s %s: duplicate, also defined in %s (using "
+					         "that one)",
+					         *origin, kind_names[kind], name, *first);
+			}
+		}
+	}
+	c->ids = xrealloc(c->ids, (c->n_files + 1) * sizeof(*c->ids));
+	for (size_t p = 0; p < c->n_files; p++)
+		c->ids[p] = c->files[p]->id;
+	c->n_ids = c->n_files;
+	c->valid = true;
 }
 
+/*
+ * Bring the table up to date with the changed (dirty) files alone, when
+ * the files are the ones it was built for, in the same order, and no
+ * identity a changed file held or holds now is defined twice (then no other
+ * file's part of the view changes). False when that cannot be done: the
+ * table is then left half updated, for claims_rebuild().
+ */
+static bool claims_update(struct claims *c)
+{
+	if (!c->valid || c->n_ids != c->n_files)
+		return false;
+	for (size_t p = 0; p < c->n_files; p++)
+		if (c->ids[p] != c->files[p]->id)
+			return false;
+	/* first what the changed files held, so that no entry points into them */
+	for (size_t p = 0; p < c->n_files; p++) {
+		const struct mfile *f = c->files[p];
+		struct kpart part[3];
+
+		if (!f->dirty)
+			continue;
+		if (f->hidden)
+			return false;
+		kparts(&f->tkeys, part);
+		for (int q = 0; q < 3; q++)
+			for (size_t i = 0; i < part[q].n; i++)
+				if (!claims_drop(c, f->tkeys.h[part[q].off + i], part[q].kind,
+				                 (uint32_t)p, (uint32_t)i))
+					return false;
+	}
+	for (size_t p = 0; p < c->n_files; p++) {
+		struct mfile *f = c->files[p];
+		struct kpart part[3];
+
+		if (!f->dirty)
+			continue;
+		kparts(&f->keys, part);
+		for (int q = 0; q < 3; q++) {
+			for (size_t i = 0; i < part[q].n; i++) {
+				int kind = part[q].kind;
+				uint64_t h = f->keys.h[part[q].off + i];
+
+				if (claims_find(c, h, kind, &f->objs, i))
+					return false;
+				claims_put(c, (struct claim){h, (uint32_t)p, (uint32_t)i, 1,
+				                             (uint8_t)kind});
+			}
+		}
+		mfile_commit_keys(f);
+	}
+	return true;
+}
+
+/*
+ * The view is every file's objects in order, less the duplicates, which
+ * the table knows. It is kept across calls: a call after a small change
+ * costs that change (claims_update()) plus a pass over pointers, instead
+ * of hashing and looking up every identity again.
+ */
 int manifest_source_model(struct manifest_source *ms, struct model *m, struct diag *d)
 {
-	size_t total = 0;
-	struct otable t;
+	struct claims *c = &ms->claims;
+	size_t n = 0;
 	int err = 0;
 
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < ms->n_roots; i++)
-		for (size_t j = 0; j < ms->roots[i].n_files; j++) {
-			const struct model *o = &ms->roots[i].files[j]->objs;
+		n += ms->roots[i].n_files;
+	c->files = xrealloc(c->files, (n + 1) * sizeof(*c->files));
+	c->n_files = 0;
+	for (size_t i = 0; i < ms->n_roots; i++)
+		for (size_t j = 0; j < ms->roots[i].n_files; j++)
+			c->files[c->n_files++] = ms->roots[i].files[j];
+	if (!claims_update(c))
+		claims_rebuild(c);
 
-			total += o->n_services + o->n_slices + o->n_nodes;
-		}
-	otable_init(&t, total);
-	for (size_t i = 0; i < ms->n_roots && !err; i++) {
-		for (size_t j = 0; j < ms->roots[i].n_files && !err; j++) {
-			struct model *o = &ms->roots[i].files[j]->objs;
+	for (size_t p = 0; p < c->n_files && !err; p++) {
+		const struct mfile *f = c->files[p];
+		const struct model *o = &f->objs;
+		const uint8_t *hide = f->hidden;
+		size_t off = 0;
 
-			for (size_t k = 0; k < o->n_services && !err; k++) {
-				struct service *s = o->services[k];
-
-				if (claim(&t, d, OBJ_SERVICE, s->ns, s->name, &s->origin))
-					err = model_add_service(m, s);
-			}
-			for (size_t k = 0; k < o->n_slices && !err; k++) {
-				struct endpoint_slice *e = o->slices[k];
-
-				if (claim(&t, d, OBJ_SLICE, e->ns, e->name, &e->origin))
-					err = model_add_slice(m, e);
-			}
-			for (size_t k = 0; k < o->n_nodes && !err; k++) {
-				struct node *nd = o->nodes[k];
-
-				if (claim(&t, d, OBJ_NODE, "", nd->name, &nd->origin))
-					err = model_add_node(m, nd);
-			}
-		}
+		diag_copy(d, &f->dups);
+		for (size_t k = 0; k < o->n_services && !err; k++)
+			if (!hide || !hide[off + k])
+				err = model_add_service(m, o->services[k]);
+		off += o->n_services;
+		for (size_t k = 0; k < o->n_slices && !err; k++)
+			if (!hide || !hide[off + k])
+				err = model_add_slice(m, o->slices[k]);
+		off += o->n_slices;
+		for (size_t k = 0; k < o->n_nodes && !err; k++)
+			if (!hide || !hide[off + k])
+				err = model_add_node(m, o->nodes[k]);
 	}
-	otable_free(&t);
 	if (err)
 		model_free_view(m);
 	return err;

@@ -56,7 +56,10 @@ int manifest_source_handle_events(struct manifest_source *ms, struct diag *d);
  * the caller (free them with model_free_view()), the objects to the source;
  * valid until the next load or handle_events. When two files define the
  * same kind/namespace/name, the first file (in PATH order, then name order)
- * wins and the duplicate is reported in d.
+ * wins and the duplicate is reported in d. The duplicate table is kept
+ * from call to call: when only some files changed (and no identity they
+ * hold is defined twice), a call costs those files plus a pointer copy
+ * per object, not a lookup of every object.
  */
 int manifest_source_model(struct manifest_source *ms, struct model *m, struct diag *d);
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -652,6 +653,350 @@ static void test_parallel_same(void **state)
 	manifest_source_free(par);
 }
 
+/* --- the view kept across calls equals one built from scratch ----------------- */
+
+/* Write name in the test directory from YAML documents (NULL-terminated). */
+static void put_docs(struct fix *f, const char *name, ...)
+{
+	char text[4096];
+	size_t len = 0;
+	const char *doc;
+	va_list ap;
+
+	va_start(ap, name);
+	while ((doc = va_arg(ap, const char *))) {
+		int n = snprintf(text + len, sizeof(text) - len, "---\n%s", doc);
+
+		assert_true(n > 0 && (size_t)n < sizeof(text) - len);
+		len += (size_t)n;
+	}
+	va_end(ap);
+	put(f, name, text);
+}
+
+static char *svc_doc(const char *ns, const char *name, int port)
+{
+	static char buf[16][256];
+	static int i;
+	char *b = buf[i++ % 16];
+
+	snprintf(b, 256,
+	         "apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\n"
+	         "spec: {ports: [{port: %d}]}\n",
+	         name, ns, port);
+	return b;
+}
+
+static char *slice_doc(const char *name, const char *svc_name, int last_octet)
+{
+	static char buf[8][384];
+	static int i;
+	char *b = buf[i++ % 8];
+
+	snprintf(b, 384,
+	         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	         "metadata: {name: %s, labels: {kubernetes.io/service-name: %s}}\n"
+	         "addressType: IPv4\nports: [{port: 8080}]\n"
+	         "endpoints: [{addresses: [10.0.0.%d]}]\n",
+	         name, svc_name, last_octet);
+	return b;
+}
+
+static char *node_doc(const char *name)
+{
+	static char buf[4][128];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	snprintf(b, 128, "apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n", name);
+	return b;
+}
+
+/* The same objects (by content), in the same order. */
+static void assert_model_equal(const struct model *a, const struct model *b)
+{
+	assert_int_equal(a->n_services, b->n_services);
+	assert_int_equal(a->n_slices, b->n_slices);
+	assert_int_equal(a->n_nodes, b->n_nodes);
+	for (size_t i = 0; i < a->n_services; i++) {
+		const struct service *x = a->services[i], *y = b->services[i];
+
+		assert_string_equal(x->origin, y->origin);
+		assert_string_equal(x->ns, y->ns);
+		assert_string_equal(x->name, y->name);
+		assert_int_equal(x->n_ports, y->n_ports);
+		for (size_t j = 0; j < x->n_ports; j++)
+			assert_int_equal(x->ports[j].port, y->ports[j].port);
+	}
+	for (size_t i = 0; i < a->n_slices; i++) {
+		const struct endpoint_slice *x = a->slices[i], *y = b->slices[i];
+
+		assert_string_equal(x->origin, y->origin);
+		assert_string_equal(x->ns, y->ns);
+		assert_string_equal(x->name, y->name);
+		assert_string_equal(x->service_name, y->service_name);
+		assert_int_equal(x->n_endpoints, y->n_endpoints);
+		for (size_t j = 0; j < x->n_endpoints; j++)
+			assert_true(ipaddr_equal(&x->endpoints[j].addr, &y->endpoints[j].addr));
+	}
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		assert_string_equal(a->nodes[i]->origin, b->nodes[i]->origin);
+		assert_string_equal(a->nodes[i]->name, b->nodes[i]->name);
+	}
+}
+
+/*
+ * The view of inc (kept up to date by events, its duplicate table carried
+ * over from earlier views) equals, objects, order and messages, the view
+ * of a source reading the same paths from scratch. Asking inc again with
+ * nothing changed gives the very same pointers and messages. Leaves inc's
+ * messages in f->d.
+ */
+static void assert_view_fresh(struct fix *f, struct manifest_source *inc, const char **paths,
+                              size_t n_paths)
+{
+	struct manifest_source *ref = manifest_source_new(paths, n_paths);
+	struct model a = {0}, b = {0}, again = {0};
+	struct diag da = {0}, db = {0}, dagain = {0};
+
+	assert_non_null(ref);
+	assert_true(manifest_source_load(ref, &db) >= 0);
+	diag_clear(&db);
+	assert_int_equal(manifest_source_model(inc, &a, &da), 0);
+	assert_int_equal(manifest_source_model(ref, &b, &db), 0);
+	assert_diag_equal(&da, &db);
+	assert_model_equal(&a, &b);
+
+	assert_int_equal(manifest_source_model(inc, &again, &dagain), 0);
+	assert_diag_equal(&da, &dagain);
+	assert_int_equal(a.n_services, again.n_services);
+	assert_int_equal(a.n_slices, again.n_slices);
+	assert_int_equal(a.n_nodes, again.n_nodes);
+	assert_memory_equal(a.services, again.services, a.n_services * sizeof(*a.services));
+	assert_memory_equal(a.slices, again.slices, a.n_slices * sizeof(*a.slices));
+	assert_memory_equal(a.nodes, again.nodes, a.n_nodes * sizeof(*a.nodes));
+
+	diag_clear(&f->d);
+	f->d = da;
+	model_free_view(&a);
+	model_free_view(&b);
+	model_free_view(&again);
+	diag_clear(&db);
+	diag_clear(&dagain);
+	manifest_source_free(ref);
+}
+
+/* Wait for inc's events and take them in; the view must then be as fresh. */
+static void change_seen(struct fix *f, struct manifest_source *inc, int fd, const char **paths,
+                        size_t n_paths)
+{
+	struct diag d = {0};
+
+	wait_fd(fd);
+	usleep(20000); /* let the rest of the burst arrive */
+	assert_true(manifest_source_handle_events(inc, &d) >= 0);
+	diag_clear(&d);
+	assert_view_fresh(f, inc, paths, n_paths);
+}
+
+static void view_sequence(struct fix *f, const char **paths, size_t n_paths)
+{
+	struct manifest_source *inc = manifest_source_new(paths, n_paths);
+	struct diag d = {0};
+	char a[128], b[128], want[512];
+	int fd;
+
+	snprintf(a, sizeof(a), "%s/a.yaml", f->dir);
+	snprintf(b, sizeof(b), "%s/b.yaml", f->dir);
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), svc_doc("default", "s2", 80),
+	         slice_doc("e1", "s1", 1), NULL);
+	put_docs(f, "b.yaml", svc_doc("default", "s3", 80), node_doc("n1"), NULL);
+	put_docs(f, "c.yaml", svc_doc("other", "s4", 80), slice_doc("e4", "s4", 4), NULL);
+	/* a standing duplicate, in a file that does not change for a while */
+	put_docs(f, "d.yaml", svc_doc("default", "s2", 81), node_doc("n2"), NULL);
+	assert_non_null(inc);
+	assert_int_equal(manifest_source_load(inc, &d), 0);
+	diag_clear(&d);
+	fd = manifest_source_watch(inc);
+	assert_true(fd >= 0);
+	assert_view_fresh(f, inc, paths, n_paths);
+	snprintf(want, sizeof(want),
+	         "d.yaml: Service default/s2: duplicate, also defined in %s (using that one)", a);
+	assert_msg_has(f, want);
+
+	/* a file edited */
+	put_docs(f, "b.yaml", svc_doc("default", "s3", 90), node_doc("n1"), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, want);
+	put_docs(f, "b.yaml", svc_doc("default", "s3", 90), node_doc("n1"), node_doc("n3"), NULL);
+	put_docs(f, "c.yaml", svc_doc("other", "s4", 81), slice_doc("e4", "s4", 5), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+
+	/* a file added between others, a file removed */
+	put_docs(f, "bb.yaml", svc_doc("default", "s5", 80), slice_doc("e5", "s5", 6), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	del(f, "c.yaml");
+	change_seen(f, inc, fd, paths, n_paths);
+
+	/* a duplicate introduced in a later file: the earlier one stays */
+	put_docs(f, "bb.yaml", svc_doc("default", "s5", 80), slice_doc("e5", "s5", 6),
+	         svc_doc("default", "s3", 99), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, "bb.yaml: Service default/s3: duplicate, also defined in ");
+	/* ... and in an earlier file: it takes the identity over */
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), svc_doc("default", "s2", 80),
+	         slice_doc("e1", "s1", 1), slice_doc("e5", "s5", 7), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, "bb.yaml: EndpointSlice default/e5: duplicate, also defined in ");
+	/* ... within one file */
+	put_docs(f, "bb.yaml", svc_doc("default", "s5", 80), svc_doc("default", "s5", 81), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, "bb.yaml: Service default/s5: duplicate, also defined in ");
+
+	/* the duplicates removed again */
+	put_docs(f, "bb.yaml", svc_doc("default", "s5", 80), slice_doc("e5", "s5", 6), NULL);
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), svc_doc("default", "s2", 80),
+	         slice_doc("e1", "s1", 1), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+
+	/* the file whose object wins a duplicate changes, then the one that lost */
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), svc_doc("default", "s2", 82),
+	         slice_doc("e1", "s1", 1), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, want);
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), slice_doc("e1", "s1", 1), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	for (size_t i = 0; i < f->d.n; i++) /* d's s2 is the one now */
+		assert_null(strstr(f->d.msgs[i], "s2"));
+	put_docs(f, "a.yaml", svc_doc("default", "s1", 80), svc_doc("default", "s2", 82),
+	         slice_doc("e1", "s1", 1), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, want);
+	put_docs(f, "d.yaml", node_doc("n2"), node_doc("n1"), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+	assert_msg_has(f, "d.yaml: Node n1: duplicate, also defined in ");
+	put_docs(f, "d.yaml", node_doc("n2"), NULL);
+	change_seen(f, inc, fd, paths, n_paths);
+
+	/*
+	 * An object kept as last good (appended to its file's objects after
+	 * the fresh ones) is found as a duplicate like any other.
+	 */
+	put_docs(f, "b.yaml", svc_doc("default", "s3", 70000), node_doc("n1"), node_doc("n3"),
+	         NULL);
+	wait_fd(fd);
+	usleep(20000);
+	assert_int_equal(manifest_source_handle_events(inc, &d), 0);
+	diag_clear(&d);
+	put_docs(f, "d.yaml", node_doc("n2"), svc_doc("default", "s3", 91), NULL);
+	wait_fd(fd);
+	usleep(20000);
+	assert_int_equal(manifest_source_handle_events(inc, &d), 1);
+	diag_clear(&d);
+	model_free_view(&f->m);
+	diag_clear(&f->d);
+	assert_int_equal(manifest_source_model(inc, &f->m, &f->d), 0);
+	snprintf(want, sizeof(want),
+	         "d.yaml: Service default/s3: duplicate, also defined in %s (using that one)", b);
+	assert_msg_has(f, want);
+	assert_int_equal(svc(f, "s3")->ports[0].port, 90);
+	assert_string_equal(svc(f, "s3")->origin, b);
+
+	manifest_source_free(inc);
+}
+
+static void test_view_kept_same(void **state)
+{
+	struct fix *f = *state;
+	char one[128];
+	const char *paths[2];
+
+	paths[0] = f->dir;
+	view_sequence(f, paths, 1);
+
+	/* the same file again as a second PATH: all its objects duplicates */
+	snprintf(one, sizeof(one), "%s/b.yaml", f->dir);
+	paths[1] = one;
+	del(f, "a.yaml");
+	del(f, "b.yaml");
+	del(f, "bb.yaml");
+	del(f, "d.yaml");
+	view_sequence(f, paths, 2);
+}
+
+/* Append name's document to text: its kind follows from its number. */
+static void put_obj(char *text, size_t *len, size_t cap, int id)
+{
+	int kind = id % 8;
+	char obj[16];
+
+	snprintf(obj, sizeof(obj), "o%d", id);
+	*len += (size_t)snprintf(text + *len, cap - *len, "---\n%s",
+	                         kind < 5   ? svc_doc(kind < 3 ? "default" : "other", obj, 80)
+	                         : kind < 7 ? slice_doc(obj, obj, kind)
+	                                    : node_doc(obj));
+	assert_true(*len < cap);
+}
+
+/*
+ * Many rounds of random edits, each taken in with a load: objects come, go
+ * and move between files, some are defined twice (in two files, or twice
+ * in one), files come and go. The kept view always equals a fresh one.
+ */
+static void test_view_kept_same_random(void **state)
+{
+	enum { N_NAMES = 600, N_FILES = 8 };
+	struct fix *f = *state;
+	const char *paths[1] = {f->dir};
+	struct manifest_source *inc = manifest_source_new(paths, 1);
+	size_t cap = 256 * 1024;
+	char *text = malloc(cap);
+	int owner[N_NAMES];
+	unsigned seed = 12345;
+	struct diag d = {0};
+
+	assert_non_null(inc);
+	assert_non_null(text);
+	for (int i = 0; i < N_NAMES; i++)
+		owner[i] = -1;
+	for (int round = 0; round < 400; round++) {
+		int file = rand_r(&seed) % N_FILES, take = rand_r(&seed) % 40;
+		char name[32], path[160];
+		bool gone = rand_r(&seed) % 50 == 0;
+		size_t len = 0;
+
+		snprintf(name, sizeof(name), "r%d.yaml", file);
+		snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+		text[0] = '\0';
+		for (int i = 0; i < N_NAMES; i++) {
+			if (owner[i] == file && (gone || rand_r(&seed) % 6 == 0))
+				owner[i] = -1; /* given up */
+			else if (owner[i] < 0 && !gone && take && rand_r(&seed) % 8 == 0)
+				owner[i] = file, take--; /* taken, maybe from another file */
+			if (owner[i] != file)
+				continue;
+			put_obj(text, &len, cap, i);
+			if (rand_r(&seed) % 2000 == 0)
+				put_obj(text, &len, cap, i); /* twice in one file */
+		}
+		if (!gone && rand_r(&seed) % 4 == 0) { /* one of another file's */
+			int i = rand_r(&seed) % N_NAMES;
+
+			if (owner[i] >= 0 && owner[i] != file)
+				put_obj(text, &len, cap, i);
+		}
+		if (gone)
+			unlink(path);
+		else
+			put_raw(f, name, text);
+		assert_true(manifest_source_load(inc, &d) >= 0);
+		diag_clear(&d);
+		assert_view_fresh(f, inc, paths, 1);
+	}
+	free(text);
+	manifest_source_free(inc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +1011,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parallel_same, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_kept_same, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_kept_same_random, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
