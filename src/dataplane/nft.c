@@ -36,7 +36,7 @@
 #include "common/log.h"
 
 /* Layout version: bump when chains, rules or set types change. */
-#define LAYOUT_VERSION 4
+#define LAYOUT_VERSION 5
 
 /* nft's datatype ids (nftables src/datatype.h), for `nft list` to print keys. */
 enum {
@@ -1379,13 +1379,32 @@ static void rule_lookup(struct txn *t, const char *chain, int pre, enum key_sel 
 	r_add(t, r);
 }
 
+/*
+ * A base chain that jumps to each of targets, for new connections only
+ * when ct_new. Every packet crosses a base chain, so it holds one rule:
+ * the "ct state new" test is made once, then a regular chain
+ * <chain>_new jumps to the targets.
+ */
 static void put_base_chain_jump(struct txn *t, const char *chain, const char *type, int hook,
                                 int prio, const char *const *targets, bool ct_new)
 {
-	put_chain(t, chain, type, hook, prio);
-	for (; *targets; targets++) {
-		struct nftnl_rule *r = r_new(t, chain);
+	char sub[64];
+	struct nftnl_rule *r;
+	const char *into = chain;
 
+	put_chain(t, chain, type, hook, prio);
+	if (ct_new && targets[0] && targets[1]) {
+		snprintf(sub, sizeof(sub), "%s_new", chain);
+		put_chain(t, sub, NULL, 0, 0);
+		r = r_new(t, chain);
+		r_ct_new(r);
+		r_verdict(r, NFT_JUMP, sub);
+		r_add(t, r);
+		into = sub;
+		ct_new = false;
+	}
+	for (; *targets; targets++) {
+		r = r_new(t, into);
 		if (ct_new)
 			r_ct_new(r);
 		r_verdict(r, NFT_JUMP, *targets);
