@@ -27,6 +27,7 @@ static const char usage_main[] =
     "  sync     one full sync to the kernel, then exit\n"
     "  check    validate manifests; touches nothing\n"
     "  show     what is programmed now, read back from the kernel\n"
+    "  trace    where a new connection goes, and why, hop by hop\n"
     "  cleanup  remove everything svcproxy put in the kernel\n"
     "\n"
     "'svcproxy COMMAND --help' describes each command's options.\n"
@@ -95,6 +96,15 @@ static void usage_for(const char *cmd, FILE *f)
 		      "            (default)\n"
 		      "  rules     the chains and rules of svcproxy's tables, as the kernel\n"
 		      "            holds them (netlink bytecode)\n",
+		      f);
+	} else if (!strcmp(cmd, "trace")) {
+		fputs("Usage: svcproxy trace SRC DST:PORT [tcp|udp|sctp]\n\n"
+		      "Explain what the kernel does with a new connection from SRC to\n"
+		      "DST:PORT (default tcp), hop by hop: which chain and set decide, which\n"
+		      "endpoints it may be DNATed to with their chances, masquerade or not,\n"
+		      "or why it is rejected or dropped. Read from the live tables and this\n"
+		      "node's addresses (run it in the node's network namespace); nothing is\n"
+		      "sent. DST may be [IPv6]:PORT.\n",
 		      f);
 	} else if (!strcmp(cmd, "cleanup")) {
 		fputs("Usage: svcproxy cleanup\n\n"
@@ -236,7 +246,7 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "run") && strcmp(cmd, "sync") && strcmp(cmd, "check") &&
-	    strcmp(cmd, "show") && strcmp(cmd, "cleanup")) {
+	    strcmp(cmd, "show") && strcmp(cmd, "cleanup") && strcmp(cmd, "trace")) {
 		fprintf(stderr, "svcproxy: unknown command '%s'\n\n%s", cmd, usage_main);
 		return EXIT_USAGE;
 	}
@@ -335,6 +345,12 @@ int main(int argc, char **argv)
 		if (optind < argc)
 			return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
 		return cmd_show(what);
+	}
+	if (!strcmp(cmd, "trace")) {
+		if (argc - optind < 2 || argc - optind > 3)
+			return bad_usage(cmd, "needs SRC DST:PORT [tcp|udp|sctp]");
+		return cmd_trace(argv[optind], argv[optind + 1],
+		                 argc - optind == 3 ? argv[optind + 2] : NULL);
 	}
 	if (optind < argc)
 		return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);

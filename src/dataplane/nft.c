@@ -1858,6 +1858,8 @@ int nft_read_sets(int family, struct nft_sets *out)
 		if (ret != -EINTR)
 			break;
 	}
+	if (!ret)
+		snprintf(out->layout, sizeof(out->layout), "%s", ti.comment);
 	mnl_socket_close(nl);
 	return ret;
 }

@@ -84,6 +84,7 @@ enum nft_set_id {
 
 struct nft_sets {
 	int family;
+	char layout[256]; /* the table comment, by nft_read_sets(): layout and options */
 	struct elemset s[SET_COUNT];
 	/*
 	 * cluster_ips and hairpin elements are shared (by the ports of a
