@@ -154,6 +154,8 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 			v[n].b.port = pp->port;
 			v[n].b.local =
 			    o->hostname && ep->node_name && !strcmp(o->hostname, ep->node_name);
+			v[n].b.remote =
+			    o->hostname && ep->node_name && strcmp(o->hostname, ep->node_name);
 			v[n].ep = ep;
 			n++;
 		}
@@ -169,6 +171,7 @@ static void collect_backends(struct endpoint_slice **slices, size_t first, size_
 			}
 			/* the same address:port twice: ready wins, local sticks */
 			v[w - 1].b.local |= v[r].b.local;
+			v[w - 1].b.remote &= v[r].b.remote;
 			if (v[r].ep->ready && !v[w - 1].ep->ready)
 				v[w - 1].ep = v[r].ep;
 		}

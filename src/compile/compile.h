@@ -46,7 +46,8 @@ struct compile_opts {
 struct backend {
 	struct ipaddr addr;
 	uint16_t port;
-	bool local; /* on this node */
+	bool local;  /* on this node */
+	bool remote; /* nodeName names another node (no nodeName: neither) */
 };
 
 enum entry_kind {

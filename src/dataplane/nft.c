@@ -260,6 +260,13 @@ static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key
 		memcpy(data, b[slot].addr.raw, al);
 		memcpy(data + al, &nport, 2);
 		elemset_put(&out->s[map], key, data, NULL);
+		/*
+		 * Hairpin: a pod reaching itself through a Service. Its connection is
+		 * DNATed on its own node, so a pod of another node never needs it
+		 * here: one element per local (or unplaced) endpoint, not per endpoint.
+		 */
+		if (b[slot].remote)
+			continue;
 		memcpy(pair, b[slot].addr.raw, al);
 		memcpy(pair + al, b[slot].addr.raw, al);
 		shared_put(out, SET_HAIRPIN, pair);

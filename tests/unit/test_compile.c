@@ -688,6 +688,11 @@ static void test_local_flag(void **state)
 	run(f);
 	assert_entry(&f->ds, 0, "10.96.0.10", L4_TCP, 80, "default/web",
 	             "10.244.0.1:8080*,10.244.0.2:8080,10.244.0.3:8080,10.244.0.4:8080");
+	/* remote: placed on another node (no hairpin element needed here); unplaced is not */
+	assert_false(f->ds.entries[0].backends[0].remote);
+	assert_true(f->ds.entries[0].backends[1].remote);
+	assert_false(f->ds.entries[0].backends[2].remote);
+	assert_true(f->ds.entries[0].backends[3].remote);
 
 	/* no hostname: nothing is local */
 	f->o.hostname = NULL;

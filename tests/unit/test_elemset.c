@@ -532,6 +532,7 @@ static void add_entry(struct desired *ds, const char *addr, uint8_t proto, uint1
 		e->backends[e->n_backends].addr = ip(a);
 		e->backends[e->n_backends].port = (uint16_t)atoi(colon + 1);
 		e->backends[e->n_backends].local = false;
+		e->backends[e->n_backends].remote = false;
 		e->n_backends++;
 	}
 	va_end(ap);
