@@ -47,9 +47,9 @@ genm = importlib.machinery.SourceFileLoader("gen_manifests", GEN).load_module()
 
 INITIAL_RE = re.compile(
     r"initial sync: (\d+) services, \d+ service ports, (\d+) endpoints; (\d+) element changes"
-    r".* in ([\d.]+) ms \(kernel ([\d.]+) ms\)")
+    r".* in ([\d.]+) ms \(dataplane ([\d.]+) ms\)")
 CHANGE_RE = re.compile(
-    r"change sync: .*?(\d+) element changes.* in ([\d.]+) ms \(kernel ([\d.]+) ms\)"
+    r"change sync: .*?(\d+) element changes.* in ([\d.]+) ms \(dataplane ([\d.]+) ms\)"
     r"(?:; ([\d.]+) ms after the change was seen)?")
 
 started_pids = []  # every process we started (killed on exit)
@@ -313,7 +313,7 @@ def cold_start(ns, manifests, tag, timeout):
     res = sp.wait_initial(t0, timeout)
     log(f"cold sync {tag}: {res['services']} services, {res['endpoints']} endpoints: "
         f"{res['wall_ms']:.0f} ms from start to the log line; logged {res['sync_ms']:.1f} ms "
-        f"(kernel {res['kernel_ms']:.1f} ms)")
+        f"(dataplane {res['kernel_ms']:.1f} ms)")
     return sp, res
 
 
@@ -584,7 +584,7 @@ def main():
                                         ("direct-node", "node", P10)], rate_s, 8)
         sp, cold10 = cold_start(NS_NODE, m10, label10, 120)
         rep.add(f"cold full sync {label10}x{E10}: start -> synced", cold10["wall_ms"], "ms",
-                "<=", 1000.0, f"logged sync {cold10['sync_ms']:.1f} ms, kernel "
+                "<=", 1000.0, f"logged sync {cold10['sync_ms']:.1f} ms, dataplane "
                 f"{cold10['kernel_ms']:.1f} ms; {cold10['services']} svc "
                 f"{cold10['endpoints']} eps {cold10['changes']} elem changes")
         check_reachable("clusterip", "node", S10)
@@ -615,7 +615,7 @@ def main():
                     f"file rename -> log line median {statistics.median(big[1]):.1f} ms "
                     "(includes re-reading the file)")
         rep.add(f"restart (kill -9, start) at {label10}: start -> synced", restart["wall_ms"],
-                "ms", "<=", 2000.0, f"logged sync {restart['sync_ms']:.1f} ms, kernel "
+                "ms", "<=", 2000.0, f"logged sync {restart['sync_ms']:.1f} ms, dataplane "
                 f"{restart['kernel_ms']:.1f} ms, {restart['changes']} elem changes")
         rep.add(f"restart at {label10}: failed connections", restart["failures"], "", "<=", 0,
                 f"of {restart['conns']} connections (8 in flight, 3 s timeout); "
@@ -641,7 +641,7 @@ def main():
         sp50, cold50 = cold_start(NS_NODE, m50, label50, 300)
         st50 = sp50.status()
         rep.add(f"cold full sync {label50}x{E50}: start -> synced", cold50["wall_ms"], "ms",
-                "<=", 5000.0, f"logged sync {cold50['sync_ms']:.1f} ms, kernel "
+                "<=", 5000.0, f"logged sync {cold50['sync_ms']:.1f} ms, dataplane "
                 f"{cold50['kernel_ms']:.1f} ms; VmHWM {st50['VmHWM']:.1f} MB", order=1.5)
         sp100, _ = cold_start(NS_REF, m100, "100", 60)
         check_reachable(f"clusterip-{label50}", "node", svc_targets(N50))

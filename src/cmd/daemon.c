@@ -111,7 +111,7 @@ static int do_sync(struct daemon *dm, const char *why)
 	struct desired ds[N_FAMILIES] = {0};
 	struct nft_sync_stats st, sum = {0};
 	size_t n_eps = 0, n_svc = 0, n_ports = 0;
-	double t0 = now_mono(), t_kernel = 0, dt;
+	double t0 = now_mono(), t_dp = 0, dt;
 	char since[64] = "", v6[48] = "";
 	unsigned svc_changes = 0, ep_changes = 0;
 	int ret;
@@ -131,7 +131,7 @@ static int do_sync(struct daemon *dm, const char *why)
 		double tk = now_mono();
 
 		ret = nft_dp_sync(dm->dp[f], &ds[f], &st);
-		t_kernel += now_mono() - tk;
+		t_dp += now_mono() - tk;
 		sum.changes += st.changes;
 		sum.chains += st.chains;
 		sum.rebuilt |= st.rebuilt;
@@ -169,9 +169,9 @@ static int do_sync(struct daemon *dm, const char *why)
 	log_info(
 	    "sync",
 	    "%s sync: %zu services%s, %zu service ports, %zu endpoints; %zu element changes%s%s "
-	    "in %.1f ms (kernel %.1f ms)%s",
+	    "in %.1f ms (dataplane %.1f ms)%s",
 	    why, n_svc, v6, n_ports, n_eps, sum.changes, sum.rebuilt ? ", table built" : "",
-	    sum.chains ? ", new lb chains" : "", dt * 1e3, t_kernel * 1e3, since);
+	    sum.chains ? ", new lb chains" : "", dt * 1e3, t_dp * 1e3, since);
 	for (int f = 0; f < N_FAMILIES; f++) {
 		desired_free(&dm->last[f]);
 		dm->last[f] = ds[f];
