@@ -44,14 +44,12 @@ static void print_dest(int family, const uint8_t *d)
 /* The endpoints of a vmap element, slot by slot, from the map its chain reads. */
 static void print_slots(const struct nft_sets *s, const struct elemset *vmap, size_t i)
 {
-	static const enum nft_set_id maps[LB_KINDS] = {SET_BACKENDS, SET_BACKENDS_CLUSTER,
-	                                               SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER};
 	uint8_t key[ELEM_MAX_KEY];
 	uint32_t d, k;
 	const struct elemset *m;
 
 	memcpy(&d, elemset_data(vmap, i), 4);
-	m = &s->s[maps[(d >> 24) % LB_KINDS]];
+	m = &s->s[nft_lb_map((enum nft_lb_kind)(d >> 24))];
 	k = d & 0xffffff;
 	memcpy(key, elemset_key(vmap, i), vmap->klen);
 	for (uint32_t slot = 0; slot < k; slot++) {

@@ -145,22 +145,20 @@ static void print_dest(const struct trace *t, const uint8_t *d, char *out, size_
 static bool trace_lb(struct trace *t, const struct elemset *vmap, long vi, const uint8_t *key,
                      size_t klen)
 {
-	static const char *const prefix[] = {"lb", "lbc", "np", "npc"};
-	static const enum nft_set_id maps[] = {SET_BACKENDS, SET_BACKENDS_CLUSTER, SET_NP_BACKENDS,
-	                                       SET_NP_BACKENDS_CLUSTER};
-	uint32_t d, k, kind;
+	uint32_t d, k;
+	enum nft_lb_kind kind;
 	uint8_t bkey[ELEM_MAX_KEY];
 	bool hairpin = false;
 
 	memcpy(&d, elemset_data(vmap, (size_t)vi), 4);
-	kind = (d >> 24) % 4;
+	kind = (enum nft_lb_kind)(d >> 24);
 	k = d & 0xffffff;
 	hop(t,
 	    "chain %s_%u: dnat to numgen random mod %u map @%s, one endpoint per new connection:",
-	    prefix[kind], k, k, nft_set_name(maps[kind]));
+	    nft_lb_prefix(kind), k, k, nft_set_name(nft_lb_map(kind)));
 	memcpy(bkey, key, klen);
 	for (uint32_t slot = 0; slot < k; slot++) {
-		const struct elemset *m = &t->s.s[maps[kind]];
+		const struct elemset *m = &t->s.s[nft_lb_map(kind)];
 		long bi;
 		char dest[IPADDR_STRLEN + 16];
 

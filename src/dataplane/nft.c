@@ -158,6 +158,16 @@ static const char *const lb_prefix[LB_KINDS] = {"lb", "lbc", "np", "npc", "aff"}
 static const enum nft_set_id lb_map[LB_KINDS] = {SET_BACKENDS, SET_BACKENDS_CLUSTER,
                                                  SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER};
 
+const char *nft_lb_prefix(enum nft_lb_kind kind)
+{
+	return lb_prefix[kind % LB_KINDS];
+}
+
+enum nft_set_id nft_lb_map(enum nft_lb_kind kind)
+{
+	return lb_map[kind % LB_KINDS];
+}
+
 const char *nft_set_name(enum nft_set_id id)
 {
 	return set_specs[id].name;

@@ -105,6 +105,9 @@ enum nft_lb_kind {
 	LB_AFFINITY, /* aff_<seconds>: records the client's endpoint for that long */
 	LB_KINDS
 };
+/* The chain name prefix of a kind ("lb", ...) and the map its chains DNAT through. */
+const char *nft_lb_prefix(enum nft_lb_kind kind);
+enum nft_set_id nft_lb_map(enum nft_lb_kind kind);
 /* vmap element data: kind << 24 | k */
 #define NFT_LB_DATA(kind, k) ((uint32_t)(kind) << 24 | (uint32_t)(k))
 
