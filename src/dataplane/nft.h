@@ -138,6 +138,13 @@ int nft_dp_adopt(struct nft_dp *dp);
  */
 int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st);
 
+/*
+ * The ruleset generation of the kernel (NFT_MSG_GETGEN): it changes with
+ * every committed transaction, ours or anyone's, on any table. Equal
+ * generations mean nothing was changed in between. 0 or -errno.
+ */
+int nft_dp_genid(struct nft_dp *dp, uint32_t *id);
+
 /* What dp believes is programmed (after adopt or a successful sync). */
 const struct nft_sets *nft_dp_programmed(const struct nft_dp *dp);
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Issue 3's state handling, end to end:
+#  - restart adoption: svcproxy killed with SIGKILL and started again reads its table back,
+#    finds it right and changes nothing (its initial sync reports 0 element changes), and an
+#    open TCP connection through a ClusterIP carries on across the restart;
+#  - drift repair: an element deleted by hand (nft delete element) is put back by the
+#    periodic full reconcile (--sync-period) without any manifest change.
+. "$(dirname "$0")/lib.sh"
+harness_init
+command -v socat >/dev/null || skip "socat not installed"
+setup_cluster 3
+start_echo pod-a 9000
+start_podserver pod-b pod-b 8080 --tcp
+{
+	simple_service echo 10.96.0.47 90 9000 TCP 10.244.1.11
+	echo "---"
+	simple_service web 10.96.0.48 80 8080 TCP 10.244.1.12
+} | write_manifest services.yaml
+start_svcproxy --sync-period 2s
+wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.47:90,connect-timeout=1 <<<probe | grep -qx probe' ||
+	fail "echo Service 10.96.0.47:90 does not echo within 5 s"
+
+# one long-lived connection through the ClusterIP
+fifo="$WORK/conn.in" out="$WORK/conn.out"
+mkfifo "$fifo"
+in_ns pod-c socat -t 60 - TCP:10.96.0.47:90 <"$fifo" >"$out" 2>&1 &
+BG_PIDS+=($!)
+exec 3>"$fifo"
+round_trip() # WORD WHEN
+{
+	echo "$1" >&3
+	wait_for 3 grep -qx "$1" "$out" || fail "$2: '$1' not echoed on the open connection within 3 s"
+	log "ok: $2: '$1' echoed on the open connection"
+}
+round_trip one "before the restart"
+
+# ---- kill -9, start again: adoption, no rewrite, the connection lives on
+kill -KILL "$SP_PID"
+wait "$SP_PID" 2>/dev/null
+SP_PID=""
+lines_before=$(grep -c "initial sync" "$SP_LOG")
+start_svcproxy --sync-period 2s
+wait_for 5 eval '(( $(grep -c "initial sync" "$SP_LOG") > lines_before ))' || fail "no initial sync logged after the restart"
+restart_line=$(grep "initial sync" "$SP_LOG" | tail -n 1)
+log "$restart_line"
+assert_contains "$restart_line" "; 0 element changes" "the restarted svcproxy adopts its table without rewriting it"
+assert_not_contains "$restart_line" "table built" "the table is not rebuilt"
+round_trip two "after kill -9 and restart"
+http_ok pod-c http://10.96.0.48/ || fail "web 10.96.0.48 not answered after the restart"
+
+# ---- drift: an element removed behind svcproxy's back comes back by itself
+in_ns node nft delete element ip svcproxy service_ips '{ 10.96.0.48 . tcp . 80 }' ||
+	fail "could not delete the element by hand"
+http_ok pod-c http://10.96.0.48/ && fail "web still answered right after its element was deleted"
+wait_for 6 http_ok pod-c http://10.96.0.48/ || fail "the deleted element was not repaired within 6 s (--sync-period 2s)"
+log "repaired after ${WAITED_MS} ms"
+repair=$(grep "periodic sync" "$SP_LOG" | grep -v "; 0 element changes" | tail -n 1)
+assert_contains "$repair" "periodic sync" "the repair was made by the periodic reconcile"
+round_trip three "after the repair"
+exec 3>&-
+pass "restart adopts without rewriting or cutting connections; drift is repaired"
