@@ -83,6 +83,9 @@ echo "(answered by ${!seen[*]}; each saw the client's own address 10.244.1.13: n
 say "svcproxy show services (read back from the kernel)"
 in_ns node "$SVCPROXY" show services 2>&1 | indent
 
+say "svcproxy trace: where the client's packet to 10.96.0.10:80 goes, and why"
+in_ns node "$SVCPROXY" trace 10.244.1.13 10.96.0.10:80 2>&1 | indent
+
 say "nft list table ip svcproxy"
 in_ns node nft list table ip svcproxy 2>&1 | indent
 
