@@ -376,6 +376,7 @@ struct nft_dp {
 	struct nft_sets prog; /* what is programmed */
 	struct desired last;  /* what prog was rendered from, when have_last */
 	bool have_last;
+	bool affinity_dirty; /* @affinity may hold clients of endpoints that left */
 	/* lb[kind][k] != 0: chain <prefix>_<k> exists; n_lb[kind] entries */
 	uint8_t *lb[LB_KINDS];
 	size_t n_lb[LB_KINDS];
@@ -1825,12 +1826,12 @@ static int setelem_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-                    enum nft_set_id id, struct elemset *out)
+static int dump_named(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
+                      const char *name, enum data_kind dk, struct elemset *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct elems_ctx ec = {.s = out, .dk = set_specs[id].data};
+	struct elems_ctx ec = {.s = out, .dk = dk};
 	struct nlmsghdr *nlh;
 
 	if (!s)
@@ -1838,10 +1839,16 @@ static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)nfproto(family),
 	                            NLM_F_DUMP | NLM_F_ACK, seq);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, set_specs[id].name);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	return nl_request(nl, portid, nlh, setelem_cb, &ec);
+}
+
+static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
+                    enum nft_set_id id, struct elemset *out)
+{
+	return dump_named(nl, portid, family, seq, set_specs[id].name, set_specs[id].data, out);
 }
 
 /* Every set of ours, from the kernel. -ENOENT when one is missing. */
@@ -2151,22 +2158,13 @@ static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struc
 				affinity_stale = true;
 		}
 	}
-	/*
-	 * An endpoint moved or left, or affinity changed: recorded clients may
-	 * point where they should not. Forget them all, in the same transaction.
-	 */
-	if (affinity_stale && !st->rebuilt) {
-		struct nlmsghdr *nlh = txn_msg(&t, NFT_MSG_DELSETELEM, 0);
-
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "affinity");
-		txn_done_named(&t, nlh, "affinity (flush)");
-	}
 	st->changes = t.changes;
 
 	ret = txn_commit(&t);
 	txn_free(&t);
 	if (!ret) {
+		/* an endpoint left or moved, or affinity changed: check the recorded clients */
+		dp->affinity_dirty |= affinity_stale && !st->rebuilt;
 		if (st->rebuilt)
 			lb_forget(dp);
 		for (int kind = 0; kind < LB_KINDS; kind++)
@@ -2314,6 +2312,84 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 	return ret;
 }
 
+/* Is the endpoint d (addr . port) in one of the k slots of key's lb map? */
+static bool slot_has(const struct nft_sets *p, enum nft_set_id vmap, const uint8_t *key,
+                     size_t klen, const uint8_t *d)
+{
+	long vi = elemset_find(&p->s[vmap], key);
+	uint8_t bkey[ELEM_MAX_KEY];
+	const struct elemset *m;
+	uint32_t v;
+
+	if (vi < 0)
+		return false;
+	memcpy(&v, elemset_data(&p->s[vmap], (size_t)vi), 4);
+	m = &p->s[nft_lb_map((enum nft_lb_kind)(v >> 24))];
+	memcpy(bkey, key, klen);
+	for (uint32_t slot = 0; slot < (v & 0xffffff); slot++) {
+		long bi;
+
+		memcpy(bkey + klen, &slot, 4);
+		bi = elemset_find(m, bkey);
+		if (bi >= 0 && !memcmp(elemset_data(m, (size_t)bi), d, m->dlen))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Forget the clients recorded in @affinity whose endpoint is no longer one
+ * of their Service's, or whose Service has no affinity any more; the others
+ * keep theirs (kube-proxy keeps affinity per endpoint). A transaction of its
+ * own after the sync: for a moment a client may still go to an endpoint
+ * that left, as with a connection already open. An element that expires
+ * in between makes the deletion fail; it was going anyway.
+ */
+static void affinity_prune(struct nft_dp *dp)
+{
+	size_t al = nft_addr_len(dp->family);
+	struct elemset rec, doomed;
+	struct txn t;
+	int ret;
+
+	elemset_init(&rec, (uint32_t)(2 * al + 8), (uint32_t)al + 4);
+	elemset_init(&doomed, (uint32_t)(2 * al + 8), 0);
+	ret = dump_named(dp->nl, dp->portid, dp->family, dp->seq++, "affinity", D_DEST, &rec);
+	for (size_t i = 0; !ret && i < rec.n; i++) {
+		const uint8_t *key = elemset_key(&rec, i), *d = elemset_data(&rec, i);
+		const uint8_t *k3 = key + al, *k2 = key + 2 * al; /* service . proto . port */
+		bool ok;
+
+		if (elemset_find(&dp->prog.s[SET_AFFINITY_SERVICES], k3) >= 0)
+			ok = slot_has(&dp->prog, SET_SERVICE_IPS, k3, al + 8, d) ||
+			     slot_has(&dp->prog, SET_SERVICE_IPS_CLUSTER, k3, al + 8, d);
+		else if (elemset_find(&dp->prog.s[SET_AFFINITY_NODEPORTS], k2) >= 0)
+			ok = slot_has(&dp->prog, SET_NODEPORTS, k2, 8, d) ||
+			     slot_has(&dp->prog, SET_NODEPORTS_CLUSTER, k2, 8, d);
+		else
+			ok = false;
+		if (!ok)
+			elemset_put(&doomed, key, NULL, NULL);
+	}
+	if (!ret && doomed.n) {
+		txn_begin(&t, dp);
+		elems_start(&t, NFT_MSG_DELSETELEM, "affinity");
+		for (size_t i = 0; i < doomed.n; i++)
+			elems_put(&t, &doomed, i, D_NONE);
+		ret = txn_commit(&t);
+		txn_free(&t);
+		if (!ret)
+			log_debug("nft", "affinity: forgot %zu client(s) of endpoints that left",
+			          doomed.n);
+	}
+	if (ret)
+		log_debug("nft", "affinity: pruning failed (%s); the entries expire by themselves",
+		          strerror(-ret));
+	dp->affinity_dirty = false;
+	elemset_free(&rec);
+	elemset_free(&doomed);
+}
+
 int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)
 {
 	int ret;
@@ -2328,6 +2404,8 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 	desired_free(&dp->last);
 	desired_copy(&dp->last, ds);
 	dp->have_last = true;
+	if (dp->affinity_dirty)
+		affinity_prune(dp);
 	return 0;
 }
 
