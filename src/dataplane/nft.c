@@ -37,7 +37,7 @@
 #include "common/log.h"
 
 /* Layout version: bump when chains, rules or set types change. */
-#define LAYOUT_VERSION 5
+#define LAYOUT_VERSION 6
 
 /* nft's datatype ids (nftables src/datatype.h), for `nft list` to print keys. */
 enum {
@@ -1519,13 +1519,7 @@ static void put_skeleton(struct txn *t)
 	 * Service. A known Service address without affinity stops the search,
 	 * so what remains (a DNATed local address) is a NodePort.
 	 */
-	put_chain(t, "affinity_check", NULL, 0, 0);
 	put_chain(t, "affinity_record", NULL, 0, 0);
-	r = r_new(t, "affinity_check");
-	r_ct_load(r, NFT_CT_STATUS, NFT_REG_1);
-	r_bits_set(r, NFT_REG_1, IPS_DST_NAT);
-	r_verdict(r, NFT_JUMP, "affinity_record");
-	r_add(t, r);
 	{
 		/*
 		 * Verdict maps whose chains DNAT cannot be looked up from a filter
@@ -1631,12 +1625,35 @@ static void put_skeleton(struct txn *t)
 
 	{
 		static const char *const pre[] = {"firewall_check", NULL};
-		/* after DNAT, before routing: what still goes to a Service had no endpoint */
-		static const char *const pre_post[] = {"endpoints_check", "cluster_ips_check",
-		                                       "affinity_check", NULL};
+		static const char *const pre_post[] = {"post_dnat", NULL};
 		static const char *const in[] = {"nodeport_check_new", NULL};
 		static const char *const out[] = {"endpoints_check_local", NULL};
-		static const char *const post[] = {"cluster_ips_check", "affinity_check", NULL};
+		static const char *const post[] = {"post_dnat_local", NULL};
+
+		/*
+		 * After DNAT, before routing. A DNATed connection only has its
+		 * affinity recorded; what still goes to a Service address was not
+		 * DNATed: no endpoint (reject or drop), or no such port.
+		 */
+		for (int local = 0; local < 2; local++) {
+			const char *chain = local ? "post_dnat_local" : "post_dnat";
+
+			put_chain(t, chain, NULL, 0, 0);
+			r = r_new(t, chain);
+			r_ct_load(r, NFT_CT_STATUS, NFT_REG_1);
+			r_bits_set(r, NFT_REG_1, IPS_DST_NAT);
+			r_verdict(r, NFT_GOTO, "affinity_record");
+			r_add(t, r);
+			/* the node's own traffic had endpoints_check_local before its DNAT */
+			if (!local) {
+				r = r_new(t, chain);
+				r_verdict(r, NFT_JUMP, "endpoints_check");
+				r_add(t, r);
+			}
+			r = r_new(t, chain);
+			r_verdict(r, NFT_JUMP, "cluster_ips_check");
+			r_add(t, r);
+		}
 
 		/* only what was not DNATed counts as addressed to a NodePort */
 		put_chain(t, "nodeport_check_new", NULL, 0, 0);
