@@ -490,11 +490,6 @@ void nft_dp_close(struct nft_dp *dp)
 	free(dp);
 }
 
-const struct nft_sets *nft_dp_programmed(const struct nft_dp *dp)
-{
-	return &dp->prog;
-}
-
 /* ---- netlink I/O -------------------------------------------------------- */
 
 /* The text of an extended ACK, if the error message carries one. */
@@ -945,7 +940,6 @@ static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const str
 	size_t al = nft_addr_len(fam);
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
-	bool any = false;
 
 	if (!s)
 		die_oom();
@@ -969,7 +963,6 @@ static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const str
 
 		if (c[i].addr.family != fam)
 			continue;
-		any = true;
 		cidr_bounds(&c[i], al, lo, hi);
 		el = mnl_attr_nest_start(t->elem_nlh, NFTA_LIST_ELEM);
 		put_value(t->elem_nlh, NFTA_SET_ELEM_KEY, lo, (uint32_t)al);
@@ -989,7 +982,6 @@ static void put_cidr_set(struct txn *t, const char *name, uint32_t id, const str
 		mnl_attr_nest_end(t->elem_nlh, el);
 		t->elem_count++;
 	}
-	(void)any;
 	elems_flush(t);
 }
 

@@ -145,9 +145,6 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
  */
 int nft_dp_genid(struct nft_dp *dp, uint32_t *id);
 
-/* What dp believes is programmed (after adopt or a successful sync). */
-const struct nft_sets *nft_dp_programmed(const struct nft_dp *dp);
-
 /*
  * Read the table of this family back from the kernel into *out (which is
  * initialised here). Returns 0, -ENOENT when there is no table, or -errno.
