@@ -398,36 +398,9 @@ spec:
 EOF
 }
 
-# slice_yaml SERVICE PORT PROTO IP...: an EndpointSlice (unnamed port) with ready endpoints.
-slice_yaml()
-{
-	local svc=$1 port=$2 proto=$3 ip
-	shift 3
-	cat <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $svc-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $svc
-addressType: IPv4
-ports:
-- port: $port
-  protocol: $proto
-endpoints:
-EOF
-	if (($# == 0)); then
-		echo "[]"
-		return
-	fi
-	for ip in "$@"; do
-		cat <<EOF
-- addresses: ["$ip"]
-  conditions: {ready: true}
-EOF
-	done
-}
+# slice_yaml SERVICE PORT PROTO IP[@NODE]...: an EndpointSlice (unnamed port) with ready
+# endpoints, IPv4.
+slice_yaml() { slice_af_yaml "$1-1" "$1" IPv4 "$2" "$3" "${@:4}"; }
 
 # simple_service NAME CLUSTERIP PORT TARGETPORT PROTO IP...: Service + EndpointSlice, one doc.
 simple_service()
@@ -554,8 +527,8 @@ udp_stream_first()
 # epoch_ms: wall-clock milliseconds (the clock of udpclient's stream lines).
 epoch_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP...: an EndpointSlice named SLICE (one
-# unnamed port) of that address type, with ready endpoints.
+# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP[@NODE]...: an EndpointSlice named SLICE
+# (one unnamed port) of that address type, with ready endpoints (nodeName NODE when given).
 slice_af_yaml()
 {
 	local name=$1 svc=$2 af=$3 port=$4 proto=$5 ip
@@ -579,10 +552,9 @@ EOF
 		return
 	fi
 	for ip in "$@"; do
-		cat <<EOF
-- addresses: ["$ip"]
-  conditions: {ready: true}
-EOF
+		echo "- addresses: [\"${ip%@*}\"]"
+		[[ "$ip" == *@* ]] && echo "  nodeName: ${ip#*@}"
+		echo "  conditions: {ready: true}"
 	done
 }
 

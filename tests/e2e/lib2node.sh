@@ -285,29 +285,4 @@ try_bind()
 
 # slice2_yaml SERVICE PORT PROTO IP@NODE...: EndpointSlice (one unnamed port) whose ready
 # endpoints carry nodeName (e.g. 10.244.1.11@node-a).
-slice2_yaml()
-{
-	local svc=$1 port=$2 proto=$3 ep
-	shift 3
-	cat <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $svc-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $svc
-addressType: IPv4
-ports:
-- port: $port
-  protocol: $proto
-endpoints:
-EOF
-	for ep in "$@"; do
-		cat <<EOF
-- addresses: ["${ep%@*}"]
-  nodeName: ${ep#*@}
-  conditions: {ready: true}
-EOF
-	done
-}
+slice2_yaml() { slice_yaml "$@"; }
