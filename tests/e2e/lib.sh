@@ -527,26 +527,33 @@ udp_stream_first()
 # epoch_ms: wall-clock milliseconds (the clock of udpclient's stream lines).
 epoch_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP[@NODE]...: an EndpointSlice named SLICE
-# (one unnamed port) of that address type, with ready endpoints (nodeName NODE when given).
-slice_af_yaml()
+# slice_head SLICE SERVICE IPv4|IPv6 PORT PROTO: an EndpointSlice (one unnamed port) up to
+# "endpoints:"; the caller writes the endpoints.
+slice_head()
 {
-	local name=$1 svc=$2 af=$3 port=$4 proto=$5 ip
-	shift 5
 	cat <<EOF
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: $name
+  name: $1
   namespace: default
   labels:
-    kubernetes.io/service-name: $svc
-addressType: $af
+    kubernetes.io/service-name: $2
+addressType: $3
 ports:
-- port: $port
-  protocol: $proto
+- port: $4
+  protocol: $5
 endpoints:
 EOF
+}
+
+# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP[@NODE]...: an EndpointSlice named SLICE
+# (one unnamed port) of that address type, with ready endpoints (nodeName NODE when given).
+slice_af_yaml()
+{
+	local ip
+	slice_head "$@"
+	shift 5
 	if (($# == 0)); then
 		echo "[]"
 		return

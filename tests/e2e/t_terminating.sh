@@ -24,21 +24,8 @@ svc_slice()
 	local name=$1 cip=$2 ep
 	shift 2
 	service_yaml "$name" "$cip" 80 8080 TCP
-	cat <<EOF
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $name-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $name
-addressType: IPv4
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-EOF
+	echo "---"
+	slice_head "$name-1" "$name" IPv4 8080 TCP
 	for ep in "$@"; do
 		echo "- addresses: [\"${ep%%=*}\"]"
 		echo "  conditions: ${ep#*=}"

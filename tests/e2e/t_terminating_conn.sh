@@ -23,21 +23,8 @@ manifest() # endpoint lines ("IP=CONDITIONS"), none for an empty slice
 {
 	local ep
 	service_yaml echo 10.96.0.45 90 9000 TCP
-	cat <<EOF
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: echo
-addressType: IPv4
-ports:
-- port: 9000
-  protocol: TCP
-endpoints:
-EOF
+	echo "---"
+	slice_head "echo-1" "echo" IPv4 9000 TCP
 	(($# == 0)) && echo "[]"
 	for ep in "$@"; do
 		echo "- addresses: [\"${ep%%=*}\"]"

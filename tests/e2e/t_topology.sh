@@ -55,20 +55,7 @@ slice()
 {
 	local name=$1 ep ip zone hint
 	shift
-	cat <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $name-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $name
-addressType: IPv4
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-EOF
+	slice_head "$name-1" "$name" IPv4 8080 TCP
 	for ep in "$@"; do
 		IFS=/ read -r ip zone hint <<<"$ep"
 		echo "- addresses: [\"$ip\"]"
