@@ -2,10 +2,12 @@
 /*
  * daemon.c - run, sync, check, cleanup: the pipeline driven end to end.
  *
- *   manifest source --(model view)--> compile --(desired)--> nft dataplane
+ *   source --(model view)--> compile --(desired)--> nft dataplane
  *
- * `run` is one thread with an epoll loop over three fds: inotify (the
- * manifests changed), a timerfd (time to sync), a signalfd (stop). The
+ * The source is manifest files or the Kubernetes API (source.h); nothing
+ * here knows which. `run` is one thread with an epoll loop over three fds:
+ * the source's (objects changed), a timerfd (time to sync), a signalfd
+ * (stop). The
  * HTTP servers run in libmicrohttpd's thread and read metrics.h only.
  *
  * Sync timing follows kube-proxy's bounded-frequency runner: a change is
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -34,6 +37,7 @@
 #include "dataplane/conntrack.h"
 #include "dataplane/nft.h"
 #include "source/manifest.h"
+#include "source/source.h"
 
 static double now_mono(void)
 {
@@ -60,7 +64,7 @@ static const int families[] = {AF_INET, AF_INET6};
 
 struct daemon {
 	const struct options *o;
-	struct manifest_source *src;
+	struct source *src;
 	struct nft_dp *dp[N_FAMILIES];
 	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
 	struct nodeports *np;              /* held ports and health checks; run only */
@@ -118,8 +122,8 @@ static int do_sync(struct daemon *dm, const char *why)
 	unsigned svc_changes = 0, ep_changes = 0;
 	int ret;
 
-	ret = manifest_source_model(dm->src, &m, &d);
-	diag_flush(&d, LOG_LVL_ERROR, "manifest");
+	ret = source_model(dm->src, &m, &d);
+	diag_flush(&d, LOG_LVL_ERROR, source_name(dm->src));
 	if (ret)
 		goto out;
 	for (int f = 0; f < N_FAMILIES; f++) {
@@ -266,7 +270,7 @@ static int run_loop(struct daemon *dm)
 	}
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	efd = epoll_create1(EPOLL_CLOEXEC);
-	ifd = manifest_source_watch(dm->src);
+	ifd = source_fd(dm->src);
 	if (sfd < 0 || tfd < 0 || efd < 0 || ifd < 0) {
 		log_err("run", "cannot set up the event loop: %s",
 		        strerror(ifd < 0 ? -ifd : errno));
@@ -280,9 +284,8 @@ static int run_loop(struct daemon *dm)
 	ev.data.fd = ifd;
 	epoll_ctl(efd, EPOLL_CTL_ADD, ifd, &ev);
 	arm_timer(tfd, o->sync_period);
-	log_info("run", "watching %zu manifest path%s; min-sync-period %gs, sync-period %gs",
-	         o->n_manifests, o->n_manifests == 1 ? "" : "s", o->min_sync_period,
-	         o->sync_period);
+	log_info("run", "watching the %s source; min-sync-period %gs, sync-period %gs",
+	         source_name(dm->src), o->min_sync_period, o->sync_period);
 
 	for (;;) {
 		int n = epoll_wait(efd, &ev, 1, -1);
@@ -304,9 +307,9 @@ static int run_loop(struct daemon *dm)
 		}
 		if (ev.data.fd == ifd) {
 			struct diag d = {0};
-			int changed = manifest_source_handle_events(dm->src, &d);
+			int changed = source_handle(dm->src, &d);
 
-			diag_flush(&d, LOG_LVL_ERROR, "manifest");
+			diag_flush(&d, LOG_LVL_ERROR, source_name(dm->src));
 			if (changed > 0 && !pending) {
 				pending = true;
 				dm->change_seen = now_mono();
@@ -364,6 +367,37 @@ out:
 	return ret;
 }
 
+/*
+ * Nothing is programmed from a partial initial state: wait until the source
+ * has seen everything that existed when it started (kube-proxy waits for
+ * its informers the same way). 0, or -errno when the source fails.
+ */
+static int wait_ready(struct source *src)
+{
+	struct pollfd pfd = {.fd = source_fd(src), .events = POLLIN};
+	double since = now_mono(), said = since;
+
+	if (pfd.fd < 0 && !source_ready(src)) {
+		log_err("run", "cannot watch the %s source: %s", source_name(src),
+		        strerror(-pfd.fd));
+		return pfd.fd;
+	}
+	while (!source_ready(src)) {
+		struct diag d = {0};
+
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return -errno;
+		source_handle(src, &d);
+		diag_flush(&d, LOG_LVL_ERROR, source_name(src));
+		if (now_mono() - said >= 10) {
+			said = now_mono();
+			log_info("run", "waiting for the %s source's initial state (%.0f s)",
+			         source_name(src), said - since);
+		}
+	}
+	return 0;
+}
+
 int cmd_run(const struct options *o, bool once)
 {
 	struct daemon dm = {.o = o};
@@ -371,13 +405,15 @@ int cmd_run(const struct options *o, bool once)
 	int ret, problems;
 
 	metrics_init(2 * o->sync_period);
-	dm.src = manifest_source_new(o->manifests, o->n_manifests);
-	if (!dm.src)
-		die_oom();
-	problems = manifest_source_load(dm.src, &d);
-	diag_flush(&d, LOG_LVL_ERROR, "manifest");
-	if (problems == -ENOENT) {
-		ret = EXIT_USAGE;
+	dm.src = manifest_source_open(o->manifests, o->n_manifests);
+	ret = source_start(dm.src, &d);
+	problems = (int)diag_flush(&d, LOG_LVL_ERROR, source_name(dm.src));
+	if (ret) {
+		ret = ret == -ENOENT || ret == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	if (wait_ready(dm.src)) {
+		ret = EXIT_RUNTIME;
 		goto out;
 	}
 	if (dp_open(&dm)) {
@@ -401,7 +437,7 @@ out:
 		nft_dp_close(dm.dp[f]);
 		compiler_free(dm.comp[f]);
 	}
-	manifest_source_free(dm.src);
+	source_free(dm.src);
 	return ret;
 }
 

@@ -1627,3 +1627,76 @@ int manifest_source_model(struct manifest_source *ms, struct model *m, struct di
 		model_free_view(m);
 	return err;
 }
+
+/* ---- the manifest files as a struct source (source.h) ---- */
+
+struct manifest_adapter {
+	struct source base;
+	struct manifest_source *ms;
+	bool started;
+};
+
+static struct manifest_adapter *adapter_of(struct source *s)
+{
+	return (struct manifest_adapter *)s;
+}
+
+static int adapter_start(struct source *s, struct diag *d)
+{
+	int ret = manifest_source_load(adapter_of(s)->ms, d);
+
+	if (ret < 0)
+		return ret;
+	adapter_of(s)->started = true;
+	return 0;
+}
+
+/* inotify, set up on first use: `sync` never needs it */
+static int adapter_fd(struct source *s)
+{
+	return manifest_source_watch(adapter_of(s)->ms);
+}
+
+static int adapter_handle(struct source *s, struct diag *d)
+{
+	return manifest_source_handle_events(adapter_of(s)->ms, d);
+}
+
+/* Files are read whole at start: the initial state is complete at once. */
+static bool adapter_ready(struct source *s)
+{
+	return adapter_of(s)->started;
+}
+
+static int adapter_model(struct source *s, struct model *m, struct diag *d)
+{
+	return manifest_source_model(adapter_of(s)->ms, m, d);
+}
+
+static void adapter_free(struct source *s)
+{
+	manifest_source_free(adapter_of(s)->ms);
+	free(s);
+}
+
+static const struct source_ops manifest_ops = {
+    .name = "manifests",
+    .start = adapter_start,
+    .fd = adapter_fd,
+    .handle = adapter_handle,
+    .ready = adapter_ready,
+    .model = adapter_model,
+    .free = adapter_free,
+};
+
+struct source *manifest_source_open(const char *const *paths, size_t n_paths)
+{
+	struct manifest_adapter *a = xcalloc(1, sizeof(*a));
+
+	a->base.ops = &manifest_ops;
+	a->base.impl = a;
+	a->ms = manifest_source_new(paths, n_paths);
+	if (!a->ms)
+		die_oom();
+	return &a->base;
+}

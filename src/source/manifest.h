@@ -17,6 +17,7 @@
 
 #include "model/model.h"
 #include "source/diag.h"
+#include "source/source.h"
 
 struct manifest_source;
 
@@ -62,5 +63,13 @@ int manifest_source_handle_events(struct manifest_source *ms, struct diag *d);
  * per object, not a lookup of every object.
  */
 int manifest_source_model(struct manifest_source *ms, struct model *m, struct diag *d);
+
+/*
+ * The manifest files as a struct source (source.h): start() is
+ * manifest_source_load() (-ENOENT when a PATH does not exist; problems in
+ * the files go to d and do not fail it), ready as soon as started, fd() the
+ * inotify watch. Aborts on out of memory.
+ */
+struct source *manifest_source_open(const char *const *paths, size_t n_paths);
 
 #endif
