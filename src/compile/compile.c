@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "compile/endpoints.h"
 #include "dataplane/elemset.h"
 
 static int cmp_str(const char *a, const char *b)
@@ -26,14 +27,6 @@ static int cmp_slice(const void *pa, const void *pb)
 	return c ? c : cmp_str(a->name, b->name);
 }
 
-static int cmp_backend(const void *pa, const void *pb)
-{
-	const struct backend *a = pa, *b = pb;
-	int c = ipaddr_cmp(&a->addr, &b->addr);
-
-	return c ? c : (int)a->port - (int)b->port;
-}
-
 int entry_cmp(const struct entry *a, const struct entry *b)
 {
 	int c = ipaddr_cmp(&a->addr, &b->addr);
@@ -43,188 +36,14 @@ int entry_cmp(const struct entry *a, const struct entry *b)
 	return c ? c : (int)a->port - (int)b->port;
 }
 
-/* An entry before conflict resolution, with the rank of its Service. */
-/* The port of slice e that carries Service port sp, or NULL. */
-static const struct eps_port *slice_port_for(const struct endpoint_slice *e,
-                                             const struct svc_port *sp)
-{
-	for (size_t i = 0; i < e->n_ports; i++)
-		if (e->ports[i].proto == sp->proto && !cmp_str(e->ports[i].name, sp->name))
-			return &e->ports[i];
-	if (!sp->target_port_name)
-		return NULL;
-	for (size_t i = 0; i < e->n_ports; i++)
-		if (e->ports[i].proto == sp->proto &&
-		    !cmp_str(e->ports[i].name, sp->target_port_name))
-			return &e->ports[i];
-	return NULL;
-}
-
-struct cand {
-	struct backend b;
-	const struct endpoint *ep;
-};
-
-static int cmp_cand(const void *pa, const void *pb)
-{
-	return cmp_backend(&((const struct cand *)pa)->b, &((const struct cand *)pb)->b);
-}
-
-/* Is endpoint ep hinted for zone? Without hints, PreferClose hints it for its own zone. */
-static bool hinted_for(const struct endpoint *ep, const char *zone, bool prefer_close)
-{
-	if (!ep->n_hint_zones)
-		return prefer_close && ep->zone && !strcmp(ep->zone, zone);
-	for (size_t i = 0; i < ep->n_hint_zones; i++)
-		if (!strcmp(ep->hint_zones[i], zone))
-			return true;
-	return false;
-}
-
-static bool has_hints(const struct endpoint *ep, bool prefer_close)
-{
-	return ep->n_hint_zones || (prefer_close && ep->zone);
-}
-
-/*
- * Topology (kube-proxy's canUseTopology): only with ready endpoints, when
- * every one of them has a zone hint and one at least is hinted for this
- * node's zone.
- */
-static bool topology_usable(const struct cand *c, size_t n, const char *zone, bool prefer_close)
-{
-	bool for_zone = false;
-
-	if (!zone)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!c[i].ep->ready)
-			return false; /* the serving+terminating fallback: no topology */
-		if (!has_hints(c[i].ep, prefer_close))
-			return false;
-		for_zone |= hinted_for(c[i].ep, zone, prefer_close);
-	}
-	return for_zone;
-}
-
-/*
- * Collect the backends of Service port sp from the slices [first, end), as
- * kube-proxy's CategorizeEndpoints does, each list sorted, duplicates
- * merged, malloc'd:
- *  - *all: ready endpoints, or when none is ready the serving+terminating
- *    ones: "does this Service have an endpoint at all" (reject or not);
- *  - *cluster: what cluster traffic uses: the ready ones topology leaves,
- *    or the serving+terminating ones when none is ready;
- *  - *local: this node's ready endpoints, or when it has none ready its
- *    serving+terminating ones (the fallback is per traffic policy).
- */
-static void collect_backends(struct endpoint_slice **slices, size_t first, size_t end,
-                             const struct service *svc, const struct svc_port *sp,
-                             const struct compile_opts *o, const char *zone, struct backend **all,
-                             size_t *n_all, struct backend **cluster, size_t *n_cluster,
-                             struct backend **local, size_t *n_local)
-{
-	bool prefer_close =
-	    svc->traffic_distribution && (!strcmp(svc->traffic_distribution, "PreferClose") ||
-	                                  !strcmp(svc->traffic_distribution, "PreferSameZone"));
-	struct cand *v = NULL, *ready, *term;
-	size_t n = 0, cap = 0, n_ready = 0, n_term = 0, n_lr = 0;
-	bool topo;
-
-	for (size_t s = first; s < end; s++) {
-		const struct endpoint_slice *e = slices[s];
-		const struct eps_port *pp;
-
-		if (e->family != o->family)
-			continue;
-		pp = slice_port_for(e, sp);
-		if (!pp || pp->port == 0)
-			continue;
-		for (size_t i = 0; i < e->n_endpoints; i++) {
-			const struct endpoint *ep = &e->endpoints[i];
-
-			if (!(ep->ready || (ep->serving && ep->terminating)) ||
-			    ep->addr.family != o->family)
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 8;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n].b.addr = ep->addr;
-			v[n].b.port = pp->port;
-			v[n].b.local =
-			    o->hostname && ep->node_name && !strcmp(o->hostname, ep->node_name);
-			v[n].b.remote =
-			    o->hostname && ep->node_name && strcmp(o->hostname, ep->node_name);
-			v[n].ep = ep;
-			n++;
-		}
-	}
-	if (n > 1) {
-		size_t w = 1;
-
-		qsort(v, n, sizeof(*v), cmp_cand);
-		for (size_t r = 1; r < n; r++) {
-			if (cmp_backend(&v[r].b, &v[w - 1].b)) {
-				v[w++] = v[r];
-				continue;
-			}
-			/* the same address:port twice: ready wins, local sticks */
-			v[w - 1].b.local |= v[r].b.local;
-			v[w - 1].b.remote &= v[r].b.remote;
-			if (v[r].ep->ready && !v[w - 1].ep->ready)
-				v[w - 1].ep = v[r].ep;
-		}
-		n = w;
-	}
-	/* split: ready first, serving+terminating after, order kept */
-	ready = xmalloc((n ? n : 1) * sizeof(*ready));
-	term = xmalloc((n ? n : 1) * sizeof(*term));
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].ep->ready) {
-			ready[n_ready++] = v[i];
-			n_lr += v[i].b.local;
-		} else {
-			term[n_term++] = v[i];
-		}
-	}
-	{
-		const struct cand *use = n_ready ? ready : term;
-		size_t n_use = n_ready ? n_ready : n_term;
-		const struct cand *luse = n_lr ? ready : term;
-		size_t n_luse = n_lr ? n_ready : n_term;
-
-		topo = n_ready && topology_usable(ready, n_ready, zone, prefer_close);
-		*all = n_use ? xmalloc(n_use * sizeof(**all)) : NULL;
-		*cluster = n_use ? xmalloc(n_use * sizeof(**cluster)) : NULL;
-		*local = n_luse ? xmalloc(n_luse * sizeof(**local)) : NULL;
-		*n_cluster = *n_local = 0;
-		for (size_t i = 0; i < n_use; i++) {
-			(*all)[i] = use[i].b;
-			if (!topo || hinted_for(use[i].ep, zone, prefer_close))
-				(*cluster)[(*n_cluster)++] = use[i].b;
-		}
-		for (size_t i = 0; i < n_luse; i++)
-			if (luse[i].b.local)
-				(*local)[(*n_local)++] = luse[i].b;
-		*n_all = n_use;
-	}
-	free(ready);
-	free(term);
-	free(v);
-}
-
-/* A copy of v[0..n), only the local ones when local_only. */
-static struct backend *backends_copy(const struct backend *v, size_t n, bool local_only,
-                                     size_t *nout)
+/* A copy of v[0..n). */
+static struct backend *backends_copy(const struct backend *v, size_t n, size_t *nout)
 {
 	struct backend *c = n ? xmalloc(n * sizeof(*c)) : NULL;
-	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (!local_only || v[i].local)
-			c[k++] = v[i];
-	*nout = k;
+	if (n)
+		memcpy(c, v, n * sizeof(*c));
+	*nout = n;
 	return c;
 }
 
@@ -282,9 +101,8 @@ static void block_unref(struct entry_block *b)
 
 /* Add one entry of Service s for port sp to block b; copies what it keeps. */
 static void add_entry(struct entry_block *b, const struct service *s, const struct svc_port *sp,
-                      enum entry_kind kind, const struct ipaddr *addr, size_t n_all,
-                      const struct backend *cluster, size_t n_cluster, const struct backend *local,
-                      size_t n_local)
+                      enum entry_kind kind, const struct ipaddr *addr,
+                      const struct port_backends *pb)
 {
 	bool external = kind != ENTRY_CLUSTER_IP;
 	bool local_only = external ? s->etp_local : s->itp_local;
@@ -304,13 +122,13 @@ static void add_entry(struct entry_block *b, const struct service *s, const stru
 	e->label = port_label(s, sp);
 	/* Local policies: this node's endpoints; Cluster: what topology leaves */
 	if (local_only)
-		e->backends = backends_copy(local, n_local, false, &e->n_backends);
+		e->backends = backends_copy(pb->local, pb->n_local, &e->n_backends);
 	else
-		e->backends = backends_copy(cluster, n_cluster, false, &e->n_backends);
-	e->n_all = n_all;
+		e->backends = backends_copy(pb->cluster, pb->n_cluster, &e->n_backends);
+	e->n_all = pb->n_all;
 	if (external && s->etp_local) {
 		e->etp_local = true;
-		e->all_backends = backends_copy(cluster, n_cluster, false, &e->n_all_backends);
+		e->all_backends = backends_copy(pb->cluster, pb->n_cluster, &e->n_all_backends);
 	}
 	e->masquerade = external && !s->etp_local;
 	if (s->affinity_client_ip)
@@ -341,9 +159,10 @@ static const char *entry_field(enum entry_kind k)
 }
 
 /* Compile one Service with its slices[0..n) into a new block (refs 1). */
-static struct entry_block *compile_service(const struct service *s, struct endpoint_slice **slices,
-                                           size_t n, const struct ipaddr *vip,
-                                           const struct compile_opts *o, const char *zone)
+static struct entry_block *compile_service(const struct service *s,
+                                           struct endpoint_slice *const *slices, size_t n,
+                                           const struct ipaddr *vip, const struct compile_opts *o,
+                                           const char *zone)
 {
 	struct entry_block *b = xcalloc(1, sizeof(*b));
 	bool node_ports = s->type == SVC_NODE_PORT || s->type == SVC_LOAD_BALANCER;
@@ -355,27 +174,21 @@ static struct entry_block *compile_service(const struct service *s, struct endpo
 	b->origin = xstrdup(s->origin ? s->origin : "?");
 	for (size_t pi = 0; pi < s->n_ports; pi++) {
 		const struct svc_port *sp = &s->ports[pi];
-		struct backend *all, *cl, *loc;
-		size_t n_all, n_cl, n_loc;
+		struct port_backends pb;
 
-		collect_backends(slices, 0, n, s, sp, o, zone, &all, &n_all, &cl, &n_cl, &loc,
-		                 &n_loc);
-		add_entry(b, s, sp, ENTRY_CLUSTER_IP, vip, n_all, cl, n_cl, loc, n_loc);
+		collect_backends(slices, n, s, sp, o, zone, &pb);
+		add_entry(b, s, sp, ENTRY_CLUSTER_IP, vip, &pb);
 		for (size_t i = 0; i < s->n_external_ips; i++)
 			if (s->external_ips[i].family == o->family)
-				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->external_ips[i], n_all, cl,
-				          n_cl, loc, n_loc);
+				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->external_ips[i], &pb);
 		for (size_t i = 0; s->type == SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
 			if (s->lb_ips[i].family == o->family)
-				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], n_all, cl, n_cl,
-				          loc, n_loc);
+				add_entry(b, s, sp, ENTRY_EXTERNAL, &s->lb_ips[i], &pb);
 		if (node_ports && sp->node_port)
-			add_entry(b, s, sp, ENTRY_NODE_PORT, NULL, n_all, cl, n_cl, loc, n_loc);
-		if (n_loc > n_local_eps)
-			n_local_eps = n_loc;
-		free(all);
-		free(cl);
-		free(loc);
+			add_entry(b, s, sp, ENTRY_NODE_PORT, NULL, &pb);
+		if (pb.n_local > n_local_eps)
+			n_local_eps = pb.n_local;
+		port_backends_free(&pb);
 	}
 	if (node_ports && s->etp_local && s->health_check_node_port) {
 		b->has_hc = true;
@@ -557,186 +370,248 @@ static int cmp_ranked(const void *pa, const void *pb)
 	return c ? c : cmp_str(a->b->name, b->b->name);
 }
 
-int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
-                 struct desired *out, struct diag *d)
+/* This node's zone, for topology: label topology.kubernetes.io/zone of its Node. */
+static const char *node_zone(const struct model *m, const char *hostname)
 {
-	const char *zone = NULL;
-	struct elemset groups; /* hash of "ns/service-name" -> u32 first slice */
-	uint32_t *next = NULL;
-	struct endpoint_slice **mine = NULL;
-	size_t cap_mine = 0, n_ranked = 0, cap_ranked = 0;
-	uint64_t *gens = NULL;
-	struct ranked *rk = NULL;
+	for (size_t i = 0; hostname && i < m->n_nodes; i++)
+		if (m->nodes[i]->name && !strcmp(m->nodes[i]->name, hostname))
+			return m->nodes[i]->zone;
+	return NULL;
+}
 
-	/* this node's zone, for topology: label topology.kubernetes.io/zone of its Node */
-	for (size_t i = 0; o->hostname && i < m->n_nodes; i++)
-		if (m->nodes[i]->name && !strcmp(m->nodes[i]->name, o->hostname))
-			zone = m->nodes[i]->zone;
-	/* what every block depends on besides its objects: a change drops the cache */
-	if (c->family != o->family || cmp_str(c->hostname, o->hostname) || cmp_str(c->zone, zone)) {
-		compiler_reset(c);
-		c->family = o->family;
-		free(c->hostname);
-		free(c->zone);
-		c->hostname = o->hostname ? xstrdup(o->hostname) : NULL;
-		c->zone = zone ? xstrdup(zone) : NULL;
-	}
-	memset(out, 0, sizeof(*out));
-	out->family = o->family;
+/* What every block depends on besides its objects: a change drops the cache. */
+static void compiler_set_context(struct compiler *c, const struct compile_opts *o, const char *zone)
+{
+	if (c->family == o->family && !cmp_str(c->hostname, o->hostname) && !cmp_str(c->zone, zone))
+		return;
+	compiler_reset(c);
+	c->family = o->family;
+	free(c->hostname);
+	free(c->zone);
+	c->hostname = o->hostname ? xstrdup(o->hostname) : NULL;
+	c->zone = zone ? xstrdup(zone) : NULL;
+}
 
-	/* slices by (namespace, service name): chains through next[] */
-	elemset_init(&groups, 8, 4);
-	next = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*next));
+/* The slices of a model by the Service they belong to. */
+struct slice_groups {
+	struct elemset first; /* hash of "ns/service-name" -> u32 first slice */
+	uint32_t *next;       /* the next slice of the same hash, or UINT32_MAX */
+	/* the slices of one Service, sorted, and their generations, sorted */
+	struct endpoint_slice **mine;
+	uint64_t *gens;
+	size_t n_mine, cap_mine;
+};
+
+static void slice_groups_build(struct slice_groups *g, const struct model *m)
+{
+	memset(g, 0, sizeof(*g));
+	elemset_init(&g->first, 8, 4);
+	g->next = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*g->next));
 	for (size_t i = m->n_slices; i-- > 0;) {
 		uint64_t h = m->slices[i]->hash;
-		long g = elemset_find(&groups, &h);
+		long f = elemset_find(&g->first, &h);
 		uint32_t idx = (uint32_t)i;
 
-		next[i] = UINT32_MAX;
-		if (g >= 0)
-			memcpy(&next[i], elemset_data(&groups, (size_t)g), 4);
-		elemset_put(&groups, &h, &idx, NULL);
+		g->next[i] = UINT32_MAX;
+		if (f >= 0)
+			memcpy(&g->next[i], elemset_data(&g->first, (size_t)f), 4);
+		elemset_put(&g->first, &h, &idx, NULL);
 	}
+}
 
-	for (size_t i = 0; i < c->n_units; i++)
-		c->units[i].seen = false;
-	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
-	for (size_t si = 0; si < m->n_services; si++) {
-		const struct service *s = m->services[si];
-		const struct ipaddr *vip = NULL;
-		uint64_t h = s->hash;
-		long g = elemset_find(&groups, &h);
-		size_t n_mine = 0;
-		struct unit *u;
-		bool same;
+static void slice_groups_free(struct slice_groups *g)
+{
+	elemset_free(&g->first);
+	free(g->next);
+	free(g->mine);
+	free(g->gens);
+}
 
-		if (!service_is_proxied(s))
+/* Fill g->mine and g->gens with the slices of Service s, sorted. */
+static void slice_groups_select(struct slice_groups *g, const struct model *m,
+                                const struct service *s)
+{
+	uint64_t h = s->hash;
+	long f = elemset_find(&g->first, &h);
+	uint32_t idx;
+
+	g->n_mine = 0;
+	if (f < 0)
+		return;
+	memcpy(&idx, elemset_data(&g->first, (size_t)f), 4);
+	for (; idx != UINT32_MAX; idx = g->next[idx]) {
+		struct endpoint_slice *e = m->slices[idx];
+
+		/* the hash picked the group; the names decide */
+		if (cmp_str(e->ns, s->ns) || cmp_str(e->service_name, s->name))
 			continue;
-		for (size_t i = 0; i < s->n_cluster_ips; i++)
-			if (s->cluster_ips[i].family == o->family) {
-				vip = &s->cluster_ips[i];
-				break;
-			}
-		if (!vip)
+		if (g->n_mine == g->cap_mine) {
+			g->cap_mine = g->cap_mine ? g->cap_mine * 2 : 16;
+			g->mine = xrealloc(g->mine, g->cap_mine * sizeof(*g->mine));
+			g->gens = xrealloc(g->gens, g->cap_mine * sizeof(*g->gens));
+		}
+		g->gens[g->n_mine] = e->gen;
+		g->mine[g->n_mine++] = e;
+	}
+	if (g->n_mine > 1) {
+		qsort(g->mine, g->n_mine, sizeof(*g->mine), cmp_slice);
+		qsort(g->gens, g->n_mine, sizeof(*g->gens), cmp_u64);
+	}
+}
+
+static const struct ipaddr *cluster_ip_of(const struct service *s, int family)
+{
+	for (size_t i = 0; i < s->n_cluster_ips; i++)
+		if (s->cluster_ips[i].family == family)
+			return &s->cluster_ips[i];
+	return NULL;
+}
+
+/* Entries of the blocks compiled in this call, not yet in the sorted list. */
+struct fresh {
+	struct ranked *v;
+	size_t n, cap;
+};
+
+/*
+ * Bring unit u up to date with Service s and its slices g->mine: the
+ * cached block when neither the Service nor any of its slices changed
+ * (same generations), a new block otherwise, whose entries go to fresh.
+ */
+static void unit_refresh(struct compiler *c, struct unit *u, const struct service *s,
+                         const struct slice_groups *g, const struct ipaddr *vip,
+                         const struct compile_opts *o, struct fresh *fresh)
+{
+	size_t n = g->n_mine;
+
+	u->seen = true;
+	if (u->block && u->gen == s->gen && u->n_slice_gens == n &&
+	    (!n || !memcmp(u->slice_gens, g->gens, n * sizeof(*g->gens))))
+		return;
+	block_retire(c, u->block);
+	u->block = compile_service(s, g->mine, n, vip, o, c->zone);
+	for (size_t i = 0; i < u->block->n; i++) {
+		if (fresh->n == fresh->cap) {
+			fresh->cap = fresh->cap ? fresh->cap * 2 : 64;
+			fresh->v = xrealloc(fresh->v, fresh->cap * sizeof(*fresh->v));
+		}
+		fresh->v[fresh->n].e = &u->block->entries[i];
+		fresh->v[fresh->n++].b = u->block;
+	}
+	u->gen = s->gen;
+	free(u->slice_gens);
+	u->slice_gens = n ? xmalloc(n * sizeof(*g->gens)) : NULL;
+	if (n)
+		memcpy(u->slice_gens, g->gens, n * sizeof(*g->gens));
+	u->n_slice_gens = n;
+}
+
+/* The desired state holds a reference to every block it uses. */
+static void desired_add_block(struct desired *out, struct entry_block *b)
+{
+	struct health_check *hc;
+
+	out->blocks[out->n_blocks++] = b;
+	b->refs++;
+	if (!b->has_hc)
+		return;
+	out->health_checks = xrealloc(out->health_checks, (out->n_health_checks + 1) * sizeof(*hc));
+	hc = &out->health_checks[out->n_health_checks++];
+	*hc = b->hc;
+	hc->ns = xstrdup(hc->ns);
+	hc->name = xstrdup(hc->name);
+}
+
+/*
+ * The entries of unchanged blocks are already in order in c->sorted:
+ * merge the fresh entries (sorted among themselves) into them, dropping
+ * the entries of retired blocks.
+ */
+static void merge_sorted(struct compiler *c, struct fresh *fresh)
+{
+	struct ranked *all = xmalloc((c->n_sorted + fresh->n + 1) * sizeof(*all));
+	const struct ranked *rk = fresh->v;
+	size_t a = 0, b = 0, n = 0;
+
+	if (fresh->n > 1)
+		qsort(fresh->v, fresh->n, sizeof(*fresh->v), cmp_ranked);
+	while (a < c->n_sorted || b < fresh->n) {
+		if (a < c->n_sorted && c->sorted[a].b->dead) {
+			a++;
 			continue;
-		out->n_services++;
-		if (g >= 0) {
-			uint32_t idx;
-
-			memcpy(&idx, elemset_data(&groups, (size_t)g), 4);
-			for (; idx != UINT32_MAX; idx = next[idx]) {
-				struct endpoint_slice *e = m->slices[idx];
-
-				/* the hash picked the group; the names decide */
-				if (cmp_str(e->ns, s->ns) || cmp_str(e->service_name, s->name))
-					continue;
-				if (n_mine == cap_mine) {
-					cap_mine = cap_mine ? cap_mine * 2 : 16;
-					mine = xrealloc(mine, cap_mine * sizeof(*mine));
-					gens = xrealloc(gens, cap_mine * sizeof(*gens));
-				}
-				gens[n_mine] = e->gen;
-				mine[n_mine++] = e;
-			}
 		}
-		if (n_mine > 1) {
-			qsort(mine, n_mine, sizeof(*mine), cmp_slice);
-			qsort(gens, n_mine, sizeof(*gens), cmp_u64);
-		}
-		u = unit_get(c, s);
-		same = u->block && u->gen == s->gen && u->n_slice_gens == n_mine &&
-		       (!n_mine || !memcmp(u->slice_gens, gens, n_mine * sizeof(*gens)));
-		u->seen = true;
-		if (!same) {
-			block_retire(c, u->block);
-			u->block = compile_service(s, mine, n_mine, vip, o, zone);
-			/* its entries join the sorted list by merge below */
-			for (size_t i = 0; i < u->block->n; i++) {
-				if (n_ranked == cap_ranked) {
-					cap_ranked = cap_ranked ? cap_ranked * 2 : 64;
-					rk = xrealloc(rk, cap_ranked * sizeof(*rk));
-				}
-				rk[n_ranked].e = &u->block->entries[i];
-				rk[n_ranked++].b = u->block;
-			}
-			u->gen = s->gen;
-			free(u->slice_gens);
-			u->slice_gens = n_mine ? xmalloc(n_mine * sizeof(*gens)) : NULL;
-			if (n_mine)
-				memcpy(u->slice_gens, gens, n_mine * sizeof(*gens));
-			u->n_slice_gens = n_mine;
-		}
-		/* the desired state holds a reference to every block it uses */
-		out->blocks[out->n_blocks++] = u->block;
-		u->block->refs++;
-		if (u->block->has_hc) {
-			struct health_check *hc;
-
-			out->health_checks =
-			    xrealloc(out->health_checks, (out->n_health_checks + 1) * sizeof(*hc));
-			hc = &out->health_checks[out->n_health_checks++];
-			*hc = u->block->hc;
-			hc->ns = xstrdup(hc->ns);
-			hc->name = xstrdup(hc->name);
-		}
+		if (b == fresh->n || (a < c->n_sorted && cmp_ranked(&c->sorted[a], &rk[b]) <= 0))
+			all[n++] = c->sorted[a++];
+		else
+			all[n++] = rk[b++];
 	}
-	compiler_gc(c);
+	free(c->sorted);
+	c->sorted = all;
+	c->n_sorted = n;
+}
 
-	/*
-	 * The entries of unchanged blocks are already in order in c->sorted:
-	 * merge the new blocks' entries (sorted among themselves) into them.
-	 */
-	if (n_ranked > 1)
-		qsort(rk, n_ranked, sizeof(*rk), cmp_ranked);
-	{
-		struct ranked *all = xmalloc((c->n_sorted + n_ranked + 1) * sizeof(*all));
-		size_t a = 0, b = 0, n = 0;
-
-		while (a < c->n_sorted || b < n_ranked) {
-			if (a < c->n_sorted && c->sorted[a].b->dead) {
-				a++;
-				continue;
-			}
-			if (b == n_ranked ||
-			    (a < c->n_sorted && cmp_ranked(&c->sorted[a], &rk[b]) <= 0))
-				all[n++] = c->sorted[a++];
-			else
-				all[n++] = rk[b++];
-		}
-		free(c->sorted);
-		free(rk);
-		c->sorted = all;
-		c->n_sorted = n;
-		rk = all;
-		n_ranked = n;
-	}
-
-	/* one address:port/protocol, one Service: the first by namespace/name */
-	out->entries = xmalloc((n_ranked ? n_ranked : 1) * sizeof(*out->entries));
-	for (size_t i = 0; i < n_ranked; i++) {
+/* One address:port/protocol, one Service: the first by namespace/name. */
+static void resolve_conflicts(const struct compiler *c, struct desired *out, struct diag *d)
+{
+	out->entries = xmalloc((c->n_sorted ? c->n_sorted : 1) * sizeof(*out->entries));
+	for (size_t i = 0; i < c->n_sorted; i++) {
+		const struct ranked *r = &c->sorted[i];
 		const struct entry *prev =
 		    out->n_entries ? &out->entries[out->n_entries - 1] : NULL;
 		char a[IPADDR_STRLEN];
 
-		if (!prev || entry_cmp(prev, rk[i].e)) {
-			out->entries[out->n_entries++] = *rk[i].e;
+		if (!prev || entry_cmp(prev, r->e)) {
+			out->entries[out->n_entries++] = *r->e;
 			continue;
 		}
 		diag_add(d,
 		         "%s: Service %s/%s: %s: %s port %u/%s is already used by %s; "
 		         "this port is not programmed",
-		         rk[i].b->origin, rk[i].b->ns, rk[i].b->name, entry_field(rk[i].e->kind),
-		         rk[i].e->kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&rk[i].e->addr, a),
-		         rk[i].e->port, l4proto_name(rk[i].e->proto), prev->label);
+		         r->b->origin, r->b->ns, r->b->name, entry_field(r->e->kind),
+		         r->e->kind == ENTRY_NODE_PORT ? "node" : ipaddr_str(&r->e->addr, a),
+		         r->e->port, l4proto_name(r->e->proto), prev->label);
 	}
-	/* rk is c->sorted now; the replaced blocks are no longer read */
+}
+
+/*
+ * group the slices by Service -> per Service: reuse or recompile its block
+ * -> merge the new entries into the sorted list -> resolve conflicts.
+ */
+int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
+                 struct desired *out, struct diag *d)
+{
+	struct slice_groups g;
+	struct fresh fresh = {0};
+
+	compiler_set_context(c, o, node_zone(m, o->hostname));
+	memset(out, 0, sizeof(*out));
+	out->family = o->family;
+	slice_groups_build(&g, m);
+	for (size_t i = 0; i < c->n_units; i++)
+		c->units[i].seen = false;
+	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
+	for (size_t si = 0; si < m->n_services; si++) {
+		const struct service *s = m->services[si];
+		const struct ipaddr *vip = cluster_ip_of(s, o->family);
+		struct unit *u;
+
+		if (!service_is_proxied(s) || !vip)
+			continue;
+		out->n_services++;
+		slice_groups_select(&g, m, s);
+		u = unit_get(c, s);
+		unit_refresh(c, u, s, &g, vip, o, &fresh);
+		desired_add_block(out, u->block);
+	}
+	compiler_gc(c);
+	merge_sorted(c, &fresh);
+	resolve_conflicts(c, out, d);
+	/* the sorted list no longer reads the replaced blocks */
 	for (size_t i = 0; i < c->n_dead; i++)
 		block_unref(c->dead[i]);
 	c->n_dead = 0;
-	free(mine);
-	free(gens);
-	free(next);
-	elemset_free(&groups);
+	free(fresh.v);
+	slice_groups_free(&g);
 	return 0;
 }
 
