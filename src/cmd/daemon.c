@@ -30,6 +30,7 @@
 
 #include "cmd/cmd.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "compile/compile.h"
 #include "daemon/http.h"
 #include "daemon/metrics.h"
@@ -450,8 +451,6 @@ int cmd_check(const struct options *o)
 	int problems;
 	size_t n = 0;
 
-	if (!src)
-		die_oom();
 	problems = manifest_source_load(src, &d);
 	if (problems >= 0 && manifest_source_model(src, &m, &d) == 0) {
 		/* compile too: it reports address:port conflicts between Services */

@@ -14,6 +14,7 @@
 
 #include "cmd/cmd.h"
 #include "common/log.h"
+#include "common/mem.h"
 
 static const char usage_main[] =
     "Usage: svcproxy COMMAND [OPTIONS]\n"
@@ -291,8 +292,6 @@ int main(int argc, char **argv)
 		case OPT_CLUSTER_CIDR:
 			free(o.cluster_cidrs);
 			ret = cidr_list_parse(optarg, &o.cluster_cidrs, &o.n_cluster_cidrs, &bad);
-			if (ret == -ENOMEM)
-				die_oom();
 			if (ret)
 				return bad_usage(cmd,
 				                 "--cluster-cidr: '%s' is not a list of CIDRs like "
@@ -305,8 +304,6 @@ int main(int argc, char **argv)
 		case OPT_NODEPORT_ADDRS:
 			free(o.nodeport_cidrs);
 			ret = cidr_list_parse(optarg, &o.nodeport_cidrs, &o.n_nodeport_cidrs, &bad);
-			if (ret == -ENOMEM)
-				die_oom();
 			if (ret)
 				return bad_usage(
 				    cmd,

@@ -13,6 +13,7 @@
 
 #include "cmd/cmd.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "dataplane/nft.h"
 #include "model/model.h"
 
@@ -42,26 +43,26 @@ static void print_dest(int family, const uint8_t *d)
 }
 
 /* The endpoints of a vmap element, slot by slot, from the map its chain reads. */
-static void print_slots(const struct nft_sets *s, const struct elemset *vmap, size_t i)
+static void print_slots(const struct nft_sets *s, const struct bytemap *vmap, size_t i)
 {
-	uint8_t key[ELEM_MAX_KEY];
+	uint8_t key[NFT_MAX_KEY];
 	uint32_t d, k;
-	const struct elemset *m;
+	const struct bytemap *m;
 
-	memcpy(&d, elemset_data(vmap, i), 4);
+	memcpy(&d, bytemap_data(vmap, i), 4);
 	m = &s->s[nft_lb_map((enum nft_lb_kind)(d >> 24))];
 	k = d & 0xffffff;
-	memcpy(key, elemset_key(vmap, i), vmap->klen);
+	memcpy(key, bytemap_key(vmap, i), vmap->klen);
 	for (uint32_t slot = 0; slot < k; slot++) {
 		long bi;
 
 		memcpy(key + vmap->klen, &slot, 4);
-		bi = elemset_find(m, key);
+		bi = bytemap_find(m, key);
 		printf(slot ? " " : "");
 		if (bi < 0)
 			printf("<slot %u missing>", slot);
 		else
-			print_dest(s->family, elemset_data(m, (size_t)bi));
+			print_dest(s->family, bytemap_data(m, (size_t)bi));
 	}
 }
 
@@ -87,23 +88,23 @@ static int show_services(int family)
 		cap += s.s[shown[j]].n;
 	rows = xcalloc(cap, sizeof(*rows));
 	for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++) {
-		const struct elemset *e = &s.s[shown[j]];
+		const struct bytemap *e = &s.s[shown[j]];
 
 		for (size_t i = 0; i < e->n; i++) {
 			/* a NodePort with a verdict or a drop is shown by those */
 			if (shown[j] == SET_NODEPORT_PORTS &&
-			    (elemset_find(&s.s[SET_NODEPORTS], elemset_key(e, i)) >= 0 ||
-			     elemset_find(&s.s[SET_NODEPORT_DROP], elemset_key(e, i)) >= 0))
+			    (bytemap_find(&s.s[SET_NODEPORTS], bytemap_key(e, i)) >= 0 ||
+			     bytemap_find(&s.s[SET_NODEPORT_DROP], bytemap_key(e, i)) >= 0))
 				continue;
 			rows[n++] = (struct row){
-			    elemset_comment(e, i) ? elemset_comment(e, i) : "?", shown[j], i};
+			    bytemap_comment(e, i) ? bytemap_comment(e, i) : "?", shown[j], i};
 		}
 	}
 	qsort(rows, n, sizeof(*rows), cmp_row);
 
 	for (size_t r = 0; r < n; r++) {
-		const struct elemset *e = &s.s[rows[r].set];
-		const uint8_t *key = elemset_key(e, rows[r].i);
+		const struct bytemap *e = &s.s[rows[r].set];
+		const uint8_t *key = bytemap_key(e, rows[r].i);
 		bool np = e->klen == 8;
 		char addr[IPADDR_STRLEN + 40], a[IPADDR_STRLEN];
 		struct ipaddr ip;

@@ -118,9 +118,9 @@ static void key2(const struct trace *t, uint8_t *k)
 	memcpy(k + 4, &nport, 2);
 }
 
-static const char *label(const struct elemset *s, long i)
+static const char *label(const struct bytemap *s, long i)
 {
-	const char *c = i >= 0 ? elemset_comment(s, (size_t)i) : NULL;
+	const char *c = i >= 0 ? bytemap_comment(s, (size_t)i) : NULL;
 
 	return c ? c : "?";
 }
@@ -142,15 +142,15 @@ static void print_dest(const struct trace *t, const uint8_t *d, char *out, size_
  * every slot with its chance. Returns true when the source is one of the
  * endpoints (hairpin).
  */
-static bool trace_lb(struct trace *t, const struct elemset *vmap, long vi, const uint8_t *key,
+static bool trace_lb(struct trace *t, const struct bytemap *vmap, long vi, const uint8_t *key,
                      size_t klen)
 {
 	uint32_t d, k;
 	enum nft_lb_kind kind;
-	uint8_t bkey[ELEM_MAX_KEY];
+	uint8_t bkey[NFT_MAX_KEY];
 	bool hairpin = false;
 
-	memcpy(&d, elemset_data(vmap, (size_t)vi), 4);
+	memcpy(&d, bytemap_data(vmap, (size_t)vi), 4);
 	kind = (enum nft_lb_kind)(d >> 24);
 	k = d & 0xffffff;
 	hop(t,
@@ -158,19 +158,19 @@ static bool trace_lb(struct trace *t, const struct elemset *vmap, long vi, const
 	    nft_lb_prefix(kind), k, k, nft_set_name(nft_lb_map(kind)));
 	memcpy(bkey, key, klen);
 	for (uint32_t slot = 0; slot < k; slot++) {
-		const struct elemset *m = &t->s.s[nft_lb_map(kind)];
+		const struct bytemap *m = &t->s.s[nft_lb_map(kind)];
 		long bi;
 		char dest[IPADDR_STRLEN + 16];
 
 		memcpy(bkey + klen, &slot, 4);
-		bi = elemset_find(m, bkey);
+		bi = bytemap_find(m, bkey);
 		if (bi < 0) {
 			printf("      slot %u: missing (the kernel state is inconsistent)\n", slot);
 			continue;
 		}
-		print_dest(t, elemset_data(m, (size_t)bi), dest, sizeof(dest));
+		print_dest(t, bytemap_data(m, (size_t)bi), dest, sizeof(dest));
 		printf("      slot %u: %s (%.1f%%)\n", slot, dest, 100.0 / k);
-		if (!memcmp(elemset_data(m, (size_t)bi), t->src.raw, t->al))
+		if (!memcmp(bytemap_data(m, (size_t)bi), t->src.raw, t->al))
 			hairpin = true;
 	}
 	return hairpin;
@@ -202,7 +202,7 @@ static int run_trace(struct trace *t)
 	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
 	bool from_node = is_local(&t->src), to_node = is_local(&t->dst);
 	bool from_cluster = in_cidrs(t->cluster, t->n_cluster, &t->src);
-	uint8_t k3[ELEM_MAX_KEY], k2[8];
+	uint8_t k3[NFT_MAX_KEY], k2[8];
 	long i;
 
 	key3(t, k3, &t->dst);
@@ -211,16 +211,16 @@ static int run_trace(struct trace *t)
 	       ipaddr_str(&t->src, a), ipaddr_str(&t->dst, b), t->port,
 	       from_node ? "from this node (output hooks)" : "arriving at this node (prerouting)");
 
-	if ((i = elemset_find(&t->s.s[SET_FIREWALL], k3)) >= 0) {
-		uint8_t k4[ELEM_MAX_KEY];
+	if ((i = bytemap_find(&t->s.s[SET_FIREWALL], k3)) >= 0) {
+		uint8_t k4[NFT_MAX_KEY];
 		bool allowed = false;
 
 		/* firewall_allow is a set of ranges: look for a covering one */
 		key3(t, k4, &t->dst);
 		memcpy(k4 + t->al + 8, t->src.raw, t->al);
 		for (size_t j = 0; j < t->s.s[SET_FIREWALL_ALLOW].n && !allowed; j++) {
-			const uint8_t *lo = elemset_key(&t->s.s[SET_FIREWALL_ALLOW], j);
-			const uint8_t *hi = elemset_data(&t->s.s[SET_FIREWALL_ALLOW], j);
+			const uint8_t *lo = bytemap_key(&t->s.s[SET_FIREWALL_ALLOW], j);
+			const uint8_t *hi = bytemap_data(&t->s.s[SET_FIREWALL_ALLOW], j);
 
 			allowed = memcmp(lo, k4, t->al + 8) == 0 &&
 			          memcmp(lo + t->al + 8, t->src.raw, t->al) <= 0 &&
@@ -233,7 +233,7 @@ static int run_trace(struct trace *t)
 			return 0;
 	}
 
-	if (elemset_find(&t->s.s[SET_CLUSTER_IPS], t->dst.raw) >= 0) {
+	if (bytemap_find(&t->s.s[SET_CLUSTER_IPS], t->dst.raw) >= 0) {
 		bool marked = t->masq_all || (t->n_cluster && !from_cluster);
 
 		hop(t,
@@ -245,11 +245,11 @@ static int run_trace(struct trace *t)
 			hop(t, "cluster_ip_path: source %s is %s --cluster-cidr: %s",
 			    ipaddr_str(&t->src, a), from_cluster ? "inside" : "outside",
 			    from_cluster ? "not marked" : "marked for masquerade");
-		if (elemset_find(&t->s.s[SET_AFFINITY_SERVICES], k3) >= 0)
+		if (bytemap_find(&t->s.s[SET_AFFINITY_SERVICES], k3) >= 0)
 			hop(t,
 			    "cluster_ip_path: sessionAffinity ClientIP: a client seen within the "
 			    "timeout goes back to its endpoint (dynamic map @affinity)");
-		if ((i = elemset_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
+		if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
 			bool hairpin;
 
 			hop(t, "@service_ips: %s port %u/%s is Service %s", ipaddr_str(&t->dst, b),
@@ -258,7 +258,7 @@ static int run_trace(struct trace *t)
 			trace_post(t, marked, hairpin, false);
 			return 0;
 		}
-		if ((i = elemset_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
+		if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
 			hop(t,
 			    "no DNAT: Service %s has no endpoint on this node under "
 			    "internalTrafficPolicy: Local",
@@ -267,7 +267,7 @@ static int run_trace(struct trace *t)
 			    from_node ? "output" : "prerouting after DNAT");
 			return 0;
 		}
-		if ((i = elemset_find(&t->s.s[SET_NO_ENDPOINTS], k3)) >= 0) {
+		if ((i = bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3)) >= 0) {
 			hop(t, "no DNAT: Service %s has no ready endpoint",
 			    label(&t->s.s[SET_NO_ENDPOINTS], i));
 			hop(t,
@@ -282,12 +282,12 @@ static int run_trace(struct trace *t)
 		return 0;
 	}
 
-	if (elemset_find(&t->s.s[SET_SERVICE_PORTS], k3) >= 0 ||
-	    elemset_find(&t->s.s[SET_NO_ENDPOINTS], k3) >= 0 ||
-	    elemset_find(&t->s.s[SET_DROP_ENDPOINTS], k3) >= 0) {
-		bool marked = elemset_find(&t->s.s[SET_EXTERNAL_MASQ], k3) >= 0;
+	if (bytemap_find(&t->s.s[SET_SERVICE_PORTS], k3) >= 0 ||
+	    bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3) >= 0 ||
+	    bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3) >= 0) {
+		bool marked = bytemap_find(&t->s.s[SET_EXTERNAL_MASQ], k3) >= 0;
 		bool sc = (from_cluster || from_node) &&
-		          (i = elemset_find(&t->s.s[SET_SERVICE_IPS_CLUSTER], k3)) >= 0;
+		          (i = bytemap_find(&t->s.s[SET_SERVICE_IPS_CLUSTER], k3)) >= 0;
 
 		hop(t, "nat %s -> services: %s port %u/%s is an external IP / LoadBalancer IP",
 		    from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
@@ -305,13 +305,13 @@ static int run_trace(struct trace *t)
 			           false);
 			return 0;
 		}
-		if ((i = elemset_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
+		if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
 			hop(t, "@service_ips: Service %s", label(&t->s.s[SET_SERVICE_IPS], i));
 			trace_post(t, marked,
 			           trace_lb(t, &t->s.s[SET_SERVICE_IPS], i, k3, t->al + 8), false);
 			return 0;
 		}
-		if ((i = elemset_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
+		if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
 			hop(t,
 			    "no DNAT: Service %s: externalTrafficPolicy: Local and no endpoint on "
 			    "this node: DROPPED",
@@ -330,7 +330,7 @@ static int run_trace(struct trace *t)
 		bool np_ok =
 		    !loopback && (!t->n_npaddr || in_cidrs(t->npaddr, t->n_npaddr, &t->dst));
 
-		if ((i = elemset_find(&t->s.s[SET_NODEPORT_PORTS], k2)) < 0) {
+		if ((i = bytemap_find(&t->s.s[SET_NODEPORT_PORTS], k2)) < 0) {
 			hop(t,
 			    "%s is an address of this node and %u/%s is no NodePort: svcproxy "
 			    "leaves it alone",
@@ -352,8 +352,8 @@ static int run_trace(struct trace *t)
 		    from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
 		    l4proto_name(t->proto), label(&t->s.s[SET_NODEPORT_PORTS], i));
 		{
-			bool marked = elemset_find(&t->s.s[SET_NODEPORT_MASQ], k2) >= 0;
-			long ci = elemset_find(&t->s.s[SET_NODEPORTS_CLUSTER], k2);
+			bool marked = bytemap_find(&t->s.s[SET_NODEPORT_MASQ], k2) >= 0;
+			long ci = bytemap_find(&t->s.s[SET_NODEPORTS_CLUSTER], k2);
 
 			if (marked)
 				hop(t, "@nodeport_masq: externalTrafficPolicy: Cluster: marked for "
@@ -367,12 +367,12 @@ static int run_trace(struct trace *t)
 				           true);
 				return 0;
 			}
-			if ((i = elemset_find(&t->s.s[SET_NODEPORTS], k2)) >= 0) {
+			if ((i = bytemap_find(&t->s.s[SET_NODEPORTS], k2)) >= 0) {
 				trace_post(t, marked, trace_lb(t, &t->s.s[SET_NODEPORTS], i, k2, 8),
 				           true);
 				return 0;
 			}
-			if (elemset_find(&t->s.s[SET_NODEPORT_DROP], k2) >= 0) {
+			if (bytemap_find(&t->s.s[SET_NODEPORT_DROP], k2) >= 0) {
 				hop(t,
 				    "no DNAT: externalTrafficPolicy: Local and no endpoint on this "
 				    "node: filter input nodeport_check: DROPPED");

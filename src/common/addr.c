@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 int ipaddr_parse(const char *s, struct ipaddr *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -112,7 +114,7 @@ bool cidr_contains(const struct cidr *c, const struct ipaddr *a)
 int cidr_list_parse(const char *s, struct cidr **out, size_t *n, const char **bad)
 {
 	struct cidr *v = NULL;
-	size_t count = 0;
+	size_t count = 0, cap = 0;
 	const char *p = s;
 
 	*out = NULL;
@@ -121,7 +123,7 @@ int cidr_list_parse(const char *s, struct cidr **out, size_t *n, const char **ba
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 		char buf[CIDR_STRLEN];
-		struct cidr c, *nv;
+		struct cidr c;
 
 		if (len == 0 || len >= sizeof(buf) ||
 		    (memcpy(buf, p, len), buf[len] = '\0', cidr_parse(buf, &c))) {
@@ -129,12 +131,7 @@ int cidr_list_parse(const char *s, struct cidr **out, size_t *n, const char **ba
 			free(v);
 			return -EINVAL;
 		}
-		nv = realloc(v, (count + 1) * sizeof(*v));
-		if (!nv) {
-			free(v);
-			return -ENOMEM;
-		}
-		v = nv;
+		v = xgrow(v, &cap, count + 1, sizeof(*v));
 		v[count++] = c;
 		p += len;
 		if (*p == ',')

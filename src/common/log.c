@@ -3,8 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 static int log_verbosity;
@@ -71,45 +69,4 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 		fprintf(stderr, "%s %-5s %s: %s\n", ts, level_names[lvl], subsys, msg);
 	}
 	funlockfile(stderr);
-}
-
-noreturn void die_oom(void)
-{
-	fputs("svcproxy: out of memory, exiting\n", stderr);
-	abort();
-}
-
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p)
-		die_oom();
-	return p;
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (!p)
-		die_oom();
-	return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		die_oom();
-	return p;
-}
-
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		die_oom();
-	return p;
 }

@@ -9,9 +9,6 @@
 #ifndef SVCPROXY_LOG_H
 #define SVCPROXY_LOG_H
 
-#include <stddef.h>
-#include <stdnoreturn.h>
-
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* verbosity: 0 = info and above, >=1 adds debug (-v) */
@@ -24,12 +21,5 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 #define log_warn(sub, ...)  log_msg(LOG_LVL_WARN, sub, __VA_ARGS__)
 #define log_info(sub, ...)  log_msg(LOG_LVL_INFO, sub, __VA_ARGS__)
 #define log_debug(sub, ...) log_msg(LOG_LVL_DEBUG, sub, __VA_ARGS__)
-
-/* Out of memory in the daemon is fatal: decided once, here. */
-noreturn void die_oom(void);
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
 
 #endif

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytemap.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "compile/endpoints.h"
-#include "dataplane/elemset.h"
 
 static int cmp_str(const char *a, const char *b)
 {
@@ -54,12 +55,8 @@ static bool service_is_proxied(const struct service *s)
 
 static char *port_label(const struct service *s, const struct svc_port *sp)
 {
-	char *l;
-
-	if (asprintf(&l, "%s/%s%s%s", s->ns, s->name, sp->name && *sp->name ? ":" : "",
-	             sp->name ? sp->name : "") < 0)
-		die_oom();
-	return l;
+	return xasprintf("%s/%s%s%s", s->ns, s->name, sp->name && *sp->name ? ":" : "",
+	                 sp->name ? sp->name : "");
 }
 
 static void entry_free(struct entry *e)
@@ -108,10 +105,7 @@ static void add_entry(struct entry_block *b, const struct service *s, const stru
 	bool local_only = external ? s->etp_local : s->itp_local;
 	struct entry *e;
 
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 4;
-		b->entries = xrealloc(b->entries, b->cap * sizeof(*b->entries));
-	}
+	b->entries = xgrow(b->entries, &b->cap, b->n + 1, sizeof(*b->entries));
 	e = &b->entries[b->n++];
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
@@ -228,14 +222,14 @@ struct compiler {
 	char *hostname, *zone;
 	struct unit *units;
 	size_t n_units, cap_units;
-	struct elemset index; /* 8-byte hash of "ns/name" -> u32 unit index */
+	struct bytemap index; /* 8-byte hash of "ns/name" -> u32 unit index */
 };
 
 struct compiler *compiler_new(void)
 {
 	struct compiler *c = xcalloc(1, sizeof(*c));
 
-	elemset_init(&c->index, 8, 4);
+	bytemap_init(&c->index, 8, 4);
 	return c;
 }
 
@@ -248,7 +242,7 @@ static void compiler_reset(struct compiler *c)
 	}
 	c->n_units = 0;
 	c->n_sorted = 0;
-	elemset_free(&c->index);
+	bytemap_free(&c->index);
 }
 
 /* b leaves the cache: it stays readable until compile_with() ends. */
@@ -257,10 +251,7 @@ static void block_retire(struct compiler *c, struct entry_block *b)
 	if (!b)
 		return;
 	b->dead = true;
-	if (c->n_dead == c->cap_dead) {
-		c->cap_dead = c->cap_dead ? c->cap_dead * 2 : 16;
-		c->dead = xrealloc(c->dead, c->cap_dead * sizeof(*c->dead));
-	}
+	c->dead = xgrow(c->dead, &c->cap_dead, c->n_dead + 1, sizeof(*c->dead));
 	c->dead[c->n_dead++] = b;
 }
 
@@ -296,24 +287,20 @@ static struct unit *unit_get(struct compiler *c, const struct service *s)
 
 	/* on a hash collision, probe with the next hash value */
 	for (;; h++) {
-		i = elemset_find(&c->index, &h);
+		i = bytemap_find(&c->index, &h);
 		if (i < 0)
 			break;
-		memcpy(&idx, elemset_data(&c->index, (size_t)i), 4);
+		memcpy(&idx, bytemap_data(&c->index, (size_t)i), 4);
 		/* the same object (gen) needs no string compare */
 		if (c->units[idx].gen == s->gen || key_is(c->units[idx].key, ns, name))
 			return &c->units[idx];
 	}
-	if (asprintf(&key, "%s/%s", ns, name) < 0)
-		die_oom();
-	if (c->n_units == c->cap_units) {
-		c->cap_units = c->cap_units ? c->cap_units * 2 : 64;
-		c->units = xrealloc(c->units, c->cap_units * sizeof(*c->units));
-	}
+	key = xasprintf("%s/%s", ns, name);
+	c->units = xgrow(c->units, &c->cap_units, c->n_units + 1, sizeof(*c->units));
 	idx = (uint32_t)c->n_units++;
 	memset(&c->units[idx], 0, sizeof(c->units[idx]));
 	c->units[idx].key = key;
-	elemset_put(&c->index, &h, &idx, NULL);
+	bytemap_put(&c->index, &h, &idx, NULL);
 	return &c->units[idx];
 }
 
@@ -341,7 +328,7 @@ static void compiler_gc(struct compiler *c)
 	if (w == c->n_units)
 		return;
 	c->n_units = w;
-	elemset_free(&c->index);
+	bytemap_free(&c->index);
 	for (size_t i = 0; i < c->n_units; i++) {
 		const char *slash = strchr(c->units[i].key, '/');
 		char ns[256];
@@ -354,9 +341,9 @@ static void compiler_gc(struct compiler *c)
 		memcpy(ns, c->units[i].key, l);
 		ns[l] = '\0';
 		h = model_name_hash(ns, slash + 1);
-		while (elemset_find(&c->index, &h) >= 0)
+		while (bytemap_find(&c->index, &h) >= 0)
 			h++;
-		elemset_put(&c->index, &h, &idx, NULL);
+		bytemap_put(&c->index, &h, &idx, NULL);
 	}
 }
 
@@ -394,7 +381,7 @@ static void compiler_set_context(struct compiler *c, const struct compile_opts *
 
 /* The slices of a model by the Service they belong to. */
 struct slice_groups {
-	struct elemset first; /* hash of "ns/service-name" -> u32 first slice */
+	struct bytemap first; /* hash of "ns/service-name" -> u32 first slice */
 	uint32_t *next;       /* the next slice of the same hash, or UINT32_MAX */
 	/* the slices of one Service, sorted, and their generations, sorted */
 	struct endpoint_slice **mine;
@@ -405,23 +392,23 @@ struct slice_groups {
 static void slice_groups_build(struct slice_groups *g, const struct model *m)
 {
 	memset(g, 0, sizeof(*g));
-	elemset_init(&g->first, 8, 4);
+	bytemap_init(&g->first, 8, 4);
 	g->next = xmalloc((m->n_slices ? m->n_slices : 1) * sizeof(*g->next));
 	for (size_t i = m->n_slices; i-- > 0;) {
 		uint64_t h = m->slices[i]->hash;
-		long f = elemset_find(&g->first, &h);
+		long f = bytemap_find(&g->first, &h);
 		uint32_t idx = (uint32_t)i;
 
 		g->next[i] = UINT32_MAX;
 		if (f >= 0)
-			memcpy(&g->next[i], elemset_data(&g->first, (size_t)f), 4);
-		elemset_put(&g->first, &h, &idx, NULL);
+			memcpy(&g->next[i], bytemap_data(&g->first, (size_t)f), 4);
+		bytemap_put(&g->first, &h, &idx, NULL);
 	}
 }
 
 static void slice_groups_free(struct slice_groups *g)
 {
-	elemset_free(&g->first);
+	bytemap_free(&g->first);
 	free(g->next);
 	free(g->mine);
 	free(g->gens);
@@ -432,13 +419,13 @@ static void slice_groups_select(struct slice_groups *g, const struct model *m,
                                 const struct service *s)
 {
 	uint64_t h = s->hash;
-	long f = elemset_find(&g->first, &h);
+	long f = bytemap_find(&g->first, &h);
 	uint32_t idx;
 
 	g->n_mine = 0;
 	if (f < 0)
 		return;
-	memcpy(&idx, elemset_data(&g->first, (size_t)f), 4);
+	memcpy(&idx, bytemap_data(&g->first, (size_t)f), 4);
 	for (; idx != UINT32_MAX; idx = g->next[idx]) {
 		struct endpoint_slice *e = m->slices[idx];
 
@@ -446,9 +433,10 @@ static void slice_groups_select(struct slice_groups *g, const struct model *m,
 		if (cmp_str(e->ns, s->ns) || cmp_str(e->service_name, s->name))
 			continue;
 		if (g->n_mine == g->cap_mine) {
-			g->cap_mine = g->cap_mine ? g->cap_mine * 2 : 16;
-			g->mine = xrealloc(g->mine, g->cap_mine * sizeof(*g->mine));
-			g->gens = xrealloc(g->gens, g->cap_mine * sizeof(*g->gens));
+			size_t cap = g->cap_mine;
+
+			g->mine = xgrow(g->mine, &cap, g->n_mine + 1, sizeof(*g->mine));
+			g->gens = xgrow(g->gens, &g->cap_mine, g->n_mine + 1, sizeof(*g->gens));
 		}
 		g->gens[g->n_mine] = e->gen;
 		g->mine[g->n_mine++] = e;
@@ -491,10 +479,7 @@ static void unit_refresh(struct compiler *c, struct unit *u, const struct servic
 	block_retire(c, u->block);
 	u->block = compile_service(s, g->mine, n, vip, o, c->zone);
 	for (size_t i = 0; i < u->block->n; i++) {
-		if (fresh->n == fresh->cap) {
-			fresh->cap = fresh->cap ? fresh->cap * 2 : 64;
-			fresh->v = xrealloc(fresh->v, fresh->cap * sizeof(*fresh->v));
-		}
+		fresh->v = xgrow(fresh->v, &fresh->cap, fresh->n + 1, sizeof(*fresh->v));
 		fresh->v[fresh->n].e = &u->block->entries[i];
 		fresh->v[fresh->n++].b = u->block;
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 
 static int cmp_str(const char *a, const char *b)
 {
@@ -114,10 +115,7 @@ static void gather_cands(struct cands *c, struct endpoint_slice *const *slices, 
 			if (!(ep->ready || (ep->serving && ep->terminating)) ||
 			    ep->addr.family != o->family)
 				continue;
-			if (c->n == c->cap) {
-				c->cap = c->cap ? c->cap * 2 : 8;
-				c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
-			}
+			c->v = xgrow(c->v, &c->cap, c->n + 1, sizeof(*c->v));
 			cd = &c->v[c->n];
 			cd->b = (struct backend){
 			    .addr = ep->addr,

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "daemon/metrics.h"
 
 #define HTTP_SUBSYS "http"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 
 /* One kind of stale entry: to (addr or any, port), DNATed to backend, or not DNATed. */
 struct flush {

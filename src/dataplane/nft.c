@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 
 /* Layout version: bump when chains, rules or set types change. */
 #define LAYOUT_VERSION 6
@@ -216,52 +217,52 @@ static void sets_init(struct nft_sets *s, int family)
 
 	s->family = family;
 	for (int i = 0; i < SET_COUNT; i++)
-		elemset_init(&s->s[i], key_len(set_specs[i].key, al), data_len(&set_specs[i], al));
-	elemset_init(&s->refs_cluster_ips, (uint32_t)al, 4);
-	elemset_init(&s->refs_hairpin, (uint32_t)(2 * al), 4);
+		bytemap_init(&s->s[i], key_len(set_specs[i].key, al), data_len(&set_specs[i], al));
+	bytemap_init(&s->refs_cluster_ips, (uint32_t)al, 4);
+	bytemap_init(&s->refs_hairpin, (uint32_t)(2 * al), 4);
 }
 
 /* The reference counts of a shared set, or NULL for the others. */
-static struct elemset *refs_of(struct nft_sets *s, int id)
+static struct bytemap *refs_of(struct nft_sets *s, int id)
 {
 	return id == SET_CLUSTER_IPS ? &s->refs_cluster_ips
 	       : id == SET_HAIRPIN   ? &s->refs_hairpin
 	                             : NULL;
 }
 
-static uint32_t refs_get(const struct elemset *r, const void *key)
+static uint32_t refs_get(const struct bytemap *r, const void *key)
 {
-	long i = elemset_find(r, key);
+	long i = bytemap_find(r, key);
 	uint32_t c = 0;
 
 	if (i >= 0)
-		memcpy(&c, elemset_data(r, (size_t)i), 4);
+		memcpy(&c, bytemap_data(r, (size_t)i), 4);
 	return c;
 }
 
 /* Put a shared element (no data, no comment) and count one more user. */
 static void shared_put(struct nft_sets *s, int id, const void *key)
 {
-	struct elemset *r = refs_of(s, id);
+	struct bytemap *r = refs_of(s, id);
 	uint32_t c = refs_get(r, key) + 1;
 
-	elemset_put(&s->s[id], key, NULL, NULL);
-	elemset_put(r, key, &c, NULL);
+	bytemap_put(&s->s[id], key, NULL, NULL);
+	bytemap_put(r, key, &c, NULL);
 }
 
 void nft_sets_free(struct nft_sets *s)
 {
 	for (int i = 0; i < SET_COUNT; i++)
-		elemset_free(&s->s[i]);
-	elemset_free(&s->refs_cluster_ips);
-	elemset_free(&s->refs_hairpin);
+		bytemap_free(&s->s[i]);
+	bytemap_free(&s->refs_cluster_ips);
+	bytemap_free(&s->refs_hairpin);
 }
 
 /* Put the k backends of one entry under key prefix (slot appended at plen). */
 static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key, size_t plen,
                          const struct backend *b, size_t k, size_t al)
 {
-	uint8_t data[ELEM_MAX_DATA], pair[32];
+	uint8_t data[NFT_MAX_DATA], pair[32];
 
 	for (uint32_t slot = 0; slot < k; slot++) {
 		uint16_t nport = htons(b[slot].port);
@@ -270,7 +271,7 @@ static void put_backends(struct nft_sets *out, enum nft_set_id map, uint8_t *key
 		memset(data, 0, al + 4);
 		memcpy(data, b[slot].addr.raw, al);
 		memcpy(data + al, &nport, 2);
-		elemset_put(&out->s[map], key, data, NULL);
+		bytemap_put(&out->s[map], key, data, NULL);
 		/*
 		 * Hairpin: a pod reaching itself through a Service. Its connection is
 		 * DNATed on its own node, so a pod of another node never needs it
@@ -297,7 +298,7 @@ static void cidr_bounds(const struct cidr *c, size_t al, uint8_t *dst, uint8_t *
 static void render_entry(int fam, const struct entry *e, struct nft_sets *out)
 {
 	size_t al = nft_addr_len(fam), k3 = key3_len(fam);
-	uint8_t key[ELEM_MAX_KEY], end[ELEM_MAX_KEY];
+	uint8_t key[NFT_MAX_KEY], end[NFT_MAX_KEY];
 
 	{
 		bool np = e->kind == ENTRY_NODE_PORT;
@@ -311,44 +312,44 @@ static void render_entry(int fam, const struct entry *e, struct nft_sets *out)
 		if (e->kind == ENTRY_CLUSTER_IP)
 			shared_put(out, SET_CLUSTER_IPS, e->addr.raw);
 		if (!np)
-			elemset_put(&out->s[SET_SERVICE_PORTS], key, NULL, NULL);
+			bytemap_put(&out->s[SET_SERVICE_PORTS], key, NULL, NULL);
 		if (np)
-			elemset_put(&out->s[SET_NODEPORT_PORTS], key, NULL, e->label);
+			bytemap_put(&out->s[SET_NODEPORT_PORTS], key, NULL, e->label);
 		for (size_t r = 0; r < e->n_source_ranges; r++) {
 			if (e->source_ranges[r].addr.family != fam)
 				continue;
 			memcpy(end, key, k3);
 			cidr_bounds(&e->source_ranges[r], al, key + k3, end + k3);
-			elemset_put(&out->s[SET_FIREWALL_ALLOW], key, end, NULL);
+			bytemap_put(&out->s[SET_FIREWALL_ALLOW], key, end, NULL);
 		}
 		if (e->n_source_ranges)
-			elemset_put(&out->s[SET_FIREWALL], key, NULL, e->label);
+			bytemap_put(&out->s[SET_FIREWALL], key, NULL, e->label);
 
 		if (k && e->affinity_timeout) {
 			v = NFT_LB_DATA(LB_AFFINITY, e->affinity_timeout);
-			elemset_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES],
+			bytemap_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES],
 			            key, &v, NULL);
 		}
 		if (k) {
 			v = NFT_LB_DATA(np ? LB_NODEPORT : LB_SERVICE, k);
-			elemset_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v,
+			bytemap_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v,
 			            e->label);
 			if (e->masquerade)
-				elemset_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ],
+				bytemap_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ],
 				            key, NULL, NULL);
 			put_backends(out, np ? SET_NP_BACKENDS : SET_BACKENDS, key, plen,
 			             e->backends, k, al);
 		} else if (e->n_all) {
 			/* endpoints exist, none allowed here by a Local policy: drop */
-			elemset_put(&out->s[np ? SET_NODEPORT_DROP : SET_DROP_ENDPOINTS], key, NULL,
+			bytemap_put(&out->s[np ? SET_NODEPORT_DROP : SET_DROP_ENDPOINTS], key, NULL,
 			            e->label);
 		} else if (!np) {
-			elemset_put(&out->s[SET_NO_ENDPOINTS], key, NULL, e->label);
+			bytemap_put(&out->s[SET_NO_ENDPOINTS], key, NULL, e->label);
 		}
 		if (e->etp_local && e->n_all_backends) {
 			v = NFT_LB_DATA(np ? LB_NODEPORT_CLUSTER : LB_SERVICE_CLUSTER,
 			                e->n_all_backends);
-			elemset_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER],
+			bytemap_put(&out->s[np ? SET_NODEPORTS_CLUSTER : SET_SERVICE_IPS_CLUSTER],
 			            key, &v, e->label);
 			put_backends(out, np ? SET_NP_BACKENDS_CLUSTER : SET_BACKENDS_CLUSTER, key,
 			             plen, e->all_backends, e->n_all_backends, al);
@@ -571,6 +572,7 @@ struct txn {
 	uint32_t first_seq;
 	size_t n_ops; /* messages between batch begin and end */
 	char **what;  /* what[i]: operation i, for error messages */
+	size_t what_cap;
 	/* element message being filled */
 	uint16_t elem_type;
 	const char *elem_set;
@@ -629,12 +631,8 @@ static const char *msg_type_name(uint16_t type)
 /* Add the message built at the end of the buffer; name says what it is about. */
 static void txn_done_named(struct txn *t, struct nlmsghdr *nlh, const char *name)
 {
-	char *w;
-
-	if (asprintf(&w, "%s %s", msg_type_name(nlh->nlmsg_type), name ? name : "") < 0)
-		die_oom();
-	t->what = xrealloc(t->what, (t->n_ops + 1) * sizeof(*t->what));
-	t->what[t->n_ops] = w;
+	t->what = xgrow(t->what, &t->what_cap, t->n_ops + 1, sizeof(*t->what));
+	t->what[t->n_ops] = xasprintf("%s %s", msg_type_name(nlh->nlmsg_type), name ? name : "");
 	t->len += NLMSG_ALIGN(nlh->nlmsg_len);
 	t->n_ops++;
 }
@@ -682,7 +680,7 @@ static void put_value(struct nlmsghdr *nlh, uint16_t type, const void *v, uint32
  * named the set and the operation); a full message is closed and a new
  * one begun. Deletions carry only the key (and key end, for intervals).
  */
-static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum data_kind dk)
+static void elems_put(struct txn *t, const struct bytemap *s, size_t i, enum data_kind dk)
 {
 	bool add = t->elem_type == NFT_MSG_NEWSETELEM;
 	struct nlmsghdr *nlh;
@@ -692,15 +690,15 @@ static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum dat
 		elems_start(t, t->elem_type, t->elem_set);
 	nlh = t->elem_nlh;
 	el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-	put_value(nlh, NFTA_SET_ELEM_KEY, elemset_key(s, i), s->klen);
+	put_value(nlh, NFTA_SET_ELEM_KEY, bytemap_key(s, i), s->klen);
 	if (dk == D_RANGE_END)
-		put_value(nlh, NFTA_SET_ELEM_KEY_END, elemset_data(s, i), s->dlen);
+		put_value(nlh, NFTA_SET_ELEM_KEY_END, bytemap_data(s, i), s->dlen);
 	if (add && dk == D_VERDICT) {
 		struct nlattr *nest, *v;
 		char chain[32];
 		uint32_t d;
 
-		memcpy(&d, elemset_data(s, i), 4);
+		memcpy(&d, bytemap_data(s, i), 4);
 		snprintf(chain, sizeof(chain), "%s_%u", lb_prefix[(d >> 24) % LB_KINDS],
 		         d & 0xffffff);
 		nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
@@ -710,18 +708,18 @@ static void elems_put(struct txn *t, const struct elemset *s, size_t i, enum dat
 		mnl_attr_nest_end(nlh, v);
 		mnl_attr_nest_end(nlh, nest);
 	} else if (add && dk == D_DEST) {
-		put_value(nlh, NFTA_SET_ELEM_DATA, elemset_data(s, i), s->dlen);
+		put_value(nlh, NFTA_SET_ELEM_DATA, bytemap_data(s, i), s->dlen);
 	}
-	if (add && elemset_comment(s, i)) {
+	if (add && bytemap_comment(s, i)) {
 		/* libnftnl udata TLV: type NFTNL_UDATA_SET_ELEM_COMMENT, length, text */
 		uint8_t ud[2 + 255];
-		size_t len = strlen(elemset_comment(s, i));
+		size_t len = strlen(bytemap_comment(s, i));
 
 		if (len > 254)
 			len = 254;
 		ud[0] = NFTNL_UDATA_SET_ELEM_COMMENT;
 		ud[1] = (uint8_t)(len + 1);
-		memcpy(ud + 2, elemset_comment(s, i), len);
+		memcpy(ud + 2, bytemap_comment(s, i), len);
 		ud[2 + len] = '\0';
 		mnl_attr_put(nlh, NFTA_SET_ELEM_USERDATA, len + 3, ud);
 	}
@@ -1778,14 +1776,14 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 struct elems_ctx {
-	struct elemset *s;
+	struct bytemap *s;
 	enum data_kind dk;
 };
 
 static int elem_cb(struct nftnl_set_elem *e, void *data)
 {
 	struct elems_ctx *ec = data;
-	uint8_t dbuf[ELEM_MAX_DATA] = {0};
+	uint8_t dbuf[NFT_MAX_DATA] = {0};
 	const void *key, *d, *ud;
 	uint32_t klen = 0, dlen = 0, ulen = 0;
 	char comment[256] = "", *cm = NULL;
@@ -1818,7 +1816,7 @@ static int elem_cb(struct nftnl_set_elem *e, void *data)
 			cm = comment;
 		}
 	}
-	elemset_put(ec->s, key, dbuf, cm);
+	bytemap_put(ec->s, key, dbuf, cm);
 	return 0;
 }
 
@@ -1836,7 +1834,7 @@ static int setelem_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int dump_named(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-                      const char *name, enum data_kind dk, struct elemset *out)
+                      const char *name, enum data_kind dk, struct bytemap *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
@@ -1855,7 +1853,7 @@ static int dump_named(struct mnl_socket *nl, uint32_t portid, int family, uint32
 }
 
 static int dump_set(struct mnl_socket *nl, uint32_t portid, int family, uint32_t seq,
-                    enum nft_set_id id, struct elemset *out)
+                    enum nft_set_id id, struct bytemap *out)
 {
 	return dump_named(nl, portid, family, seq, set_specs[id].name, set_specs[id].data, out);
 }
@@ -1915,11 +1913,11 @@ static void rebuild_refs(struct nft_dp *dp)
 	static const int shared[] = {SET_CLUSTER_IPS, SET_HAIRPIN};
 
 	for (size_t s = 0; s < 2; s++) {
-		struct elemset *set = &dp->prog.s[shared[s]], *r = refs_of(&dp->prog, shared[s]);
+		struct bytemap *set = &dp->prog.s[shared[s]], *r = refs_of(&dp->prog, shared[s]);
 		uint32_t one = 1;
 
 		for (size_t i = 0; i < set->n; i++)
-			elemset_put(r, elemset_key(set, i), &one, NULL);
+			bytemap_put(r, bytemap_key(set, i), &one, NULL);
 	}
 }
 
@@ -2001,7 +1999,7 @@ struct diff_ctx {
 	size_t calls;
 };
 
-static void diff_put(void *ctx, const struct elemset *s, size_t i)
+static void diff_put(void *ctx, const struct bytemap *s, size_t i)
 {
 	struct diff_ctx *dc = ctx;
 
@@ -2013,7 +2011,7 @@ static void diff_put(void *ctx, const struct elemset *s, size_t i)
 	dc->calls++;
 }
 
-static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
+static void diff_ignore(void *ctx, const struct bytemap *s, size_t i)
 {
 	(void)ctx;
 	(void)s;
@@ -2029,22 +2027,22 @@ static void diff_ignore(void *ctx, const struct elemset *s, size_t i)
 static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
                             enum nft_set_id vmap, enum nft_set_id map)
 {
-	const struct elemset *hv = &have->s[vmap], *hm = &have->s[map];
-	struct elemset *wv = &want->s[vmap], *wm = &want->s[map];
+	const struct bytemap *hv = &have->s[vmap], *hm = &have->s[map];
+	struct bytemap *wv = &want->s[vmap], *wm = &want->s[map];
 	uint32_t klen = wv->klen, dlen = wm->dlen;
-	uint8_t key[ELEM_MAX_KEY], *cur = NULL, *res = NULL;
+	uint8_t key[NFT_MAX_KEY], *cur = NULL, *res = NULL;
 	bool *used = NULL, *filled = NULL;
 	size_t cap = 0;
 
 	for (size_t i = 0; i < wv->n; i++) {
-		long hi = elemset_find(hv, elemset_key(wv, i));
+		long hi = bytemap_find(hv, bytemap_key(wv, i));
 		uint32_t k_new, k_old, d;
 
 		if (hi < 0)
 			continue;
-		memcpy(&d, elemset_data(wv, i), 4);
+		memcpy(&d, bytemap_data(wv, i), 4);
 		k_new = d & 0xffffff;
-		memcpy(&d, elemset_data(hv, (size_t)hi), 4);
+		memcpy(&d, bytemap_data(hv, (size_t)hi), 4);
 		k_old = d & 0xffffff;
 		if (k_new > cap) {
 			cap = k_new;
@@ -2053,15 +2051,15 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 			used = xrealloc(used, cap * sizeof(*used));
 			filled = xrealloc(filled, cap * sizeof(*filled));
 		}
-		memcpy(key, elemset_key(wv, i), klen);
+		memcpy(key, bytemap_key(wv, i), klen);
 		for (uint32_t slot = 0; slot < k_new; slot++) {
 			long wi;
 
 			memcpy(key + klen, &slot, 4);
-			wi = elemset_find(wm, key);
+			wi = bytemap_find(wm, key);
 			if (wi < 0)
 				goto next; /* not rendered by nft_render: leave it */
-			memcpy(cur + slot * dlen, elemset_data(wm, (size_t)wi), dlen);
+			memcpy(cur + slot * dlen, bytemap_data(wm, (size_t)wi), dlen);
 			used[slot] = filled[slot] = false;
 		}
 		/* endpoints still present stay in their old slot when it still exists */
@@ -2069,12 +2067,12 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 			long oi;
 
 			memcpy(key + klen, &slot, 4);
-			oi = elemset_find(hm, key);
+			oi = bytemap_find(hm, key);
 			if (oi < 0)
 				continue;
 			for (uint32_t j = 0; j < k_new; j++)
 				if (!used[j] &&
-				    !memcmp(cur + j * dlen, elemset_data(hm, (size_t)oi), dlen)) {
+				    !memcmp(cur + j * dlen, bytemap_data(hm, (size_t)oi), dlen)) {
 					memcpy(res + slot * dlen, cur + j * dlen, dlen);
 					used[j] = filled[slot] = true;
 					break;
@@ -2091,7 +2089,7 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 		}
 		for (uint32_t slot = 0; slot < k_new; slot++) {
 			memcpy(key + klen, &slot, 4);
-			elemset_put(wm, key, res + slot * dlen, NULL);
+			bytemap_put(wm, key, res + slot * dlen, NULL);
 		}
 	next:;
 	}
@@ -2129,7 +2127,7 @@ static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struc
 
 	/* the chains that new vmap elements jump to */
 	for (int id = 0; id < SET_COUNT; id++) {
-		const struct elemset *w = &want->s[id];
+		const struct bytemap *w = &want->s[id];
 
 		if (set_specs[id].data != D_VERDICT)
 			continue;
@@ -2137,7 +2135,7 @@ static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struc
 			uint32_t d, k;
 			enum nft_lb_kind kind;
 
-			memcpy(&d, elemset_data(w, i), 4);
+			memcpy(&d, bytemap_data(w, i), 4);
 			kind = (enum nft_lb_kind)(d >> 24);
 			k = d & 0xffffff;
 			if ((!st->rebuilt && lb_exists(dp, kind, k)) ||
@@ -2158,7 +2156,7 @@ static int sync_core(struct nft_dp *dp, const struct nft_sets *have, const struc
 			    .type = pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
 			};
 
-			elemset_diff(&have->s[id], &want->s[id], pass ? diff_ignore : diff_put,
+			bytemap_diff(&have->s[id], &want->s[id], pass ? diff_ignore : diff_put,
 			             pass ? diff_put : diff_ignore, &dc);
 			elems_flush(&t);
 			if (!pass && dc.calls &&
@@ -2218,9 +2216,9 @@ static int sync_full(struct nft_dp *dp, const struct desired *ds, struct nft_syn
 }
 
 /* Copy element i of src into dst (same layout). */
-static void elem_copy(struct elemset *dst, const struct elemset *src, size_t i)
+static void elem_copy(struct bytemap *dst, const struct bytemap *src, size_t i)
 {
-	elemset_put(dst, elemset_key(src, i), elemset_data(src, i), elemset_comment(src, i));
+	bytemap_put(dst, bytemap_key(src, i), bytemap_data(src, i), bytemap_comment(src, i));
 }
 
 /*
@@ -2257,15 +2255,15 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 	sets_init(&have, dp->family);
 	sets_init(&want, dp->family);
 	for (int id = 0; id < SET_COUNT; id++) {
-		struct elemset *pr = &dp->prog.s[id];
-		struct elemset *refs = refs_of(&dp->prog, id);
+		struct bytemap *pr = &dp->prog.s[id];
+		struct bytemap *refs = refs_of(&dp->prog, id);
 
 		for (int side = 0; side < 2; side++) {
-			const struct elemset *touched = side ? &plus.s[id] : &minus.s[id];
+			const struct bytemap *touched = side ? &plus.s[id] : &minus.s[id];
 
 			for (size_t k = 0; k < touched->n; k++) {
-				const uint8_t *key = elemset_key(touched, k);
-				long pi = elemset_find(pr, key);
+				const uint8_t *key = bytemap_key(touched, k);
+				long pi = bytemap_find(pr, key);
 
 				if (pi >= 0)
 					elem_copy(&have.s[id], pr, (size_t)pi);
@@ -2280,9 +2278,9 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 					             refs_get(refs_of(&minus, id), key) +
 					             refs_get(refs_of(&plus, id), key);
 
-					elemset_put(refs_of(&want, id), key, &n, NULL);
+					bytemap_put(refs_of(&want, id), key, &n, NULL);
 					if (n)
-						elemset_put(&want.s[id], key, NULL, NULL);
+						bytemap_put(&want.s[id], key, NULL, NULL);
 				}
 			}
 		}
@@ -2294,22 +2292,22 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 		/* the kernel now holds want on the touched keys */
 		for (int id = 0; id < SET_COUNT; id++) {
 			for (size_t k = 0; k < have.s[id].n; k++)
-				if (elemset_find(&want.s[id], elemset_key(&have.s[id], k)) < 0)
-					elemset_del(&dp->prog.s[id], elemset_key(&have.s[id], k));
+				if (bytemap_find(&want.s[id], bytemap_key(&have.s[id], k)) < 0)
+					bytemap_del(&dp->prog.s[id], bytemap_key(&have.s[id], k));
 			for (size_t k = 0; k < want.s[id].n; k++)
 				elem_copy(&dp->prog.s[id], &want.s[id], k);
 			if (refs_of(&want, id)) {
-				struct elemset *wr = refs_of(&want, id),
+				struct bytemap *wr = refs_of(&want, id),
 				               *pr = refs_of(&dp->prog, id);
 
 				for (size_t k = 0; k < wr->n; k++) {
 					uint32_t n;
 
-					memcpy(&n, elemset_data(wr, k), 4);
+					memcpy(&n, bytemap_data(wr, k), 4);
 					if (n)
 						elem_copy(pr, wr, k);
 					else
-						elemset_del(pr, elemset_key(wr, k));
+						bytemap_del(pr, bytemap_key(wr, k));
 				}
 			}
 		}
@@ -2325,22 +2323,22 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 static bool slot_has(const struct nft_sets *p, enum nft_set_id vmap, const uint8_t *key,
                      size_t klen, const uint8_t *d)
 {
-	long vi = elemset_find(&p->s[vmap], key);
-	uint8_t bkey[ELEM_MAX_KEY];
-	const struct elemset *m;
+	long vi = bytemap_find(&p->s[vmap], key);
+	uint8_t bkey[NFT_MAX_KEY];
+	const struct bytemap *m;
 	uint32_t v;
 
 	if (vi < 0)
 		return false;
-	memcpy(&v, elemset_data(&p->s[vmap], (size_t)vi), 4);
+	memcpy(&v, bytemap_data(&p->s[vmap], (size_t)vi), 4);
 	m = &p->s[nft_lb_map((enum nft_lb_kind)(v >> 24))];
 	memcpy(bkey, key, klen);
 	for (uint32_t slot = 0; slot < (v & 0xffffff); slot++) {
 		long bi;
 
 		memcpy(bkey + klen, &slot, 4);
-		bi = elemset_find(m, bkey);
-		if (bi >= 0 && !memcmp(elemset_data(m, (size_t)bi), d, m->dlen))
+		bi = bytemap_find(m, bkey);
+		if (bi >= 0 && !memcmp(bytemap_data(m, (size_t)bi), d, m->dlen))
 			return true;
 	}
 	return false;
@@ -2357,28 +2355,28 @@ static bool slot_has(const struct nft_sets *p, enum nft_set_id vmap, const uint8
 static void affinity_prune(struct nft_dp *dp)
 {
 	size_t al = nft_addr_len(dp->family);
-	struct elemset rec, doomed;
+	struct bytemap rec, doomed;
 	struct txn t;
 	int ret;
 
-	elemset_init(&rec, (uint32_t)(2 * al + 8), (uint32_t)al + 4);
-	elemset_init(&doomed, (uint32_t)(2 * al + 8), 0);
+	bytemap_init(&rec, (uint32_t)(2 * al + 8), (uint32_t)al + 4);
+	bytemap_init(&doomed, (uint32_t)(2 * al + 8), 0);
 	ret = dump_named(dp->nl, dp->portid, dp->family, dp->seq++, "affinity", D_DEST, &rec);
 	for (size_t i = 0; !ret && i < rec.n; i++) {
-		const uint8_t *key = elemset_key(&rec, i), *d = elemset_data(&rec, i);
+		const uint8_t *key = bytemap_key(&rec, i), *d = bytemap_data(&rec, i);
 		const uint8_t *k3 = key + al, *k2 = key + 2 * al; /* service . proto . port */
 		bool ok;
 
-		if (elemset_find(&dp->prog.s[SET_AFFINITY_SERVICES], k3) >= 0)
+		if (bytemap_find(&dp->prog.s[SET_AFFINITY_SERVICES], k3) >= 0)
 			ok = slot_has(&dp->prog, SET_SERVICE_IPS, k3, al + 8, d) ||
 			     slot_has(&dp->prog, SET_SERVICE_IPS_CLUSTER, k3, al + 8, d);
-		else if (elemset_find(&dp->prog.s[SET_AFFINITY_NODEPORTS], k2) >= 0)
+		else if (bytemap_find(&dp->prog.s[SET_AFFINITY_NODEPORTS], k2) >= 0)
 			ok = slot_has(&dp->prog, SET_NODEPORTS, k2, 8, d) ||
 			     slot_has(&dp->prog, SET_NODEPORTS_CLUSTER, k2, 8, d);
 		else
 			ok = false;
 		if (!ok)
-			elemset_put(&doomed, key, NULL, NULL);
+			bytemap_put(&doomed, key, NULL, NULL);
 	}
 	if (!ret && doomed.n) {
 		txn_begin(&t, dp);
@@ -2395,8 +2393,8 @@ static void affinity_prune(struct nft_dp *dp)
 		log_debug("nft", "affinity: pruning failed (%s); the entries expire by themselves",
 		          strerror(-ret));
 	dp->affinity_dirty = false;
-	elemset_free(&rec);
-	elemset_free(&doomed);
+	bytemap_free(&rec);
+	bytemap_free(&doomed);
 }
 
 int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st)

@@ -39,10 +39,13 @@
 
 #include "common/addr.h"
 #include "compile/compile.h"
-#include "dataplane/elemset.h"
+#include "common/bytemap.h"
 
 #define NFT_TABLE_NAME "svcproxy"
-#define NFT_MASQ_MARK  0x4000u
+/* the longest key and value of our sets and maps, in bytes */
+#define NFT_MAX_KEY   64
+#define NFT_MAX_DATA  32
+#define NFT_MASQ_MARK 0x4000u
 
 struct nft_dp_opts {
 	int family;                       /* AF_INET or AF_INET6 */
@@ -54,7 +57,7 @@ struct nft_dp_opts {
 };
 
 /*
- * The Service-dependent content of the table: one elemset per kernel set.
+ * The Service-dependent content of the table: one bytemap per kernel set.
  * Keys: A = address, P = l4proto, T = port, S = numgen slot, R = source range.
  */
 enum nft_set_id {
@@ -85,13 +88,13 @@ enum nft_set_id {
 struct nft_sets {
 	int family;
 	char layout[256]; /* the table comment, by nft_read_sets(): layout and options */
-	struct elemset s[SET_COUNT];
+	struct bytemap s[SET_COUNT];
 	/*
 	 * cluster_ips and hairpin elements are shared (by the ports of a
 	 * Service, by Services with the same endpoint): how many entries
 	 * put each one there, so an incremental sync knows when one goes.
 	 */
-	struct elemset refs_cluster_ips, refs_hairpin; /* key -> u32 count */
+	struct bytemap refs_cluster_ips, refs_hairpin; /* key -> u32 count */
 };
 
 const char *nft_set_name(enum nft_set_id id);
@@ -152,7 +155,7 @@ int nft_dp_genid(struct nft_dp *dp, uint32_t *id);
 int nft_read_sets(int family, struct nft_sets *out);
 void nft_sets_free(struct nft_sets *s);
 
-/* Render ds into elemsets laid out as the kernel holds them. */
+/* Render ds into bytemaps laid out as the kernel holds them. */
 void nft_render(const struct desired *ds, struct nft_sets *out);
 
 /* Print the chains and rules of our table as the kernel holds them. 0 or -errno. */

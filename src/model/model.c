@@ -6,6 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hash.h"
+#include "common/mem.h"
+
 const char *l4proto_name(uint8_t proto)
 {
 	switch (proto) {
@@ -110,54 +113,49 @@ void model_free_view(struct model *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Append p to a growing pointer array: capacity 8, then doubling. */
-static int ptr_push(void ***arr, size_t *n, void *p)
+/*
+ * Append p to a pointer array that only ever grows by this function: its
+ * capacity is implied by its length, as xgrow() grows it (0, 4, 8, 16, ...).
+ */
+static void ptr_push(void ***arr, size_t *n, void *p)
 {
-	if (*n == 0 || (*n >= 8 && (*n & (*n - 1)) == 0)) {
-		size_t cap = *n ? *n * 2 : 8;
-		void **na = realloc(*arr, cap * sizeof(**arr));
+	size_t cap = 0;
 
-		if (!na)
-			return -ENOMEM;
-		*arr = na;
-	}
+	while (cap < *n)
+		cap = cap ? cap * 2 : 4;
+	*arr = xgrow(*arr, &cap, *n + 1, sizeof(**arr));
 	(*arr)[(*n)++] = p;
-	return 0;
 }
 
 static _Atomic uint64_t last_gen;
 
 uint64_t model_name_hash(const char *ns, const char *name)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = fnv1a(FNV1A_INIT, ns ? ns : "", ns ? strlen(ns) : 0);
 
-	for (; ns && *ns; ns++)
-		h = (h ^ (uint8_t)*ns) * 1099511628211ull;
-	h = (h ^ '/') * 1099511628211ull;
-	for (; name && *name; name++)
-		h = (h ^ (uint8_t)*name) * 1099511628211ull;
-	return h;
+	h = fnv1a(h, "/", 1);
+	return fnv1a(h, name ? name : "", name ? strlen(name) : 0);
 }
 
-int model_add_service(struct model *m, struct service *s)
+void model_add_service(struct model *m, struct service *s)
 {
 	if (!s->gen) {
 		s->gen = ++last_gen;
 		s->hash = model_name_hash(s->ns, s->name);
 	}
-	return ptr_push((void ***)&m->services, &m->n_services, s);
+	ptr_push((void ***)&m->services, &m->n_services, s);
 }
 
-int model_add_slice(struct model *m, struct endpoint_slice *e)
+void model_add_slice(struct model *m, struct endpoint_slice *e)
 {
 	if (!e->gen) {
 		e->gen = ++last_gen;
 		e->hash = model_name_hash(e->ns, e->service_name);
 	}
-	return ptr_push((void ***)&m->slices, &m->n_slices, e);
+	ptr_push((void ***)&m->slices, &m->n_slices, e);
 }
 
-int model_add_node(struct model *m, struct node *n)
+void model_add_node(struct model *m, struct node *n)
 {
-	return ptr_push((void ***)&m->nodes, &m->n_nodes, n);
+	ptr_push((void ***)&m->nodes, &m->n_nodes, n);
 }

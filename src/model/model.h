@@ -133,12 +133,12 @@ void model_free_view(struct model *m);
  * Append an object. The first time an object is added anywhere it gets
  * its generation number: a decoded object never shares one with another,
  * so "same gen" means "the same object, unchanged" (compile caches on it;
- * an address can be reused after free, a gen cannot).
+ * an address can be reused after free, a gen cannot). Cannot fail.
  */
-int model_add_service(struct model *m, struct service *s);
-int model_add_slice(struct model *m, struct endpoint_slice *e);
+void model_add_service(struct model *m, struct service *s);
+void model_add_slice(struct model *m, struct endpoint_slice *e);
 /* FNV-1a of "ns/name": what service.hash and endpoint_slice.hash hold. */
 uint64_t model_name_hash(const char *ns, const char *name);
-int model_add_node(struct model *m, struct node *n);
+void model_add_node(struct model *m, struct node *n);
 
 #endif

@@ -30,6 +30,7 @@
 #include <libfyaml.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define LABEL_PROXY_NAME   "service.kubernetes.io/service-proxy-name"
@@ -1185,8 +1186,7 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 	s->origin = xstrdup(c->origin);
 	s->ns = xstrdup(m.ns);
 	s->name = xstrdup(m.name);
-	if (model_add_service(c->out, s))
-		die_oom();
+	model_add_service(c->out, s);
 }
 
 /* --- EndpointSlice ----------------------------------------------------------- */
@@ -1375,8 +1375,7 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 	e->origin = xstrdup(c->origin);
 	e->ns = xstrdup(m.ns);
 	e->name = xstrdup(m.name);
-	if (model_add_slice(c->out, e))
-		die_oom();
+	model_add_slice(c->out, e);
 }
 
 /* --- v1 Endpoints ------------------------------------------------------------- */
@@ -1483,8 +1482,7 @@ static void decode_endpoints(struct dctx *c, struct fy_node *obj)
 				e->origin = xstrdup(c->origin);
 				e->ns = xstrdup(m.ns);
 				e->service_name = xstrdup(m.name);
-				if (model_add_slice(&tmp, e))
-					die_oom();
+				model_add_slice(&tmp, e);
 			}
 			slices[f] = NULL;
 		}
@@ -1497,8 +1495,7 @@ done:
 		return;
 	}
 	for (i = 0; i < tmp.n_slices; i++)
-		if (model_add_slice(c->out, tmp.slices[i]))
-			die_oom();
+		model_add_slice(c->out, tmp.slices[i]);
 	model_free_view(&tmp);
 }
 
@@ -1520,8 +1517,7 @@ static void decode_node(struct dctx *c, struct fy_node *obj)
 	n->origin = xstrdup(c->origin);
 	n->name = xstrdup(m.name);
 	n->zone = zone && *zone ? xstrdup(zone) : NULL;
-	if (model_add_node(c->out, n))
-		die_oom();
+	model_add_node(c->out, n);
 }
 
 /* --- documents -------------------------------------------------------------------- */
@@ -1770,14 +1766,11 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 
 	/* all parsed: publish */
 	for (size_t i = 0; i < tmp.n_services; i++)
-		if (model_add_service(out, tmp.services[i]))
-			die_oom();
+		model_add_service(out, tmp.services[i]);
 	for (size_t i = 0; i < tmp.n_slices; i++)
-		if (model_add_slice(out, tmp.slices[i]))
-			die_oom();
+		model_add_slice(out, tmp.slices[i]);
 	for (size_t i = 0; i < tmp.n_nodes; i++)
-		if (model_add_node(out, tmp.nodes[i]))
-			die_oom();
+		model_add_node(out, tmp.nodes[i]);
 	model_free_view(&tmp);
 	for (size_t i = 0; i < msgs.n; i++)
 		diag_add(d, "%s", msgs.msgs[i]);

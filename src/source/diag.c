@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 
 void diag_add(struct diag *d, const char *fmt, ...)
 {

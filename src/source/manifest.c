@@ -42,7 +42,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "source/decode.h"
 
 #define WATCH_MASK                                                                                 \
@@ -239,22 +241,9 @@ struct otable {
 	size_t mask;
 };
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-#define FNV_INIT 0xcbf29ce484222325ULL
-
 static uint64_t okey_hash(int kind, const char *ns, const char *name)
 {
-	uint64_t h = fnv1a(FNV_INIT, &kind, sizeof(kind));
+	uint64_t h = fnv1a(FNV1A_INIT, &kind, sizeof(kind));
 
 	h = fnv1a(h, ns, strlen(ns) + 1);
 	h = fnv1a(h, name, strlen(name));
@@ -430,7 +419,6 @@ static void keep_last_good(struct model *old, struct model *fresh, const struct 
 		const struct decode_reject *r = &rej->v[i];
 		size_t pos = SIZE_MAX;
 		struct oentry *e;
-		int err = 0;
 
 		if (otable_next(&tnew, (int)r->kind, r->ns, r->name, &pos))
 			continue;
@@ -440,18 +428,16 @@ static void keep_last_good(struct model *old, struct model *fresh, const struct 
 
 			switch (r->kind) {
 			case OBJ_SERVICE:
-				err = model_add_service(fresh, obj);
+				model_add_service(fresh, obj);
 				break;
 			case OBJ_SLICE:
 			case OBJ_ENDPOINTS:
-				err = model_add_slice(fresh, obj);
+				model_add_slice(fresh, obj);
 				break;
 			case OBJ_NODE:
-				err = model_add_node(fresh, obj);
+				model_add_node(fresh, obj);
 				break;
 			}
-			if (err)
-				die_oom();
 			*taken = xrealloc(*taken, (*n_taken + 1) * sizeof(**taken));
 			(*taken)[(*n_taken)++] = e->slot;
 		}
@@ -652,7 +638,7 @@ static void mfile_fetch(const struct mfile *f, struct mjob *j)
 	j->rret = read_file(f->path, &buf, &j->len);
 	if (j->rret)
 		return;
-	j->hash = fnv1a(FNV_INIT, buf, j->len);
+	j->hash = fnv1a(FNV1A_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
 	if (!j->same) {
 		j->dret =
@@ -1057,26 +1043,16 @@ static int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *
 
 struct manifest_source *manifest_source_new(const char *const *paths, size_t n_paths)
 {
-	struct manifest_source *ms = calloc(1, sizeof(*ms));
+	struct manifest_source *ms = xcalloc(1, sizeof(*ms));
 
-	if (!ms)
-		goto err;
 	ms->ifd = -1;
-	ms->roots = calloc(n_paths ? n_paths : 1, sizeof(*ms->roots));
-	if (!ms->roots)
-		goto err;
+	ms->roots = xcalloc(n_paths, sizeof(*ms->roots));
 	for (size_t i = 0; i < n_paths; i++) {
 		ms->roots[i].wd = -1;
-		ms->roots[i].path = strdup(paths[i]);
-		if (!ms->roots[i].path)
-			goto err;
+		ms->roots[i].path = xstrdup(paths[i]);
 		ms->n_roots++;
 	}
 	return ms;
-err:
-	manifest_source_free(ms);
-	errno = ENOMEM;
-	return NULL;
 }
 
 void manifest_source_free(struct manifest_source *ms)
@@ -1591,7 +1567,6 @@ int manifest_source_model(struct manifest_source *ms, struct model *m, struct di
 {
 	struct claims *c = &ms->claims;
 	size_t n = 0;
-	int err = 0;
 
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < ms->n_roots; i++)
@@ -1604,28 +1579,26 @@ int manifest_source_model(struct manifest_source *ms, struct model *m, struct di
 	if (!claims_update(c))
 		claims_rebuild(c);
 
-	for (size_t p = 0; p < c->n_files && !err; p++) {
+	for (size_t p = 0; p < c->n_files; p++) {
 		const struct mfile *f = c->files[p];
 		const struct model *o = &f->objs;
 		const uint8_t *hide = f->hidden;
 		size_t off = 0;
 
 		diag_copy(d, &f->dups);
-		for (size_t k = 0; k < o->n_services && !err; k++)
+		for (size_t k = 0; k < o->n_services; k++)
 			if (!hide || !hide[off + k])
-				err = model_add_service(m, o->services[k]);
+				model_add_service(m, o->services[k]);
 		off += o->n_services;
-		for (size_t k = 0; k < o->n_slices && !err; k++)
+		for (size_t k = 0; k < o->n_slices; k++)
 			if (!hide || !hide[off + k])
-				err = model_add_slice(m, o->slices[k]);
+				model_add_slice(m, o->slices[k]);
 		off += o->n_slices;
-		for (size_t k = 0; k < o->n_nodes && !err; k++)
+		for (size_t k = 0; k < o->n_nodes; k++)
 			if (!hide || !hide[off + k])
-				err = model_add_node(m, o->nodes[k]);
+				model_add_node(m, o->nodes[k]);
 	}
-	if (err)
-		model_free_view(m);
-	return err;
+	return 0;
 }
 
 /* ---- the manifest files as a struct source (source.h) ---- */
@@ -1696,7 +1669,5 @@ struct source *manifest_source_open(const char *const *paths, size_t n_paths)
 	a->base.ops = &manifest_ops;
 	a->base.impl = a;
 	a->ms = manifest_source_new(paths, n_paths);
-	if (!a->ms)
-		die_oom();
 	return &a->base;
 }

@@ -21,7 +21,7 @@
 
 struct manifest_source;
 
-/* NULL with errno set (ENOMEM). Paths are copied. */
+/* Paths are copied. Cannot fail. */
 struct manifest_source *manifest_source_new(const char *const *paths, size_t n_paths);
 void manifest_source_free(struct manifest_source *ms);
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "compile/compile.h"
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -83,7 +84,7 @@ static struct service *svc_ips(struct model *m, const char *ns, const char *name
 		s->cluster_ips[s->n_cluster_ips++] = ip(a);
 	}
 	va_end(ap);
-	assert_int_equal(model_add_service(m, s), 0);
+	model_add_service(m, s);
 	return s;
 }
 
@@ -119,7 +120,7 @@ static struct endpoint_slice *slice(struct model *m, const char *ns, const char 
 	e->name = xstrdup(name);
 	e->service_name = service_name ? xstrdup(service_name) : NULL;
 	e->family = family;
-	assert_int_equal(model_add_slice(m, e), 0);
+	model_add_slice(m, e);
 	return e;
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_elemset.c - elemset (put, find, replace, growth, comments), the
+ * test_bytemap.c - bytemap (put, find, replace, growth, comments), the
  * have/want diff, and nft_render's exact key and data bytes.
  */
 #include <stdarg.h>
@@ -16,42 +16,43 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/bytemap.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "compile/compile.h"
-#include "dataplane/elemset.h"
 #include "dataplane/nft.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
 /* 4-byte keys and data holding host-order u32s. */
-static void put32(struct elemset *s, uint32_t key, uint32_t val, const char *comment)
+static void put32(struct bytemap *s, uint32_t key, uint32_t val, const char *comment)
 {
-	elemset_put(s, &key, &val, comment);
+	bytemap_put(s, &key, &val, comment);
 }
 
-static long find32(const struct elemset *s, uint32_t key)
+static long find32(const struct bytemap *s, uint32_t key)
 {
-	return elemset_find(s, &key);
+	return bytemap_find(s, &key);
 }
 
-static uint32_t key32(const struct elemset *s, size_t i)
+static uint32_t key32(const struct bytemap *s, size_t i)
 {
 	uint32_t k;
 
-	memcpy(&k, elemset_key(s, i), 4);
+	memcpy(&k, bytemap_key(s, i), 4);
 	return k;
 }
 
-static uint32_t data32(const struct elemset *s, size_t i)
+static uint32_t data32(const struct bytemap *s, size_t i)
 {
 	uint32_t v;
 
-	memcpy(&v, elemset_data(s, i), 4);
+	memcpy(&v, bytemap_data(s, i), 4);
 	return v;
 }
 
 /* Value of key (which must be present). */
-static uint32_t get32(const struct elemset *s, uint32_t key)
+static uint32_t get32(const struct bytemap *s, uint32_t key)
 {
 	long i = find32(s, key);
 
@@ -72,23 +73,23 @@ static uint64_t mix64(uint64_t x)
 
 static void test_empty(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 
-	elemset_init(&s, 4, 4);
+	bytemap_init(&s, 4, 4);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(find32(&s, 0), -1);
 	assert_int_equal(find32(&s, 42), -1);
-	elemset_free(&s);
-	elemset_free(&s); /* stays initialised: freeing twice is fine */
+	bytemap_free(&s);
+	bytemap_free(&s); /* stays initialised: freeing twice is fine */
 	assert_int_equal(s.klen, 4);
 	assert_int_equal(s.dlen, 4);
 }
 
 static void test_put_find(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 
-	elemset_init(&s, 4, 4);
+	bytemap_init(&s, 4, 4);
 	put32(&s, 1, 100, NULL);
 	put32(&s, 2, 200, "two");
 	put32(&s, 0, 0, NULL); /* an all-zero key is a key like any other */
@@ -102,94 +103,94 @@ static void test_put_find(void **unused)
 	assert_int_equal(find32(&s, 2), 1);
 	assert_int_equal(find32(&s, 0), 2);
 	assert_int_equal(key32(&s, 1), 2);
-	assert_null(elemset_comment(&s, 0));
-	assert_string_equal(elemset_comment(&s, 1), "two");
-	elemset_free(&s);
+	assert_null(bytemap_comment(&s, 0));
+	assert_string_equal(bytemap_comment(&s, 1), "two");
+	bytemap_free(&s);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(find32(&s, 1), -1);
 	/* usable again after free */
 	put32(&s, 7, 70, NULL);
 	assert_int_equal(get32(&s, 7), 70);
-	elemset_free(&s);
+	bytemap_free(&s);
 }
 
 /* The same key twice keeps one element, with the new value and comment. */
 static void test_replace(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 
-	elemset_init(&s, 4, 4);
+	bytemap_init(&s, 4, 4);
 	put32(&s, 5, 1, "old");
 	put32(&s, 6, 2, NULL);
 	put32(&s, 5, 3, "new");
 	assert_int_equal(s.n, 2);
 	assert_int_equal(find32(&s, 5), 0);
 	assert_int_equal(get32(&s, 5), 3);
-	assert_string_equal(elemset_comment(&s, 0), "new");
+	assert_string_equal(bytemap_comment(&s, 0), "new");
 	put32(&s, 5, 3, NULL); /* comment removed */
 	assert_int_equal(s.n, 2);
-	assert_null(elemset_comment(&s, 0));
+	assert_null(bytemap_comment(&s, 0));
 	put32(&s, 6, 2, "added"); /* comment added */
-	assert_string_equal(elemset_comment(&s, 1), "added");
+	assert_string_equal(bytemap_comment(&s, 1), "added");
 	assert_int_equal(get32(&s, 6), 2);
-	elemset_free(&s);
+	bytemap_free(&s);
 }
 
 /* A plain set (dlen 0) and keys wider than a word. */
 static void test_plain_set_wide_keys(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 	uint8_t a[20], b[20];
 
-	elemset_init(&s, sizeof(a), 0);
+	bytemap_init(&s, sizeof(a), 0);
 	memset(a, 0xab, sizeof(a));
 	memcpy(b, a, sizeof(b));
 	b[19] ^= 1; /* differs in the last byte only */
-	elemset_put(&s, a, NULL, NULL);
-	elemset_put(&s, b, NULL, "b");
-	elemset_put(&s, a, NULL, NULL);
+	bytemap_put(&s, a, NULL, NULL);
+	bytemap_put(&s, b, NULL, "b");
+	bytemap_put(&s, a, NULL, NULL);
 	assert_int_equal(s.n, 2);
-	assert_int_equal(elemset_find(&s, a), 0);
-	assert_int_equal(elemset_find(&s, b), 1);
-	assert_memory_equal(elemset_key(&s, 1), b, sizeof(b));
+	assert_int_equal(bytemap_find(&s, a), 0);
+	assert_int_equal(bytemap_find(&s, b), 1);
+	assert_memory_equal(bytemap_key(&s, 1), b, sizeof(b));
 	b[0] ^= 1;
-	assert_int_equal(elemset_find(&s, b), -1);
-	elemset_free(&s);
+	assert_int_equal(bytemap_find(&s, b), -1);
+	bytemap_free(&s);
 }
 
 /* The comment is copied: the caller's buffer may change afterwards. */
 static void test_comment_copied(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 	char buf[32];
 
-	elemset_init(&s, 4, 4);
+	bytemap_init(&s, 4, 4);
 	strcpy(buf, "default/web:http");
 	put32(&s, 1, 1, buf);
 	strcpy(buf, "changed");
-	assert_string_equal(elemset_comment(&s, 0), "default/web:http");
-	assert_ptr_not_equal(elemset_comment(&s, 0), buf);
+	assert_string_equal(bytemap_comment(&s, 0), "default/web:http");
+	assert_ptr_not_equal(bytemap_comment(&s, 0), buf);
 	put32(&s, 2, 2, "");
-	assert_string_equal(elemset_comment(&s, 1), "");
-	elemset_free(&s);
+	assert_string_equal(bytemap_comment(&s, 1), "");
+	bytemap_free(&s);
 }
 
 /* 100k keys, pseudo-random and 12 bytes wide: every one findable after growth. */
 static void test_growth(void **unused)
 {
 	enum { N = 100000 };
-	struct elemset s;
+	struct bytemap s;
 	uint8_t k[12];
 	uint64_t v;
 
-	elemset_init(&s, sizeof(k), sizeof(v));
+	bytemap_init(&s, sizeof(k), sizeof(v));
 	for (uint64_t i = 0; i < N; i++) {
 		uint64_t r = mix64(i);
 
 		memcpy(k, &r, 8);
 		memset(k + 8, (int)(i & 0xff), 4);
 		v = i * 3;
-		elemset_put(&s, k, &v, i % 1000 ? NULL : "every thousandth");
+		bytemap_put(&s, k, &v, i % 1000 ? NULL : "every thousandth");
 	}
 	assert_int_equal(s.n, N);
 	assert_true(s.index_size >= 2 * s.n);
@@ -199,17 +200,17 @@ static void test_growth(void **unused)
 
 		memcpy(k, &r, 8);
 		memset(k + 8, (int)(i & 0xff), 4);
-		at = elemset_find(&s, k);
+		at = bytemap_find(&s, k);
 		assert_int_equal(at, (long)i);
-		memcpy(&v, elemset_data(&s, (size_t)at), 8);
+		memcpy(&v, bytemap_data(&s, (size_t)at), 8);
 		assert_int_equal(v, i * 3);
 		if (i % 1000 == 0)
-			assert_string_equal(elemset_comment(&s, at), "every thousandth");
+			assert_string_equal(bytemap_comment(&s, at), "every thousandth");
 		else
-			assert_null(elemset_comment(&s, at));
+			assert_null(bytemap_comment(&s, at));
 		/* a key differing in the padding bytes only is another key */
 		k[11] ^= 0x80;
-		assert_int_equal(elemset_find(&s, k), -1);
+		assert_int_equal(bytemap_find(&s, k), -1);
 	}
 	/* replacing every element keeps the count */
 	for (uint64_t i = 0; i < N; i += 7) {
@@ -218,7 +219,7 @@ static void test_growth(void **unused)
 		memcpy(k, &r, 8);
 		memset(k + 8, (int)(i & 0xff), 4);
 		v = ~i;
-		elemset_put(&s, k, &v, "replaced");
+		bytemap_put(&s, k, &v, "replaced");
 	}
 	assert_int_equal(s.n, N);
 	for (uint64_t i = 0; i < N; i += 7) {
@@ -227,39 +228,39 @@ static void test_growth(void **unused)
 
 		memcpy(k, &r, 8);
 		memset(k + 8, (int)(i & 0xff), 4);
-		at = elemset_find(&s, k);
+		at = bytemap_find(&s, k);
 		assert_int_equal(at, (long)i);
-		memcpy(&v, elemset_data(&s, (size_t)at), 8);
+		memcpy(&v, bytemap_data(&s, (size_t)at), 8);
 		assert_int_equal(v, ~i);
-		assert_string_equal(elemset_comment(&s, at), "replaced");
+		assert_string_equal(bytemap_comment(&s, at), "replaced");
 	}
-	elemset_free(&s);
+	bytemap_free(&s);
 }
 
 /* Sequential keys (which share all but the low bytes) hash apart too. */
 static void test_sequential_keys(void **unused)
 {
-	struct elemset s;
+	struct bytemap s;
 
-	elemset_init(&s, 4, 4);
+	bytemap_init(&s, 4, 4);
 	for (uint32_t i = 0; i < 20000; i++)
 		put32(&s, i, i ^ 0x5a5a5a5au, NULL);
 	assert_int_equal(s.n, 20000);
 	for (uint32_t i = 0; i < 20000; i++)
 		assert_int_equal(get32(&s, i), i ^ 0x5a5a5a5au);
 	assert_int_equal(find32(&s, 20000), -1);
-	elemset_free(&s);
+	bytemap_free(&s);
 }
 
 static void test_move(void **unused)
 {
-	struct elemset a, b;
+	struct bytemap a, b;
 
-	elemset_init(&a, 4, 4);
-	elemset_init(&b, 4, 4);
+	bytemap_init(&a, 4, 4);
+	bytemap_init(&b, 4, 4);
 	put32(&a, 1, 10, "a1");
 	put32(&b, 2, 20, "b2"); /* freed by the move */
-	elemset_move(&b, &a);
+	bytemap_move(&b, &a);
 	assert_int_equal(a.n, 0);
 	assert_int_equal(find32(&a, 1), -1);
 	assert_int_equal(b.n, 1);
@@ -268,16 +269,16 @@ static void test_move(void **unused)
 	assert_string_equal(b.comments[0], "a1");
 	put32(&a, 3, 30, NULL); /* the source is usable */
 	assert_int_equal(get32(&a, 3), 30);
-	elemset_free(&a);
-	elemset_free(&b);
+	bytemap_free(&a);
+	bytemap_free(&b);
 }
 
 static void test_same_value(void **unused)
 {
-	struct elemset a, b;
+	struct bytemap a, b;
 
-	elemset_init(&a, 4, 4);
-	elemset_init(&b, 4, 4);
+	bytemap_init(&a, 4, 4);
+	bytemap_init(&b, 4, 4);
 	put32(&a, 1, 10, NULL);
 	put32(&b, 1, 10, NULL);
 	put32(&a, 2, 10, "x");
@@ -288,21 +289,21 @@ static void test_same_value(void **unused)
 	put32(&b, 4, 11, "x");
 	put32(&a, 5, 10, "x");
 	put32(&b, 5, 10, "y");
-	assert_true(elemset_same_value(&a, 0, &b, 0));
-	assert_true(elemset_same_value(&a, 1, &b, 1));
-	assert_false(elemset_same_value(&a, 2, &b, 2));
-	assert_false(elemset_same_value(&b, 2, &a, 2));
-	assert_false(elemset_same_value(&a, 3, &b, 3));
-	assert_false(elemset_same_value(&a, 4, &b, 4));
-	elemset_free(&a);
-	elemset_free(&b);
+	assert_true(bytemap_same_value(&a, 0, &b, 0));
+	assert_true(bytemap_same_value(&a, 1, &b, 1));
+	assert_false(bytemap_same_value(&a, 2, &b, 2));
+	assert_false(bytemap_same_value(&b, 2, &a, 2));
+	assert_false(bytemap_same_value(&a, 3, &b, 3));
+	assert_false(bytemap_same_value(&a, 4, &b, 4));
+	bytemap_free(&a);
+	bytemap_free(&b);
 }
 
 /* ---- diff ---------------------------------------------------------------------- */
 
 struct call {
 	char op; /* 'd' or 'a' */
-	const struct elemset *set;
+	const struct bytemap *set;
 	size_t i;
 	uint32_t key;
 };
@@ -314,7 +315,7 @@ struct calls {
 	bool del_after_add;
 };
 
-static void rec_del(void *ctx, const struct elemset *s, size_t i)
+static void rec_del(void *ctx, const struct bytemap *s, size_t i)
 {
 	struct calls *c = ctx;
 
@@ -324,7 +325,7 @@ static void rec_del(void *ctx, const struct elemset *s, size_t i)
 	c->v[c->n++] = (struct call){'d', s, i, key32(s, i)};
 }
 
-static void rec_add(void *ctx, const struct elemset *s, size_t i)
+static void rec_add(void *ctx, const struct bytemap *s, size_t i)
 {
 	struct calls *c = ctx;
 
@@ -334,7 +335,7 @@ static void rec_add(void *ctx, const struct elemset *s, size_t i)
 }
 
 /* How many calls of op for key, each checked to be on set. */
-static int count(const struct calls *c, char op, uint32_t key, const struct elemset *set)
+static int count(const struct calls *c, char op, uint32_t key, const struct bytemap *set)
 {
 	int n = 0;
 
@@ -346,12 +347,12 @@ static int count(const struct calls *c, char op, uint32_t key, const struct elem
 	return n;
 }
 
-static size_t diff(const struct elemset *have, const struct elemset *want, struct calls *c)
+static size_t diff(const struct bytemap *have, const struct bytemap *want, struct calls *c)
 {
 	size_t r;
 
 	memset(c, 0, sizeof(*c));
-	r = elemset_diff(have, want, rec_del, rec_add, c);
+	r = bytemap_diff(have, want, rec_del, rec_add, c);
 	assert_int_equal(r, c->n);
 	assert_false(c->del_after_add);
 	return r;
@@ -359,11 +360,11 @@ static size_t diff(const struct elemset *have, const struct elemset *want, struc
 
 static void test_diff_identical(void **unused)
 {
-	struct elemset have, want;
+	struct bytemap have, want;
 	struct calls c;
 
-	elemset_init(&have, 4, 4);
-	elemset_init(&want, 4, 4);
+	bytemap_init(&have, 4, 4);
+	bytemap_init(&want, 4, 4);
 	assert_int_equal(diff(&have, &want, &c), 0); /* empty vs empty */
 	for (uint32_t i = 0; i < 10; i++)
 		put32(&have, i, i * 10, i % 2 ? "odd" : NULL);
@@ -373,17 +374,17 @@ static void test_diff_identical(void **unused)
 	assert_int_equal(diff(&have, &want, &c), 0);
 	assert_int_equal(diff(&want, &have, &c), 0);
 	assert_int_equal(diff(&have, &have, &c), 0);
-	elemset_free(&have);
-	elemset_free(&want);
+	bytemap_free(&have);
+	bytemap_free(&want);
 }
 
 static void test_diff_changes(void **unused)
 {
-	struct elemset have, want;
+	struct bytemap have, want;
 	struct calls c;
 
-	elemset_init(&have, 4, 4);
-	elemset_init(&want, 4, 4);
+	bytemap_init(&have, 4, 4);
+	bytemap_init(&want, 4, 4);
 	put32(&have, 1, 10, "same");
 	put32(&want, 1, 10, "same");
 	put32(&have, 2, 20, NULL); /* removed */
@@ -414,17 +415,17 @@ static void test_diff_changes(void **unused)
 	for (size_t i = 0; i < c.n; i++)
 		if (c.v[i].op == 'a' && c.v[i].key == 4)
 			assert_int_equal(data32(&want, c.v[i].i), 41);
-	elemset_free(&have);
-	elemset_free(&want);
+	bytemap_free(&have);
+	bytemap_free(&want);
 }
 
 static void test_diff_against_empty(void **unused)
 {
-	struct elemset full, empty;
+	struct bytemap full, empty;
 	struct calls c;
 
-	elemset_init(&full, 4, 4);
-	elemset_init(&empty, 4, 4);
+	bytemap_init(&full, 4, 4);
+	bytemap_init(&empty, 4, 4);
 	for (uint32_t i = 0; i < 5; i++)
 		put32(&full, i + 100, i, NULL);
 	/* nothing programmed: add everything */
@@ -435,31 +436,31 @@ static void test_diff_against_empty(void **unused)
 	assert_int_equal(diff(&full, &empty, &c), 5);
 	for (uint32_t i = 0; i < 5; i++)
 		assert_int_equal(count(&c, 'd', i + 100, &full), 1);
-	elemset_free(&full);
-	elemset_free(&empty);
+	bytemap_free(&full);
+	bytemap_free(&empty);
 }
 
 /* Plain sets: only membership and comments matter. */
 static void test_diff_plain_set(void **unused)
 {
-	struct elemset have, want;
+	struct bytemap have, want;
 	struct calls c;
 	uint32_t k;
 
-	elemset_init(&have, 4, 0);
-	elemset_init(&want, 4, 0);
+	bytemap_init(&have, 4, 0);
+	bytemap_init(&want, 4, 0);
 	k = 1;
-	elemset_put(&have, &k, NULL, NULL);
-	elemset_put(&want, &k, NULL, NULL);
+	bytemap_put(&have, &k, NULL, NULL);
+	bytemap_put(&want, &k, NULL, NULL);
 	k = 2;
-	elemset_put(&have, &k, NULL, NULL);
+	bytemap_put(&have, &k, NULL, NULL);
 	k = 3;
-	elemset_put(&want, &k, NULL, NULL);
+	bytemap_put(&want, &k, NULL, NULL);
 	assert_int_equal(diff(&have, &want, &c), 2);
 	assert_int_equal(count(&c, 'd', 2, &have), 1);
 	assert_int_equal(count(&c, 'a', 3, &want), 1);
-	elemset_free(&have);
-	elemset_free(&want);
+	bytemap_free(&have);
+	bytemap_free(&want);
 }
 
 /*
@@ -549,9 +550,9 @@ static void key3_v4(uint8_t k[12], const uint8_t a[4], uint8_t proto, uint16_t p
 }
 
 /* The element of s with this key: its index, asserting it exists. */
-static size_t must_find(const struct elemset *s, const void *key)
+static size_t must_find(const struct bytemap *s, const void *key)
 {
-	long i = elemset_find(s, key);
+	long i = bytemap_find(s, key);
 
 	assert_true(i >= 0);
 	return (size_t)i;
@@ -570,9 +571,9 @@ static void assert_backend(const struct nft_sets *ns, const uint8_t vip[4], uint
 	d[4] = (uint8_t)(pport >> 8);
 	d[5] = (uint8_t)pport;
 	i = must_find(&BACKENDS(*ns), k);
-	assert_memory_equal(elemset_key(&BACKENDS(*ns), i), k, 16);
-	assert_memory_equal(elemset_data(&BACKENDS(*ns), i), d, 8);
-	assert_null(elemset_comment(&BACKENDS(*ns), i));
+	assert_memory_equal(bytemap_key(&BACKENDS(*ns), i), k, 16);
+	assert_memory_equal(bytemap_data(&BACKENDS(*ns), i), d, 8);
+	assert_null(bytemap_comment(&BACKENDS(*ns), i));
 }
 
 static void test_render_ipv4(void **unused)
@@ -610,18 +611,18 @@ static void test_render_ipv4(void **unused)
 	assert_int_equal(SERVICE_IPS(ns).n, 2);
 	key3_v4(k, vip1, L4_TCP, 80);
 	i = must_find(&SERVICE_IPS(ns), k);
-	assert_memory_equal(elemset_key(&SERVICE_IPS(ns), i),
+	assert_memory_equal(bytemap_key(&SERVICE_IPS(ns), i),
 	                    ((const uint8_t[12]){10, 96, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0}), 12);
 	kk = 3;
-	assert_memory_equal(elemset_data(&SERVICE_IPS(ns), i), &kk, 4);
-	assert_string_equal(elemset_comment(&SERVICE_IPS(ns), i), "default/web:http");
+	assert_memory_equal(bytemap_data(&SERVICE_IPS(ns), i), &kk, 4);
+	assert_string_equal(bytemap_comment(&SERVICE_IPS(ns), i), "default/web:http");
 	key3_v4(k, vip2, L4_TCP, 443);
 	i = must_find(&SERVICE_IPS(ns), k);
-	assert_memory_equal(elemset_key(&SERVICE_IPS(ns), i),
+	assert_memory_equal(bytemap_key(&SERVICE_IPS(ns), i),
 	                    ((const uint8_t[12]){10, 96, 0, 2, 6, 0, 0, 0, 0x01, 0xbb, 0, 0}), 12);
 	kk = 1;
-	assert_memory_equal(elemset_data(&SERVICE_IPS(ns), i), &kk, 4);
-	assert_string_equal(elemset_comment(&SERVICE_IPS(ns), i), "default/api");
+	assert_memory_equal(bytemap_data(&SERVICE_IPS(ns), i), &kk, 4);
+	assert_string_equal(bytemap_comment(&SERVICE_IPS(ns), i), "default/api");
 
 	/* backends: slots 0..k-1 are the backends in order */
 	assert_int_equal(BACKENDS(ns).n, 4);
@@ -635,24 +636,24 @@ static void test_render_ipv4(void **unused)
 
 		key3_v4(bk, vip1, L4_TCP, 80);
 		memcpy(bk + 12, &slot, 4);
-		assert_int_equal(elemset_find(&BACKENDS(ns), bk), -1);
+		assert_int_equal(bytemap_find(&BACKENDS(ns), bk), -1);
 	}
 
 	/* no_endpoints: the entries without backends, with their labels */
 	assert_int_equal(NO_ENDPOINTS(ns).n, 2);
 	key3_v4(k, vip1, L4_UDP, 53);
 	i = must_find(&NO_ENDPOINTS(ns), k);
-	assert_memory_equal(elemset_key(&NO_ENDPOINTS(ns), i),
+	assert_memory_equal(bytemap_key(&NO_ENDPOINTS(ns), i),
 	                    ((const uint8_t[12]){10, 96, 0, 1, 17, 0, 0, 0, 0, 53, 0, 0}), 12);
-	assert_string_equal(elemset_comment(&NO_ENDPOINTS(ns), i), "default/web:dns");
+	assert_string_equal(bytemap_comment(&NO_ENDPOINTS(ns), i), "default/web:dns");
 	key3_v4(k, (const uint8_t[4]){10, 96, 0, 3}, L4_SCTP, 3868);
 	i = must_find(&NO_ENDPOINTS(ns), k);
-	assert_memory_equal(elemset_key(&NO_ENDPOINTS(ns), i),
+	assert_memory_equal(bytemap_key(&NO_ENDPOINTS(ns), i),
 	                    ((const uint8_t[12]){10, 96, 0, 3, 132, 0, 0, 0, 0x0f, 0x1c, 0, 0}),
 	                    12);
-	assert_string_equal(elemset_comment(&NO_ENDPOINTS(ns), i), "default/empty");
+	assert_string_equal(bytemap_comment(&NO_ENDPOINTS(ns), i), "default/empty");
 	key3_v4(k, vip1, L4_TCP, 80);
-	assert_int_equal(elemset_find(&NO_ENDPOINTS(ns), k), -1);
+	assert_int_equal(bytemap_find(&NO_ENDPOINTS(ns), k), -1);
 
 	/* cluster_ips: each address once, with or without backends */
 	assert_int_equal(CLUSTER_IPS(ns).n, 3);
@@ -725,14 +726,14 @@ static void test_render_ipv6(void **unused)
 	k[20] = 0;
 	k[21] = 53;
 	i = must_find(&SERVICE_IPS(ns), k);
-	assert_memory_equal(elemset_data(&SERVICE_IPS(ns), i), &kk, 4);
+	assert_memory_equal(bytemap_data(&SERVICE_IPS(ns), i), &kk, 4);
 	memcpy(k + 24, &slot, 4);
 	i = must_find(&BACKENDS(ns), k);
 	memset(d, 0, sizeof(d));
 	memcpy(d, pod.raw, 16);
 	d[16] = 0x14;
 	d[17] = 0xe9; /* 5353 */
-	assert_memory_equal(elemset_data(&BACKENDS(ns), i), d, 20);
+	assert_memory_equal(bytemap_data(&BACKENDS(ns), i), d, 20);
 	must_find(&CLUSTER_IPS(ns), vip.raw);
 	{
 		uint8_t pair[32];

@@ -1,33 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "elemset.h"
+#include "bytemap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/hash.h"
+#include "common/mem.h"
 
-void elemset_init(struct elemset *s, uint32_t klen, uint32_t dlen)
+void bytemap_init(struct bytemap *s, uint32_t klen, uint32_t dlen)
 {
 	memset(s, 0, sizeof(*s));
 	s->klen = klen;
 	s->dlen = dlen;
 }
 
-void elemset_free(struct elemset *s)
+void bytemap_free(struct bytemap *s)
 {
 	for (size_t i = 0; s->comments && i < s->n; i++)
 		free(s->comments[i]);
 	free(s->recs);
 	free(s->comments);
 	free(s->index);
-	elemset_init(s, s->klen, s->dlen);
+	bytemap_init(s, s->klen, s->dlen);
 }
 
-void elemset_move(struct elemset *dst, struct elemset *src)
+void bytemap_move(struct bytemap *dst, struct bytemap *src)
 {
-	elemset_free(dst);
+	bytemap_free(dst);
 	*dst = *src;
-	elemset_init(src, src->klen, src->dlen);
+	bytemap_init(src, src->klen, src->dlen);
 }
 
 /*
@@ -46,8 +47,7 @@ static uint32_t key_hash(const uint8_t *k, uint32_t len)
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 29;
 	}
-	for (; i < len; i++)
-		h = (h ^ k[i]) * 0x100000001b3ull;
+	h = fnv1a(h, k + i, len - i);
 	return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -64,17 +64,17 @@ static bool key_equal(const uint8_t *a, const uint8_t *b, uint32_t len)
 }
 
 /* Slot in the index holding key, or the empty slot where it would go. */
-static size_t index_slot(const struct elemset *s, const void *key)
+static size_t index_slot(const struct bytemap *s, const void *key)
 {
 	size_t mask = s->index_size - 1;
 	size_t pos = key_hash(key, s->klen) & mask;
 
-	while (s->index[pos] && !key_equal(elemset_key(s, s->index[pos] - 1), key, s->klen))
+	while (s->index[pos] && !key_equal(bytemap_key(s, s->index[pos] - 1), key, s->klen))
 		pos = (pos + 1) & mask;
 	return pos;
 }
 
-static void index_grow(struct elemset *s)
+static void index_grow(struct bytemap *s)
 {
 	size_t size = s->index_size ? s->index_size * 2 : 64;
 
@@ -82,10 +82,10 @@ static void index_grow(struct elemset *s)
 	s->index = xcalloc(size, sizeof(*s->index));
 	s->index_size = size;
 	for (size_t i = 0; i < s->n; i++)
-		s->index[index_slot(s, elemset_key(s, i))] = (uint32_t)(i + 1);
+		s->index[index_slot(s, bytemap_key(s, i))] = (uint32_t)(i + 1);
 }
 
-long elemset_find(const struct elemset *s, const void *key)
+long bytemap_find(const struct bytemap *s, const void *key)
 {
 	if (!s->index_size)
 		return -1;
@@ -93,7 +93,7 @@ long elemset_find(const struct elemset *s, const void *key)
 	return v ? (long)v - 1 : -1;
 }
 
-void elemset_put(struct elemset *s, const void *key, const void *data, const char *comment)
+void bytemap_put(struct bytemap *s, const void *key, const void *data, const char *comment)
 {
 	size_t rec = s->klen + s->dlen, slot, i;
 
@@ -109,10 +109,12 @@ void elemset_put(struct elemset *s, const void *key, const void *data, const cha
 		}
 	} else {
 		if (s->n == s->cap) {
-			s->cap = s->cap ? s->cap * 2 : 16;
-			s->recs = xrealloc(s->recs, s->cap * rec);
+			size_t cap = s->cap;
+
+			s->recs = xgrow(s->recs, &cap, s->n + 1, rec);
 			if (s->comments)
-				s->comments = xrealloc(s->comments, s->cap * sizeof(*s->comments));
+				s->comments = xrealloc(s->comments, cap * sizeof(*s->comments));
+			s->cap = cap;
 		}
 		i = s->n++;
 		memcpy(s->recs + i * rec, key, s->klen);
@@ -130,7 +132,7 @@ void elemset_put(struct elemset *s, const void *key, const void *data, const cha
 	}
 }
 
-bool elemset_del(struct elemset *s, const void *key)
+bool bytemap_del(struct bytemap *s, const void *key)
 {
 	size_t mask = s->index_size - 1, rec = s->klen + s->dlen, hole, pos, i, last;
 
@@ -143,7 +145,7 @@ bool elemset_del(struct elemset *s, const void *key)
 	/* backward-shift deletion keeps every probe chain unbroken */
 	s->index[hole] = 0;
 	for (pos = (hole + 1) & mask; s->index[pos]; pos = (pos + 1) & mask) {
-		size_t home = key_hash(elemset_key(s, s->index[pos] - 1), s->klen) & mask;
+		size_t home = key_hash(bytemap_key(s, s->index[pos] - 1), s->klen) & mask;
 
 		/* move it into the hole unless its home lies cyclically in (hole, pos] */
 		if ((pos > hole && (home <= hole || home > pos)) ||
@@ -161,40 +163,40 @@ bool elemset_del(struct elemset *s, const void *key)
 		memcpy(s->recs + i * rec, s->recs + last * rec, rec);
 		if (s->comments)
 			s->comments[i] = s->comments[last];
-		s->index[index_slot(s, elemset_key(s, i))] = (uint32_t)(i + 1);
+		s->index[index_slot(s, bytemap_key(s, i))] = (uint32_t)(i + 1);
 	}
 	s->n--;
 	return true;
 }
 
-bool elemset_same_value(const struct elemset *a, size_t i, const struct elemset *b, size_t j)
+bool bytemap_same_value(const struct bytemap *a, size_t i, const struct bytemap *b, size_t j)
 {
-	const char *ca = elemset_comment(a, i), *cb = elemset_comment(b, j);
+	const char *ca = bytemap_comment(a, i), *cb = bytemap_comment(b, j);
 
-	if (a->dlen != b->dlen || memcmp(elemset_data(a, i), elemset_data(b, j), a->dlen))
+	if (a->dlen != b->dlen || memcmp(bytemap_data(a, i), bytemap_data(b, j), a->dlen))
 		return false;
 	if (!ca || !cb)
 		return ca == cb;
 	return !strcmp(ca, cb);
 }
 
-size_t elemset_diff(const struct elemset *have, const struct elemset *want, elemset_cb del,
-                    elemset_cb add, void *ctx)
+size_t bytemap_diff(const struct bytemap *have, const struct bytemap *want, bytemap_cb del,
+                    bytemap_cb add, void *ctx)
 {
 	size_t calls = 0;
 
 	for (size_t i = 0; i < have->n; i++) {
-		long j = elemset_find(want, elemset_key(have, i));
+		long j = bytemap_find(want, bytemap_key(have, i));
 
-		if (j < 0 || !elemset_same_value(have, i, want, (size_t)j)) {
+		if (j < 0 || !bytemap_same_value(have, i, want, (size_t)j)) {
 			del(ctx, have, i);
 			calls++;
 		}
 	}
 	for (size_t j = 0; j < want->n; j++) {
-		long i = elemset_find(have, elemset_key(want, j));
+		long i = bytemap_find(have, bytemap_key(want, j));
 
-		if (i < 0 || !elemset_same_value(have, (size_t)i, want, j)) {
+		if (i < 0 || !bytemap_same_value(have, (size_t)i, want, j)) {
 			add(ctx, want, j);
 			calls++;
 		}
