@@ -16,8 +16,10 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 struct options {
-	const char **manifests;
+	const char **manifests; /* --manifests; exclusive with the API source */
 	size_t n_manifests;
+	const char *kubeconfig; /* --kubeconfig: the Kubernetes API source */
+	const char *master;     /* --master: overrides the kubeconfig's server */
 	const char *hostname;
 	struct cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;

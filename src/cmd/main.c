@@ -39,7 +39,11 @@ static const char usage_source[] =
     "  --manifests PATH            Kubernetes manifests: a file, or a directory of\n"
     "                              *.yaml, *.yml, *.json (repeatable). v1 Service,\n"
     "                              discovery.k8s.io/v1 EndpointSlice, v1 Endpoints,\n"
-    "                              v1 Node; other kinds are skipped.\n";
+    "                              v1 Node; other kinds are skipped.\n"
+    "  --kubeconfig FILE           the Kubernetes API, with the credentials of\n"
+    "                              FILE (exclusive with --manifests)\n"
+    "  --master URL                the API server's address; overrides the\n"
+    "                              kubeconfig's server\n";
 
 static const char usage_proxy[] =
     "Proxy options (kube-proxy's names):\n"
@@ -68,8 +72,9 @@ static const char usage_run_extra[] =
 static void usage_for(const char *cmd, FILE *f)
 {
 	if (!strcmp(cmd, "run") || !strcmp(cmd, "sync")) {
-		fprintf(f, "Usage: svcproxy %s --manifests PATH... [OPTIONS]\n\n",
-		        strcmp(cmd, "run") ? "sync" : "run");
+		fprintf(
+		    f, "Usage: svcproxy %s (--manifests PATH... | --kubeconfig FILE) [OPTIONS]\n\n",
+		    strcmp(cmd, "run") ? "sync" : "run");
 		fputs(
 		    !strcmp(cmd, "run")
 		        ? "Sync the Services of the sources to the kernel, then watch the sources\n"
@@ -163,6 +168,8 @@ static double parse_duration(const char *s)
 
 enum {
 	OPT_MANIFESTS = 256,
+	OPT_KUBECONFIG,
+	OPT_MASTER,
 	OPT_HOSTNAME,
 	OPT_CLUSTER_CIDR,
 	OPT_MASQ_ALL,
@@ -177,6 +184,8 @@ enum {
 
 static const struct option long_opts[] = {
     {"manifests", required_argument, NULL, OPT_MANIFESTS},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"master", required_argument, NULL, OPT_MASTER},
     {"hostname-override", required_argument, NULL, OPT_HOSTNAME},
     {"cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR},
     {"masquerade-all", no_argument, NULL, OPT_MASQ_ALL},
@@ -218,6 +227,8 @@ static bool opt_allowed(const char *cmd, int opt)
 		return true;
 	case OPT_MANIFESTS:
 		return syncing || !strcmp(cmd, "check");
+	case OPT_KUBECONFIG:
+	case OPT_MASTER:
 	case OPT_HOSTNAME:
 	case OPT_CLUSTER_CIDR:
 	case OPT_MASQ_ALL:
@@ -283,6 +294,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MANIFESTS:
 			o.manifests[o.n_manifests++] = optarg;
+			break;
+		case OPT_KUBECONFIG:
+		case OPT_MASTER:
+			if (!*optarg)
+				return bad_usage(cmd, "--%s: empty value",
+				                 opt == OPT_KUBECONFIG ? "kubeconfig" : "master");
+			*(opt == OPT_KUBECONFIG ? &o.kubeconfig : &o.master) = optarg;
 			break;
 		case OPT_HOSTNAME:
 			if (!*optarg)
@@ -353,8 +371,13 @@ int main(int argc, char **argv)
 		return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
 	if (!strcmp(cmd, "cleanup"))
 		return cmd_cleanup();
-	if (!o.n_manifests)
-		return bad_usage(cmd, "a source is needed: --manifests PATH");
+	if (o.n_manifests && (o.kubeconfig || o.master))
+		return bad_usage(cmd, "--manifests and %s are exclusive: one source at a time",
+		                 o.kubeconfig ? "--kubeconfig" : "--master");
+	if (!o.n_manifests && !o.kubeconfig && !o.master)
+		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE");
+	if (!o.n_manifests) /* the API source is wired in by source/kube */
+		return bad_usage(cmd, "the Kubernetes API source is not available yet");
 	if (!strcmp(cmd, "check"))
 		return cmd_check(&o);
 
