@@ -9,7 +9,8 @@
 #   make demo          deps + build + scripts/demo.sh
 #   make check         deps, build, format-check, unit, asan, fuzz, e2e; last line
 #                      "N passed, N failed"
-#   make fuzz          libFuzzer run of the manifest decoder (FUZZ_SECONDS, default 30)
+#   make fuzz          every libFuzzer target, FUZZ_SECONDS each (default 15)
+#   make fuzz-long     every libFuzzer target for an hour each
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything
 #   make bench         benchmark suite of issue 3 (root; bench/README.md); BENCH_ARGS=--quick
@@ -24,7 +25,7 @@ E2E_TESTS ?=
 BENCH_ARGS ?=
 FORMAT_FILES = $(shell find src tests -name '*.[ch]' -not -path '*/build*' | sort)
 
-.PHONY: all deps build unit asan e2e demo check format format-check fuzz clean bench
+.PHONY: all deps build unit asan e2e demo check format format-check fuzz fuzz-long clean bench
 
 all: build
 
@@ -66,15 +67,16 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
-# A bounded libFuzzer run of every fuzz target (clang + ASan/UBSan), seeded from the corpus.
-FUZZ_SECONDS ?= 30
+# A bounded libFuzzer run of every fuzz target (clang + ASan/UBSan), seeded from the corpus:
+# FUZZ_SECONDS each (scripts/fuzz.sh); fuzz-long runs each for an hour.
+FUZZ_SECONDS ?= 15
 fuzz:
 	test -f $(BUILD_FUZZ)/build.ninja || CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true
-	ninja -C $(BUILD_FUZZ) tests/fuzz/fuzz_manifest
-	mkdir -p $(BUILD_FUZZ)/corpus-manifest
-	$(BUILD_FUZZ)/tests/fuzz/fuzz_manifest -max_total_time=$(FUZZ_SECONDS) \
-		-dict=tests/fuzz/manifest.dict $(BUILD_FUZZ)/corpus-manifest tests/fuzz/corpus/manifest \
-		2>&1 | tail -n 5
+	ninja -C $(BUILD_FUZZ)
+	scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=3600
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
