@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/mem.h"
 #include "compile/compile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
