@@ -18,6 +18,8 @@ PACKAGES=(
 	nftables iproute2 curl socat conntrack procps iputils-ping jq
 	# benchmark (bench/): iptables-legacy-restore for the kube-proxy iptables layout
 	iptables
+	# test Kubernetes API server (tests/apiserver/) and the real clients that check it
+	python3 python3-yaml openssl python3-kubernetes
 )
 
 missing=()
