@@ -350,7 +350,8 @@ def strategic_merge_patch(target, patch, path=()):
             out[k] = cur + [x for x in v if x not in cur]
         elif isinstance(v, list) and SMP_KEYS.get(k) and (
                 k != "ports" or path[-1:] == ("spec",)):
-            out[k] = _smp_list(out.get(k) or [], v, SMP_KEYS[k], path + (k,))
+            out[k] = _smp_list(out.get(k) or [], v, SMP_KEYS[k], path + (k,),
+                               patch.get("$setElementOrder/" + k))
         elif isinstance(v, dict):
             out[k] = strategic_merge_patch(out.get(k), v, path + (k,))
         else:
@@ -358,7 +359,7 @@ def strategic_merge_patch(target, patch, path=()):
     return out
 
 
-def _smp_list(cur, patch, key, path):
+def _smp_list(cur, patch, key, path, order=None):
     cur = [dict(x) for x in cur]
     for p in patch:
         if not isinstance(p, dict) or key not in p:
@@ -371,6 +372,10 @@ def _smp_list(cur, patch, key, path):
             cur.append({k: v for k, v in p.items() if not k.startswith("$")})
         else:
             cur[idx] = strategic_merge_patch(cur[idx], p, path)
+    if order:
+        # $setElementOrder: the listed elements first, in that order, then the others.
+        rank = {o.get(key): i for i, o in enumerate(order) if isinstance(o, dict)}
+        cur.sort(key=lambda c: rank.get(c.get(key), len(rank)))
     return cur
 
 
