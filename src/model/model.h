@@ -114,6 +114,14 @@ void endpoint_slice_free(struct endpoint_slice *e);
 void node_free(struct node *n);
 
 /*
+ * Same content (every field but origin, gen and hash): what tells a real
+ * change from a rewrite with the same text. Both must be non-NULL.
+ */
+bool service_equal(const struct service *a, const struct service *b);
+bool endpoint_slice_equal(const struct endpoint_slice *a, const struct endpoint_slice *b);
+bool node_equal(const struct node *a, const struct node *b);
+
+/*
  * A snapshot of everything the sources know: what compile turns into
  * dataplane state. Arrays of owned pointers; model_free() frees them all.
  */

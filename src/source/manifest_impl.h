@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * manifest_impl.h - the manifest source's insides, shared by its files:
+ *
+ *   manifest.c            the source: roots, load, view, struct source
+ *   manifest_read.c       one file: read it safely, decode, keep last good
+ *   manifest_readahead.c  read and decode many files on worker threads
+ *   manifest_watch.c      inotify: which roots and names changed
+ *   claims.c              the view's duplicate table
+ *   lastgood.c, objkey.c  last good retention, object identities
+ *
+ *   manifest_source
+ *     roots[]          one per --manifests PATH, in command-line order
+ *       files[]        sorted by name (one entry for a file PATH)
+ *         objs         the file's last good objects (a struct model)
+ *         hash, size   of the text last decoded, to skip unchanged rewrites
+ *         msgs         the problems that text had, repeated on a full load
+ *         keys         identity hashes of objs, computed where it was decoded
+ *     claims           kind/ns/name -> first object (the view's duplicates)
+ *
+ * Not for use outside these files: manifest.h is the interface.
+ */
+#ifndef SVCPROXY_MANIFEST_IMPL_H
+#define SVCPROXY_MANIFEST_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "source/claims.h"
+#include "source/decode.h"
+#include "source/diag.h"
+#include "source/manifest.h"
+#include "source/objkey.h"
+
+/*
+ * One file's text read and decoded (mfile_fetch), possibly on a worker
+ * thread: everything mfile_reload() needs, so that the part that depends
+ * on order (last good, messages, duplicates) stays on the calling thread.
+ */
+struct mjob {
+	int rret; /* read_file(): 0, -ENOENT or -errno */
+	size_t len;
+	uint64_t hash;
+	bool same; /* the text last decoded: not decoded again */
+	int dret;  /* manifest_decode_buffer_ex(), when decoded */
+	struct model fresh;
+	struct okeys keys; /* of fresh, when decoded */
+	struct diag msgs;
+	struct decode_rejects rej;
+};
+
+struct mfile {
+	char *path;   /* origin of its objects, as named in messages */
+	char *name;   /* name in its directory: the sort key */
+	bool decoded; /* hash/size/msgs describe a text read before */
+	uint64_t hash;
+	size_t size;
+	int problems;      /* found in that text */
+	struct diag msgs;  /* ... and their messages */
+	struct model objs; /* last good objects, owned */
+	struct mjob *job;  /* its text read and decoded ahead (fetch_all), or NULL */
+	/* for the view (claims.c) */
+	uint64_t id;        /* unique among all mfiles ever made: never reused */
+	struct okeys keys;  /* of objs */
+	struct okeys tkeys; /* of the objs the claim table last saw (may share keys.h) */
+	bool dirty;         /* objs replaced since then */
+	uint8_t *hidden;    /* per key: a duplicate, left out of the view; NULL: none */
+	struct diag dups;   /* the duplicate messages of its objects, in order */
+};
+
+struct mroot {
+	char *path;  /* as given */
+	bool is_dir; /* as found by the last probe */
+	char *dir;   /* watched directory: path itself, or a file's parent */
+	char *base;  /* for a file PATH: its name in dir */
+	int wd;      /* inotify watch, or -1 */
+	struct mfile **files;
+	size_t n_files;
+};
+
+struct manifest_source {
+	struct mroot *roots;
+	size_t n_roots;
+	int ifd;          /* inotify, or -1 */
+	unsigned workers; /* threads for reading files; 0: one per CPU */
+	struct claims claims;
+};
+
+/* --- manifest_read.c: one file ---------------------------------------------------- */
+
+bool manifest_name(const char *name); /* *.yaml, *.yml, *.json, not hidden */
+struct mfile *mfile_new(const struct mroot *r, const char *name);
+void mfile_free(struct mfile *f); /* accepts NULL */
+
+/*
+ * Read and decode f's text into j. Touches nothing but j, and reads only
+ * f's path and what it last decoded, so it may run on any thread while
+ * the caller waits.
+ */
+void mfile_fetch(const struct mfile *f, struct mjob *j);
+void mjob_clear(struct mjob *j);
+
+/*
+ * Re-read one file, keeping its last good objects (lastgood.h). Returns
+ * the number of problems, or -ENOENT when the file is gone (the caller
+ * drops it). *changed is set when its objects changed. With report_same,
+ * an unchanged text's problems are reported again. Uses the text fetched
+ * ahead by fetch_all() when there is one.
+ */
+int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed);
+
+void diag_copy(struct diag *dst, const struct diag *src);
+void diag_move(struct diag *dst, struct diag *src); /* src's messages to dst's end */
+
+/* --- manifest_readahead.c -------------------------------------------------------------- */
+
+/* A growing list of files to read ahead. */
+struct flist {
+	struct mfile **v;
+	size_t n, cap;
+};
+
+void flist_add(struct flist *l, struct mfile *f);
+
+/*
+ * Read and decode files[0..n) ahead, on min(CPUs, n) threads (this one
+ * included): each file's result waits in f->job for mfile_reload(), which
+ * the caller then runs file by file in its usual order, so that messages,
+ * last good and duplicates come out exactly as when read one by one. With
+ * one thread nothing is read ahead (and memory stays flat: one decoded
+ * file at a time).
+ */
+void fetch_all(const struct manifest_source *ms, struct mfile **files, size_t n);
+
+/* --- manifest.c: roots ------------------------------------------------------------ */
+
+/*
+ * First half of reading a root completely: find out what it holds now
+ * (files not read yet). Returns 0 when its files are to be read, problems
+ * (> 0) when not, or -errno when PATH is missing.
+ */
+int root_prepare(struct mroot *r, struct diag *d, bool *changed);
+/*
+ * Second half: (re)read every file of a prepared root, in order (unchanged
+ * texts are cheap: only hashed). Returns the number of problems.
+ */
+int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed);
+/* The file of a root with that name, added (not read yet) when new; *at its index. */
+struct mfile *root_file(struct mroot *r, const char *name, size_t *at);
+/* Re-read one name of a root: dropped when gone. Returns the number of problems. */
+int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *changed);
+/* Find out whether the PATH is a file or a directory; -errno if neither (named in d). */
+int root_probe(struct mroot *r, struct diag *d);
+
+#endif
