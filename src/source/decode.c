@@ -29,6 +29,7 @@
 
 #include <libfyaml.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -49,12 +50,15 @@ struct dctx {
 	struct diag *d;
 	struct model *out;
 	struct decode_rejects *rejects;
-	const char *kind; /* for messages */
-	const char *ns;   /* NULL for cluster-scoped kinds */
-	const char *name; /* NULL until metadata.name is known */
-	int line;         /* 1-based line of the object, for unnamed objects */
-	int errors;       /* problems found in the current object */
-	int invalid;      /* invalid objects in the buffer */
+	const char *kind;               /* for messages */
+	const char *ns;                 /* NULL for cluster-scoped kinds */
+	const char *name;               /* NULL until metadata.name is known */
+	int line;                       /* 1-based line of the object, for unnamed objects */
+	const struct decode_opts *opts; /* may be NULL */
+	int errors;                     /* problems found in the current object */
+	int invalid;                    /* invalid objects in the buffer */
+	size_t objects;                 /* objects decoded from the buffer */
+	bool refused;                   /* past a limit: the buffer is refused (reported) */
 	/* the keys of the last few mappings read (see get()); per document */
 	struct kvmap {
 		struct fy_node *map; /* NULL: slot unused */
@@ -937,6 +941,7 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 			bad(c, "spec.clusterIPs",
 			    "at most two addresses (one per family) are allowed");
 		while ((n = item(seq, &it))) {
+			struct ipaddr a;
 			const char *t;
 
 			path_index(path, "spec.clusterIPs", i);
@@ -952,17 +957,16 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 				if (i != 0 || fy_node_sequence_item_count(seq) != 1)
 					bad(c, path, "\"None\" must be the only entry");
 				s->headless = true;
-			} else if (ipaddr_parse(t, &s->cluster_ips[s->n_cluster_ips])) {
+			} else if (ipaddr_parse(t, &a)) {
 				bad(c, path, "\"%s\" is not a valid IP address", t);
-			} else if (s->n_cluster_ips == 1 &&
-			           s->cluster_ips[0].family == s->cluster_ips[1].family) {
+			} else if (s->n_cluster_ips == 1 && s->cluster_ips[0].family == a.family) {
 				bad(c, path,
 				    "\"%s\" is of the same family as spec.clusterIPs[0] (one "
-				    "address "
-				    "per family)",
+				    "address per family)",
 				    t);
 			} else if (s->n_cluster_ips < 2) {
-				s->n_cluster_ips++;
+				/* past two, reported above: the array holds two */
+				s->cluster_ips[s->n_cluster_ips++] = a;
 			}
 			i++;
 		}
@@ -1520,6 +1524,199 @@ static void decode_node(struct dctx *c, struct fy_node *obj)
 	model_add_node(c->out, n);
 }
 
+/* --- limits of a document ------------------------------------------------------ */
+
+/*
+ * Checked on every document before any of it is decoded, in one pass over
+ * its nodes (aliases not followed): no mapping holds a key twice, and the
+ * nodes reached through aliases stay within a budget. libfyaml's own
+ * duplicate-key check is off (FYPCF_ALLOW_DUPLICATE_KEYS): it compares
+ * each key with every earlier one, 28 s for a mapping of 40k keys.
+ *
+ * An alias costs the size of what it points to, counted once per alias
+ * (as a decoder that follows it reads it again), so "billion laughs"
+ * documents (lists of aliases of lists of aliases ...) are refused here
+ * in time linear in their text. Sizes of anchored nodes are memoised in
+ * the node's meta pointer (size + 2; WALK_BUSY while inside the node,
+ * which an alias to its own ancestor would find).
+ */
+#define WALK_BUSY ((void *)1)
+
+struct walk {
+	const char *origin;
+	struct diag *d;
+	size_t alias_nodes; /* reached through aliases so far */
+	size_t alias_max;
+};
+
+static void walk_bad(struct walk *w, struct fy_node *at, const char *what)
+{
+	const struct fy_mark *mk = NULL;
+	struct fy_token *t = NULL;
+
+	if (at && fy_node_get_type(at) == FYNT_SCALAR) /* aliases are scalars too */
+		t = fy_node_get_scalar_token(at);
+	mk = t ? fy_token_start_mark(t) : NULL;
+	if (mk)
+		diag_add(w->d, "%s:%d:%d: %s", w->origin, mk->line + 1, mk->column + 1, what);
+	else
+		diag_add(w->d, "%s: %s", w->origin, what);
+}
+
+struct keyref {
+	const char *s;
+	size_t len;
+	uint64_t h;
+};
+
+static bool key_eq(const struct keyref *a, const struct keyref *b)
+{
+	return a->len == b->len && !memcmp(a->s, b->s, a->len);
+}
+
+/*
+ * The first key of map equal to an earlier one, or NULL. Keys that are
+ * not scalars cannot be written in JSON and are not compared. Pairwise for
+ * small mappings, an open-addressing table of indexes for large ones.
+ */
+static struct fy_node *dup_key(struct fy_node *map)
+{
+	size_t n = (size_t)fy_node_mapping_item_count(map), cnt = 0, mask = 0;
+	struct keyref small[8], *k = n <= 8 ? small : xmalloc(n * sizeof(*k));
+	struct fy_node *found = NULL;
+	struct fy_node_pair *pair;
+	size_t *tab = NULL;
+	void *it = NULL;
+
+	if (n > 8) {
+		for (mask = 16; mask < 2 * n; mask *= 2)
+			;
+		tab = xcalloc(mask--, sizeof(*tab)); /* slot value: index + 1 */
+	}
+	while (!found && (pair = fy_node_mapping_iterate(map, &it))) {
+		struct fy_node *kn = deref(fy_node_pair_key(pair));
+		struct keyref r;
+
+		if (!kn || fy_node_get_type(kn) != FYNT_SCALAR)
+			continue;
+		r.s = fy_node_get_scalar(kn, &r.len);
+		if (!r.s)
+			r.s = "";
+		if (!tab) {
+			for (size_t i = 0; i < cnt && !found; i++)
+				if (key_eq(&k[i], &r))
+					found = fy_node_pair_key(pair);
+			k[cnt++] = r;
+			continue;
+		}
+		r.h = fnv1a(FNV1A_INIT, r.s, r.len);
+		for (size_t j = r.h & mask;; j = (j + 1) & mask) {
+			if (!tab[j]) {
+				k[cnt] = r;
+				tab[j] = ++cnt;
+				break;
+			}
+			if (k[tab[j] - 1].h == r.h && key_eq(&k[tab[j] - 1], &r)) {
+				found = fy_node_pair_key(pair);
+				break;
+			}
+		}
+	}
+	if (k != small)
+		free(k);
+	free(tab);
+	return found;
+}
+
+/* Node count of n with aliases expanded into *size; -EINVAL when refused (reported). */
+static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
+{
+	struct fy_node_pair *pair;
+	struct fy_node *x;
+	void *it = NULL, *meta;
+	size_t sub, total = 1;
+	bool anchored;
+
+	*size = 1;
+	if (!n)
+		return 0;
+	if (fy_node_is_alias(n)) {
+		x = fy_node_resolve_alias(n);
+		if (!x)
+			return 0;
+		meta = fy_node_get_meta(x);
+		if (meta == WALK_BUSY) {
+			walk_bad(w, n, "an alias may not refer to a node that contains it");
+			return -EINVAL;
+		}
+		if (meta)
+			sub = (size_t)((uintptr_t)meta - 2);
+		else if (walk_node(w, x, &sub))
+			return -EINVAL;
+		w->alias_nodes += sub;
+		if (w->alias_nodes > w->alias_max) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg),
+			         "aliases expand to more than %zu nodes: refused (a \"billion "
+			         "laughs\" document?)",
+			         w->alias_max);
+			walk_bad(w, n, msg);
+			return -EINVAL;
+		}
+		*size = sub;
+		return 0;
+	}
+	anchored = fy_node_get_anchor(n) != NULL;
+	if (anchored)
+		fy_node_set_meta(n, WALK_BUSY);
+	switch (fy_node_get_type(n)) {
+	case FYNT_SCALAR:
+		break;
+	case FYNT_SEQUENCE:
+		while ((x = fy_node_sequence_iterate(n, &it))) {
+			if (walk_node(w, x, &sub))
+				return -EINVAL;
+			total += sub;
+		}
+		break;
+	case FYNT_MAPPING:
+		if ((x = dup_key(n))) {
+			walk_bad(w, x, "duplicate key");
+			return -EINVAL;
+		}
+		while ((pair = fy_node_mapping_iterate(n, &it))) {
+			if (walk_node(w, fy_node_pair_key(pair), &sub))
+				return -EINVAL;
+			total += sub;
+			if (walk_node(w, fy_node_pair_value(pair), &sub))
+				return -EINVAL;
+			total += sub;
+		}
+		break;
+	}
+	if (anchored)
+		fy_node_set_meta(n, (void *)(uintptr_t)(total + 2));
+	*size = total;
+	return 0;
+}
+
+/*
+ * 0 when the tree at root is within the limits, -EINVAL (reported in d)
+ * when not. text_len is the size of the text it was parsed from: the
+ * alias budget grows with it (one node per byte), from a floor that any
+ * real use of aliases stays under.
+ */
+static int check_limits(const char *origin, struct fy_node *root, size_t text_len, struct diag *d)
+{
+	struct walk w = {.origin = origin, .d = d, .alias_max = DECODE_ALIAS_NODES_MIN};
+	size_t size;
+
+	if (text_len > w.alias_max)
+		w.alias_max = text_len;
+	return walk_node(&w, root, &size);
+}
+
 /* --- documents -------------------------------------------------------------------- */
 
 /* 1-based line of a node (its first key for a mapping), 0 if unknown */
@@ -1540,7 +1737,7 @@ static int node_line(struct fy_node *n)
 	return mk ? mk->line + 1 : 0;
 }
 
-static void decode_object(struct dctx *c, struct fy_node *obj, int depth);
+static void decode_any(struct dctx *c, struct fy_node *obj, int depth);
 
 static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
 {
@@ -1556,16 +1753,16 @@ static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
 		c->invalid++;
 		return;
 	}
-	while (items && (n = item(items, &it)))
-		decode_object(c, n, depth + 1);
+	while (items && !c->refused && (n = item(items, &it)))
+		decode_any(c, n, depth + 1);
 }
 
 /*
  * Decode one object (a document root or a List item). Problems are
  * reported with the object's identity; the object is added to c->out only
- * when it has none.
+ * when it has none. Past DECODE_MAX_OBJECTS, sets c->refused (reported).
  */
-static void decode_object(struct dctx *c, struct fy_node *obj, int depth)
+static void decode_any(struct dctx *c, struct fy_node *obj, int depth)
 {
 	const char *api = NULL, *kind = NULL;
 	size_t klen;
@@ -1577,6 +1774,12 @@ static void decode_object(struct dctx *c, struct fy_node *obj, int depth)
 	c->line = node_line(obj);
 	if (vtype(obj) == V_NULL || vtype(obj) == V_ABSENT)
 		return; /* empty document */
+	if (++c->objects > DECODE_MAX_OBJECTS) {
+		diag_add(c->d, "%s: more than %d objects: refused (split the file)", c->origin,
+		         DECODE_MAX_OBJECTS);
+		c->refused = true;
+		return;
+	}
 	if (vtype(obj) != V_MAP) {
 		bad(c, "document", "expected a Kubernetes object (a mapping), got %s",
 		    vtype_names[vtype(obj)]);
@@ -1697,35 +1900,114 @@ static void report_syntax(const char *origin, struct fy_diag *fd, struct diag *d
 }
 
 /*
- * Documents are decoded as they are parsed, into a private model, diag
- * and reject list: a syntax error in a later document must leave no trace
- * but its own message, and one document at a time keeps memory flat for
- * files with tens of thousands of objects.
+ * Decode one parsed tree (a document's root, or an object the caller
+ * parsed) into c's private model, messages and rejects, after checking
+ * its limits. -EINVAL when refused.
  */
-int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, struct model *out,
-                              struct diag *d, struct decode_rejects *rejects)
+static int decode_tree(struct dctx *c, struct fy_node *root, size_t text_len)
 {
-	struct decode_rejects rej = {0};
-	struct fy_parse_cfg cfg = {0};
-	struct model tmp = {0};
-	struct diag msgs = {0};
-	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej};
-	struct fy_parser *p = NULL;
-	struct fy_diag *fd = NULL;
-	struct fy_document *doc;
-	struct fy_diag_cfg dcfg;
-	size_t bad;
-	int ret = -EINVAL;
+	int ret = check_limits(c->origin, root, text_len, c->d);
 
+	if (!ret)
+		decode_any(c, root, 0);
+	doc_done(c);
+	return ret || c->refused ? -EINVAL : 0;
+}
+
+/* Hand what c decoded to the caller's model, diag and rejects. */
+static void publish(struct dctx *c, struct model *out, struct diag *d,
+                    struct decode_rejects *rejects)
+{
+	struct model *tmp = c->out;
+	struct decode_rejects *rej = c->rejects;
+
+	for (size_t i = 0; i < tmp->n_services; i++)
+		model_add_service(out, tmp->services[i]);
+	for (size_t i = 0; i < tmp->n_slices; i++)
+		model_add_slice(out, tmp->slices[i]);
+	for (size_t i = 0; i < tmp->n_nodes; i++)
+		model_add_node(out, tmp->nodes[i]);
+	model_free_view(tmp);
+	*tmp = (struct model){0};
+	for (size_t i = 0; i < c->d->n; i++)
+		diag_add(d, "%s", c->d->msgs[i]);
+	if (rejects && rej->n) {
+		rejects->v = xrealloc(rejects->v, (rejects->n + rej->n) * sizeof(*rej->v));
+		memcpy(rejects->v + rejects->n, rej->v, rej->n * sizeof(*rej->v));
+		rejects->n += rej->n;
+		free(rej->v); /* the strings now belong to rejects */
+		rej->v = NULL;
+		rej->n = 0;
+	}
+}
+
+/* Refuse text that is not (all) UTF-8 text, or too long: 0 or -EINVAL (reported). */
+static int check_text(const char *origin, const char *buf, size_t len, struct diag *d)
+{
+	const char *nul;
+	size_t bad;
+	int line, col;
+
+	if (len > DECODE_MAX_BYTES) {
+		diag_add(d, "%s: %zu bytes, more than the %u MiB a manifest may have: refused",
+		         origin, len, DECODE_MAX_BYTES >> 20);
+		return -EINVAL;
+	}
+	/*
+	 * A NUL never belongs in YAML or JSON text; a file of NULs is what a
+	 * power loss can leave, and read as "no objects" it would remove every
+	 * Service silently. Nothing after one is trusted either.
+	 */
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		text_pos(buf, (size_t)(nul - buf), &line, &col);
+		diag_add(d,
+		         "%s:%d:%d: NUL byte: refused with all that follows (a truncated or "
+		         "corrupt file?)",
+		         origin, line, col);
+		return -EINVAL;
+	}
 	bad = utf8_invalid_at((const unsigned char *)buf, len);
 	if (bad < len) {
-		int line, col;
-
 		text_pos(buf, bad, &line, &col);
 		diag_add(d, "%s:%d:%d: invalid UTF-8 (manifests must be UTF-8 text)", origin, line,
 		         col);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+static void dctx_free(struct dctx *c)
+{
+	arena_free(&c->arena);
+	model_free(c->out);
+	diag_clear(c->d);
+	decode_rejects_clear(c->rejects);
+}
+
+/*
+ * Documents are decoded as they are parsed, into a private model, diag
+ * and reject list: a syntax error in a later document must leave no trace
+ * but its own message, and one document at a time keeps memory flat for
+ * files with tens of thousands of objects.
+ */
+int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
+                           const struct decode_opts *opts, struct model *out, struct diag *d,
+                           struct decode_rejects *rejects)
+{
+	struct decode_rejects rej = {0};
+	struct fy_parse_cfg cfg = {0};
+	struct model tmp = {0};
+	struct diag msgs = {0};
+	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej, .opts = opts};
+	struct fy_parser *p = NULL;
+	struct fy_diag *fd = NULL;
+	struct fy_document *doc;
+	struct fy_diag_cfg dcfg;
+	int ret = -EINVAL;
+
+	if (check_text(origin, buf, len, d))
+		return -EINVAL;
 
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
@@ -1739,12 +2021,13 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 
 	/*
 	 * No accelerators: hash tables per mapping cost more than they save
-	 * on our small mappings (read through get()'s key cache). Not
+	 * on our small mappings (read through get()'s key cache). Duplicate
+	 * keys are found by check_limits(), in linear time. Not
 	 * FYPCF_PREFER_RECURSIVE either: 4% fewer instructions, but other
 	 * messages for too deep nesting ("depth limit exceeded", another
 	 * column). Comments are not kept (no FYPCF_PARSE_COMMENTS).
 	 */
-	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
+	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
 	            (ends_with(origin, ".json") ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
 	cfg.diag = fd;
 	p = fy_parser_create(&cfg);
@@ -1755,48 +2038,46 @@ int manifest_decode_buffer_ex(const char *origin, const char *buf, size_t len, s
 		goto out;
 	}
 	while ((doc = fy_parse_load_document(p))) {
-		decode_object(&c, fy_document_root(doc), 0);
-		doc_done(&c);
+		int r = decode_tree(&c, fy_document_root(doc), len);
+
 		fy_parse_document_destroy(p, doc);
+		if (r) {
+			/* only the message that refused it: the rest is moot */
+			diag_add(d, "%s", msgs.msgs[msgs.n - 1]);
+			goto out;
+		}
 	}
 	if (fy_diag_got_error(fd) || fy_parser_get_stream_error(p)) {
 		report_syntax(origin, fd, d);
 		goto out;
 	}
-
-	/* all parsed: publish */
-	for (size_t i = 0; i < tmp.n_services; i++)
-		model_add_service(out, tmp.services[i]);
-	for (size_t i = 0; i < tmp.n_slices; i++)
-		model_add_slice(out, tmp.slices[i]);
-	for (size_t i = 0; i < tmp.n_nodes; i++)
-		model_add_node(out, tmp.nodes[i]);
-	model_free_view(&tmp);
-	for (size_t i = 0; i < msgs.n; i++)
-		diag_add(d, "%s", msgs.msgs[i]);
-	if (rejects && rej.n) {
-		rejects->v = xrealloc(rejects->v, (rejects->n + rej.n) * sizeof(*rej.v));
-		memcpy(rejects->v + rejects->n, rej.v, rej.n * sizeof(*rej.v));
-		rejects->n += rej.n;
-		free(rej.v); /* the strings now belong to rejects */
-		rej.v = NULL;
-		rej.n = 0;
-	}
+	publish(&c, out, d, rejects); /* all parsed */
 	ret = c.invalid;
 out:
-	arena_free(&c.arena);
-	model_free(&tmp);
-	diag_clear(&msgs);
-	decode_rejects_clear(&rej);
+	dctx_free(&c);
 	fy_parser_destroy(p);
 	fy_diag_destroy(fd);
 	return ret;
 }
 
-int manifest_decode_buffer(const char *origin, const char *buf, size_t len, struct model *out,
-                           struct diag *d)
+int decode_object(const char *origin, struct fy_node *obj, const struct decode_opts *opts,
+                  struct model *out, struct diag *d, struct decode_rejects *rejects)
 {
-	return manifest_decode_buffer_ex(origin, buf, len, out, d, NULL);
+	struct decode_rejects rej = {0};
+	struct model tmp = {0};
+	struct diag msgs = {0};
+	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej, .opts = opts};
+	int ret = -EINVAL;
+
+	if (decode_tree(&c, obj, 0)) {
+		diag_add(d, "%s", msgs.msgs[msgs.n - 1]);
+		goto out;
+	}
+	publish(&c, out, d, rejects);
+	ret = c.invalid;
+out:
+	dctx_free(&c);
+	return ret;
 }
 
 void decode_rejects_clear(struct decode_rejects *r)

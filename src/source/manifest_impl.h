@@ -44,7 +44,7 @@ struct mjob {
 	size_t len;
 	uint64_t hash;
 	bool same; /* the text last decoded: not decoded again */
-	int dret;  /* manifest_decode_buffer_ex(), when decoded */
+	int dret;  /* manifest_decode_buffer(), when decoded */
 	struct model fresh;
 	struct okeys keys; /* of fresh, when decoded */
 	struct diag msgs;

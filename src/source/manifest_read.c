@@ -148,8 +148,8 @@ void mfile_fetch(const struct mfile *f, struct mjob *j)
 	j->hash = fnv1a(FNV1A_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
 	if (!j->same) {
-		j->dret =
-		    manifest_decode_buffer_ex(f->path, buf, j->len, &j->fresh, &j->msgs, &j->rej);
+		j->dret = manifest_decode_buffer(f->path, buf, j->len, NULL, &j->fresh, &j->msgs,
+		                                 &j->rej);
 		if (j->dret >= 0)
 			okeys_fit(&j->keys, &j->fresh); /* here, on the worker thread */
 	}

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct diag d = {0};
 	const char *origin = size && (data[0] == '{' || data[0] == '[') ? "fuzz.json" : "fuzz.yaml";
 
-	manifest_decode_buffer_ex(origin, (const char *)data, size, &m, &d, &rej);
+	manifest_decode_buffer(origin, (const char *)data, size, NULL, &m, &d, &rej);
 	model_free(&m);
 	diag_clear(&d);
 	decode_rejects_clear(&rej);

@@ -40,7 +40,7 @@ static int teardown(void **state)
 
 static int dec(struct fix *f, const char *origin, const char *text)
 {
-	return manifest_decode_buffer(origin, text, strlen(text), &f->m, &f->d);
+	return manifest_decode_buffer(origin, text, strlen(text), NULL, &f->m, &f->d, NULL);
 }
 
 /* Print all messages on failure, to make a broken expectation obvious. */
@@ -579,7 +579,7 @@ static void test_multidoc_partial(void **state)
 	                            "---\n" EPS_HEAD "addressType: IPv4\n";
 	int ret;
 
-	ret = manifest_decode_buffer_ex("m.yaml", text, strlen(text), &f->m, &f->d, &rej);
+	ret = manifest_decode_buffer("m.yaml", text, strlen(text), NULL, &f->m, &f->d, &rej);
 	assert_int_equal(ret, 1);
 	assert_int_equal(f->m.n_services, 1);
 	assert_int_equal(f->m.n_slices, 1);
