@@ -25,12 +25,31 @@ struct options {
 	size_t n_cluster_cidrs;
 	struct cidr *nodeport_cidrs; /* --nodeport-addresses */
 	size_t n_nodeport_cidrs;
+	bool nodeport_primary;      /* 'primary' in --nodeport-addresses */
+	struct ipaddr bind_address; /* --bind-address: the primary IP; family 0 if unset */
 	bool masquerade_all;
 	double min_sync_period; /* seconds */
 	double sync_period;     /* seconds */
 	const char *healthz_addr;
 	const char *metrics_addr;
+	const char *config; /* --config: kube-proxy's KubeProxyConfiguration file */
 };
+
+struct kpconfig;
+struct kp_conntrack;
+
+/*
+ * options.c: settings that need the node. 'primary' in --nodeport-addresses
+ * becomes this node's primary IPs (added to o->nodeport_cidrs): the
+ * --bind-address for its family, else the source address the kernel picks
+ * for the default route. Never fails; what it could not find is logged.
+ */
+void nodeport_resolve_primary(struct options *o);
+/* conntrack.* of --config that the file set: written to the sysctls, as
+ * kube-proxy does; a failure is a warning. */
+void conntrack_apply_config(const struct kp_conntrack *ct);
+/* svcproxy check --config: print what svcproxy takes from the file. */
+int config_print(const struct options *o, const struct kpconfig *kc);
 
 int cmd_run(const struct options *o, bool once);
 int cmd_check(const struct options *o);

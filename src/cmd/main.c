@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/kpconfig.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -52,20 +53,37 @@ static const char usage_proxy[] =
     "  --cluster-cidr LIST         comma-separated pod CIDRs (IPv4 and/or IPv6);\n"
     "                              Service traffic from outside them is masqueraded\n"
     "  --masquerade-all            masquerade all Service traffic\n"
-    "  --nodeport-addresses LIST   comma-separated CIDRs: NodePorts only on node\n"
-    "                              addresses inside them (default: every local\n"
-    "                              address but loopback)\n"
-    "  -v, --verbose               debug logging\n"
+    "  --nodeport-addresses LIST   comma-separated CIDRs and/or 'primary' (this\n"
+    "                              node's primary IPs) or 'all': NodePorts only on\n"
+    "                              node addresses inside them (default: 'primary'\n"
+    "                              with --kubeconfig, as kube-proxy's nftables\n"
+    "                              mode; every local address but loopback with\n"
+    "                              --manifests)\n"
+    "  --bind-address IP           this node's primary IP (kube-proxy's meaning:\n"
+    "                              nothing binds to it); default: the source\n"
+    "                              address of the default route, per family\n"
+    "  --proxy-mode nftables       accepted for kube-proxy compatibility; other\n"
+    "                              modes are an error\n"
+    "  --config FILE               kube-proxy's KubeProxyConfiguration\n"
+    "                              (kubeproxy.config.k8s.io/v1alpha1, YAML or\n"
+    "                              JSON). As in kube-proxy, the file replaces\n"
+    "                              the flags that have a field in it (they are\n"
+    "                              ignored, with a warning); --hostname-override,\n"
+    "                              --master, -v/--v and --log-format still apply\n"
+    "  -v, --verbose               debug logging; --v=N as kube-proxy's (N >= 4\n"
+    "                              is debug)\n"
     "  --log-format text|json      one line per event (default text)\n";
 
 static const char usage_run_extra[] =
     "Daemon options:\n"
     "  --min-sync-period DUR       least time between two syncs (default 1s);\n"
-    "                              changes arriving faster are batched\n"
+    "                              changes arriving faster are batched; also\n"
+    "                              --iptables-min-sync-period\n"
     "  --sync-period DUR           full reconcile against the kernel, repairing\n"
-    "                              drift (default 30s)\n"
-    "  --healthz-bind-address A    /healthz and /livez (default 127.0.0.1:10256;\n"
-    "                              \"\" disables)\n"
+    "                              drift (default 30s); also --iptables-sync-period\n"
+    "  --healthz-bind-address A    /healthz and /livez (default 0.0.0.0:10256\n"
+    "                              with --kubeconfig, 127.0.0.1:10256 with\n"
+    "                              --manifests; \"\" disables)\n"
     "  --metrics-bind-address A    /metrics (default 127.0.0.1:10249; \"\" disables)\n"
     "DUR is e.g. 100ms, 1s, 2m30s. A is IP:PORT or [IPv6]:PORT.\n";
 
@@ -90,11 +108,16 @@ static void usage_for(const char *cmd, FILE *f)
 		if (!strcmp(cmd, "run"))
 			fputs(usage_run_extra, f);
 	} else if (!strcmp(cmd, "check")) {
-		fputs("Usage: svcproxy check --manifests PATH...\n\n"
-		      "Validate manifests and print every problem with its file, object and\n"
-		      "field. Touches nothing. Exit status 0 when all is valid, 2 otherwise.\n\n",
+		fputs("Usage: svcproxy check [--manifests PATH...] [--config FILE]\n\n"
+		      "Validate manifests and/or a KubeProxyConfiguration file and print\n"
+		      "every problem with its file, object and field (warnings for fields\n"
+		      "svcproxy ignores). Touches nothing. Exit status 0 when all is valid,\n"
+		      "2 otherwise.\n\n",
 		      f);
 		fputs(usage_source, f);
+		fputs("  --config FILE               kube-proxy's KubeProxyConfiguration; prints\n"
+		      "                              the settings svcproxy takes from it\n",
+		      f);
 	} else if (!strcmp(cmd, "show")) {
 		fputs("Usage: svcproxy show [services|rules]\n\n"
 		      "Read back what is programmed in the kernel now:\n"
@@ -120,52 +143,6 @@ static void usage_for(const char *cmd, FILE *f)
 	}
 }
 
-/* Go-style duration: "1s", "100ms", "2m30s", "1h". Returns seconds or -1. */
-static double parse_duration(const char *s)
-{
-	double total = 0;
-	const char *p = s;
-
-	if (!*p)
-		return -1;
-	if (!strcmp(p, "0"))
-		return 0;
-	while (*p) {
-		char *end;
-		double v;
-		double mult;
-
-		errno = 0;
-		v = strtod(p, &end);
-		if (end == p || errno || v < 0 || !isfinite(v))
-			return -1;
-		p = end;
-		if (!strncmp(p, "ms", 2)) {
-			mult = 1e-3;
-			p += 2;
-		} else if (!strncmp(p, "us", 2)) {
-			mult = 1e-6;
-			p += 2;
-		} else if (!strncmp(p, "ns", 2)) {
-			mult = 1e-9;
-			p += 2;
-		} else if (*p == 's') {
-			mult = 1;
-			p++;
-		} else if (*p == 'm') {
-			mult = 60;
-			p++;
-		} else if (*p == 'h') {
-			mult = 3600;
-			p++;
-		} else {
-			return -1;
-		}
-		total += v * mult;
-	}
-	return total;
-}
-
 enum {
 	OPT_MANIFESTS = 256,
 	OPT_KUBECONFIG,
@@ -174,12 +151,18 @@ enum {
 	OPT_CLUSTER_CIDR,
 	OPT_MASQ_ALL,
 	OPT_NODEPORT_ADDRS,
+	OPT_BIND_ADDR,
+	OPT_PROXY_MODE,
+	OPT_CONFIG,
 	OPT_MIN_SYNC,
 	OPT_SYNC,
 	OPT_HEALTHZ,
 	OPT_METRICS,
 	OPT_LOG_FORMAT,
+	OPT_KLOG_V,
 	OPT_HELP,
+	OPT_VERSION,
+	OPT_END,
 };
 
 static const struct option long_opts[] = {
@@ -190,14 +173,29 @@ static const struct option long_opts[] = {
     {"cluster-cidr", required_argument, NULL, OPT_CLUSTER_CIDR},
     {"masquerade-all", no_argument, NULL, OPT_MASQ_ALL},
     {"nodeport-addresses", required_argument, NULL, OPT_NODEPORT_ADDRS},
+    {"bind-address", required_argument, NULL, OPT_BIND_ADDR},
+    {"proxy-mode", required_argument, NULL, OPT_PROXY_MODE},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"min-sync-period", required_argument, NULL, OPT_MIN_SYNC},
+    {"iptables-min-sync-period", required_argument, NULL, OPT_MIN_SYNC},
     {"sync-period", required_argument, NULL, OPT_SYNC},
+    {"iptables-sync-period", required_argument, NULL, OPT_SYNC},
     {"healthz-bind-address", required_argument, NULL, OPT_HEALTHZ},
     {"metrics-bind-address", required_argument, NULL, OPT_METRICS},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"verbose", no_argument, NULL, 'v'},
+    {"v", required_argument, NULL, OPT_KLOG_V},
     {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
+};
+
+/* What the command line said besides struct options. */
+struct cmdline {
+	const char *cmd;
+	int verbosity;
+	int json;
+	bool seen[OPT_END]; /* given on the command line */
 };
 
 static int bad_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -222,10 +220,13 @@ static bool opt_allowed(const char *cmd, int opt)
 
 	switch (opt) {
 	case OPT_HELP:
+	case OPT_VERSION:
 	case 'v':
+	case OPT_KLOG_V:
 	case OPT_LOG_FORMAT:
 		return true;
 	case OPT_MANIFESTS:
+	case OPT_CONFIG:
 		return syncing || !strcmp(cmd, "check");
 	case OPT_KUBECONFIG:
 	case OPT_MASTER:
@@ -233,10 +234,300 @@ static bool opt_allowed(const char *cmd, int opt)
 	case OPT_CLUSTER_CIDR:
 	case OPT_MASQ_ALL:
 	case OPT_NODEPORT_ADDRS:
+	case OPT_BIND_ADDR:
+	case OPT_PROXY_MODE:
 		return syncing;
 	default:
 		return daemon;
 	}
+}
+
+/*
+ * --nodeport-addresses: CIDRs and the keywords 'primary' and 'all'
+ * (kube-proxy's). Returns 0, or -EINVAL with *bad at the element.
+ */
+static int nodeport_list_parse(const char *s, struct options *o, const char **bad)
+{
+	char *copy = xstrdup(s), *save = NULL;
+	size_t n = 2;
+
+	for (const char *p = s; *p; p++)
+		n += *p == ',';
+	free(o->nodeport_cidrs);
+	o->nodeport_cidrs = xcalloc(2 * n, sizeof(struct cidr));
+	o->n_nodeport_cidrs = 0;
+	o->nodeport_primary = false;
+	for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+		*bad = s + (e - copy);
+		if (!strcmp(e, "primary")) {
+			o->nodeport_primary = true;
+		} else if (!strcmp(e, "all")) {
+			cidr_parse("0.0.0.0/0", &o->nodeport_cidrs[o->n_nodeport_cidrs++]);
+			cidr_parse("::/0", &o->nodeport_cidrs[o->n_nodeport_cidrs++]);
+		} else if (!strchr(e, '/') ||
+		           cidr_parse(e, &o->nodeport_cidrs[o->n_nodeport_cidrs++]) < 0) {
+			free(copy);
+			return -EINVAL;
+		}
+	}
+	free(copy);
+	return 0;
+}
+
+/* --(min-)sync-period and aliases: 0, or the exit status of a usage error. */
+static int duration_flag(const char *cmd, int opt, const char *arg, struct options *o)
+{
+	double d;
+
+	if (duration_parse(arg, &d) < 0 || d < 0)
+		return bad_usage(cmd, "'%s' is not a duration like 100ms, 1s or 2m", arg);
+	if (opt == OPT_MIN_SYNC)
+		o->min_sync_period = d;
+	else if (d == 0)
+		return bad_usage(cmd, "--sync-period must be above zero");
+	else
+		o->sync_period = d;
+	return 0;
+}
+
+/* One option of struct options; 0, or the exit status of a usage error. */
+static int take_proxy_opt(const char *cmd, int opt, const char *arg, struct options *o)
+{
+	const char *bad = NULL;
+	int ret;
+
+	switch (opt) {
+	case OPT_KUBECONFIG:
+	case OPT_MASTER:
+		if (!*arg)
+			return bad_usage(cmd, "--%s: empty value",
+			                 opt == OPT_KUBECONFIG ? "kubeconfig" : "master");
+		*(opt == OPT_KUBECONFIG ? &o->kubeconfig : &o->master) = arg;
+		return 0;
+	case OPT_CONFIG:
+		if (!*arg)
+			return bad_usage(cmd, "--config: empty file name");
+		o->config = arg;
+		return 0;
+	case OPT_HOSTNAME:
+		if (!*arg)
+			return bad_usage(cmd, "--hostname-override: empty name");
+		o->hostname = arg;
+		return 0;
+	case OPT_CLUSTER_CIDR:
+		free(o->cluster_cidrs);
+		ret = cidr_list_parse(arg, &o->cluster_cidrs, &o->n_cluster_cidrs, &bad);
+		if (ret)
+			return bad_usage(cmd,
+			                 "--cluster-cidr: '%s' is not a list of CIDRs like "
+			                 "10.244.0.0/16,fd00:10:244::/48",
+			                 arg);
+		return 0;
+	case OPT_MASQ_ALL:
+		o->masquerade_all = true;
+		return 0;
+	case OPT_NODEPORT_ADDRS:
+		if (nodeport_list_parse(arg, o, &bad))
+			return bad_usage(
+			    cmd,
+			    "--nodeport-addresses: '%.*s' is not a CIDR like 192.168.0.0/24, "
+			    "'primary' or 'all'",
+			    (int)strcspn(bad, ","), bad);
+		return 0;
+	case OPT_BIND_ADDR:
+		if (ipaddr_parse(arg, &o->bind_address) < 0)
+			return bad_usage(cmd, "--bind-address: '%s' is not an IP address", arg);
+		if (!memcmp(o->bind_address.raw, (uint8_t[16]){0}, ipaddr_len(&o->bind_address)))
+			o->bind_address.family = 0; /* 0.0.0.0 / ::, kube-proxy's "unset" */
+		return 0;
+	case OPT_PROXY_MODE:
+		if (*arg && strcmp(arg, "nftables"))
+			return bad_usage(cmd,
+			                 "--proxy-mode: '%s' is not supported: svcproxy programs "
+			                 "nftables (--proxy-mode nftables)",
+			                 arg);
+		return 0;
+	case OPT_MIN_SYNC:
+	case OPT_SYNC:
+		return duration_flag(cmd, opt, arg, o);
+	case OPT_HEALTHZ:
+		o->healthz_addr = arg;
+		return 0;
+	case OPT_METRICS:
+		o->metrics_addr = arg;
+		return 0;
+	}
+	return 0;
+}
+
+/* getopt loop. Returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct cmdline *cl, struct options *o)
+{
+	const char *cmd = cl->cmd;
+	char *end;
+	int opt, ret, li;
+	long v;
+
+	optind = 2;
+	opterr = 0;
+	while ((li = -1, opt = getopt_long(argc, argv, "v", long_opts, &li)) != -1) {
+		if (opt == '?')
+			return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+		if (opt == ':')
+			return bad_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
+		if (!opt_allowed(cmd, opt))
+			return bad_usage(cmd, "option '%s%s' does not apply to this command",
+			                 li >= 0 ? "--" : "-", li >= 0 ? long_opts[li].name : "v");
+		if (opt < OPT_END)
+			cl->seen[opt] = true;
+		switch (opt) {
+		case OPT_HELP:
+			usage_for(cmd, stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			printf("svcproxy %s\n", SVCPROXY_VERSION);
+			return EXIT_OK;
+		case 'v':
+			cl->verbosity++;
+			break;
+		case OPT_KLOG_V:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 0 || v > 100)
+				return bad_usage(cmd, "--v: '%s' is not a log level (0-100)",
+				                 optarg);
+			/* klog: 0-3 are the info levels, 4 and up debug */
+			cl->verbosity = v >= 4;
+			break;
+		case OPT_LOG_FORMAT:
+			if (!strcmp(optarg, "json"))
+				cl->json = 1;
+			else if (strcmp(optarg, "text"))
+				return bad_usage(cmd, "--log-format: '%s' is neither text nor json",
+				                 optarg);
+			else
+				cl->json = 0;
+			break;
+		case OPT_MANIFESTS:
+			o->manifests[o->n_manifests++] = optarg;
+			break;
+		default:
+			ret = take_proxy_opt(cmd, opt, optarg, o);
+			if (ret)
+				return ret;
+		}
+	}
+	return -1;
+}
+
+/* The host name, lower-cased, as kube-proxy's default node name. */
+static void default_hostname(char *host, size_t len)
+{
+	if (gethostname(host, len) < 0)
+		snprintf(host, len, "localhost");
+	host[len - 1] = '\0';
+	for (char *p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/* After a successful parse: what the source and defaults need. */
+static int finish_options(struct cmdline *cl, struct options *o, char *host, size_t host_len)
+{
+	const char *cmd = cl->cmd;
+	bool api = o->kubeconfig || o->master;
+
+	if (o->n_manifests && api)
+		return bad_usage(cmd, "--manifests and %s are exclusive: one source at a time",
+		                 o->kubeconfig ? "--kubeconfig" : "--master");
+	if (!strcmp(cmd, "check"))
+		return o->n_manifests || o->config
+		           ? -1
+		           : bad_usage(cmd,
+		                       "nothing to check: --manifests PATH and/or --config FILE");
+	if (!o->n_manifests && !api)
+		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE");
+	if (!o->n_manifests) /* the API source is wired in by source/kube */
+		return bad_usage(cmd, "the Kubernetes API source is not available yet");
+	/* kube-proxy's defaults with an API source; loopback for manifests (SPEC §4) */
+	if (api && !o->config && !cl->seen[OPT_HEALTHZ])
+		o->healthz_addr = "0.0.0.0:10256";
+	if (api && !o->config && !cl->seen[OPT_NODEPORT_ADDRS])
+		o->nodeport_primary = true;
+	if (!o->hostname) {
+		default_hostname(host, host_len);
+		o->hostname = host;
+	}
+	return -1;
+}
+
+/* Flags the config file replaces (kube-proxy: "ignored if --config is given"). */
+static const struct {
+	int opt;
+	const char *name;
+} config_fields[] = {
+    {OPT_KUBECONFIG, "--kubeconfig"},        {OPT_CLUSTER_CIDR, "--cluster-cidr"},
+    {OPT_MASQ_ALL, "--masquerade-all"},      {OPT_NODEPORT_ADDRS, "--nodeport-addresses"},
+    {OPT_BIND_ADDR, "--bind-address"},       {OPT_PROXY_MODE, "--proxy-mode"},
+    {OPT_MIN_SYNC, "--min-sync-period"},     {OPT_SYNC, "--sync-period"},
+    {OPT_HEALTHZ, "--healthz-bind-address"}, {OPT_METRICS, "--metrics-bind-address"},
+};
+
+/*
+ * --config FILE: load it and let it replace the flags that have a field,
+ * as kube-proxy's Options.Complete() does; the logging flags and
+ * --hostname-override given on the command line win over the file.
+ * Warnings go to *warns. Returns -1 to go on, else the exit status.
+ */
+static int config_apply(struct cmdline *cl, struct options *o, struct kpconfig *kc,
+                        struct diag *warns)
+{
+	struct diag errs = {0};
+
+	if (kpconfig_load(o->config, kc, &errs, warns) < 0) {
+		for (size_t i = 0; i < warns->n; i++)
+			fprintf(stderr, "svcproxy %s: warning: %s\n", cl->cmd, warns->msgs[i]);
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "svcproxy %s: %s\n", cl->cmd, errs.msgs[i]);
+		diag_clear(&errs);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(config_fields) / sizeof(config_fields[0]); i++)
+		if (cl->seen[config_fields[i].opt])
+			diag_add(warns,
+			         "%s is ignored because --config is given (as in kube-proxy): "
+			         "set it in %s",
+			         config_fields[i].name, o->config);
+	if (kc->kubeconfig && o->n_manifests)
+		return bad_usage(cl->cmd,
+		                 "%s sets clientConnection.kubeconfig: it cannot be combined with "
+		                 "--manifests",
+		                 o->config);
+	o->kubeconfig = kc->kubeconfig;
+	if (!cl->seen[OPT_HOSTNAME] && kc->hostname)
+		o->hostname = kc->hostname;
+	o->healthz_addr = kc->healthz_addr;
+	o->metrics_addr = kc->metrics_addr;
+	o->bind_address = kc->bind_address;
+	free(o->cluster_cidrs);
+	o->cluster_cidrs = kc->cluster_cidrs;
+	o->n_cluster_cidrs = kc->n_cluster_cidrs;
+	kc->cluster_cidrs = NULL;
+	free(o->nodeport_cidrs);
+	o->nodeport_cidrs = kc->nodeport_cidrs;
+	o->n_nodeport_cidrs = kc->n_nodeport_cidrs;
+	kc->nodeport_cidrs = NULL;
+	/* unset: 'primary' in nftables mode or from the API, as kube-proxy */
+	o->nodeport_primary =
+	    kc->nodeport_primary ||
+	    (!kc->nodeport_set && (kc->nftables_mode || o->kubeconfig || o->master));
+	o->masquerade_all = kc->masquerade_all;
+	o->sync_period = kc->sync_period;
+	o->min_sync_period = kc->min_sync_period;
+	if (!cl->seen['v'] && !cl->seen[OPT_KLOG_V] && kc->verbosity >= 0)
+		cl->verbosity = kc->verbosity >= 4;
+	if (!cl->seen[OPT_LOG_FORMAT] && kc->log_json >= 0)
+		cl->json = kc->log_json;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -247,16 +538,23 @@ int main(int argc, char **argv)
 	    .healthz_addr = "127.0.0.1:10256",
 	    .metrics_addr = "127.0.0.1:10249",
 	};
+	struct cmdline cl = {0};
+	struct kpconfig kc = {0};
+	struct diag warns = {0};
 	const char *cmd;
-	int verbosity = 0, json = 0, opt, ret;
 	char host[256];
+	int ret;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(usage_main, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
-	cmd = argv[1];
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("svcproxy %s\n", SVCPROXY_VERSION);
+		return EXIT_OK;
+	}
+	cmd = cl.cmd = argv[1];
 	if (strcmp(cmd, "run") && strcmp(cmd, "sync") && strcmp(cmd, "check") &&
 	    strcmp(cmd, "show") && strcmp(cmd, "cleanup") && strcmp(cmd, "trace")) {
 		fprintf(stderr, "svcproxy: unknown command '%s'\n\n%s", cmd, usage_main);
@@ -266,130 +564,62 @@ int main(int argc, char **argv)
 	const char *manifests[argc]; /* at most one per argument; nothing to free */
 
 	o.manifests = manifests;
-	optind = 2;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "v", long_opts, NULL)) != -1) {
-		const char *bad = NULL;
-
-		if (opt == '?')
-			return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
-		if (opt == ':')
-			return bad_usage(cmd, "option '%s' needs a value", argv[optind - 1]);
-		if (!opt_allowed(cmd, opt))
-			return bad_usage(cmd, "option '%s' does not apply to this command",
-			                 argv[optind - 1]);
-		switch (opt) {
-		case OPT_HELP:
-			usage_for(cmd, stdout);
-			return EXIT_OK;
-		case 'v':
-			verbosity++;
-			break;
-		case OPT_LOG_FORMAT:
-			if (!strcmp(optarg, "json"))
-				json = 1;
-			else if (strcmp(optarg, "text"))
-				return bad_usage(cmd, "--log-format: '%s' is neither text nor json",
-				                 optarg);
-			break;
-		case OPT_MANIFESTS:
-			o.manifests[o.n_manifests++] = optarg;
-			break;
-		case OPT_KUBECONFIG:
-		case OPT_MASTER:
-			if (!*optarg)
-				return bad_usage(cmd, "--%s: empty value",
-				                 opt == OPT_KUBECONFIG ? "kubeconfig" : "master");
-			*(opt == OPT_KUBECONFIG ? &o.kubeconfig : &o.master) = optarg;
-			break;
-		case OPT_HOSTNAME:
-			if (!*optarg)
-				return bad_usage(cmd, "--hostname-override: empty name");
-			o.hostname = optarg;
-			break;
-		case OPT_CLUSTER_CIDR:
-			free(o.cluster_cidrs);
-			ret = cidr_list_parse(optarg, &o.cluster_cidrs, &o.n_cluster_cidrs, &bad);
-			if (ret)
-				return bad_usage(cmd,
-				                 "--cluster-cidr: '%s' is not a list of CIDRs like "
-				                 "10.244.0.0/16,fd00:10:244::/48",
-				                 optarg);
-			break;
-		case OPT_MASQ_ALL:
-			o.masquerade_all = true;
-			break;
-		case OPT_NODEPORT_ADDRS:
-			free(o.nodeport_cidrs);
-			ret = cidr_list_parse(optarg, &o.nodeport_cidrs, &o.n_nodeport_cidrs, &bad);
-			if (ret)
-				return bad_usage(
-				    cmd,
-				    "--nodeport-addresses: '%s' is not a list of CIDRs "
-				    "like 192.168.0.0/24,fd00::/64",
-				    optarg);
-			break;
-		case OPT_MIN_SYNC:
-		case OPT_SYNC: {
-			double d = parse_duration(optarg);
-
-			if (d < 0)
-				return bad_usage(cmd, "'%s' is not a duration like 100ms, 1s or 2m",
-				                 optarg);
-			if (opt == OPT_MIN_SYNC)
-				o.min_sync_period = d;
-			else if (d == 0)
-				return bad_usage(cmd, "--sync-period must be above zero");
-			else
-				o.sync_period = d;
-			break;
-		}
-		case OPT_HEALTHZ:
-			o.healthz_addr = optarg;
-			break;
-		case OPT_METRICS:
-			o.metrics_addr = optarg;
-			break;
-		}
-	}
-	log_setup(verbosity, json);
-
+	ret = parse_args(argc, argv, &cl, &o);
+	if (ret >= 0)
+		goto out;
+	ret = EXIT_OK;
 	if (!strcmp(cmd, "show")) {
 		const char *what = optind < argc ? argv[optind++] : "services";
 
+		log_setup(cl.verbosity, cl.json);
 		if (optind < argc)
 			return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
 		return cmd_show(what);
 	}
 	if (!strcmp(cmd, "trace")) {
+		log_setup(cl.verbosity, cl.json);
 		if (argc - optind < 2 || argc - optind > 3)
 			return bad_usage(cmd, "needs SRC DST:PORT [tcp|udp|sctp]");
 		return cmd_trace(argv[optind], argv[optind + 1],
 		                 argc - optind == 3 ? argv[optind + 2] : NULL);
 	}
-	if (optind < argc)
-		return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!strcmp(cmd, "cleanup"))
-		return cmd_cleanup();
-	if (o.n_manifests && (o.kubeconfig || o.master))
-		return bad_usage(cmd, "--manifests and %s are exclusive: one source at a time",
-		                 o.kubeconfig ? "--kubeconfig" : "--master");
-	if (!o.n_manifests && !o.kubeconfig && !o.master)
-		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE");
-	if (!o.n_manifests) /* the API source is wired in by source/kube */
-		return bad_usage(cmd, "the Kubernetes API source is not available yet");
-	if (!strcmp(cmd, "check"))
-		return cmd_check(&o);
-
-	if (!o.hostname) {
-		if (gethostname(host, sizeof(host)) < 0)
-			strcpy(host, "localhost");
-		host[sizeof(host) - 1] = '\0';
-		for (char *p = host; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		o.hostname = host;
+	if (optind < argc) {
+		ret = bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
+		goto out;
 	}
+	if (!strcmp(cmd, "cleanup")) {
+		log_setup(cl.verbosity, cl.json);
+		return cmd_cleanup();
+	}
+	if (o.config) {
+		ret = config_apply(&cl, &o, &kc, &warns);
+		if (ret >= 0)
+			goto out;
+	}
+	log_setup(cl.verbosity, cl.json);
+	for (size_t i = 0; i < warns.n; i++) {
+		if (!strcmp(cmd, "check"))
+			fprintf(stderr, "warning: %s\n", warns.msgs[i]);
+		else
+			log_warn("config", "%s", warns.msgs[i]);
+	}
+	ret = finish_options(&cl, &o, host, sizeof(host));
+	if (ret >= 0)
+		goto out;
+	if (!strcmp(cmd, "check")) {
+		ret = o.config ? config_print(&o, &kc) : EXIT_OK;
+		if (o.n_manifests && cmd_check(&o) != EXIT_OK)
+			ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.nodeport_primary)
+		nodeport_resolve_primary(&o);
+	if (o.config && !strcmp(cmd, "run"))
+		conntrack_apply_config(&kc.ct);
 	ret = cmd_run(&o, !strcmp(cmd, "sync"));
+out:
+	diag_clear(&warns);
+	kpconfig_free(&kc);
 	free(o.cluster_cidrs);
 	free(o.nodeport_cidrs);
 	return ret;

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * utf8.h - UTF-8 validation for text from untrusted files.
+ */
+#ifndef SVCPROXY_UTF8_H
+#define SVCPROXY_UTF8_H
+
+#include <stddef.h>
+
+/*
+ * Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), or len if all is.
+ * YAML and JSON are UTF-8 here, and libfyaml 0.7.12 loops forever on some
+ * invalid sequences (e.g. in a directive), so bad bytes never reach it.
+ */
+size_t utf8_invalid_at(const unsigned char *s, size_t len);
+
+#endif
