@@ -5,6 +5,7 @@
 # (tests/apiserver/client_check.py: Watch().stream, discovery.v1, pagination, 410 after
 # compaction, 401), plus the fault hooks seen through kubectl and curl. Everything runs inside
 # a network namespace this test creates, the server on its loopback.
+# e2e-api: n/a - it tests the test API server itself, with its own instance
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_apiserver.sh"
 harness_init

@@ -5,6 +5,7 @@
 # made meanwhile visible), 503s, delays, truncated/cut/malformed/expired/giant watch events, a
 # 20 MB object, compaction (410 for watches and continue tokens), revoked tokens, forbidden
 # users, bookmarks, a Node being deleted, gzip, watches of clients that went away.
+# e2e-api: n/a - it tests the test API server itself, with its own instance
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_apiserver.sh"
 harness_init
