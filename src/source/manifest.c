@@ -216,8 +216,8 @@ int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed
 
 	if (!r->is_dir) {
 		ret = mfile_reload(r->files[0], d, report_same, changed);
-		if (ret == -ENOENT) { /* a FIFO or some such */
-			diag_add(d, "%s: not a regular file", r->path);
+		if (ret == -ENOENT) { /* gone since root_probe() */
+			diag_add(d, "%s: no such file or directory", r->path);
 			root_clear(r, changed);
 			return 1;
 		}
@@ -247,8 +247,10 @@ struct manifest_source *manifest_source_new(const char *const *paths, size_t n_p
 	struct manifest_source *ms = xcalloc(1, sizeof(*ms));
 
 	ms->ifd = -1;
+	ms->max_size = MANIFEST_MAX_FILE_SIZE;
 	ms->roots = xcalloc(n_paths, sizeof(*ms->roots));
 	for (size_t i = 0; i < n_paths; i++) {
+		ms->roots[i].ms = ms;
 		ms->roots[i].wd = -1;
 		ms->roots[i].path = xstrdup(paths[i]);
 		ms->n_roots++;
@@ -280,6 +282,11 @@ void manifest_source_free(struct manifest_source *ms)
 void manifest_source_set_workers(struct manifest_source *ms, unsigned n)
 {
 	ms->workers = n;
+}
+
+void manifest_source_set_max_file_size(struct manifest_source *ms, size_t bytes)
+{
+	ms->max_size = bytes < SIZE_MAX / 2 ? bytes : SIZE_MAX / 2;
 }
 
 /*

@@ -3,7 +3,10 @@
  * manifest.h - the manifest-file source: --manifests PATH (repeatable).
  *
  * A PATH is a file, or a directory whose *.yaml, *.yml and *.json files
- * (not hidden, not recursive, sorted by name) are read. The source keeps
+ * (not hidden, not recursive, sorted by name) are read. Only regular files
+ * (or symlinks to them) are read: anything else with such a name (a FIFO,
+ * a directory, a device) is reported and skipped, never opened, and so is
+ * a file over the size limit; either keeps the objects it had. The source keeps
  * the last good objects of every file: when a file turns invalid, the
  * objects that were good before stay (and the problem is logged); when an
  * object inside a valid file turns invalid, its previous version stays.
@@ -31,6 +34,15 @@ void manifest_source_free(struct manifest_source *ms);
  * 1: none but the caller's.
  */
 void manifest_source_set_workers(struct manifest_source *ms, unsigned n);
+
+/*
+ * Files larger than this are refused (named in the problems, with the
+ * limit), their last good objects kept; nothing of them is read. The
+ * kube-apiserver's own request limit is 3 MiB per object; a file holds
+ * many objects.
+ */
+#define MANIFEST_MAX_FILE_SIZE ((size_t)64 << 20)
+void manifest_source_set_max_file_size(struct manifest_source *ms, size_t bytes);
 
 /*
  * (Re)read every path. Problems go to d (one message each).

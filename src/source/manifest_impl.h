@@ -39,8 +39,20 @@
  * thread: everything mfile_reload() needs, so that the part that depends
  * on order (last good, messages, duplicates) stays on the calling thread.
  */
+/* How reading a file went. */
+enum mread {
+	MREAD_OK,
+	MREAD_GONE,        /* no such file (any more) */
+	MREAD_NOT_REGULAR, /* a FIFO, directory, device, socket: never opened */
+	MREAD_TOO_BIG,     /* over the source's max_size: not read */
+	MREAD_FAILED,      /* an error (EMFILE, EIO, EACCES, ...): retried */
+};
+
 struct mjob {
-	int rret; /* read_file(): 0, -ENOENT or -errno */
+	enum mread st;
+	int err;       /* errno, for MREAD_FAILED */
+	unsigned mode; /* st_mode, for MREAD_NOT_REGULAR */
+	uint64_t size; /* for MREAD_TOO_BIG */
 	size_t len;
 	uint64_t hash;
 	bool same; /* the text last decoded: not decoded again */
@@ -52,6 +64,7 @@ struct mjob {
 };
 
 struct mfile {
+	const struct mroot *root;
 	char *path;   /* origin of its objects, as named in messages */
 	char *name;   /* name in its directory: the sort key */
 	bool decoded; /* hash/size/msgs describe a text read before */
@@ -61,6 +74,11 @@ struct mfile {
 	struct diag msgs;  /* ... and their messages */
 	struct model objs; /* last good objects, owned */
 	struct mjob *job;  /* its text read and decoded ahead (fetch_all), or NULL */
+	/* the last read, to report a failure once, not on every retry */
+	enum mread rstate;
+	int rerr;
+	unsigned backoff_ms; /* after MREAD_FAILED: the next retry's delay; 0: none due */
+	uint64_t retry_at;   /* ... due then (CLOCK_MONOTONIC ms) */
 	/* for the view (claims.c) */
 	uint64_t id;        /* unique among all mfiles ever made: never reused */
 	struct okeys keys;  /* of objs */
@@ -71,6 +89,7 @@ struct mfile {
 };
 
 struct mroot {
+	const struct manifest_source *ms;
 	char *path;  /* as given */
 	bool is_dir; /* as found by the last probe */
 	char *dir;   /* watched directory: path itself, or a file's parent */
@@ -85,6 +104,7 @@ struct manifest_source {
 	size_t n_roots;
 	int ifd;          /* inotify, or -1 */
 	unsigned workers; /* threads for reading files; 0: one per CPU */
+	size_t max_size;  /* bytes per file */
 	struct claims claims;
 };
 
@@ -110,6 +130,12 @@ void mjob_clear(struct mjob *j);
  * ahead by fetch_all() when there is one.
  */
 int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed);
+
+/* Failed reads are retried after 100 ms, doubling up to 10 s. */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS   10000
+
+uint64_t now_ms(void); /* CLOCK_MONOTONIC */
 
 void diag_copy(struct diag *dst, const struct diag *src);
 void diag_move(struct diag *dst, struct diag *src); /* src's messages to dst's end */

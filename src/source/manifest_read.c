@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/hash.h"
@@ -54,6 +55,7 @@ struct mfile *mfile_new(const struct mroot *r, const char *name)
 	size_t len = strlen(r->path);
 
 	f->id = ++last_id;
+	f->root = r;
 	f->name = xstrdup(name);
 	if (!r->is_dir)
 		f->path = xstrdup(r->path);
@@ -75,56 +77,72 @@ bool manifest_name(const char *name)
 }
 
 /*
- * Read a whole regular file. Returns 0 with *buf (malloc'd, NUL-terminated)
- * and *len, -ENOENT when it is gone or not a regular file, -errno else.
+ * Read a whole regular file of at most max bytes into *buf (malloc'd,
+ * NUL-terminated) and *len. Nothing else is ever opened, and nothing can
+ * block: a FIFO, a device or a socket with a manifest's name is refused
+ * after stat() without being opened (opening a FIFO for reading blocks
+ * until a writer comes), and the open is O_NONBLOCK with an fstat() after
+ * it, for whatever was renamed into place in between. The size is checked
+ * before anything is allocated (a 40 GB sparse file is refused, not read).
+ * O_NOFOLLOW is not used: Kubernetes ConfigMap volumes are symlinks.
+ * On failure *err is the errno (MREAD_FAILED) and st the file's mode and
+ * size (MREAD_NOT_REGULAR, MREAD_TOO_BIG).
  */
-static int read_file(const char *path, char **buf, size_t *len)
+static enum mread read_file(const char *path, size_t max, char **buf, size_t *len, struct stat *st,
+                            int *err)
 {
+	enum mread ret;
 	size_t cap, n = 0;
-	struct stat st;
 	char *p = NULL;
-	int fd, ret;
+	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (stat(path, st))
+		goto fail;
+	if (!S_ISREG(st->st_mode))
+		return MREAD_NOT_REGULAR;
+	if ((uint64_t)st->st_size > max)
+		return MREAD_TOO_BIG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
-		return errno == ENOTDIR ? -ENOENT : -errno;
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		goto err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -ENOENT;
-		goto err;
-	}
-	cap = (size_t)st.st_size + 1;
-	p = xmalloc(cap);
-	for (;;) {
+		goto fail;
+	ret = fstat(fd, st)                 ? MREAD_FAILED
+	      : !S_ISREG(st->st_mode)       ? MREAD_NOT_REGULAR
+	      : (uint64_t)st->st_size > max ? MREAD_TOO_BIG
+	                                    : MREAD_OK;
+	*err = errno;
+	cap = (size_t)st->st_size + 1;
+	if (ret == MREAD_OK)
+		p = xmalloc(cap);
+	while (ret == MREAD_OK) { /* to the end: it may have grown since fstat() */
 		ssize_t r;
 
-		if (n + 1 >= cap) {
-			cap *= 2;
+		if (n + 1 == cap) {
+			cap = cap > max / 2 ? max + 2 : cap * 2;
 			p = xrealloc(p, cap);
 		}
 		r = read(fd, p + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto err;
-		}
-		if (r == 0)
+		if (r < 0)
+			ret = MREAD_FAILED, *err = errno;
+		else if (r == 0)
 			break;
-		n += (size_t)r;
+		n += r > 0 ? (size_t)r : 0;
+		if (n > max)
+			ret = MREAD_TOO_BIG, st->st_size = (off_t)n;
 	}
 	close(fd);
+	if (ret != MREAD_OK) {
+		free(p);
+		return ret;
+	}
 	p[n] = '\0';
 	*buf = p;
 	*len = n;
-	return 0;
-err:
-	free(p);
-	close(fd);
-	return ret;
+	return MREAD_OK;
+fail:
+	*err = errno;
+	return *err == ENOENT || *err == ENOTDIR ? MREAD_GONE : MREAD_FAILED;
 }
 
 void diag_copy(struct diag *dst, const struct diag *src)
@@ -141,9 +159,12 @@ void diag_copy(struct diag *dst, const struct diag *src)
 void mfile_fetch(const struct mfile *f, struct mjob *j)
 {
 	char *buf = NULL;
+	struct stat st = {0};
 
-	j->rret = read_file(f->path, &buf, &j->len);
-	if (j->rret)
+	j->st = read_file(f->path, f->root->ms->max_size, &buf, &j->len, &st, &j->err);
+	j->mode = st.st_mode;
+	j->size = (uint64_t)st.st_size;
+	if (j->st != MREAD_OK)
 		return;
 	j->hash = fnv1a(FNV1A_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
@@ -163,33 +184,90 @@ void mfile_fetch(const struct mfile *f, struct mjob *j)
  * an unchanged text's problems are reported again. Uses the text fetched
  * ahead by fetch_all() when there is one.
  */
-int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed)
+uint64_t now_ms(void)
 {
-	struct mjob local = {0}, *j = f->job ? f->job : &local;
-	int ret;
+	struct timespec ts;
 
-	if (!f->job)
-		mfile_fetch(f, &local);
-	f->job = NULL;
-	if (j->rret == -ENOENT) {
-		ret = -ENOENT;
-		goto out;
-	}
-	if (j->rret) {
-		diag_add(d, "%s: cannot read: %s (keeping its previous objects)", f->path,
-		         strerror(-j->rret));
-		f->decoded = false;
-		ret = 1;
-		goto out;
-	}
-	if (j->same) {
-		if (report_same)
-			diag_copy(d, &f->msgs);
-		ret = f->problems;
-		goto out;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
-	ret = j->dret;
+static const char *file_type(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "not a regular file";
+	}
+}
+
+/* "1.5 GiB", "12 KiB", "100 bytes" */
+static void human_size(char *buf, size_t len, uint64_t n)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0]))
+		v /= 1024, u++;
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/*
+ * A read that did not give a text: the file keeps its last good objects
+ * (it is not "empty"), the problem is reported when it is new (not on
+ * every retry) or report_same asks, and a failure is retried with backoff.
+ */
+static void mfile_unread(struct mfile *f, const struct mjob *j, struct diag *d, bool report_same)
+{
+	const char *keep = model_empty(&f->objs) ? "" : " (keeping its previous objects)";
+	bool again = f->rstate == j->st && (j->st != MREAD_FAILED || f->rerr == j->err);
+	char size[32], max[32];
+
+	if (j->st == MREAD_FAILED) {
+		f->backoff_ms = !f->backoff_ms                     ? RETRY_FIRST_MS
+		                : f->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
+		                                                   : f->backoff_ms * 2;
+		f->retry_at = now_ms() + f->backoff_ms;
+	} else {
+		f->backoff_ms = 0;
+	}
+	f->rstate = j->st;
+	f->rerr = j->err;
+	f->decoded = false;
+	if (again && !report_same)
+		return;
+	switch (j->st) {
+	case MREAD_NOT_REGULAR:
+		diag_add(d, "%s: %s, not a regular file: skipped%s", f->path, file_type(j->mode),
+		         keep);
+		break;
+	case MREAD_TOO_BIG:
+		human_size(size, sizeof(size), j->size);
+		human_size(max, sizeof(max), f->root->ms->max_size);
+		diag_add(d, "%s: %s is over the limit of %s per manifest file: not read%s", f->path,
+		         size, max, keep);
+		break;
+	default:
+		diag_add(d, "%s: cannot read: %s%s; retrying", f->path, strerror(j->err), keep);
+		break;
+	}
+}
+
+/* A text read and decoded: it replaces the file's objects, last good kept. */
+static int mfile_take(struct mfile *f, struct mjob *j, struct diag *d, bool *changed)
+{
+	int ret = j->dret;
+
 	if (ret < 0) {
 		ret = 1; /* syntax error: the file's previous objects all stay */
 	} else {
@@ -213,7 +291,33 @@ int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *change
 	f->hash = j->hash;
 	f->size = j->len;
 	f->decoded = true;
-out:
+	return ret;
+}
+
+int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed)
+{
+	struct mjob local = {0}, *j = f->job ? f->job : &local;
+	int ret;
+
+	if (!f->job)
+		mfile_fetch(f, &local);
+	f->job = NULL;
+	if (j->st == MREAD_GONE) {
+		ret = -ENOENT;
+	} else if (j->st != MREAD_OK) {
+		mfile_unread(f, j, d, report_same);
+		ret = 1;
+	} else {
+		f->rstate = MREAD_OK;
+		f->backoff_ms = 0;
+		if (!j->same) {
+			ret = mfile_take(f, j, d, changed);
+		} else {
+			if (report_same)
+				diag_copy(d, &f->msgs);
+			ret = f->problems;
+		}
+	}
 	mjob_clear(j);
 	if (j != &local)
 		free(j);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +82,16 @@ static void put_raw(struct fix *f, const char *rel, const char *text)
 	assert_non_null(fp);
 	assert_int_equal(fputs(text, fp) >= 0, 1);
 	assert_int_equal(fclose(fp), 0);
+}
+
+/* Rename from to to, both in the test directory. */
+static void put_rename(struct fix *f, const char *from, const char *to)
+{
+	char a[128], b[128];
+
+	snprintf(a, sizeof(a), "%s/%s", f->dir, from);
+	snprintf(b, sizeof(b), "%s/%s", f->dir, to);
+	assert_int_equal(rename(a, b), 0);
 }
 
 static void del(struct fix *f, const char *name)
@@ -153,8 +165,9 @@ static void test_load_dir(void **state)
 	snprintf(path, sizeof(path), "%s/sub.yaml", f->dir);
 	assert_int_equal(mkdir(path, 0755), 0); /* a directory, not a file: skipped */
 
-	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
-	assert_int_equal(f->d.n, 0);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_int_equal(f->d.n, 1);
+	assert_msg_has(f, "sub.yaml: a directory, not a regular file: skipped");
 	view(f);
 	assert_int_equal(f->m.n_services, 2);
 	/* sorted by file name: a.yml before b.yaml */
@@ -468,6 +481,89 @@ static void test_watch_file_path(void **state)
 	assert_int_equal(m.services[0]->ports[0].port, 81);
 	model_free_view(&m);
 	manifest_source_free(ms);
+}
+
+/*
+ * A FIFO with a manifest's name is skipped, never opened (opening it for
+ * reading would block until a writer comes): reported once, and a file
+ * that turns into one keeps its last good objects.
+ */
+static void test_not_regular(void **state)
+{
+	struct fix *f = *state;
+	char path[128];
+	int fd;
+
+	alarm(10); /* a blocked open fails the test instead of hanging it */
+	put(f, "a.yaml", svc_yaml("web", 80));
+	put(f, "b.yaml", svc_yaml("api", 80));
+	snprintf(path, sizeof(path), "%s/fifo.yaml", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_int_equal(f->d.n, 1);
+	assert_msg_has(f, "fifo.yaml: a FIFO, not a regular file: skipped");
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+
+	/* b.yaml replaced by a FIFO: its Service stays */
+	fd = manifest_source_watch(f->ms);
+	assert_true(fd >= 0);
+	diag_clear(&f->d);
+	snprintf(path, sizeof(path), "%s/.b.yaml.tmp", f->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	put_rename(f, ".b.yaml.tmp", "b.yaml");
+	assert_int_equal(events(f, fd), 0);
+	assert_msg_has(f, "b.yaml: a FIFO, not a regular file: skipped (keeping its previous "
+	                  "objects)");
+	view(f);
+	assert_non_null(svc(f, "api"));
+	/* reported once, not on every event */
+	diag_clear(&f->d);
+	put(f, "c.yaml", svc_yaml("other", 80));
+	assert_int_equal(events(f, fd), 1);
+	assert_int_equal(f->d.n, 0);
+	alarm(0);
+}
+
+/*
+ * A file over the size limit is refused before anything is read (a 40 GB
+ * sparse file costs nothing), named with the limit; its last good objects
+ * stay; back under the limit it is read again.
+ */
+static void test_too_big(void **state)
+{
+	struct fix *f = *state;
+	char path[128], big[2048];
+
+	put(f, "a.yaml", svc_yaml("web", 80));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	snprintf(path, sizeof(path), "%s/a.yaml", f->dir);
+	assert_int_equal(truncate(path, (off_t)40 << 30), 0);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_msg_has(f, "a.yaml: 40.0 GiB is over the limit of 64.0 MiB per manifest file: "
+	                  "not read (keeping its previous objects)");
+	view(f);
+	assert_non_null(svc(f, "web"));
+
+	manifest_source_set_max_file_size(f->ms, 1000);
+	memset(big, '#', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big + sizeof(big) - 200, svc_yaml("api", 80), strlen(svc_yaml("api", 80)));
+	big[sizeof(big) - 200 - 1] = '\n';
+	put(f, "a.yaml", big);
+	diag_clear(&f->d);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_msg_has(f, "a.yaml: 2.0 KiB is over the limit of 1000 bytes per manifest file");
+	view(f);
+	assert_non_null(svc(f, "web"));
+	assert_null(svc(f, "api"));
+
+	put(f, "a.yaml", svc_yaml("api", 80));
+	diag_clear(&f->d);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	view(f);
+	assert_null(svc(f, "web"));
+	assert_non_null(svc(f, "api"));
 }
 
 /* Many Services, one per file and all in one file: must stay fast. */
@@ -1009,6 +1105,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_bulk_and_configmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_regular, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parallel_same, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_kept_same, setup, teardown),
