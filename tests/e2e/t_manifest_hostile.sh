@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Hostile files in the manifests directory (issue 9): a FIFO named *.yaml must not block the
 # daemon (it did, for good, with /healthz still 200 and SIGTERM ignored), a 40 GB sparse file
-# must not abort it (ENOMEM). Each is logged naming the file, and the last good objects stay
-# programmed.
+# must not abort it (ENOMEM), and a file of NUL bytes (what a power loss leaves) must not remove
+# its Services. Each is logged naming the file, and the last good objects stay programmed.
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2
@@ -31,7 +31,15 @@ wait_for 5 logged "web.yaml: 40.0 GiB is over the limit of 64.0 MiB per manifest
 kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy died on a 40 GB file"
 http_ok pod-b http://10.96.0.40/ || fail "web's last good Service lost after its file grew to 40 GB"
 
-# 3. SIGTERM is still heard.
+# 3. api.yaml overwritten in place with NUL bytes (a power loss): refused, api stays.
+head -c 4096 /dev/zero >"$MANIFESTS/api.yaml"
+wait_for 5 logged "api.yaml:1:1: NUL byte" || fail "no log line refuses api.yaml's NUL bytes"
+sleep 1
+http_ok pod-b http://10.96.0.41/ || fail "api's Service removed after its file turned into NUL bytes"
+show=$(in_ns node "$SVCPROXY" show services 2>&1) || fail "svcproxy show services: exit $?"
+assert_contains "$show" "10.96.0.41" "api still programmed"
+
+# 4. SIGTERM is still heard.
 stop_svcproxy
 assert_eq 0 "$SP_RC" "exit status after SIGTERM"
-pass "FIFO and 40 GB file: skipped with a message, last good objects kept"
+pass "FIFO, 40 GB file and NUL bytes: skipped with a message, last good objects kept"

@@ -237,6 +237,24 @@ static void test_last_good(void **state)
 	assert_int_equal(f->m.n_services, 2);
 	assert_int_equal(svc(f, "web")->ports[0].port, 80);
 
+	/* NUL bytes (what a power loss leaves): refused, everything stays */
+	diag_clear(&f->d);
+	{
+		char path[128];
+		FILE *fp;
+
+		snprintf(path, sizeof(path), "%s/s.yaml", f->dir);
+		fp = fopen(path, "w");
+		assert_non_null(fp);
+		for (int i = 0; i < 4096; i++)
+			fputc(0, fp);
+		assert_int_equal(fclose(fp), 0);
+	}
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
+	assert_msg_has(f, "s.yaml:1:1: NUL byte");
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+
 	/* web invalid, api changed: web's previous version stays */
 	diag_clear(&f->d);
 	{
