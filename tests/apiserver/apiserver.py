@@ -1946,8 +1946,23 @@ class ControlHandler(BaseHTTPRequestHandler):
         return {"compacted": app.store.compact()}
 
     def ctl_token(self, app, a):
-        """op add (token, user) / revoke / restore (token)."""
-        au, op, tok = app.auth, a["op"], a["token"]
+        """op add (token, user) / revoke / restore (token) / rotate: a new admin token written
+        to DIR/token (atomically, as the kubelet rotates a projected token), the old one
+        revoked unless keep_old."""
+        au, op, tok = app.auth, a["op"], a.get("token", "")
+        if op == "rotate":
+            new = secrets.token_hex(16)
+            path = os.path.join(os.path.abspath(app.args.dir), "token")
+            with open(path) as f:
+                old = f.read().strip()
+            with au.lock:
+                au.tokens[new] = au.tokens.get(old, "admin")
+                if not a.get("keep_old"):
+                    au.revoked.add(old)
+            with open(path + ".tmp", "w") as f:
+                f.write(new + "\n")
+            os.rename(path + ".tmp", path)
+            return {"token": "rotate", "old_revoked": not a.get("keep_old")}
         with au.lock:
             if op == "add":
                 au.tokens[tok] = a.get("user", "admin")

@@ -163,6 +163,13 @@ assert_eq bob "$(apictl requests | jq -r 'last.user')" "its user"
 apictl token revoke t-bob >/dev/null
 code=$(ip netns exec "$API_NS" curl -sS --cacert "$APISERVER_DIR/ca.crt" -H "Authorization: Bearer t-bob" -o /dev/null -w '%{http_code}' "$URL/api/v1/nodes")
 assert_eq 401 "$code" "a revoked token"
+old=$TOKEN
+apictl token rotate >/dev/null
+TOKEN=$(cat "$APISERVER_DIR/token")
+assert_ne "$old" "$TOKEN" "the token in DIR/token after 'token rotate'"
+assert_eq 200 "$(c -o /dev/null -w '%{http_code}' "$URL/api/v1/nodes")" "the rotated token"
+code=$(ip netns exec "$API_NS" curl -sS --cacert "$APISERVER_DIR/ca.crt" -H "Authorization: Bearer $old" -o /dev/null -w '%{http_code}' "$URL/api/v1/nodes")
+assert_eq 401 "$code" "the token before the rotation"
 apictl forbid admin services >/dev/null
 out=$(c "$URL/api/v1/namespaces/default/services")
 assert_eq "Forbidden 403" "$(jq -r '"\(.reason) \(.code)"' <<<"$out")" "forbidden services"
