@@ -7,7 +7,7 @@
  *
  *   server    path                 answer
  *   --------  -------------------  ---------------------------------------
- *   healthz   /healthz, /livez     200 / 503 + JSON (metrics_health)
+ *   healthz   /healthz, /livez     200 / 503 + JSON (metrics_healthz, _health)
  *   metrics   /metrics             200 + Prometheus text 0.0.4
  *   metrics   /healthz, /livez     as on the healthz server
  *   both      anything else        404
@@ -103,10 +103,11 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 	return reply(conn, status, "text/plain; charset=utf-8", (void *)text, strlen(text), NULL);
 }
 
-static enum MHD_Result serve_health(struct MHD_Connection *conn)
+static enum MHD_Result serve_health(struct MHD_Connection *conn, bool healthz)
 {
-	char body[256];
-	int healthy = metrics_health(body, sizeof(body));
+	char body[512];
+	int healthy =
+	    healthz ? metrics_healthz(body, sizeof(body)) : metrics_health(body, sizeof(body));
 
 	return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
 	             body, strlen(body), NULL);
@@ -142,7 +143,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0)
-		return serve_health(conn);
+		return serve_health(conn, url[1] == 'h');
 	if (role->metrics && strcmp(url, "/metrics") == 0)
 		return serve_metrics(conn);
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n");

@@ -51,6 +51,9 @@ struct metrics_state {
 	uint64_t syncs_error;
 	unsigned programmed_services;
 	unsigned programmed_endpoints;
+	bool node_ineligible; /* the Node is being deleted (metrics_set_node_eligible) */
+	/* kubeproxy_{livez,healthz}_total: [healthz][healthy] answers */
+	uint64_t probe_total[2][2];
 
 	/* per-bucket (not cumulative) counts; [SYNC_BUCKETS] is the +Inf overflow */
 	uint64_t sync_bucket[SYNC_BUCKETS + 1];
@@ -167,12 +170,13 @@ void metrics_set_programmed(unsigned services, unsigned endpoints)
 }
 
 /*
- * RFC 3339 in UTC with milliseconds; NULL (never happened) prints Go's zero
- * time, which is what kube-proxy reports in that case.
+ * Go's time.Time JSON form (RFC 3339 with nanoseconds, trailing zeros
+ * dropped) in UTC; NULL (never happened) prints Go's zero time, which is
+ * what kube-proxy reports in that case.
  */
 static void fmt_rfc3339(char *buf, size_t len, const struct timespec *t)
 {
-	char date[32];
+	char date[32], frac[16] = "";
 	struct tm tm;
 
 	if (!t) {
@@ -181,42 +185,86 @@ static void fmt_rfc3339(char *buf, size_t len, const struct timespec *t)
 	}
 	gmtime_r(&t->tv_sec, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03dZ", date, (int)(t->tv_nsec / 1000000 % 1000));
+	if (t->tv_nsec) {
+		size_t n;
+
+		snprintf(frac, sizeof(frac), ".%09ld", (long)t->tv_nsec);
+		for (n = strlen(frac); frac[n - 1] == '0';)
+			frac[--n] = '\0';
+	}
+	snprintf(buf, len, "%s%sZ", date, frac);
+}
+
+void metrics_set_node_eligible(bool eligible)
+{
+	lock();
+	state.node_ineligible = !eligible;
+	unlock();
 }
 
 /*
- * The body is exactly kube-proxy's healthz format. As there, a healthy
- * answer reports lastUpdated = currentTime (compatibility with releases
- * where it meant "the sync loop ran"); an unhealthy one reports the last
- * successful sync. nodeEligible is always true: svcproxy does not watch its
- * Node for deletion taints. The body is truncated (still NUL-terminated) if
- * len is short; 128 bytes is always enough.
+ * kube-proxy's ProxyHealthServer.Health() and its JSON (json.Marshal of
+ * ProxyHealth): healthy while starting up (no sync yet) or when no change
+ * has waited longer than the timeout. svcproxy syncs both families in one
+ * pass, so both carry the same status once a sync has succeeded. As
+ * kube-proxy, a healthy answer reports lastUpdated = currentTime at the top
+ * level (compatibility with releases where it meant "the sync loop ran").
+ *
+ * /healthz (healthz true) adds nodeEligible and is healthy only when the
+ * Node is eligible and - unlike kube-proxy, as issue 8 asks - after the
+ * first successful sync, so a readiness probe never passes on rules built
+ * from nothing. Returns 1 healthy, 0 not; the body is truncated (still
+ * NUL-terminated) if len is short; 512 bytes is always enough.
  */
-int metrics_health(char *buf, size_t len)
+static int health_body(char *buf, size_t len, bool healthz)
 {
 	struct timespec mono, real, last_ok;
-	char last_s[48], now_s[48];
-	bool healthy, synced;
+	char last_s[48], now_s[48], fam_s[48], eligible[32] = "", status[256] = "";
+	bool healthy, synced, node_ok;
 
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
 	lock();
-	healthy = !state.queued || ts_diff(&mono, &state.queued_mono) < state.health_timeout;
 	synced = state.synced;
+	healthy =
+	    !synced || !state.queued || ts_diff(&mono, &state.queued_mono) < state.health_timeout;
 	last_ok = state.last_ok_real;
+	node_ok = !state.node_ineligible;
 	unlock();
 
 	fmt_rfc3339(now_s, sizeof(now_s), &real);
-	if (healthy)
-		fmt_rfc3339(last_s, sizeof(last_s), &real);
-	else
-		fmt_rfc3339(last_s, sizeof(last_s), synced ? &last_ok : NULL);
+	fmt_rfc3339(last_s, sizeof(last_s), healthy ? &real : synced ? &last_ok : NULL);
+	if (synced) {
+		fmt_rfc3339(fam_s, sizeof(fam_s), &last_ok);
+		snprintf(status, sizeof(status),
+		         ",\"status\":{\"IPv4\":{\"lastUpdated\":\"%s\",\"healthy\":%s},"
+		         "\"IPv6\":{\"lastUpdated\":\"%s\",\"healthy\":%s}}",
+		         fam_s, healthy ? "true" : "false", fam_s, healthy ? "true" : "false");
+	}
+	if (healthz)
+		snprintf(eligible, sizeof(eligible), ",\"nodeEligible\":%s",
+		         node_ok ? "true" : "false");
 	if (buf && len)
-		snprintf(
-		    buf, len,
-		    "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", \"nodeEligible\": true}",
-		    last_s, now_s);
+		snprintf(buf, len,
+		         "{\"lastUpdated\":\"%s\",\"currentTime\":\"%s\"%s,"
+		         "\"healthy\":%s%s}",
+		         last_s, now_s, eligible, healthy ? "true" : "false", status);
+	if (healthz)
+		healthy = healthy && node_ok && synced;
+	lock();
+	state.probe_total[healthz][healthy]++;
+	unlock();
 	return healthy ? 1 : 0;
+}
+
+int metrics_health(char *buf, size_t len)
+{
+	return health_body(buf, len, false);
+}
+
+int metrics_healthz(char *buf, size_t len)
+{
+	return health_body(buf, len, true);
 }
 
 /* Shortest decimal form that reads back as the same double (as Go's 'g', -1). */
@@ -297,6 +345,18 @@ void metrics_write(FILE *f)
 	              "[ALPHA] Cumulative proxy rules Endpoint changes", s.endpoint_changes);
 	write_counter(f, "kubeproxy_sync_proxy_rules_service_changes_total",
 	              "[ALPHA] Cumulative proxy rules Service changes", s.service_changes);
+
+	for (int hz = 0; hz < 2; hz++) {
+		const char *name = hz ? "kubeproxy_healthz_total" : "kubeproxy_livez_total";
+
+		write_header(f, name, "counter",
+		             hz ? "[ALPHA] Cumulative proxy healthz HTTP status"
+		                : "[ALPHA] Cumulative proxy livez HTTP status");
+		fprintf(f, "%s{code=\"200\"} %llu\n", name,
+		        (unsigned long long)s.probe_total[hz][1]);
+		fprintf(f, "%s{code=\"503\"} %llu\n", name,
+		        (unsigned long long)s.probe_total[hz][0]);
+	}
 
 	write_header(f, "svcproxy_syncs_total", "counter",
 	             "Syncs of the dataplane, by result (ok, error)");

@@ -8,6 +8,7 @@
 #ifndef SVCPROXY_METRICS_H
 #define SVCPROXY_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -28,11 +29,25 @@ void metrics_sync_done(double duration_sec, int ok);
 void metrics_set_programmed(unsigned services, unsigned endpoints);
 
 /*
- * Health check: fills the kube-proxy JSON body into buf
- * ({"lastUpdated": "...", "currentTime": "...", "nodeEligible": true}),
- * returns 1 healthy, 0 unhealthy.
+ * Health, bodies in kube-proxy 1.33's format (json.Marshal of ProxyHealth):
+ *   /livez   {"lastUpdated":T,"currentTime":T,"healthy":B,
+ *             "status":{"IPv4":{"lastUpdated":T,"healthy":B},"IPv6":{...}}}
+ *   /healthz the same with "nodeEligible":B after currentTime
+ * "status" appears once a sync has succeeded. Return 1 healthy (200), 0 not
+ * (503). metrics_health() is the proxy's own health (/livez, and
+ * serviceProxyHealthy of healthCheckNodePort answers); metrics_healthz()
+ * also needs an eligible Node and a first successful sync (readiness).
  */
 int metrics_health(char *buf, size_t len);
+int metrics_healthz(char *buf, size_t len);
+
+/*
+ * The Node's eligibility, as kube-proxy's NodeEligible(): false when the
+ * Node has a deletionTimestamp or the ToBeDeletedByClusterAutoscaler taint.
+ * /healthz then answers 503 so load balancers drain the node. The API
+ * source calls it on every event of this node's Node; true until then.
+ */
+void metrics_set_node_eligible(bool eligible);
 
 /* Write the Prometheus text exposition of everything to f. */
 void metrics_write(FILE *f);

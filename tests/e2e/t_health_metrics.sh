@@ -29,6 +29,14 @@ for path in healthz livez; do
 	lu=$(printf '%s' "$BODY" | jq -r '.lastUpdated // empty')
 	[[ -n "$lu" ]] || fail "/$path JSON has no lastUpdated: $BODY"
 	log "ok: /$path lastUpdated=$lu"
+	# kube-proxy 1.33's body: healthy, per-family status, nodeEligible on /healthz only
+	printf '%s' "$BODY" | jq -e '.healthy == true and .status.IPv4.healthy == true and .status.IPv6.healthy == true' >/dev/null ||
+		fail "/$path body lacks kube-proxy's healthy/status fields: $BODY"
+	if [[ $path == healthz ]]; then
+		printf '%s' "$BODY" | jq -e '.nodeEligible == true' >/dev/null || fail "/healthz without nodeEligible: $BODY"
+	else
+		printf '%s' "$BODY" | jq -e 'has("nodeEligible") | not' >/dev/null || fail "/livez with nodeEligible: $BODY"
+	fi
 done
 
 get "http://$METRICS/metrics"

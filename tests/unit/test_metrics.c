@@ -25,7 +25,7 @@
 #include "daemon/http.h"
 #include "daemon/metrics.h"
 
-#define GO_ZERO_TIME "\"lastUpdated\": \"0001-01-01T00:00:00Z\""
+#define GO_ZERO_TIME "\"lastUpdated\":\"0001-01-01T00:00:00Z\""
 
 /* ---- health --------------------------------------------------------- */
 
@@ -35,11 +35,27 @@ static void test_fresh_is_healthy(void **unused)
 
 	metrics_init(10);
 	assert_int_equal(metrics_health(body, sizeof(body)), 1);
-	assert_non_null(strstr(body, "\"lastUpdated\": \""));
-	assert_non_null(strstr(body, ",\"currentTime\": \""));
-	assert_non_null(strstr(body, "\"nodeEligible\": true}"));
+	/* kube-proxy 1.33's json.Marshal(ProxyHealth): no status before a sync */
+	assert_non_null(strstr(body, "{\"lastUpdated\":\"20"));
+	assert_non_null(strstr(body, ",\"currentTime\":\"20"));
+	assert_non_null(strstr(body, "Z\",\"healthy\":true}"));
+	assert_null(strstr(body, "nodeEligible")); /* /livez has none */
 	/* healthy reports lastUpdated = currentTime, never Go's zero time */
 	assert_null(strstr(body, GO_ZERO_TIME));
+	/* /healthz: nodeEligible, and not ready before the first sync */
+	assert_int_equal(metrics_healthz(body, sizeof(body)), 0);
+	assert_non_null(strstr(body, "\",\"nodeEligible\":true,\"healthy\":true}"));
+	metrics_sync_done(0.001, 1);
+	assert_int_equal(metrics_healthz(body, sizeof(body)), 1);
+	assert_non_null(strstr(body, ",\"status\":{\"IPv4\":{\"lastUpdated\":\"20"));
+	assert_non_null(strstr(body, "\"healthy\":true},\"IPv6\":{\"lastUpdated\":\"20"));
+	/* a Node being deleted: /healthz 503, /livez unaffected */
+	metrics_set_node_eligible(false);
+	assert_int_equal(metrics_healthz(body, sizeof(body)), 0);
+	assert_non_null(strstr(body, "\"nodeEligible\":false"));
+	assert_int_equal(metrics_health(body, sizeof(body)), 1);
+	metrics_set_node_eligible(true);
+	assert_int_equal(metrics_healthz(body, sizeof(body)), 1);
 	/* a short buffer is truncated, not overrun, and health still answered */
 	assert_int_equal(metrics_health(body, 8), 1);
 	assert_int_equal(strlen(body), 7);
@@ -61,13 +77,12 @@ static void test_stall_then_sync(void **unused)
 	metrics_init(0.05);
 	metrics_change_queued();
 	usleep(100 * 1000);
-	assert_int_equal(metrics_health(body, sizeof(body)), 0);
-	/* never synced: kube-proxy reports Go's zero time */
-	assert_non_null(strstr(body, GO_ZERO_TIME));
-
-	/* a failed sync does not clear the pending change */
+	/* starting up (never synced): healthy, as kube-proxy; /healthz not ready */
+	assert_int_equal(metrics_health(body, sizeof(body)), 1);
+	assert_int_equal(metrics_healthz(body, sizeof(body)), 0);
+	/* a failed sync does not make it synced either */
 	metrics_sync_done(0.01, 0);
-	assert_int_equal(metrics_health(body, sizeof(body)), 0);
+	assert_int_equal(metrics_health(body, sizeof(body)), 1);
 
 	metrics_sync_done(0.01, 1);
 	assert_int_equal(metrics_health(body, sizeof(body)), 1);
@@ -77,12 +92,18 @@ static void test_stall_then_sync(void **unused)
 	usleep(100 * 1000);
 	assert_int_equal(metrics_health(body, sizeof(body)), 0);
 	assert_null(strstr(body, GO_ZERO_TIME));
-	assert_non_null(strstr(body, "\"lastUpdated\": \"20"));
+	assert_non_null(strstr(body, "{\"lastUpdated\":\"20"));
+	assert_non_null(strstr(body, "\"healthy\":false,\"status\":{\"IPv4\":"));
+
+	/* a failed sync does not clear the pending change */
+	metrics_sync_done(0.01, 0);
+	assert_int_equal(metrics_health(body, sizeof(body)), 0);
 }
 
 static void test_oldest_queued_counts(void **unused)
 {
 	metrics_init(0.05);
+	metrics_sync_done(0.001, 1);
 	metrics_change_queued();
 	usleep(100 * 1000);
 	/* a later change must not restart the clock of the older one */
@@ -316,12 +337,13 @@ static void test_http_loopback(void **unused)
 	assert_int_equal(r.status, 200);
 	assert_header(&r, "\r\nContent-Type: application/json\r\n");
 	assert_header(&r, "\r\nX-Content-Type-Options: nosniff\r\n");
-	assert_non_null(strstr(r.body, "{\"lastUpdated\": \""));
-	assert_non_null(strstr(r.body, "\"nodeEligible\": true}"));
+	assert_non_null(strstr(r.body, "{\"lastUpdated\":\""));
+	assert_non_null(strstr(r.body, "\"nodeEligible\":true,\"healthy\":true,\"status\":"));
 	free(r.raw);
 
 	http_get(AF_INET, hp, "/livez", &r);
 	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "nodeEligible"));
 	free(r.raw);
 
 	/* /metrics lives on the metrics address only */
@@ -364,14 +386,15 @@ static void test_http_loopback(void **unused)
 		http_stop(h2);
 	}
 
-	/* stalled: 503 on both paths of both servers, same JSON */
+	/* stalled after a sync: 503 on both paths of both servers */
 	metrics_init(0.01);
+	metrics_sync_done(0.001, 1);
 	metrics_change_queued();
 	usleep(50 * 1000);
 	http_get(AF_INET, hp, "/healthz", &r);
 	assert_int_equal(r.status, 503);
 	assert_header(&r, "\r\nContent-Type: application/json\r\n");
-	assert_non_null(strstr(r.body, GO_ZERO_TIME));
+	assert_non_null(strstr(r.body, "\"healthy\":false"));
 	free(r.raw);
 	http_get(AF_INET, mp, "/livez", &r);
 	assert_int_equal(r.status, 503);
@@ -387,6 +410,7 @@ static void test_http_ipv6_loopback(void **unused)
 	struct http_servers *h;
 
 	metrics_init(10);
+	metrics_sync_done(0.001, 1); /* /healthz is ready after a first sync */
 	h = start_random(true, &hp, &mp);
 	if (!h && (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT))
 		skip(); /* no IPv6 loopback here */
