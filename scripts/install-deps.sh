@@ -11,7 +11,7 @@ PACKAGES=(
 	# build
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev
-	libnetfilter-conntrack-dev
+	libnetfilter-conntrack-dev libcap-dev libseccomp-dev
 	# unit tests, sanitizers, formatting
 	libcmocka-dev clang-format
 	# end-to-end tests and demo

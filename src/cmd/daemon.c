@@ -35,6 +35,7 @@
 #include "daemon/http.h"
 #include "daemon/metrics.h"
 #include "daemon/nodeports.h"
+#include "daemon/privs.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/nft.h"
 #include "source/manifest.h"
@@ -407,6 +408,11 @@ int cmd_run(const struct options *o, bool once)
 
 	metrics_init(2 * o->sync_period);
 	dm.src = manifest_source_open(o->manifests, o->n_manifests);
+	/* set up everything that needs more than privs.h keeps, then drop it */
+	if (dp_open(&dm) || privs_restrict(NULL)) {
+		ret = EXIT_RUNTIME;
+		goto out;
+	}
 	ret = source_start(dm.src, &d);
 	problems = (int)diag_flush(&d, LOG_LVL_ERROR, source_name(dm.src));
 	if (ret) {
@@ -414,10 +420,6 @@ int cmd_run(const struct options *o, bool once)
 		goto out;
 	}
 	if (wait_ready(dm.src)) {
-		ret = EXIT_RUNTIME;
-		goto out;
-	}
-	if (dp_open(&dm)) {
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
