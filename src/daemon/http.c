@@ -35,11 +35,6 @@
 
 #define HTTP_SUBSYS "http"
 
-/* A stalled client is dropped after this many seconds of silence. */
-#define HTTP_CONN_TIMEOUT 30
-/* Scrapers and probes need a handful; cap what a flood can take. */
-#define HTTP_CONN_LIMIT 64
-
 struct http_role {
 	const char *name; /* the flag that configures it, for messages */
 	bool metrics;     /* serves /metrics too */
@@ -231,6 +226,13 @@ bad_form:
  * addr is NULL or "" (disabled), or -errno (bind/listen's errno where MHD
  * leaves it, else -EIO) after logging a line naming the address.
  */
+static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+}
+
 static int daemon_start(const struct http_role *role, const char *addr, struct MHD_Daemon **out)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
@@ -252,12 +254,16 @@ static int daemon_start(const struct http_role *role, const char *addr, struct M
 	}
 
 	errno = 0;
-	/* The logger must come first or MHD logs option errors to stderr itself. */
-	*out = MHD_start_daemon(flags, port, NULL, NULL, handle, (void *)role,
-	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-	                        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-	                        (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-	                        (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_END);
+	/*
+	 * The logger must come first or MHD logs option errors to stderr itself.
+	 * On loopback every client has the same address: no per-address cap.
+	 */
+	*out = MHD_start_daemon(
+	    flags, port, NULL, NULL, handle, (void *)role, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)(sockaddr_is_loopback(&ss) ? 0 : HTTP_PER_IP_LIMIT), MHD_OPTION_END);
 	if (!*out) {
 		err = errno ? -errno : -EIO;
 		log_err(HTTP_SUBSYS, "--%s %s: cannot start the server: %s", role->name, addr,

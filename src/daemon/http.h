@@ -12,6 +12,21 @@
 #ifndef SVCPROXY_HTTP_H
 #define SVCPROXY_HTTP_H
 
+/*
+ * Limits of every HTTP server svcproxy runs (these and the
+ * healthCheckNodePort servers of nodeports.c). Probes and scrapers finish
+ * in milliseconds; a client silent for HTTP_CONN_TIMEOUT seconds is
+ * dropped, so idle connections cannot hold a server for long. A server
+ * takes at most HTTP_CONN_LIMIT connections (far below the raised file
+ * limit, so a flood never starves the sources and the dataplane of file
+ * descriptors). Servers reachable from outside the node also cap each
+ * client address at HTTP_PER_IP_LIMIT, so one client cannot lock out the
+ * load balancer's probes.
+ */
+#define HTTP_CONN_TIMEOUT 5
+#define HTTP_CONN_LIMIT   256
+#define HTTP_PER_IP_LIMIT 32
+
 struct http_servers;
 
 /* Returns NULL with errno set and a logged message naming the address. */

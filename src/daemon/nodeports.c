@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "daemon/http.h"
 #include "daemon/metrics.h"
 
 struct held_port {
@@ -188,10 +189,12 @@ static void sync_hc(struct nodeports *np, const struct desired *dss, size_t n_ds
 			hc->local = want->local_endpoints;
 			hc->owner = np;
 			hc->seen = true;
-			hc->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO,
-			                         hc->port, NULL, NULL, hc_handle, hc,
-			                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-			                         MHD_OPTION_END);
+			hc->d = MHD_start_daemon(
+			    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, hc->port, NULL, NULL,
+			    hc_handle, hc, MHD_OPTION_CONNECTION_TIMEOUT,
+			    (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+			    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			    (unsigned int)HTTP_PER_IP_LIMIT, MHD_OPTION_END);
 			if (!hc->d)
 				log_warn("nodeport",
 				         "Service %s/%s: cannot serve healthCheckNodePort %u: %s",
