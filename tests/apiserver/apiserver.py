@@ -217,6 +217,7 @@ RESOURCES = [
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
+SLICE_RES = BY_KIND[("discovery.k8s.io/v1", "EndpointSlice")]
 
 
 # ------------------------------------------------------------ selectors
@@ -1199,6 +1200,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def route(self):
         self.code, self.audit_id, self.user = 0, str(uuid.uuid4()), ""
         self.body_read = False
+        self.recorded = False  # watches are recorded when their stream starts
         u = urllib.parse.urlsplit(self.path)
         path = u.path.rstrip("/") or "/"
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True)
@@ -1230,7 +1232,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             if not self.body_read and (self.headers.get("Content-Length", "0") != "0" or
                                        self.headers.get("Transfer-Encoding")):
                 self.close_connection = True  # an unread body would garble the next request
-            self.app.record(self.command, self.path, self.user, self.code, is_watch)
+            if not self.recorded:
+                self.app.record(self.command, self.path, self.user, self.code, is_watch)
 
     def serve_other(self, path):
         if self.command != "GET":
@@ -1429,6 +1432,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Audit-Id", self.audit_id)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        self.app.record(self.command, self.path, self.user, 200, True)
+        self.recorded = True
         try:
             if error is not None:
                 self.write_chunk(dumps({"type": "ERROR", "object": error.status()}).encode()
@@ -1651,6 +1656,7 @@ class App:
         self.conns = set()
         self.conns_lock = threading.Lock()
         self.requests = collections.deque(maxlen=20000)
+        self.churn = {}  # state of apiserver-ctl churn
         self.counts = collections.Counter()
         self.httpd = None
         self.api_lock = threading.Lock()
@@ -1799,7 +1805,8 @@ class ControlHandler(BaseHTTPRequestHandler):
                     "requests": dict(app.counts), "url": app.url,
                     "paused": max(0.0, app.faults.paused_until - time.time()),
                     "outage": max(0.0, app.outage_until - time.time()),
-                    "delay": app.faults.delay, "fail": app.faults.fail_count}
+                    "delay": app.faults.delay, "fail": app.faults.fail_count,
+                    "churn": dict(app.churn)}
 
     def ctl_requests(self, app, a):
         with app.conns_lock:
@@ -1941,6 +1948,57 @@ class ControlHandler(BaseHTTPRequestHandler):
             raise bad_request("mode is event or http")
         app.faults.watch_410_http = a["mode"] == "http"
         return {"watch_410": a["mode"]}
+
+    def ctl_churn(self, app, a):
+        """A steady stream of real changes for benchmarks (issue 8: 100 updates/s for 60 s):
+        rate changes a second for seconds, round-robin over the EndpointSlices (of namespace,
+        if given), each flipping conditions.ready of the slice's first endpoint and stamping
+        endpoints.kubernetes.io/last-change-trigger-time (RFC 3339, nanoseconds, as the
+        EndpointSlice controller does). stop=true ends a running churn."""
+        ch = app.churn
+        if a.get("stop") in (True, "1", "true"):
+            ch["stop"] = True
+            return dict(ch)
+        if ch.get("running"):
+            raise ApiError(409, "Conflict", "a churn is running (stop it first)")
+        rate, secs, ns = float(a.get("rate", 100)), float(a.get("seconds", 60)), \
+            a.get("namespace", "")
+        keys = [k for k in sorted(app.store.objs["endpointslices"]) if not ns or k[0] == ns]
+        if not keys or rate <= 0:
+            raise bad_request("no EndpointSlices to churn (or rate <= 0)")
+        ch.clear()
+        ch.update(running=True, stop=False, done=0, rate=rate, seconds=secs, slices=len(keys))
+        threading.Thread(target=self.churn_loop, args=(app, keys, rate, secs),
+                         daemon=True).start()
+        return dict(ch)
+
+    @staticmethod
+    def churn_loop(app, keys, rate, secs):
+        ch, st = app.churn, app.store
+        start, i = time.monotonic(), 0
+        while not ch["stop"] and i < rate * secs:
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            k = keys[i % len(keys)]
+            i += 1
+            with st.lock:
+                cur = st.objs["endpointslices"].get(k)
+                if cur is None or not cur.get("endpoints"):
+                    continue
+                new = jcopy(cur)
+                ep = new["endpoints"][0]
+                cond = ep.setdefault("conditions", {})
+                cond["ready"] = not cond.get("ready", True)
+                t = time.time_ns()
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + \
+                    f".{t % 10**9:09d}Z"
+                new["metadata"].setdefault("annotations", {})[
+                    "endpoints.kubernetes.io/last-change-trigger-time"] = stamp
+                new["metadata"].pop("resourceVersion", None)
+                app.writes.update(SLICE_RES, k[0], k[1], new)
+                ch["done"] += 1
+        ch["running"] = False
 
     def ctl_compact(self, app, a):
         return {"compacted": app.store.compact()}

@@ -188,4 +188,13 @@ assert_eq "MODIFIED node-a true" \
 	"$(jq -r '"\(.type) \(.object.metadata.name) \(.object.metadata.deletionTimestamp != null)"' "$WORK/wn")" \
 	"the node watch (fieldSelector) sees only node-a being deleted"
 
+# ---- churn: RATE real EndpointSlice changes a second, each a watch event
+printf '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"e-%s","namespace":"default"},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.%s"]}]}\n' 1 11 2 12 |
+	apictl apply - >/dev/null || fail "apply slices"
+rv=$(c "$URL/apis/discovery.k8s.io/v1/endpointslices" | jq -r .metadata.resourceVersion)
+assert_eq 20 "$(apictl churn --rate 20 --seconds 1 --wait | jq .done)" "changes made by 'churn --rate 20 --seconds 1'"
+c "$URL/apis/discovery.k8s.io/v1/endpointslices?watch=true&resourceVersion=$rv&timeoutSeconds=1" >"$WORK/wch"
+assert_eq "20 10 20" "$(jq -s '"\(length) \([.[] | select(.object.endpoints[0].conditions.ready == false)] | length) \([.[] | select(.object.metadata.annotations["endpoints.kubernetes.io/last-change-trigger-time"] | test("^20..-..-..T..:..:..\\.[0-9]{9}Z$"))] | length)"' -r "$WORK/wch")" \
+	"churn events: total, ready=false, stamped"
+
 pass "every fault hook works as documented"
