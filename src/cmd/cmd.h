@@ -20,6 +20,9 @@ struct options {
 	size_t n_manifests;
 	const char *kubeconfig; /* --kubeconfig: the Kubernetes API source */
 	const char *master;     /* --master: overrides the kubeconfig's server */
+	/* no source given, KUBERNETES_SERVICE_HOST set: the API with the Pod's
+	 * service-account credentials (kube-proxy's in-cluster default) */
+	bool in_cluster;
 	const char *hostname;
 	struct cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;

@@ -434,7 +434,11 @@ static void default_hostname(char *host, size_t len)
 static int finish_options(struct cmdline *cl, struct options *o, char *host, size_t host_len)
 {
 	const char *cmd = cl->cmd;
-	bool api = o->kubeconfig || o->master;
+	bool api;
+
+	o->in_cluster = !o->n_manifests && !o->kubeconfig && !o->master &&
+	                getenv("KUBERNETES_SERVICE_HOST") && strcmp(cmd, "check");
+	api = o->kubeconfig || o->master || o->in_cluster;
 
 	if (o->n_manifests && api)
 		return bad_usage(cmd, "--manifests and %s are exclusive: one source at a time",
@@ -445,7 +449,8 @@ static int finish_options(struct cmdline *cl, struct options *o, char *host, siz
 		           : bad_usage(cmd,
 		                       "nothing to check: --manifests PATH and/or --config FILE");
 	if (!o->n_manifests && !api)
-		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE");
+		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE "
+		                      "(or in-cluster credentials in a Pod)");
 	if (!o->n_manifests) /* the API source is wired in by source/kube */
 		return bad_usage(cmd, "the Kubernetes API source is not available yet");
 	/* kube-proxy's defaults with an API source; loopback for manifests (SPEC §4) */
