@@ -35,14 +35,23 @@ static int caps_restrict(const struct privs_opts *o)
 	cap_t caps, now;
 	int ret = 0;
 
-	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++)
-		if (!cap_kept(c, o) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1 &&
-		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
-			ret = -errno;
-			log_err("privs", "cannot drop capability %d from the bounding set: %s", c,
-			        strerror(errno));
-			return ret;
+	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+		if (cap_kept(c, o) || prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1 ||
+		    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0 || errno == EINVAL)
+			continue;
+		if (errno == EPERM) {
+			/*
+			 * No CAP_SETPCAP, as in a container given only the three:
+			 * whoever started us already chose the bounding set.
+			 */
+			log_debug("privs", "bounding set left as it is: no CAP_SETPCAP");
+			break;
 		}
+		ret = -errno;
+		log_err("privs", "cannot drop capability %d from the bounding set: %s", c,
+		        strerror(errno));
+		return ret;
+	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	caps = cap_init(); /* all clear */
 	now = cap_get_proc();
