@@ -58,6 +58,8 @@ int cmd_run(const struct options *o, bool once);
 int cmd_check(const struct options *o);
 int cmd_show(const char *what);
 int cmd_cleanup(void);
+/* kpcleanup.c: remove kube-proxy's nftables tables and iptables chains */
+int cmd_cleanup_kube_proxy(void);
 /* proto: "tcp", "udp", "sctp" or NULL (tcp) */
 int cmd_trace(const char *src, const char *dst, const char *proto);
 

@@ -136,9 +136,16 @@ static void usage_for(const char *cmd, FILE *f)
 		      "sent. DST may be [IPv6]:PORT.\n",
 		      f);
 	} else if (!strcmp(cmd, "cleanup")) {
-		fputs("Usage: svcproxy cleanup\n\n"
+		fputs("Usage: svcproxy cleanup [--kube-proxy]\n\n"
 		      "Remove svcproxy's nftables tables. Established connections keep their\n"
-		      "conntrack entries; nothing else in the kernel is touched.\n",
+		      "conntrack entries; nothing else in the kernel is touched.\n\n"
+		      "  --kube-proxy  instead, remove what kube-proxy left behind, as\n"
+		      "                'kube-proxy --cleanup' does: its nftables tables ip/ip6\n"
+		      "                kube-proxy and its KUBE-* iptables chains (nat, filter,\n"
+		      "                mangle; IPv4 and IPv6; legacy and nft), with the jumps\n"
+		      "                to them. kubelet's KUBE-FIREWALL, KUBE-MARK-DROP and\n"
+		      "                KUBE-KUBELET-CANARY and all other chains stay. Run it\n"
+		      "                after kube-proxy is removed from the node.\n",
 		      f);
 	}
 }
@@ -162,6 +169,7 @@ enum {
 	OPT_KLOG_V,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_KUBE_PROXY,
 	OPT_END,
 };
 
@@ -187,6 +195,7 @@ static const struct option long_opts[] = {
     {"v", required_argument, NULL, OPT_KLOG_V},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"kube-proxy", no_argument, NULL, OPT_KUBE_PROXY},
     {NULL, 0, NULL, 0},
 };
 
@@ -228,6 +237,8 @@ static bool opt_allowed(const char *cmd, int opt)
 	case OPT_MANIFESTS:
 	case OPT_CONFIG:
 		return syncing || !strcmp(cmd, "check");
+	case OPT_KUBE_PROXY:
+		return !strcmp(cmd, "cleanup");
 	case OPT_KUBECONFIG:
 	case OPT_MASTER:
 	case OPT_HOSTNAME:
@@ -411,6 +422,8 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct options 
 		case OPT_MANIFESTS:
 			o->manifests[o->n_manifests++] = optarg;
 			break;
+		case OPT_KUBE_PROXY:
+			break; /* seen[] */
 		default:
 			ret = take_proxy_opt(cmd, opt, optarg, o);
 			if (ret)
@@ -594,7 +607,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "cleanup")) {
 		log_setup(cl.verbosity, cl.json);
-		return cmd_cleanup();
+		return cl.seen[OPT_KUBE_PROXY] ? cmd_cleanup_kube_proxy() : cmd_cleanup();
 	}
 	if (o.config) {
 		ret = config_apply(&cl, &o, &kc, &warns);
