@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "common/addr.h"
+#include "source/decode.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -36,6 +37,9 @@ struct options {
 	const char *healthz_addr;
 	const char *metrics_addr;
 	const char *config; /* --config: kube-proxy's KubeProxyConfiguration file */
+	/* --service-node-port-range, --external-ip-cidrs (in external_ip_cidrs, owned) */
+	struct decode_opts decode;
+	struct cidr *external_ip_cidrs;
 };
 
 struct kpconfig;

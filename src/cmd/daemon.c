@@ -49,13 +49,14 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Log every message of d at level lvl, then clear it. Returns how many. */
+/* Log every message of d at level lvl (warnings as such), then clear it. Returns how many errors.
+ */
 static size_t diag_flush(struct diag *d, enum log_level lvl, const char *subsys)
 {
-	size_t n = d->n;
+	size_t n = diag_errors(d);
 
 	for (size_t i = 0; i < d->n; i++)
-		log_msg(lvl, subsys, "%s", d->msgs[i]);
+		log_msg(d->warning[i] ? LOG_LVL_WARN : lvl, subsys, "%s", d->msgs[i]);
 	diag_clear(d);
 	return n;
 }
@@ -407,7 +408,7 @@ int cmd_run(const struct options *o, bool once)
 	int ret, problems;
 
 	metrics_init(2 * o->sync_period);
-	dm.src = manifest_source_open(o->manifests, o->n_manifests);
+	dm.src = manifest_source_open(o->manifests, o->n_manifests, &o->decode);
 	/* set up everything that needs more than privs.h keeps, then drop it */
 	if (dp_open(&dm) || privs_restrict(NULL)) {
 		ret = EXIT_RUNTIME;
@@ -447,11 +448,13 @@ out:
 int cmd_check(const struct options *o)
 {
 	struct manifest_source *src = manifest_source_new(o->manifests, o->n_manifests);
+
+	manifest_source_set_decode_opts(src, &o->decode);
 	struct diag d = {0};
 	struct model m = {0};
 	struct desired ds = {0};
 	int problems;
-	size_t n = 0;
+	size_t n = 0, warnings;
 
 	problems = manifest_source_load(src, &d);
 	if (problems >= 0 && manifest_source_model(src, &m, &d) == 0) {
@@ -467,13 +470,16 @@ int cmd_check(const struct options *o)
 	}
 	for (size_t i = 0; i < d.n; i++)
 		fprintf(stderr, "%s\n", d.msgs[i]);
-	n = d.n;
+	n = diag_errors(&d); /* warnings do not fail the check */
+	warnings = d.n_warnings;
 	diag_clear(&d);
 	desired_free(&ds);
 	model_free_view(&m);
 	manifest_source_free(src);
 	if (n)
 		fprintf(stderr, "%zu problem%s found\n", n, n == 1 ? "" : "s");
+	else if (warnings)
+		fprintf(stderr, "%zu warning%s, no problem\n", warnings, warnings == 1 ? "" : "s");
 	return n || problems ? EXIT_USAGE : EXIT_OK;
 }
 

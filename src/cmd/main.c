@@ -46,6 +46,14 @@ static const char usage_source[] =
     "  --master URL                the API server's address; overrides the\n"
     "                              kubeconfig's server\n";
 
+static const char usage_validation[] =
+    "Validation (what the cluster's API server allows):\n"
+    "  --service-node-port-range A-B  nodePorts and healthCheckNodePorts outside\n"
+    "                              it are refused (default 30000-32767)\n"
+    "  --external-ip-cidrs LIST    comma-separated CIDRs: spec.externalIPs outside\n"
+    "                              them are refused (CVE-2020-8554); default: any\n"
+    "Unknown fields in manifests are warnings; they refuse nothing.\n";
+
 static const char usage_proxy[] =
     "Proxy options (kube-proxy's names):\n"
     "  --hostname-override NAME    this node's name, matched against endpoints'\n"
@@ -104,6 +112,7 @@ static void usage_for(const char *cmd, FILE *f)
 		          "ones are programmed.\n\n",
 		    f);
 		fputs(usage_source, f);
+		fputs(usage_validation, f);
 		fputs(usage_proxy, f);
 		if (!strcmp(cmd, "run"))
 			fputs(usage_run_extra, f);
@@ -118,6 +127,7 @@ static void usage_for(const char *cmd, FILE *f)
 		fputs("  --config FILE               kube-proxy's KubeProxyConfiguration; prints\n"
 		      "                              the settings svcproxy takes from it\n",
 		      f);
+		fputs(usage_validation, f);
 	} else if (!strcmp(cmd, "show")) {
 		fputs("Usage: svcproxy show [services|rules]\n\n"
 		      "Read back what is programmed in the kernel now:\n"
@@ -167,6 +177,8 @@ enum {
 	OPT_METRICS,
 	OPT_LOG_FORMAT,
 	OPT_KLOG_V,
+	OPT_NODE_PORT_RANGE,
+	OPT_EXTERNAL_IP_CIDRS,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_KUBE_PROXY,
@@ -191,6 +203,8 @@ static const struct option long_opts[] = {
     {"healthz-bind-address", required_argument, NULL, OPT_HEALTHZ},
     {"metrics-bind-address", required_argument, NULL, OPT_METRICS},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"service-node-port-range", required_argument, NULL, OPT_NODE_PORT_RANGE},
+    {"external-ip-cidrs", required_argument, NULL, OPT_EXTERNAL_IP_CIDRS},
     {"verbose", no_argument, NULL, 'v'},
     {"v", required_argument, NULL, OPT_KLOG_V},
     {"help", no_argument, NULL, OPT_HELP},
@@ -236,6 +250,8 @@ static bool opt_allowed(const char *cmd, int opt)
 		return true;
 	case OPT_MANIFESTS:
 	case OPT_CONFIG:
+	case OPT_NODE_PORT_RANGE:
+	case OPT_EXTERNAL_IP_CIDRS:
 		return syncing || !strcmp(cmd, "check");
 	case OPT_KUBE_PROXY:
 		return !strcmp(cmd, "cleanup");
@@ -282,6 +298,54 @@ static int nodeport_list_parse(const char *s, struct options *o, const char **ba
 		}
 	}
 	free(copy);
+	return 0;
+}
+
+/* "A-B" or "A", ports 1-65535 with A <= B (kube-apiserver's PortRange). 0 or -EINVAL. */
+static int port_range_parse(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	a = strtoul(s, &end, 10);
+	b = a;
+	if (*end == '-') {
+		if (end[1] < '0' || end[1] > '9')
+			return -EINVAL;
+		b = strtoul(end + 1, &end, 10);
+	}
+	if (*end || a < 1 || a > b || b > 65535)
+		return -EINVAL;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
+/* What the API server allows: 0, or the exit status of a usage error. */
+static int take_validation_opt(const char *cmd, int opt, const char *arg, struct options *o)
+{
+	const char *bad = NULL;
+
+	if (opt == OPT_NODE_PORT_RANGE) {
+		if (port_range_parse(arg, &o->decode.node_port_min, &o->decode.node_port_max))
+			return bad_usage(cmd,
+			                 "--service-node-port-range: '%s' is not a range of ports "
+			                 "like 30000-32767",
+			                 arg);
+		return 0;
+	}
+	free(o->external_ip_cidrs);
+	o->external_ip_cidrs = NULL;
+	o->decode.n_external_ip_cidrs = 0;
+	if (*arg &&
+	    cidr_list_parse(arg, &o->external_ip_cidrs, &o->decode.n_external_ip_cidrs, &bad))
+		return bad_usage(cmd,
+		                 "--external-ip-cidrs: '%s' is not a list of CIDRs like "
+		                 "203.0.113.0/24,2001:db8::/64",
+		                 arg);
+	o->decode.external_ip_cidrs = o->external_ip_cidrs;
 	return 0;
 }
 
@@ -367,6 +431,9 @@ static int take_proxy_opt(const char *cmd, int opt, const char *arg, struct opti
 	case OPT_METRICS:
 		o->metrics_addr = arg;
 		return 0;
+	case OPT_NODE_PORT_RANGE:
+	case OPT_EXTERNAL_IP_CIDRS:
+		return take_validation_opt(cmd, opt, arg, o);
 	}
 	return 0;
 }
@@ -640,5 +707,6 @@ out:
 	kpconfig_free(&kc);
 	free(o.cluster_cidrs);
 	free(o.nodeport_cidrs);
+	free(o.external_ip_cidrs);
 	return ret;
 }

@@ -57,6 +57,7 @@ struct dctx {
 	int line;                       /* 1-based line of the object, for unnamed objects */
 	const struct decode_opts *opts; /* may be NULL */
 	int errors;                     /* problems found in the current object */
+	int unknown;                    /* unknown fields found in the current object */
 	int invalid;                    /* invalid objects in the buffer */
 	size_t objects;                 /* objects decoded from the buffer */
 	bool refused;                   /* past a limit: the buffer is refused (reported) */
@@ -83,28 +84,54 @@ struct achunk {
 	char mem[];
 };
 
-/* Report one problem of the current object; path is the field path. */
+/*
+ * One message about the current object, prefixed with what names it
+ * (origin, kind, ns/name, or the line for an unnamed object) and the field
+ * path (none when NULL).
+ */
+static void vreport(struct dctx *c, bool warning, const char *path, const char *fmt, va_list ap)
+{
+	void (*add)(struct diag *, const char *, ...) = warning ? diag_warn : diag_add;
+	char *msg, who[320];
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		die_oom();
+	if (c->name && c->ns)
+		snprintf(who, sizeof(who), "%s: %s %s/%s", c->origin, c->kind, c->ns, c->name);
+	else if (c->name)
+		snprintf(who, sizeof(who), "%s: %s %s", c->origin, c->kind, c->name);
+	else if (c->kind)
+		snprintf(who, sizeof(who), "%s:%d: %s", c->origin, c->line, c->kind);
+	else
+		snprintf(who, sizeof(who), "%s:%d", c->origin, c->line);
+	if (path)
+		add(c->d, "%s: %s: %s", who, path, msg);
+	else
+		add(c->d, "%s: %s", who, msg);
+	free(msg);
+}
+
+/* Report one problem of the current object (it will be rejected); path is the field path. */
 static void __attribute__((format(printf, 3, 4)))
 bad(struct dctx *c, const char *path, const char *fmt, ...)
 {
-	char *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		die_oom();
+	vreport(c, false, path, fmt, ap);
 	va_end(ap);
-	if (c->name && c->ns)
-		diag_add(c->d, "%s: %s %s/%s: %s: %s", c->origin, c->kind, c->ns, c->name, path,
-		         msg);
-	else if (c->name)
-		diag_add(c->d, "%s: %s %s: %s: %s", c->origin, c->kind, c->name, path, msg);
-	else if (c->kind)
-		diag_add(c->d, "%s:%d: %s: %s: %s", c->origin, c->line, c->kind, path, msg);
-	else
-		diag_add(c->d, "%s:%d: %s: %s", c->origin, c->line, path, msg);
-	free(msg);
 	c->errors++;
+}
+
+/* Report a warning about the current object: it is still decoded. */
+static void __attribute__((format(printf, 3, 4)))
+warn(struct dctx *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(c, true, path, fmt, ap);
+	va_end(ap);
 }
 
 /* --- typed access to YAML nodes ------------------------------------------ */
@@ -671,8 +698,194 @@ static uint8_t get_proto(struct dctx *c, struct fy_node *map, const char *parent
 	return 0;
 }
 
-/* An IP address string at path; family 0 accepts both. 1 ok, 0 absent, -1 bad. */
-static int node_ip(struct dctx *c, struct fy_node *n, const char *path, int family,
+/*
+ * Addresses no Service or endpoint may use. kube-apiserver refuses, for
+ * endpoints (and externalIPs), what ValidateEndpointIP refuses: the
+ * unspecified address, loopback, link-local unicast and link-local
+ * multicast. Service addresses (clusterIPs, externalIPs, load-balancer
+ * IPs) are destinations svcproxy captures on every node, so multicast of
+ * any scope and the IPv4 broadcast address are refused there too. An
+ * IPv4-mapped IPv6 address is neither (the API server's IPv6 checks
+ * refuse it): it would slip IPv4 rules past the IPv6 table.
+ */
+enum ip_use { IP_SERVICE, IP_ENDPOINT };
+
+static bool v6_mapped(const struct ipaddr *a)
+{
+	static const uint8_t pfx[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return a->family == AF_INET6 && !memcmp(a->raw, pfx, sizeof(pfx));
+}
+
+/* Why a may not be used as use, or NULL when it may. */
+static const char *ip_refused(const struct ipaddr *a, enum ip_use use)
+{
+	static const uint8_t zero[16], one6[16] = {[15] = 1};
+	const uint8_t *b = a->raw;
+	bool v4 = a->family == AF_INET;
+
+	if (!memcmp(b, zero, ipaddr_len(a)))
+		return "may not be unspecified";
+	if (v4 ? b[0] == 127 : !memcmp(b, one6, 16))
+		return "may not be in the loopback range (127.0.0.0/8, ::1/128)";
+	if (v4 ? b[0] == 169 && b[1] == 254 : b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "may not be in the link-local range (169.254.0.0/16, fe80::/10)";
+	if (v6_mapped(a))
+		return "may not be an IPv4-mapped IPv6 address (write the IPv4 address)";
+	if (use == IP_ENDPOINT) {
+		if (v4 ? b[0] == 224 && b[1] == 0 && b[2] == 0 : b[0] == 0xff && (b[1] & 0x0f) == 2)
+			return "may not be in the link-local multicast range (224.0.0.0/24, "
+			       "ff02::/16)";
+		return NULL;
+	}
+	if (v4 ? (b[0] & 0xf0) == 224 : b[0] == 0xff)
+		return "may not be multicast (224.0.0.0/4, ff00::/8)";
+	if (v4 && b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+		return "may not be the broadcast address";
+	return NULL;
+}
+
+/* Check an address parsed from text at path for use; false when refused (reported). */
+static bool ip_usable(struct dctx *c, const char *path, const char *text, const struct ipaddr *a,
+                      enum ip_use use)
+{
+	const char *why = ip_refused(a, use);
+
+	if (why)
+		bad(c, path, "\"%s\" %s", text, why);
+	return !why;
+}
+
+/* --external-ip-cidrs: an empty list allows any address (CVE-2020-8554 is the operator's call). */
+static bool external_ip_allowed(const struct dctx *c, const struct ipaddr *a)
+{
+	const struct decode_opts *o = c->opts;
+
+	if (!o || !o->n_external_ip_cidrs)
+		return true;
+	for (size_t i = 0; i < o->n_external_ip_cidrs; i++)
+		if (cidr_contains(&o->external_ip_cidrs[i], a))
+			return true;
+	return false;
+}
+
+/* A nodePort or healthCheckNodePort other than 0 must lie in --service-node-port-range. */
+static void check_node_port(struct dctx *c, const char *path, uint16_t port)
+{
+	unsigned lo = DECODE_NODE_PORT_MIN, hi = DECODE_NODE_PORT_MAX;
+
+	if (c->opts && c->opts->node_port_max) {
+		lo = c->opts->node_port_min;
+		hi = c->opts->node_port_max;
+	}
+	if (port && (port < lo || port > hi))
+		bad(c, path, "%u is not in the node port range (%u-%u, --service-node-port-range)",
+		    port, lo, hi);
+}
+
+/*
+ * Fields of the objects svcproxy reads, at each level it reads, as the
+ * v1 API defines them (fields svcproxy ignores included, so that
+ * `kubectl get -o yaml` output gives no warning). Any other key is
+ * reported as a warning, as `kubectl apply --validate=warn` does: a
+ * misspelt field is otherwise silently ignored.
+ */
+static const char *const f_meta[] = {"name",
+                                     "generateName",
+                                     "namespace",
+                                     "selfLink",
+                                     "uid",
+                                     "resourceVersion",
+                                     "generation",
+                                     "creationTimestamp",
+                                     "deletionTimestamp",
+                                     "deletionGracePeriodSeconds",
+                                     "labels",
+                                     "annotations",
+                                     "ownerReferences",
+                                     "finalizers",
+                                     "managedFields",
+                                     NULL};
+static const char *const f_svc[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
+static const char *const f_svc_spec[] = {"ports",
+                                         "selector",
+                                         "clusterIP",
+                                         "clusterIPs",
+                                         "type",
+                                         "externalIPs",
+                                         "sessionAffinity",
+                                         "loadBalancerIP",
+                                         "loadBalancerSourceRanges",
+                                         "externalName",
+                                         "externalTrafficPolicy",
+                                         "healthCheckNodePort",
+                                         "publishNotReadyAddresses",
+                                         "sessionAffinityConfig",
+                                         "ipFamilies",
+                                         "ipFamilyPolicy",
+                                         "allocateLoadBalancerNodePorts",
+                                         "loadBalancerClass",
+                                         "internalTrafficPolicy",
+                                         "trafficDistribution",
+                                         NULL};
+static const char *const f_svc_port[] = {"name",       "protocol", "appProtocol", "port",
+                                         "targetPort", "nodePort", NULL};
+static const char *const f_svc_status[] = {"loadBalancer", "conditions", NULL};
+static const char *const f_lb_status[] = {"ingress", NULL};
+static const char *const f_lb_ingress[] = {"ip", "hostname", "ipMode", "ports", NULL};
+static const char *const f_affinity[] = {"clientIP", NULL};
+static const char *const f_client_ip[] = {"timeoutSeconds", NULL};
+static const char *const f_slice[] = {"apiVersion", "kind",  "metadata", "addressType",
+                                      "endpoints",  "ports", NULL};
+static const char *const f_endpoint[] = {"addresses", "conditions",         "hostname",
+                                         "targetRef", "nodeName",           "zone",
+                                         "hints",     "deprecatedTopology", NULL};
+static const char *const f_conditions[] = {"ready", "serving", "terminating", NULL};
+static const char *const f_hints[] = {"forZones", "forNodes", NULL};
+static const char *const f_for_zone[] = {"name", NULL};
+static const char *const f_eps_port[] = {"name", "protocol", "appProtocol", "port", NULL};
+static const char *const f_endpoints[] = {"apiVersion", "kind", "metadata", "subsets", NULL};
+static const char *const f_subset[] = {"addresses", "notReadyAddresses", "ports", NULL};
+static const char *const f_address[] = {"ip", "hostname", "nodeName", "targetRef", NULL};
+static const char *const f_node[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
+static const char *const f_list[] = {"apiVersion", "kind", "metadata", "items", NULL};
+
+/* Unknown-field warnings per object; past this they are only counted. */
+#define UNKNOWN_SHOWN 10
+
+/* Warn about every key of map (at path) not in known; one pass over map. */
+static void check_fields(struct dctx *c, struct fy_node *map, const char *path,
+                         const char *const *known)
+{
+	struct fy_node_pair *pair;
+	void *it = NULL;
+
+	if (vtype(map) != V_MAP)
+		return;
+	while ((pair = fy_node_mapping_iterate(map, &it))) {
+		struct fy_node *kn = deref(fy_node_pair_key(pair));
+		char fpath[PATH_LEN], sh[64];
+		const char *k;
+		size_t len, i;
+
+		k = kn && fy_node_get_type(kn) == FYNT_SCALAR ? fy_node_get_scalar(kn, &len) : NULL;
+		for (i = 0; k && known[i]; i++)
+			if (text_is(k, len, known[i]))
+				break;
+		if (k && known[i])
+			continue;
+		if (c->unknown++ >= UNKNOWN_SHOWN)
+			continue;
+		join(fpath, path, show(kn, sh, sizeof(sh)));
+		warn(c, fpath, "unknown field (warning)");
+	}
+}
+
+/*
+ * An IP address string at path, for use (ip_refused()); family 0 accepts
+ * both. 1 ok, 0 absent, -1 bad (reported).
+ */
+static int node_ip(struct dctx *c, struct fy_node *n, const char *path, int family, enum ip_use use,
                    struct ipaddr *out)
 {
 	const char *s;
@@ -690,7 +903,7 @@ static int node_ip(struct dctx *c, struct fy_node *n, const char *path, int fami
 		    family == AF_INET ? "IPv4" : "IPv6", family == AF_INET ? "IPv4" : "IPv6");
 		return -1;
 	}
-	return 1;
+	return ip_usable(c, path, s, out, use) ? 1 : -1;
 }
 
 /*
@@ -740,25 +953,30 @@ static void *grow(void *arr, size_t *n, size_t sz)
 	return p;
 }
 
-/* Read a list of IP addresses at parent.key into a new array. */
-static void get_ip_list(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
-                        struct ipaddr **out, size_t *n)
+/* spec.externalIPs: Service addresses, within --external-ip-cidrs when given. */
+static void decode_external_ips(struct dctx *c, struct fy_node *spec, struct service *s)
 {
-	char path[PATH_LEN], ipath[PATH_LEN];
-	struct fy_node *seq, *it_n;
+	char path[PATH_LEN], sh[64];
+	struct fy_node *seq, *n;
 	void *it = NULL;
 	size_t i = 0;
+	int r;
 
-	if (get_seq(c, map, key, parent, &seq) <= 0)
+	if (get_seq(c, spec, "externalIPs", "spec", &seq) <= 0)
 		return;
-	join(path, parent, key);
-	*out = xcalloc(fy_node_sequence_item_count(seq), sizeof(**out));
-	while ((it_n = item(seq, &it))) {
-		path_index(ipath, path, i++);
-		if (node_ip(c, it_n, ipath, 0, &(*out)[*n]) == 0)
-			bad(c, ipath, "an IP address is required");
-		else
-			(*n)++;
+	s->external_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->external_ips));
+	while ((n = item(seq, &it))) {
+		struct ipaddr *a = &s->external_ips[s->n_external_ips];
+
+		path_index(path, "spec.externalIPs", i++);
+		r = node_ip(c, n, path, 0, IP_SERVICE, a);
+		if (r == 0)
+			bad(c, path, "an IP address is required");
+		else if (r > 0 && !external_ip_allowed(c, a))
+			bad(c, path, "\"%s\" is not in --external-ip-cidrs (CVE-2020-8554)",
+			    show(n, sh, sizeof(sh)));
+		else if (r > 0)
+			s->n_external_ips++;
 	}
 }
 
@@ -795,6 +1013,7 @@ static void get_meta(struct dctx *c, struct fy_node *obj, bool namespaced,
 	ret = get_str(c, md, "name", "metadata", &name);
 	if (ret > 0)
 		c->name = m->name = name;
+	check_fields(c, md, "metadata", f_meta);
 	if (namespaced && get_str(c, md, "namespace", "metadata", &s) > 0 && *s) {
 		c->ns = m->ns = s;
 		if (!is_dns_label(s, false))
@@ -862,6 +1081,7 @@ static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t
 		bad(c, path, "expected a mapping, got %s", vtype_names[vtype(pn)]);
 		return;
 	}
+	check_fields(c, pn, path, f_svc_port);
 	r = get_str(c, pn, "name", path, &s);
 	join(fpath, path, "name");
 	if (r > 0 && *s && !is_dns_label(s, false))
@@ -880,7 +1100,10 @@ static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t
 		join(fpath, path, "port");
 		bad(c, fpath, "required value is missing");
 	}
-	get_port(c, pn, "nodePort", path, 0, &p->node_port);
+	if (get_port(c, pn, "nodePort", path, 0, &p->node_port) > 0) {
+		join(fpath, path, "nodePort");
+		check_node_port(c, fpath, p->node_port);
+	}
 
 	/* targetPort: int-or-string; absent or 0 means "same as port" */
 	tp = get(c, pn, "targetPort");
@@ -960,6 +1183,8 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 				s->headless = true;
 			} else if (ipaddr_parse(t, &a)) {
 				bad(c, path, "\"%s\" is not a valid IP address", t);
+			} else if (!ip_usable(c, path, t, &a, IP_SERVICE)) {
+				/* reported */
 			} else if (s->n_cluster_ips == 1 && s->cluster_ips[0].family == a.family) {
 				bad(c, path,
 				    "\"%s\" is of the same family as spec.clusterIPs[0] (one "
@@ -980,7 +1205,7 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 	else if (ipaddr_parse(ip, &s->cluster_ips[0]))
 		bad(c, "spec.clusterIP",
 		    "\"%s\" is not a valid IP address (or \"None\" for a headless Service)", ip);
-	else
+	else if (ip_usable(c, "spec.clusterIP", ip, &s->cluster_ips[0], IP_SERVICE))
 		s->n_cluster_ips = 1;
 }
 
@@ -991,18 +1216,23 @@ static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service
 	void *it = NULL;
 	size_t i = 0;
 
-	if (get_map(c, obj, "status", "", &st) <= 0 ||
-	    get_map(c, st, "loadBalancer", "status", &lb) <= 0 ||
-	    get_seq(c, lb, "ingress", "status.loadBalancer", &seq) <= 0)
+	if (get_map(c, obj, "status", "", &st) <= 0)
+		return;
+	check_fields(c, st, "status", f_svc_status);
+	if (get_map(c, st, "loadBalancer", "status", &lb) <= 0)
+		return;
+	check_fields(c, lb, "status.loadBalancer", f_lb_status);
+	if (get_seq(c, lb, "ingress", "status.loadBalancer", &seq) <= 0)
 		return;
 	s->lb_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->lb_ips));
 	while ((n = item(seq, &it))) {
 		path_index(path, "status.loadBalancer.ingress", i++);
 		if (node_map(c, n, path, &n) <= 0)
 			continue;
+		check_fields(c, n, path, f_lb_ingress);
 		join(path, path, "ip");
 		/* hostname-only entries (AWS ELB) carry no IP for us */
-		if (node_ip(c, get(c, n, "ip"), path, 0, &s->lb_ips[s->n_lb_ips]) > 0)
+		if (node_ip(c, get(c, n, "ip"), path, 0, IP_SERVICE, &s->lb_ips[s->n_lb_ips]) > 0)
 			s->n_lb_ips++;
 	}
 }
@@ -1064,9 +1294,12 @@ static void decode_affinity(struct dctx *c, struct fy_node *spec, struct service
 	s->affinity_timeout = AFFINITY_DEFAULT;
 	r = get_choice(c, spec, "sessionAffinity", "ClientIP", "None", &set);
 	s->affinity_client_ip = r > 0;
-	if (get_map(c, spec, "sessionAffinityConfig", "spec", &cfg) <= 0 ||
-	    get_map(c, cfg, "clientIP", "spec.sessionAffinityConfig", &cip) <= 0)
+	if (get_map(c, spec, "sessionAffinityConfig", "spec", &cfg) <= 0)
 		return;
+	check_fields(c, cfg, "spec.sessionAffinityConfig", f_affinity);
+	if (get_map(c, cfg, "clientIP", "spec.sessionAffinityConfig", &cip) <= 0)
+		return;
+	check_fields(c, cip, "spec.sessionAffinityConfig.clientIP", f_client_ip);
 	r = node_int(c, get(c, cip, "timeoutSeconds"),
 	             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", &v);
 	if (r <= 0)
@@ -1096,7 +1329,9 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 	         &m);
 	if (get_label(c, &m, LABEL_PROXY_NAME, &t) > 0)
 		s->ignored = true;
+	check_fields(c, obj, "", f_svc);
 	get_map(c, obj, "spec", "", &spec);
+	check_fields(c, spec, "spec", f_svc_spec);
 
 	r = get_str(c, spec, "type", "spec", &t);
 	if (r > 0) {
@@ -1161,7 +1396,7 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 	if (!s->n_ports && !s->headless && s->type != SVC_EXTERNAL_NAME)
 		bad(c, "spec.ports", "at least one port is required (unless clusterIP is None)");
 
-	get_ip_list(c, spec, "externalIPs", "spec", &s->external_ips, &s->n_external_ips);
+	decode_external_ips(c, spec, s);
 	decode_lb_status(c, obj, s);
 	decode_lb_ranges(c, spec, s);
 
@@ -1180,6 +1415,8 @@ static void decode_service(struct dctx *c, struct fy_node *obj)
 	    s->health_check_node_port && (s->type != SVC_LOAD_BALANCER || !s->etp_local))
 		bad(c, "spec.healthCheckNodePort",
 		    "may only be set for type LoadBalancer with externalTrafficPolicy Local");
+	else
+		check_node_port(c, "spec.healthCheckNodePort", s->health_check_node_port);
 	if (get_str(c, spec, "trafficDistribution", "spec", &t) > 0)
 		s->traffic_distribution = xstrdup(t);
 
@@ -1217,6 +1454,7 @@ static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *pa
 		path_index(path, parent, i++);
 		if (node_map(c, n, path, &n) <= 0)
 			continue;
+		check_fields(c, n, path, f_eps_port);
 		(*n_out)++;
 		r = get_str(c, n, "name", path, &s);
 		if (r > 0 && *s && !is_dns_label(s, false)) {
@@ -1241,16 +1479,48 @@ static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *pa
 	}
 }
 
+/* endpoints[i].hints.forZones (hpath: endpoints[i].hints) */
+static void decode_hint_zones(struct dctx *c, struct fy_node *zones, const char *hpath,
+                              struct endpoint *ep)
+{
+	char zpath[PATH_LEN];
+	struct fy_node *z;
+	void *it = NULL;
+	const char *s;
+	size_t i = 0;
+	int r;
+
+	join(zpath, hpath, "forZones");
+	if (fy_node_sequence_item_count(zones) > 8)
+		bad(c, zpath, "at most 8 zones are allowed");
+	ep->hint_zones = xcalloc(fy_node_sequence_item_count(zones), sizeof(char *));
+	while ((z = item(zones, &it))) {
+		join(zpath, hpath, "forZones");
+		path_index(zpath, zpath, i++);
+		if (node_map(c, z, zpath, &z) <= 0)
+			continue;
+		check_fields(c, z, zpath, f_for_zone);
+		r = get_str(c, z, "name", zpath, &s);
+		if (r > 0) {
+			ep->hint_zones[ep->n_hint_zones++] = xstrdup(s);
+		} else if (r == 0) {
+			join(zpath, zpath, "name");
+			bad(c, zpath, "required value is missing");
+		}
+	}
+}
+
 static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path, int family,
                             struct endpoint *ep)
 {
 	char fpath[PATH_LEN], hpath[PATH_LEN];
-	struct fy_node *addrs, *cond, *hints, *zones, *z;
+	struct fy_node *addrs, *cond, *hints, *zones;
 	void *it = NULL;
 	size_t i = 0;
 	const char *s;
 	int r;
 
+	check_fields(c, n, path, f_endpoint);
 	r = get_seq(c, n, "addresses", path, &addrs);
 	join(fpath, path, "addresses");
 	if (r == 0 || (r > 0 && fy_node_sequence_item_count(addrs) == 0)) {
@@ -1264,7 +1534,7 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 			struct ipaddr ip;
 
 			path_index(hpath, fpath, i);
-			r = node_ip(c, a, hpath, family, &ip);
+			r = node_ip(c, a, hpath, family, IP_ENDPOINT, &ip);
 			if (r == 0)
 				bad(c, hpath, "an IP address is required");
 			else if (r > 0 && i == 0)
@@ -1279,6 +1549,7 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 		char cpath[PATH_LEN];
 		bool serving_set;
 
+		check_fields(c, cond, fpath, f_conditions);
 		join(cpath, fpath, "ready");
 		node_bool(c, get(c, cond, "ready"), cpath, &ep->ready);
 		ep->serving = ep->ready;
@@ -1298,26 +1569,10 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 		ep->zone = xstrdup(s);
 
 	join(hpath, path, "hints");
-	if (get_map(c, n, "hints", path, &hints) > 0 &&
-	    get_seq(c, hints, "forZones", hpath, &zones) > 0) {
-		it = NULL;
-		i = 0;
-		ep->hint_zones = xcalloc(fy_node_sequence_item_count(zones), sizeof(char *));
-		while ((z = item(zones, &it))) {
-			char zpath[PATH_LEN];
-
-			join(zpath, hpath, "forZones");
-			path_index(zpath, zpath, i++);
-			if (node_map(c, z, zpath, &z) <= 0)
-				continue;
-			r = get_str(c, z, "name", zpath, &s);
-			if (r > 0) {
-				ep->hint_zones[ep->n_hint_zones++] = xstrdup(s);
-			} else if (r == 0) {
-				join(zpath, zpath, "name");
-				bad(c, zpath, "required value is missing");
-			}
-		}
+	if (get_map(c, n, "hints", path, &hints) > 0) {
+		check_fields(c, hints, hpath, f_hints);
+		if (get_seq(c, hints, "forZones", hpath, &zones) > 0)
+			decode_hint_zones(c, zones, hpath, ep);
 	}
 }
 
@@ -1339,6 +1594,7 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 	e = xcalloc(1, sizeof(*e));
 	get_meta(c, obj, true, is_dns_subdomain,
 	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	check_fields(c, obj, "", f_slice);
 	r = get_str(c, obj, "addressType", "", &at);
 	if (r == 0)
 		bad(c, "addressType", "required value is missing (IPv4, IPv6 or FQDN)");
@@ -1357,10 +1613,15 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 	else if (r > 0)
 		e->service_name = xstrdup(svc);
 
-	if (get_seq(c, obj, "ports", "", &seq) > 0)
+	if (get_seq(c, obj, "ports", "", &seq) > 0) {
+		if (fy_node_sequence_item_count(seq) > 100)
+			bad(c, "ports", "at most 100 ports are allowed");
 		decode_eps_ports(c, seq, "ports", false, &e->ports, &e->n_ports);
+	}
 
 	if (get_seq(c, obj, "endpoints", "", &seq) > 0) {
+		if (fy_node_sequence_item_count(seq) > 1000)
+			bad(c, "endpoints", "at most 1000 endpoints are allowed");
 		e->endpoints = xcalloc(fy_node_sequence_item_count(seq), sizeof(*e->endpoints));
 		while ((n = item(seq, &it))) {
 			char path[PATH_LEN];
@@ -1410,8 +1671,9 @@ static void decode_ep_addresses(struct dctx *c, struct fy_node *subset, const ch
 		path_index(fpath, path, i++);
 		if (node_map(c, n, fpath, &n) <= 0)
 			continue;
+		check_fields(c, n, fpath, f_address);
 		join(fpath, fpath, "ip");
-		r = node_ip(c, get(c, n, "ip"), fpath, 0, &ip);
+		r = node_ip(c, get(c, n, "ip"), fpath, 0, IP_ENDPOINT, &ip);
 		if (r == 0)
 			bad(c, fpath, "required value is missing");
 		if (r <= 0)
@@ -1448,6 +1710,7 @@ static void decode_endpoints(struct dctx *c, struct fy_node *obj)
 
 	get_meta(c, obj, true, is_dns_subdomain,
 	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	check_fields(c, obj, "", f_endpoints);
 	if (get_seq(c, obj, "subsets", "", &subsets) <= 0)
 		goto done;
 	while ((sub = item(subsets, &it))) {
@@ -1460,6 +1723,7 @@ static void decode_endpoints(struct dctx *c, struct fy_node *obj)
 			i++;
 			continue;
 		}
+		check_fields(c, sub, path, f_subset);
 		for (int f = 0; f < 2; f++) {
 			slices[f] = xcalloc(1, sizeof(*slices[f]));
 			slices[f]->family = f ? AF_INET6 : AF_INET;
@@ -1514,6 +1778,7 @@ static void decode_node(struct dctx *c, struct fy_node *obj)
 
 	get_meta(c, obj, false, is_dns_subdomain,
 	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
+	check_fields(c, obj, "", f_node);
 	if (get_label(c, &m, LABEL_ZONE, &zone) < 0 || c->errors) {
 		reject(c, OBJ_NODE);
 		return;
@@ -1740,6 +2005,13 @@ static int node_line(struct fy_node *n)
 
 static void decode_any(struct dctx *c, struct fy_node *obj, int depth);
 
+/* The unknown fields past the first UNKNOWN_SHOWN of the current object, as one warning. */
+static void unknown_summary(struct dctx *c)
+{
+	if (c->unknown > UNKNOWN_SHOWN)
+		warn(c, NULL, "%d more unknown fields (warning)", c->unknown - UNKNOWN_SHOWN);
+}
+
 static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
 {
 	struct fy_node *items, *n;
@@ -1750,6 +2022,8 @@ static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
 		c->invalid++;
 		return;
 	}
+	check_fields(c, obj, "", f_list);
+	unknown_summary(c);
 	if (get_seq(c, obj, "items", "", &items) < 0) {
 		c->invalid++;
 		return;
@@ -1772,6 +2046,7 @@ static void decode_any(struct dctx *c, struct fy_node *obj, int depth)
 	c->ns = NULL;
 	c->name = NULL;
 	c->errors = 0;
+	c->unknown = 0;
 	c->line = node_line(obj);
 	if (vtype(obj) == V_NULL || vtype(obj) == V_ABSENT)
 		return; /* empty document */
@@ -1799,9 +2074,11 @@ static void decode_any(struct dctx *c, struct fy_node *obj, int depth)
 		return;
 	}
 	klen = strlen(kind);
-	if (!strcmp(api, "v1") && klen >= 4 && !strcmp(kind + klen - 4, "List"))
+	if (!strcmp(api, "v1") && klen >= 4 && !strcmp(kind + klen - 4, "List")) {
 		decode_list(c, obj, depth);
-	else if (!strcmp(api, "v1") && !strcmp(kind, "Service"))
+		return;
+	}
+	if (!strcmp(api, "v1") && !strcmp(kind, "Service"))
 		decode_service(c, obj);
 	else if (!strcmp(api, "discovery.k8s.io/v1") && !strcmp(kind, "EndpointSlice"))
 		decode_slice(c, obj);
@@ -1809,7 +2086,9 @@ static void decode_any(struct dctx *c, struct fy_node *obj, int depth)
 		decode_endpoints(c, obj);
 	else if (!strcmp(api, "v1") && !strcmp(kind, "Node"))
 		decode_node(c, obj);
-	/* anything else (Deployments, ConfigMaps, ...) is not ours: skipped */
+	else
+		return; /* anything else (Deployments, ConfigMaps, ...) is not ours: skipped */
+	unknown_summary(c);
 }
 
 /* 1-based line and column (in bytes) of offset off in buf */
@@ -1877,8 +2156,7 @@ static void publish(struct dctx *c, struct model *out, struct diag *d,
 		model_add_node(out, tmp->nodes[i]);
 	model_free_view(tmp);
 	*tmp = (struct model){0};
-	for (size_t i = 0; i < c->d->n; i++)
-		diag_add(d, "%s", c->d->msgs[i]);
+	diag_append(d, c->d);
 	if (rejects && rej->n) {
 		rejects->v = xrealloc(rejects->v, (rejects->n + rej->n) * sizeof(*rej->v));
 		memcpy(rejects->v + rejects->n, rej->v, rej->n * sizeof(*rej->v));

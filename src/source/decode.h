@@ -42,6 +42,10 @@ struct fy_node;
 /* Nodes reached through aliases in a document, at least (more for longer texts). */
 #define DECODE_ALIAS_NODES_MIN (1u << 16)
 
+/* kube-apiserver's default --service-node-port-range */
+#define DECODE_NODE_PORT_MIN 30000
+#define DECODE_NODE_PORT_MAX 32767
+
 /*
  * What the cluster allows beyond the API's fixed rules, as kube-apiserver
  * is configured. A NULL struct decode_opts * means the defaults (all zero).

@@ -10,25 +10,56 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "common/mem.h"
 
-void diag_add(struct diag *d, const char *fmt, ...)
+static void push(struct diag *d, char *msg, bool warning)
+{
+	/* capacity is implicit: 8, then doubling at each power of two */
+	if (d->n == 0 || (d->n >= 8 && (d->n & (d->n - 1)) == 0)) {
+		size_t cap = d->n ? d->n * 2 : 8;
+
+		d->msgs = xrealloc(d->msgs, cap * sizeof(*d->msgs));
+		d->warning = xrealloc(d->warning, cap * sizeof(*d->warning));
+	}
+	d->warning[d->n] = warning;
+	d->msgs[d->n++] = msg;
+	d->n_warnings += warning;
+}
+
+static void vadd(struct diag *d, bool warning, const char *fmt, va_list ap)
 {
 	char *msg;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		die_oom();
+	push(d, msg, warning);
+}
+
+void diag_add(struct diag *d, const char *fmt, ...)
+{
 	va_list ap;
-	int r;
 
 	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
+	vadd(d, false, fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		die_oom();
-	/* capacity is implicit: 8, then doubling at each power of two */
-	if (d->n == 0 || (d->n >= 8 && (d->n & (d->n - 1)) == 0))
-		d->msgs = xrealloc(d->msgs, (d->n ? d->n * 2 : 8) * sizeof(*d->msgs));
-	d->msgs[d->n++] = msg;
+}
+
+void diag_warn(struct diag *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vadd(d, true, fmt, ap);
+	va_end(ap);
+}
+
+void diag_append(struct diag *dst, const struct diag *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		push(dst, xstrdup(src->msgs[i]), src->warning[i]);
 }
 
 void diag_clear(struct diag *d)
@@ -38,6 +69,9 @@ void diag_clear(struct diag *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->msgs[i]);
 	free(d->msgs);
+	free(d->warning);
 	d->msgs = NULL;
+	d->warning = NULL;
 	d->n = 0;
+	d->n_warnings = 0;
 }

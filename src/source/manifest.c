@@ -252,6 +252,7 @@ struct manifest_source *manifest_source_new(const char *const *paths, size_t n_p
 	for (size_t i = 0; i < n_paths; i++) {
 		ms->roots[i].ms = ms;
 		ms->roots[i].wd = -1;
+		ms->roots[i].opts = &ms->opts;
 		ms->roots[i].path = xstrdup(paths[i]);
 		ms->n_roots++;
 	}
@@ -402,12 +403,19 @@ static const struct source_ops manifest_ops = {
     .free = adapter_free,
 };
 
-struct source *manifest_source_open(const char *const *paths, size_t n_paths)
+void manifest_source_set_decode_opts(struct manifest_source *ms, const struct decode_opts *o)
+{
+	ms->opts = o ? *o : (struct decode_opts){0};
+}
+
+struct source *manifest_source_open(const char *const *paths, size_t n_paths,
+                                    const struct decode_opts *opts)
 {
 	struct manifest_adapter *a = xcalloc(1, sizeof(*a));
 
 	a->base.ops = &manifest_ops;
 	a->base.impl = a;
 	a->ms = manifest_source_new(paths, n_paths);
+	manifest_source_set_decode_opts(a->ms, opts);
 	return &a->base;
 }

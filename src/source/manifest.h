@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
+#include "source/decode.h"
 #include "source/diag.h"
 #include "source/source.h"
 
@@ -43,6 +44,13 @@ void manifest_source_set_workers(struct manifest_source *ms, unsigned n);
  */
 #define MANIFEST_MAX_FILE_SIZE ((size_t)64 << 20)
 void manifest_source_set_max_file_size(struct manifest_source *ms, size_t bytes);
+
+/*
+ * What the cluster allows (decode.h): node port range, externalIP
+ * allow-list. Copied, but the CIDR array it points to must outlive ms.
+ * NULL, the default: the API server's defaults. Applies from the next read.
+ */
+void manifest_source_set_decode_opts(struct manifest_source *ms, const struct decode_opts *o);
 
 /*
  * (Re)read every path. Problems go to d (one message each).
@@ -80,8 +88,10 @@ int manifest_source_model(struct manifest_source *ms, struct model *m, struct di
  * The manifest files as a struct source (source.h): start() is
  * manifest_source_load() (-ENOENT when a PATH does not exist; problems in
  * the files go to d and do not fail it), ready as soon as started, fd() the
- * inotify watch. Aborts on out of memory.
+ * inotify watch. opts as manifest_source_set_decode_opts(). Aborts on out
+ * of memory.
  */
-struct source *manifest_source_open(const char *const *paths, size_t n_paths);
+struct source *manifest_source_open(const char *const *paths, size_t n_paths,
+                                    const struct decode_opts *opts);
 
 #endif

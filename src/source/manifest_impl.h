@@ -79,6 +79,7 @@ struct mfile {
 	int rerr;
 	unsigned backoff_ms; /* after MREAD_FAILED: the next retry's delay; 0: none due */
 	uint64_t retry_at;   /* ... due then (CLOCK_MONOTONIC ms) */
+	const struct decode_opts *opts; /* its root's */
 	/* for the view (claims.c) */
 	uint64_t id;        /* unique among all mfiles ever made: never reused */
 	struct okeys keys;  /* of objs */
@@ -97,6 +98,7 @@ struct mroot {
 	int wd;      /* inotify watch, or -1 */
 	struct mfile **files;
 	size_t n_files;
+	const struct decode_opts *opts; /* the source's */
 };
 
 struct manifest_source {
@@ -105,6 +107,7 @@ struct manifest_source {
 	int ifd;          /* inotify, or -1 */
 	unsigned workers; /* threads for reading files; 0: one per CPU */
 	size_t max_size;  /* bytes per file */
+	struct decode_opts opts;
 	struct claims claims;
 };
 

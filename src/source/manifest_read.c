@@ -57,6 +57,7 @@ struct mfile *mfile_new(const struct mroot *r, const char *name)
 	f->id = ++last_id;
 	f->root = r;
 	f->name = xstrdup(name);
+	f->opts = r->opts;
 	if (!r->is_dir)
 		f->path = xstrdup(r->path);
 	else if (asprintf(&f->path, "%s%s%s", r->path, len && r->path[len - 1] == '/' ? "" : "/",
@@ -147,8 +148,7 @@ fail:
 
 void diag_copy(struct diag *dst, const struct diag *src)
 {
-	for (size_t i = 0; i < src->n; i++)
-		diag_add(dst, "%s", src->msgs[i]);
+	diag_append(dst, src);
 }
 
 /*
@@ -169,7 +169,7 @@ void mfile_fetch(const struct mfile *f, struct mjob *j)
 	j->hash = fnv1a(FNV1A_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
 	if (!j->same) {
-		j->dret = manifest_decode_buffer(f->path, buf, j->len, NULL, &j->fresh, &j->msgs,
+		j->dret = manifest_decode_buffer(f->path, buf, j->len, f->opts, &j->fresh, &j->msgs,
 		                                 &j->rej);
 		if (j->dret >= 0)
 			okeys_fit(&j->keys, &j->fresh); /* here, on the worker thread */
