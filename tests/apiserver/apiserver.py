@@ -736,10 +736,57 @@ def content(obj):
 
 
 def same_object(a, b):
-    """Equal apart from resourceVersion (a no-op write creates no new version)."""
+    """Equal apart from resourceVersion and managedFields (a no-op write creates no new
+    version)."""
     strip = lambda o: dict(o, metadata={k: v for k, v in o["metadata"].items()
-                                        if k != "resourceVersion"})
+                                        if k not in ("resourceVersion", "managedFields")})
     return strip(a) == strip(b)
+
+
+def fieldset(v, key=None):
+    """A FieldsV1 set as kube-apiserver writes into managedFields: "f:name" for map keys,
+    "k:{...}" for elements of lists with a merge key (with "." for the element itself),
+    {} for leaves and atomic lists."""
+    if isinstance(v, dict):
+        return {"f:" + k: fieldset(x, k) for k, x in v.items()}
+    mk = SMP_KEYS.get(key)
+    if isinstance(v, list) and mk and all(isinstance(e, dict) and mk in e for e in v):
+        out = {}
+        for e in v:
+            ident = {mk: e[mk]}
+            if key == "ports" and "protocol" in e:
+                ident["protocol"] = e["protocol"]
+            out["k:" + dumps(ident)] = dict({".": {}}, **fieldset(e))
+        return out
+    return {}
+
+
+def managed_entry(obj, manager, sub):
+    """The managedFields entry of one manager's write: metadata labels, annotations and
+    finalizers, and everything else it sent (only status through /status)."""
+    md = obj["metadata"]
+    fields = {}
+    user_md = {k: md[k] for k in ("labels", "annotations", "finalizers", "ownerReferences")
+               if md.get(k)}
+    if user_md and sub != "status":
+        fields["f:metadata"] = fieldset(user_md)
+    for k, v in obj.items():
+        if k in ("kind", "apiVersion", "metadata") or (k == "status") != (sub == "status"):
+            continue
+        fields["f:" + k] = fieldset(v, k)
+    e = {"manager": manager, "operation": "Update", "apiVersion": obj["apiVersion"],
+         "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields}
+    if sub:
+        e["subresource"] = sub
+    return e
+
+
+def set_managed(obj, old, manager, sub):
+    """obj's managedFields: old's, with this manager's entry (for this subresource)
+    replaced."""
+    keep = [e for e in (old or {}).get("metadata", {}).get("managedFields") or []
+            if (e.get("manager"), e.get("subresource")) != (manager, sub)]
+    obj["metadata"]["managedFields"] = keep + [managed_entry(obj, manager, sub)]
 
 
 # ------------------------------------------------------------ writes
@@ -753,8 +800,9 @@ class Writes:
     /status (Service, Node), a no-op write creates no new version, objects with finalizers
     are marked (deletionTimestamp) instead of removed, generation follows spec changes."""
 
-    def __init__(self, store):
+    def __init__(self, store, managed_fields=True):
         self.store = store
+        self.managed_fields = managed_fields
 
     def _check_body(self, res, ns, body, name=None):
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
@@ -781,7 +829,7 @@ class Writes:
             md["name"] = name
         return obj
 
-    def create(self, res, ns, body, keep_status=False, dry_run=False):
+    def create(self, res, ns, body, keep_status=False, dry_run=False, manager="apiserver-ctl"):
         obj = self._check_body(res, ns, body)
         md = obj["metadata"]
         with self.store.lock:
@@ -804,11 +852,15 @@ class Writes:
             if res.kind == "Service" and not keep_status:
                 obj["status"] = {}
             DEFAULTERS[res.kind](self.store, obj, None)
+            md.pop("managedFields", None)
+            if self.managed_fields:
+                set_managed(obj, None, manager, None)
             if dry_run:
                 return obj
             return self.store.commit(res, "ADDED", obj, None)
 
-    def update(self, res, ns, name, body, sub=None, dry_run=False, keep_status=False):
+    def update(self, res, ns, name, body, sub=None, dry_run=False, keep_status=False,
+               manager="apiserver-ctl"):
         new = self._check_body(res, ns, body, name)
         with self.store.lock:
             old = self.store.get(res, ns, name)
@@ -833,14 +885,21 @@ class Writes:
                 if "generation" in md and content(new) != content(old):
                     md["generation"] = old["metadata"].get("generation", 1) + 1
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            if "managedFields" in old["metadata"]:
+                new["metadata"]["managedFields"] = old["metadata"]["managedFields"]
+            else:
+                new["metadata"].pop("managedFields", None)
             if dry_run or same_object(new, old):
                 return new if dry_run else old
+            if self.managed_fields:
+                set_managed(new, old, manager, sub)
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get(
                     "finalizers"):
                 return self.store.commit(res, "DELETED", new, old)
             return self.store.commit(res, "MODIFIED", new, old)
 
-    def patch(self, res, ns, name, ctype, patch, sub=None, dry_run=False):
+    def patch(self, res, ns, name, ctype, patch, sub=None, dry_run=False,
+              manager="apiserver-ctl"):
         with self.store.lock:
             old = jcopy(self.store.get(res, ns, name))  # patches share unpatched parts
             ctype = (ctype or "").split(";")[0].strip()
@@ -860,7 +919,7 @@ class Writes:
                     "metadata", {}) or patch["metadata"]["resourceVersion"] is None:
                 new.setdefault("metadata", {})["resourceVersion"] = None
                 new["metadata"].pop("resourceVersion")
-            return self.update(res, ns, name, new, sub, dry_run)
+            return self.update(res, ns, name, new, sub, dry_run, manager=manager)
 
     def delete(self, res, ns, name, opts=None, dry_run=False):
         with self.store.lock:
@@ -1267,13 +1326,17 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self.serve_list(res, ns, q)
         if verb == "watch":
             return self.serve_watch(res, ns, q)
+        # The field manager: ?fieldManager=, else the user agent's name (as the server).
+        mgr = q.get("fieldManager") or self.headers.get("User-Agent", "unknown").split("/")[0]
         if verb == "create":
-            return self.send_json(201, w.create(res, ns, self.read_body(), dry_run=dry))
+            return self.send_json(201, w.create(res, ns, self.read_body(), dry_run=dry,
+                                                manager=mgr))
         if verb == "update":
-            return self.send_json(200, w.update(res, ns, name, self.read_body(), sub, dry))
+            return self.send_json(200, w.update(res, ns, name, self.read_body(), sub, dry,
+                                                manager=mgr))
         if verb == "patch":
             return self.send_json(200, w.patch(res, ns, name, self.headers.get(
-                "Content-Type"), self.read_body(), sub, dry))
+                "Content-Type"), self.read_body(), sub, dry, manager=mgr))
         if verb == "delete":
             opts = self.read_body() or {}
             obj = w.delete(res, ns, name, opts, dry)
@@ -1650,7 +1713,7 @@ class App:
     def __init__(self, args):
         self.args = args
         self.store = Store(args.history, args.service_cidr.split(","), args.first_rv)
-        self.writes = Writes(self.store)
+        self.writes = Writes(self.store, not getattr(args, "no_managed_fields", False))
         self.auth = Auth()
         self.faults = Faults(self)
         self.conns = set()
@@ -2092,6 +2155,9 @@ def main(argv=None):
     p.add_argument("--paginate-rv0", action="store_true",
                    help="honour limit on resourceVersion=0 lists (the 1.32 watch cache "
                    "ignores it)")
+    p.add_argument("--no-managed-fields", action="store_true",
+                   help="objects without metadata.managedFields (default: written as the real "
+                   "server does, one entry per field manager)")
     p.add_argument("--no-gzip", action="store_true",
                    help="never gzip answers (default: over 128 KiB when the client accepts it)")
     p.add_argument("--control", help="control socket path (default DIR/control.sock)")

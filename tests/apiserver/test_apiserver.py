@@ -140,6 +140,20 @@ class StoreWrites(unittest.TestCase):
         ci = self.w.update(SVC, "default", "a", svc("a", type="ClusterIP"))
         self.assertNotIn("nodePort", ci["spec"]["ports"][0])
 
+    def test_managed_fields(self):
+        self.w.create(SVC, "default", svc("a", {"x": "1"}), manager="kubectl-create")
+        self.w.patch(SVC, "default", "a", "application/merge-patch+json",
+                     {"metadata": {"labels": {"x": "2"}}}, manager="kubectl-label")
+        self.w.patch(SVC, "default", "a", "application/merge-patch+json",
+                     {"metadata": {"labels": {"x": "2"}}}, manager="other")  # no-op
+        mf = self.st.get(SVC, "default", "a")["metadata"]["managedFields"]
+        self.assertEqual([e["manager"] for e in mf], ["kubectl-create", "kubectl-label"])
+        self.assertEqual(mf[1]["fieldsV1"]["f:spec"]["f:ports"],
+                         {'k:{"port":80,"protocol":"TCP"}': {".": {}, "f:port": {},
+                                                             "f:protocol": {},
+                                                             "f:targetPort": {}}})
+        self.assertEqual(self.st.rv, 102)
+
     def test_status_only_through_status(self):
         self.w.create(SVC, "default", svc("a"))
         body = svc("a")
