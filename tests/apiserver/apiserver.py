@@ -385,6 +385,26 @@ def _smp_list(cur, patch, key, path, order=None):
     return cur
 
 
+def apply_patch(last, new, key=None):
+    """The strategic merge patch that turns what one manager applied last time into what it
+    applies now: new, plus null for map keys it no longer sets and `$patch: delete` for
+    elements of keyed lists it no longer lists."""
+    if isinstance(new, dict):
+        last = last if isinstance(last, dict) else {}
+        out = {k: apply_patch(last.get(k), v, k) for k, v in new.items()}
+        out.update({k: None for k in last if k not in new})
+        return out
+    mk = SMP_KEYS.get(key)
+    keyed = lambda lst: isinstance(lst, list) and all(isinstance(e, dict) and mk in e
+                                                      for e in lst)
+    if mk and keyed(new) and keyed(last):
+        old = {e[mk]: e for e in last}
+        out = [apply_patch(old.get(e[mk]), e) for e in new]
+        keep = {e[mk] for e in new}
+        return out + [{mk: k, "$patch": "delete"} for k in old if k not in keep]
+    return new
+
+
 def json_patch(target, ops):
     """RFC 6902 JSON patch: add, remove, replace, test, copy, move."""
     doc = jcopy(target)
@@ -1226,7 +1246,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(n) if n else b""
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
-        if raw and not (ctype == "application/json" or ctype.endswith("+json")):
+        if raw and not (ctype == "application/json" or ctype.endswith("+json")
+                        or ctype == "application/apply-patch+yaml"):
             raise ApiError(415, "UnsupportedMediaType",
                            f'the body of the request was in an unknown format - accepted '
                            f'media types include: application/json, application/yaml',
@@ -1234,6 +1255,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         try:
             return json.loads(raw or b"null")
         except ValueError as e:
+            if ctype == "application/apply-patch+yaml":
+                raise ApiError(415, "UnsupportedMediaType", "this test server reads apply "
+                               "patches in JSON only (JSON is YAML; kubectl sends JSON)")
             raise bad_request(f"the body of the request could not be decoded as JSON: {e}")
 
     # ---- authentication and authorization
@@ -1335,8 +1359,11 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self.send_json(200, w.update(res, ns, name, self.read_body(), sub, dry,
                                                 manager=mgr))
         if verb == "patch":
-            return self.send_json(200, w.patch(res, ns, name, self.headers.get(
-                "Content-Type"), self.read_body(), sub, dry, manager=mgr))
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            if ctype == "application/apply-patch+yaml":
+                return self.server_side_apply(res, ns, name, sub, q, dry)
+            return self.send_json(200, w.patch(res, ns, name, ctype, self.read_body(), sub,
+                                               dry, manager=mgr))
         if verb == "delete":
             opts = self.read_body() or {}
             obj = w.delete(res, ns, name, opts, dry)
@@ -1353,6 +1380,37 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_json(200, {"kind": res.kind + "List", "apiVersion": res.api_version,
                              "metadata": {"resourceVersion": str(self.app.store.rv)},
                              "items": items})
+
+    def server_side_apply(self, res, ns, name, sub, q, dry):
+        """PATCH application/apply-patch+yaml (kubectl apply --server-side), approximately:
+        creates the object when it is missing (201), else merges the applied configuration
+        into it as a strategic merge patch that also removes what the same field manager
+        applied last time and no longer applies (its last configuration is kept here, like
+        kubectl's last-applied annotation). No conflicts between managers."""
+        if not q.get("fieldManager"):
+            raise bad_request("PATCH, with apply patch type, requires fieldManager to be set")
+        body, w = self.read_body(), self.app.writes
+        if not isinstance(body, dict):
+            raise bad_request("the apply configuration is not an object")
+        mgr = q["fieldManager"]
+        key = (res.plural, ns or "", name, mgr, sub)
+        with self.app.store.lock:
+            exists = (ns or "", name) in self.app.store.objs[res.plural]
+            cfg = {k: v for k, v in body.items() if k not in ("kind", "apiVersion")}
+            if not exists and sub is None:
+                body = dict(body, metadata=dict(body.get("metadata") or {}, name=name))
+                obj = w.create(res, ns, body, dry_run=dry, manager=mgr)
+                if not dry:
+                    self.app.applied[key] = (obj["metadata"]["uid"], cfg)
+                return self.send_json(201, obj)
+            uid, last = self.app.applied.get(key, (None, None))
+            if uid != self.app.store.get(res, ns, name)["metadata"]["uid"]:
+                last = None  # applied to an earlier object of that name
+            obj = w.patch(res, ns, name, "application/strategic-merge-patch+json",
+                          apply_patch(last, cfg), sub, dry, manager=mgr)
+            if not dry:
+                self.app.applied[key] = (obj["metadata"]["uid"], cfg)
+            return self.send_json(200, obj)
 
     # ---- list
 
@@ -1720,6 +1778,7 @@ class App:
         self.conns_lock = threading.Lock()
         self.requests = collections.deque(maxlen=20000)
         self.churn = {}  # state of apiserver-ctl churn
+        self.applied = {}  # server-side apply: (plural, ns, name, manager, sub) -> (uid, cfg)
         self.counts = collections.Counter()
         self.httpd = None
         self.api_lock = threading.Lock()

@@ -139,6 +139,14 @@ kubectl_checks()
 	assert_eq "81/TCP 53/UDP 2" \
 		"$(k get svc -n other d -o jsonpath='{range .spec.ports[*]}{.port}/{.protocol} {end}{.metadata.generation}')" \
 		"d after the second apply: ports, generation"
+	# server-side apply: a port and a selector the manager no longer applies go
+	out=$(k apply --server-side -f "$WORK/d.yaml" 2>&1) || fail "kubectl apply --server-side: $out"
+	assert_eq "service/d serverside-applied" "$out" "kubectl apply --server-side"
+	sed -i 's/port: 81,/port: 82,/; s/{name: dns, port: 53, protocol: UDP}//; s/, \]/]/' "$WORK/d.yaml"
+	out=$(k apply --server-side -f "$WORK/d.yaml" 2>&1) || fail "kubectl apply --server-side: $out"
+	assert_eq "82/TCP 3" \
+		"$(k get svc -n other d -o jsonpath='{range .spec.ports[*]}{.port}/{.protocol} {end}{.metadata.generation}')" \
+		"d after a server-side apply without port 53: ports, generation"
 	out=$(k delete -f "$WORK/d.yaml" 2>&1) || fail "kubectl delete -f: $out"
 	assert_eq 'service "d" deleted' "$out" "kubectl delete -f"
 
