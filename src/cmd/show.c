@@ -21,48 +21,37 @@ struct row {
 	const char *label;
 	enum nft_set_id set;
 	size_t i;
+	const uint8_t *key; /* klen bytes */
+	uint32_t klen;
 };
 
+/* By Service, set, then address: the same table always prints the same. */
 static int cmp_row(const void *pa, const void *pb)
 {
 	const struct row *a = pa, *b = pb;
 	int c = strcmp(a->label, b->label);
 
-	return c ? c : (int)a->set - (int)b->set;
-}
-
-static void print_dest(int family, const uint8_t *d)
-{
-	struct ipaddr a = {.family = family};
-	char buf[IPADDR_STRLEN];
-	uint16_t nport;
-
-	memcpy(a.raw, d, nft_addr_len(family));
-	memcpy(&nport, d + nft_addr_len(family), 2);
-	printf(family == AF_INET6 ? "[%s]:%u" : "%s:%u", ipaddr_str(&a, buf), ntohs(nport));
+	if (!c)
+		c = (int)a->set - (int)b->set;
+	return c ? c : memcmp(a->key, b->key, a->klen < b->klen ? a->klen : b->klen);
 }
 
 /* The endpoints of a vmap element, slot by slot, from the map its chain reads. */
 static void print_slots(const struct nft_sets *s, const struct bytemap *vmap, size_t i)
 {
-	uint8_t key[NFT_MAX_KEY];
-	uint32_t d, k;
-	const struct bytemap *m;
+	char dest[IPADDR_STRLEN + 16];
+	struct nft_slots it;
 
-	memcpy(&d, bytemap_data(vmap, i), 4);
-	m = &s->s[nft_lb_map((enum nft_lb_kind)(d >> 24))];
-	k = d & 0xffffff;
-	memcpy(key, bytemap_key(vmap, i), vmap->klen);
-	for (uint32_t slot = 0; slot < k; slot++) {
-		long bi;
+	nft_slots_begin(&it, s, vmap, i);
+	for (uint32_t slot = 0; slot < it.k; slot++) {
+		long bi = nft_slot(&it, slot);
 
-		memcpy(key + vmap->klen, &slot, 4);
-		bi = bytemap_find(m, key);
 		printf(slot ? " " : "");
 		if (bi < 0)
 			printf("<slot %u missing>", slot);
 		else
-			print_dest(s->family, bytemap_data(m, (size_t)bi));
+			printf("%s", nft_dest_str(s->family, bytemap_data(it.map, (size_t)bi), dest,
+			                          sizeof(dest)));
 	}
 }
 
@@ -96,8 +85,9 @@ static int show_services(int family)
 			    (bytemap_find(&s.s[SET_NODEPORTS], bytemap_key(e, i)) >= 0 ||
 			     bytemap_find(&s.s[SET_NODEPORT_DROP], bytemap_key(e, i)) >= 0))
 				continue;
-			rows[n++] = (struct row){
-			    bytemap_comment(e, i) ? bytemap_comment(e, i) : "?", shown[j], i};
+			rows[n++] =
+			    (struct row){bytemap_comment(e, i) ? bytemap_comment(e, i) : "?",
+			                 shown[j], i, bytemap_key(e, i), e->klen};
 		}
 	}
 	qsort(rows, n, sizeof(*rows), cmp_row);
@@ -105,7 +95,7 @@ static int show_services(int family)
 	for (size_t r = 0; r < n; r++) {
 		const struct bytemap *e = &s.s[rows[r].set];
 		const uint8_t *key = bytemap_key(e, rows[r].i);
-		bool np = e->klen == 8;
+		bool np = nft_set_spec(rows[r].set)->key == K_PT;
 		char addr[IPADDR_STRLEN + 40], a[IPADDR_STRLEN];
 		struct ipaddr ip;
 		uint8_t proto;

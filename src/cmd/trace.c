@@ -16,33 +16,23 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/trace.h"
 #include "common/log.h"
 #include "dataplane/nft.h"
 #include "model/model.h"
 
-struct trace {
-	struct nft_sets s;
-	struct ipaddr src, dst;
-	uint8_t proto;
-	uint16_t port;
-	size_t al;
-	int hop;
-	struct cidr *cluster; /* --cluster-cidr of this family, from the table comment */
-	size_t n_cluster;
-	struct cidr *npaddr; /* --nodeport-addresses */
-	size_t n_npaddr;
-	bool masq_all;
-};
-
-__attribute__((format(printf, 2, 3))) static void hop(struct trace *t, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void hop(struct trace *t, const char *chain,
+                                                      const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("%2d. ", ++t->hop);
+	fprintf(t->out, "%2d. ", ++t->hop);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vfprintf(t->out, fmt, ap);
 	va_end(ap);
-	printf("\n");
+	fprintf(t->out, "\n");
+	if (chain && t->on_chain)
+		t->on_chain(t->ctx, chain);
 }
 
 static bool is_local(const struct ipaddr *a)
@@ -76,48 +66,6 @@ static bool in_cidrs(const struct cidr *c, size_t n, const struct ipaddr *a)
 	return false;
 }
 
-/* "... ; cluster-cidr A,B; nodeport-addresses C" -> the lists. */
-static void parse_layout(struct trace *t)
-{
-	const char *p;
-	const char *bad;
-
-	t->masq_all = strstr(t->s.layout, "masquerade-all yes") != NULL;
-	if ((p = strstr(t->s.layout, "cluster-cidr "))) {
-		char buf[256];
-
-		snprintf(buf, sizeof(buf), "%s", p + strlen("cluster-cidr "));
-		buf[strcspn(buf, ";")] = '\0';
-		cidr_list_parse(buf, &t->cluster, &t->n_cluster, &bad);
-	}
-	if ((p = strstr(t->s.layout, "nodeport-addresses "))) {
-		char buf[256];
-
-		snprintf(buf, sizeof(buf), "%s", p + strlen("nodeport-addresses "));
-		buf[strcspn(buf, ";")] = '\0';
-		cidr_list_parse(buf, &t->npaddr, &t->n_npaddr, &bad);
-	}
-}
-
-static void key3(const struct trace *t, uint8_t *k, const struct ipaddr *a)
-{
-	uint16_t nport = htons(t->port);
-
-	memset(k, 0, t->al + 8);
-	memcpy(k, a->raw, t->al);
-	k[t->al] = t->proto;
-	memcpy(k + t->al + 4, &nport, 2);
-}
-
-static void key2(const struct trace *t, uint8_t *k)
-{
-	uint16_t nport = htons(t->port);
-
-	memset(k, 0, 8);
-	k[0] = t->proto;
-	memcpy(k + 4, &nport, 2);
-}
-
 static const char *label(const struct bytemap *s, long i)
 {
 	const char *c = i >= 0 ? bytemap_comment(s, (size_t)i) : NULL;
@@ -125,52 +73,36 @@ static const char *label(const struct bytemap *s, long i)
 	return c ? c : "?";
 }
 
-static void print_dest(const struct trace *t, const uint8_t *d, char *out, size_t len)
-{
-	struct ipaddr a = {.family = t->dst.family};
-	char buf[IPADDR_STRLEN];
-	uint16_t nport;
-
-	memcpy(a.raw, d, t->al);
-	memcpy(&nport, d + t->al, 2);
-	snprintf(out, len, t->dst.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ipaddr_str(&a, buf),
-	         ntohs(nport));
-}
-
 /*
  * The DNAT of a vmap element: chain <prefix>_<k>, numgen random mod k,
  * every slot with its chance. Returns true when the source is one of the
  * endpoints (hairpin).
  */
-static bool trace_lb(struct trace *t, const struct bytemap *vmap, long vi, const uint8_t *key,
-                     size_t klen)
+static bool trace_lb(struct trace *t, const struct bytemap *vmap, long vi)
 {
-	uint32_t d, k;
-	enum nft_lb_kind kind;
-	uint8_t bkey[NFT_MAX_KEY];
+	char chain[32], dest[IPADDR_STRLEN + 16];
 	bool hairpin = false;
+	struct nft_slots it;
 
-	memcpy(&d, bytemap_data(vmap, (size_t)vi), 4);
-	kind = (enum nft_lb_kind)(d >> 24);
-	k = d & 0xffffff;
-	hop(t,
-	    "chain %s_%u: dnat to numgen random mod %u map @%s, one endpoint per new connection:",
-	    nft_lb_prefix(kind), k, k, nft_set_name(nft_lb_map(kind)));
-	memcpy(bkey, key, klen);
-	for (uint32_t slot = 0; slot < k; slot++) {
-		const struct bytemap *m = &t->s.s[nft_lb_map(kind)];
-		long bi;
-		char dest[IPADDR_STRLEN + 16];
+	nft_slots_begin(&it, &t->s, vmap, (size_t)vi);
+	nft_lb_chain_name(it.kind, it.k, chain, sizeof(chain));
+	hop(t, chain,
+	    "chain %s: dnat to numgen random mod %u map @%s, one endpoint per new connection:",
+	    chain, it.k, nft_set_name(nft_lb_map(it.kind)));
+	for (uint32_t slot = 0; slot < it.k; slot++) {
+		long bi = nft_slot(&it, slot);
+		const uint8_t *d;
 
-		memcpy(bkey + klen, &slot, 4);
-		bi = bytemap_find(m, bkey);
 		if (bi < 0) {
-			printf("      slot %u: missing (the kernel state is inconsistent)\n", slot);
+			fprintf(t->out,
+			        "      slot %u: missing (the kernel state is inconsistent)\n",
+			        slot);
 			continue;
 		}
-		print_dest(t, bytemap_data(m, (size_t)bi), dest, sizeof(dest));
-		printf("      slot %u: %s (%.1f%%)\n", slot, dest, 100.0 / k);
-		if (!memcmp(bytemap_data(m, (size_t)bi), t->src.raw, t->al))
+		d = bytemap_data(it.map, (size_t)bi);
+		fprintf(t->out, "      slot %u: %s (%.1f%%)\n", slot,
+		        nft_dest_str(t->dst.family, d, dest, sizeof(dest)), 100.0 / it.k);
+		if (!memcmp(d, t->src.raw, t->al))
 			hairpin = true;
 	}
 	return hairpin;
@@ -179,214 +111,255 @@ static bool trace_lb(struct trace *t, const struct bytemap *vmap, long vi, const
 static void trace_post(struct trace *t, bool marked, bool hairpin, bool nodeport)
 {
 	if (hairpin)
-		hop(t, "nat postrouting: when the source itself is picked (hairpin, @hairpin) the "
-		       "source is masqueraded, so the reply comes back through the node");
+		hop(t, "nat_postrouting",
+		    "nat postrouting: when the source itself is picked (hairpin, @hairpin) the "
+		    "source is masqueraded, so the reply comes back through the node");
 	if (marked)
-		hop(t,
+		hop(t, "nat_postrouting",
 		    "nat postrouting: marked 0x%x: masquerade (the source becomes the node's "
 		    "address on the way out, so replies return through this node)",
 		    NFT_MASQ_MARK);
 	else if (!hairpin)
-		hop(t, "nat postrouting: not marked: the source address is kept (the endpoint sees "
-		       "the client)");
+		hop(t, "nat_postrouting",
+		    "nat postrouting: not marked: the source address is kept (the endpoint sees "
+		    "the client)");
 	if (nodeport)
-		printf("=> a NodePort is real: the node receives the traffic (svcproxy holds the "
-		       "port), and the kernel DNATs it before any socket sees it.\n");
+		fprintf(t->out, "=> a NodePort is real: the node receives the traffic (svcproxy "
+		                "holds the port), and the kernel DNATs it before any socket sees "
+		                "it.\n");
 	else
-		printf("=> the destination is virtual: nothing listens on it. conntrack keeps the "
-		       "DNAT and rewrites the replies back.\n");
+		fprintf(t->out, "=> the destination is virtual: nothing listens on it. conntrack "
+		                "keeps the DNAT and rewrites the replies back.\n");
 }
 
-static int run_trace(struct trace *t)
+/* filter prerouting, before DNAT: loadBalancerSourceRanges. False: dropped. */
+static bool trace_firewall(struct trace *t, const uint8_t *k3)
 {
-	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
-	bool from_node = is_local(&t->src), to_node = is_local(&t->dst);
-	bool from_cluster = in_cidrs(t->cluster, t->n_cluster, &t->src);
-	uint8_t k3[NFT_MAX_KEY], k2[8];
+	const struct bytemap *allow = &t->s.s[SET_FIREWALL_ALLOW];
+	long i = bytemap_find(&t->s.s[SET_FIREWALL], k3);
+	char b[IPADDR_STRLEN];
+	bool allowed = false;
+
+	if (i < 0)
+		return true;
+	/* firewall_allow is a set of ranges A.P.T.R: look for a covering one */
+	for (size_t j = 0; j < allow->n && !allowed; j++) {
+		const uint8_t *lo = bytemap_key(allow, j), *hi = bytemap_data(allow, j);
+
+		allowed = memcmp(lo, k3, t->al + 8) == 0 &&
+		          memcmp(lo + t->al + 8, t->src.raw, t->al) <= 0 &&
+		          memcmp(hi + t->al + 8, t->src.raw, t->al) >= 0;
+	}
+	hop(t, "firewall_check",
+	    "filter prerouting: %s has loadBalancerSourceRanges (%s): source %s",
+	    ipaddr_str(&t->dst, b), label(&t->s.s[SET_FIREWALL], i),
+	    allowed ? "allowed" : "not in them: DROPPED");
+	return allowed;
+}
+
+/*
+ * A ClusterIP without DNAT: dropped or rejected by the filter checks. The
+ * node's own traffic meets them in filter output (-110), before its nat
+ * output: nothing of the nat path is shown then.
+ */
+static bool trace_cluster_ip_refused(struct trace *t, const uint8_t *k3)
+{
+	const char *hook = t->from_node ? "output" : "prerouting after DNAT";
+	const char *chain = t->from_node ? "endpoints_check_local" : "endpoints_check";
 	long i;
 
-	key3(t, k3, &t->dst);
-	key2(t, k2);
-	printf("new %s connection %s -> %s:%u, %s\n", l4proto_name(t->proto),
-	       ipaddr_str(&t->src, a), ipaddr_str(&t->dst, b), t->port,
-	       from_node ? "from this node (output hooks)" : "arriving at this node (prerouting)");
-
-	if ((i = bytemap_find(&t->s.s[SET_FIREWALL], k3)) >= 0) {
-		uint8_t k4[NFT_MAX_KEY];
-		bool allowed = false;
-
-		/* firewall_allow is a set of ranges: look for a covering one */
-		key3(t, k4, &t->dst);
-		memcpy(k4 + t->al + 8, t->src.raw, t->al);
-		for (size_t j = 0; j < t->s.s[SET_FIREWALL_ALLOW].n && !allowed; j++) {
-			const uint8_t *lo = bytemap_key(&t->s.s[SET_FIREWALL_ALLOW], j);
-			const uint8_t *hi = bytemap_data(&t->s.s[SET_FIREWALL_ALLOW], j);
-
-			allowed = memcmp(lo, k4, t->al + 8) == 0 &&
-			          memcmp(lo + t->al + 8, t->src.raw, t->al) <= 0 &&
-			          memcmp(hi + t->al + 8, t->src.raw, t->al) >= 0;
-		}
-		hop(t, "filter prerouting: %s has loadBalancerSourceRanges (%s): source %s",
-		    ipaddr_str(&t->dst, b), label(&t->s.s[SET_FIREWALL], i),
-		    allowed ? "allowed" : "not in them: DROPPED");
-		if (!allowed)
-			return 0;
+	if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
+		hop(t, NULL,
+		    "no DNAT: Service %s has no endpoint on this node under "
+		    "internalTrafficPolicy: Local",
+		    label(&t->s.s[SET_DROP_ENDPOINTS], i));
+		hop(t, chain, "filter %s: @drop_endpoints: DROPPED", hook);
+		return true;
 	}
-
-	if (bytemap_find(&t->s.s[SET_CLUSTER_IPS], t->dst.raw) >= 0) {
-		bool marked = t->masq_all || (t->n_cluster && !from_cluster);
-
-		hop(t,
-		    "nat %s -> services: %s is a ClusterIP (@cluster_ips) -> goto cluster_ip_path",
-		    from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b));
-		if (t->masq_all)
-			hop(t, "cluster_ip_path: --masquerade-all: marked for masquerade");
-		else if (t->n_cluster)
-			hop(t, "cluster_ip_path: source %s is %s --cluster-cidr: %s",
-			    ipaddr_str(&t->src, a), from_cluster ? "inside" : "outside",
-			    from_cluster ? "not marked" : "marked for masquerade");
-		if (bytemap_find(&t->s.s[SET_AFFINITY_SERVICES], k3) >= 0)
-			hop(t,
-			    "cluster_ip_path: sessionAffinity ClientIP: a client seen within the "
-			    "timeout goes back to its endpoint (dynamic map @affinity)");
-		if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
-			bool hairpin;
-
-			hop(t, "@service_ips: %s port %u/%s is Service %s", ipaddr_str(&t->dst, b),
-			    t->port, l4proto_name(t->proto), label(&t->s.s[SET_SERVICE_IPS], i));
-			hairpin = trace_lb(t, &t->s.s[SET_SERVICE_IPS], i, k3, t->al + 8);
-			trace_post(t, marked, hairpin, false);
-			return 0;
-		}
-		if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
-			hop(t,
-			    "no DNAT: Service %s has no endpoint on this node under "
-			    "internalTrafficPolicy: Local",
-			    label(&t->s.s[SET_DROP_ENDPOINTS], i));
-			hop(t, "filter %s: @drop_endpoints: DROPPED",
-			    from_node ? "output" : "prerouting after DNAT");
-			return 0;
-		}
-		if ((i = bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3)) >= 0) {
-			hop(t, "no DNAT: Service %s has no ready endpoint",
-			    label(&t->s.s[SET_NO_ENDPOINTS], i));
-			hop(t,
-			    "filter %s: @no_endpoints: REJECTED with ICMP port unreachable "
-			    "(the client sees connection refused at once)",
-			    from_node ? "output" : "prerouting after DNAT");
-			return 0;
-		}
-		hop(t, "no DNAT: port %u/%s is not a port of this ClusterIP", t->port,
-		    l4proto_name(t->proto));
-		hop(t, "filter cluster_ips_check: REJECTED with ICMP port unreachable");
-		return 0;
+	if ((i = bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3)) >= 0) {
+		hop(t, NULL, "no DNAT: Service %s has no ready endpoint",
+		    label(&t->s.s[SET_NO_ENDPOINTS], i));
+		hop(t, chain,
+		    "filter %s: @no_endpoints: REJECTED with ICMP port unreachable "
+		    "(the client sees connection refused at once)",
+		    hook);
+		return true;
 	}
+	return false;
+}
 
-	if (bytemap_find(&t->s.s[SET_SERVICE_PORTS], k3) >= 0 ||
-	    bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3) >= 0 ||
-	    bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3) >= 0) {
-		bool marked = bytemap_find(&t->s.s[SET_EXTERNAL_MASQ], k3) >= 0;
-		bool sc = (from_cluster || from_node) &&
-		          (i = bytemap_find(&t->s.s[SET_SERVICE_IPS_CLUSTER], k3)) >= 0;
+/* nat -> services -> cluster_ip_path -> lb_<k>, or a filter check. */
+static void trace_cluster_ip(struct trace *t, const uint8_t *k3, bool from_cluster)
+{
+	bool marked = t->opts.masquerade_all || (t->opts.n_cluster_cidrs && !from_cluster);
+	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
+	long i;
 
-		hop(t, "nat %s -> services: %s port %u/%s is an external IP / LoadBalancer IP",
-		    from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
-		    l4proto_name(t->proto));
-		if (marked)
-			hop(t, "@external_masq: externalTrafficPolicy: Cluster: marked for "
-			       "masquerade");
-		if (sc) {
-			hop(t,
-			    "@service_ips_cluster: externalTrafficPolicy: Local, but the source is "
-			    "a pod or this node: every endpoint%s",
-			    from_node ? " (masqueraded)" : "");
-			trace_post(t, marked || from_node,
-			           trace_lb(t, &t->s.s[SET_SERVICE_IPS_CLUSTER], i, k3, t->al + 8),
-			           false);
-			return 0;
-		}
-		if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
-			hop(t, "@service_ips: Service %s", label(&t->s.s[SET_SERVICE_IPS], i));
-			trace_post(t, marked,
-			           trace_lb(t, &t->s.s[SET_SERVICE_IPS], i, k3, t->al + 8), false);
-			return 0;
-		}
-		if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
-			hop(t,
-			    "no DNAT: Service %s: externalTrafficPolicy: Local and no endpoint on "
-			    "this node: DROPPED",
-			    label(&t->s.s[SET_DROP_ENDPOINTS], i));
-			return 0;
-		}
-		hop(t, "no DNAT: no ready endpoint: REJECTED with ICMP port unreachable");
-		return 0;
+	if (t->from_node && trace_cluster_ip_refused(t, k3))
+		return;
+	hop(t, "services",
+	    "nat %s -> services: %s is a ClusterIP (@cluster_ips) -> goto cluster_ip_path",
+	    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b));
+	if (t->opts.masquerade_all)
+		hop(t, "masq_check", "cluster_ip_path: --masquerade-all: marked for masquerade");
+	else if (t->opts.n_cluster_cidrs)
+		hop(t, "masq_check", "cluster_ip_path: source %s is %s --cluster-cidr: %s",
+		    ipaddr_str(&t->src, a), from_cluster ? "inside" : "outside",
+		    from_cluster ? "not marked" : "marked for masquerade");
+	if (bytemap_find(&t->s.s[SET_AFFINITY_SERVICES], k3) >= 0)
+		hop(t, "cluster_ip_path",
+		    "cluster_ip_path: sessionAffinity ClientIP: a client seen within the "
+		    "timeout goes back to its endpoint (dynamic map @affinity)");
+	if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
+		bool hairpin;
+
+		hop(t, "cluster_ip_path", "@service_ips: %s port %u/%s is Service %s",
+		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto),
+		    label(&t->s.s[SET_SERVICE_IPS], i));
+		hairpin = trace_lb(t, &t->s.s[SET_SERVICE_IPS], i);
+		trace_post(t, marked, hairpin, false);
+		return;
 	}
+	if (trace_cluster_ip_refused(t, k3))
+		return;
+	hop(t, NULL, "no DNAT: port %u/%s is not a port of this ClusterIP", t->port,
+	    l4proto_name(t->proto));
+	hop(t, "cluster_ips_check",
+	    "filter cluster_ips_check: REJECTED with ICMP port unreachable");
+}
 
-	if (to_node) {
-		bool loopback = t->dst.family == AF_INET
-		                    ? (t->dst.raw[0] == 127)
-		                    : ipaddr_equal(&t->dst, &(struct ipaddr){.family = AF_INET6,
-		                                                             .raw = {[15] = 1}});
-		bool np_ok =
-		    !loopback && (!t->n_npaddr || in_cidrs(t->npaddr, t->n_npaddr, &t->dst));
+/* An external IP or LoadBalancer IP: services, its masquerade marks, dispatch. */
+static void trace_external(struct trace *t, const uint8_t *k3, bool from_cluster)
+{
+	bool marked = bytemap_find(&t->s.s[SET_EXTERNAL_MASQ], k3) >= 0;
+	long ci = bytemap_find(&t->s.s[SET_SERVICE_IPS_CLUSTER], k3), i;
+	char b[IPADDR_STRLEN];
 
-		if ((i = bytemap_find(&t->s.s[SET_NODEPORT_PORTS], k2)) < 0) {
-			hop(t,
-			    "%s is an address of this node and %u/%s is no NodePort: svcproxy "
-			    "leaves it alone",
-			    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto));
-			return 0;
-		}
-		if (!np_ok) {
-			hop(t,
-			    "%s is an address of this node but NodePorts are not served there (%s)",
-			    ipaddr_str(&t->dst, b),
-			    loopback ? "loopback: never, CVE-2020-8558"
-			             : "outside --nodeport-addresses");
-			hop(t, "filter input: nodeport_check: REJECTED with ICMP port unreachable");
-			return 0;
-		}
-		hop(t,
-		    "nat %s -> services: %s is this node's (fib daddr type local): NodePort %u/%s "
-		    "of %s",
-		    from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
-		    l4proto_name(t->proto), label(&t->s.s[SET_NODEPORT_PORTS], i));
-		{
-			bool marked = bytemap_find(&t->s.s[SET_NODEPORT_MASQ], k2) >= 0;
-			long ci = bytemap_find(&t->s.s[SET_NODEPORTS_CLUSTER], k2);
-
-			if (marked)
-				hop(t, "@nodeport_masq: externalTrafficPolicy: Cluster: marked for "
-				       "masquerade");
-			if ((from_cluster || from_node) && ci >= 0) {
-				hop(t,
-				    "@nodeports_cluster: externalTrafficPolicy: Local, the source "
-				    "is a pod or this node: every endpoint");
-				trace_post(t, marked || from_node,
-				           trace_lb(t, &t->s.s[SET_NODEPORTS_CLUSTER], ci, k2, 8),
-				           true);
-				return 0;
-			}
-			if ((i = bytemap_find(&t->s.s[SET_NODEPORTS], k2)) >= 0) {
-				trace_post(t, marked, trace_lb(t, &t->s.s[SET_NODEPORTS], i, k2, 8),
-				           true);
-				return 0;
-			}
-			if (bytemap_find(&t->s.s[SET_NODEPORT_DROP], k2) >= 0) {
-				hop(t,
-				    "no DNAT: externalTrafficPolicy: Local and no endpoint on this "
-				    "node: filter input nodeport_check: DROPPED");
-				return 0;
-			}
-			hop(t, "no DNAT: no ready endpoint: filter input nodeport_check: REJECTED "
-			       "with ICMP port unreachable");
-		}
-		return 0;
+	hop(t, "services", "nat %s -> services: %s port %u/%s is an external IP / LoadBalancer IP",
+	    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
+	    l4proto_name(t->proto));
+	if (marked)
+		hop(t, "services",
+		    "@external_masq: externalTrafficPolicy: Cluster: marked for "
+		    "masquerade");
+	if ((from_cluster || t->from_node) && ci >= 0) {
+		hop(t, "services",
+		    "@service_ips_cluster: externalTrafficPolicy: Local, but the source is "
+		    "a pod or this node: every endpoint%s",
+		    t->from_node ? " (masqueraded)" : "");
+		trace_post(t, marked || t->from_node,
+		           trace_lb(t, &t->s.s[SET_SERVICE_IPS_CLUSTER], ci), false);
+		return;
 	}
-	hop(t,
-	    "%s port %u/%s is no Service address svcproxy knows: it leaves the packet alone "
-	    "(normal routing)",
-	    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto));
+	if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
+		hop(t, "services", "@service_ips: Service %s", label(&t->s.s[SET_SERVICE_IPS], i));
+		trace_post(t, marked, trace_lb(t, &t->s.s[SET_SERVICE_IPS], i), false);
+		return;
+	}
+	if ((i = bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3)) >= 0) {
+		hop(t, t->from_node ? NULL : "endpoints_check",
+		    "no DNAT: Service %s: externalTrafficPolicy: Local and no endpoint on "
+		    "this node: DROPPED",
+		    label(&t->s.s[SET_DROP_ENDPOINTS], i));
+		return;
+	}
+	hop(t, t->from_node ? NULL : "endpoints_check",
+	    "no DNAT: no ready endpoint: REJECTED with ICMP port unreachable");
+}
+
+/* An address of this node: a NodePort, or nothing of svcproxy's. */
+static void trace_nodeport(struct trace *t, const uint8_t *k2, bool from_cluster)
+{
+	struct ipaddr lo6 = {.family = AF_INET6, .raw = {[15] = 1}};
+	bool loopback =
+	    t->dst.family == AF_INET ? t->dst.raw[0] == 127 : ipaddr_equal(&t->dst, &lo6);
+	bool np_ok =
+	    !loopback && (!t->opts.n_nodeport_cidrs ||
+	                  in_cidrs(t->opts.nodeport_cidrs, t->opts.n_nodeport_cidrs, &t->dst));
+	bool marked = bytemap_find(&t->s.s[SET_NODEPORT_MASQ], k2) >= 0;
+	long ci = bytemap_find(&t->s.s[SET_NODEPORTS_CLUSTER], k2), i;
+	char b[IPADDR_STRLEN];
+
+	if ((i = bytemap_find(&t->s.s[SET_NODEPORT_PORTS], k2)) < 0) {
+		hop(t, NULL,
+		    "%s is an address of this node and %u/%s is no NodePort: svcproxy "
+		    "leaves it alone",
+		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto));
+		return;
+	}
+	if (!np_ok) {
+		hop(t, NULL,
+		    "%s is an address of this node but NodePorts are not served there (%s)",
+		    ipaddr_str(&t->dst, b),
+		    loopback ? "loopback: never, CVE-2020-8558" : "outside --nodeport-addresses");
+		hop(t, "nodeport_check",
+		    "filter input: nodeport_check: REJECTED with ICMP port unreachable");
+		return;
+	}
+	hop(t, "services",
+	    "nat %s -> services: %s is this node's (fib daddr type local): NodePort %u/%s "
+	    "of %s",
+	    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
+	    l4proto_name(t->proto), label(&t->s.s[SET_NODEPORT_PORTS], i));
+	if (marked)
+		hop(t, "nodeport_marks",
+		    "@nodeport_masq: externalTrafficPolicy: Cluster: marked for masquerade");
+	if ((from_cluster || t->from_node) && ci >= 0) {
+		hop(t, "nodeports",
+		    "@nodeports_cluster: externalTrafficPolicy: Local, the source "
+		    "is a pod or this node: every endpoint");
+		trace_post(t, marked || t->from_node,
+		           trace_lb(t, &t->s.s[SET_NODEPORTS_CLUSTER], ci), true);
+		return;
+	}
+	if ((i = bytemap_find(&t->s.s[SET_NODEPORTS], k2)) >= 0) {
+		trace_post(t, marked, trace_lb(t, &t->s.s[SET_NODEPORTS], i), true);
+		return;
+	}
+	if (bytemap_find(&t->s.s[SET_NODEPORT_DROP], k2) >= 0) {
+		hop(t, "nodeport_check",
+		    "no DNAT: externalTrafficPolicy: Local and no endpoint on this "
+		    "node: filter input nodeport_check: DROPPED");
+		return;
+	}
+	hop(t, "nodeport_check",
+	    "no DNAT: no ready endpoint: filter input nodeport_check: REJECTED "
+	    "with ICMP port unreachable");
+}
+
+int trace_walk(struct trace *t)
+{
+	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
+	uint8_t k3[NFT_MAX_KEY], k2[8];
+	bool from_cluster;
+
+	t->al = nft_addr_len(t->dst.family);
+	t->hop = 0;
+	nft_layout_parse(t->s.layout, &t->opts);
+	from_cluster = in_cidrs(t->opts.cluster_cidrs, t->opts.n_cluster_cidrs, &t->src);
+	nft_key_apt(t->dst.family, k3, &t->dst, t->proto, t->port);
+	nft_key_pt(k2, t->proto, t->port);
+	fprintf(t->out, "new %s connection %s -> %s:%u, %s\n", l4proto_name(t->proto),
+	        ipaddr_str(&t->src, a), ipaddr_str(&t->dst, b), t->port,
+	        t->from_node ? "from this node (output hooks)"
+	                     : "arriving at this node (prerouting)");
+
+	if (!trace_firewall(t, k3))
+		;
+	else if (bytemap_find(&t->s.s[SET_CLUSTER_IPS], t->dst.raw) >= 0)
+		trace_cluster_ip(t, k3, from_cluster);
+	else if (bytemap_find(&t->s.s[SET_SERVICE_PORTS], k3) >= 0 ||
+	         bytemap_find(&t->s.s[SET_NO_ENDPOINTS], k3) >= 0 ||
+	         bytemap_find(&t->s.s[SET_DROP_ENDPOINTS], k3) >= 0)
+		trace_external(t, k3, from_cluster);
+	else if (t->to_node)
+		trace_nodeport(t, k2, from_cluster);
+	else
+		hop(t, NULL,
+		    "%s port %u/%s is no Service address svcproxy knows: it leaves the packet "
+		    "alone (normal routing)",
+		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto));
+	nft_layout_parsed_free(&t->opts);
 	return 0;
 }
 
@@ -433,7 +406,9 @@ int cmd_trace(const char *src, const char *dst, const char *proto)
 		fprintf(stderr, "svcproxy trace: '%s' is none of tcp, udp, sctp\n", proto);
 		return EXIT_USAGE;
 	}
-	t.al = nft_addr_len(t.dst.family);
+	t.out = stdout;
+	t.from_node = is_local(&t.src);
+	t.to_node = is_local(&t.dst);
 	ret = nft_read_sets(t.dst.family, &t.s);
 	if (ret == -ENOENT) {
 		printf("nothing programmed: no table %s %s; the packet is routed as usual\n",
@@ -445,10 +420,7 @@ int cmd_trace(const char *src, const char *dst, const char *proto)
 		        strerror(-ret));
 		return EXIT_RUNTIME;
 	}
-	parse_layout(&t);
-	ret = run_trace(&t);
+	ret = trace_walk(&t);
 	nft_sets_free(&t.s);
-	free(t.cluster);
-	free(t.npaddr);
 	return ret;
 }

@@ -28,6 +28,15 @@
  *
  * Rules referencing a map live in as few chains as possible: the kernel
  * walks a whole map each time a new chain binds it.
+ *
+ * The files, one concern each:
+ *   nft_layout.c   the bytes: set table, key/value encodings, lb verdicts, table comment
+ *   nft_nl.c       netlink transport: socket, requests, dumps, batches
+ *   nft_rule.c     the expression vocabulary of rules (libnftnl)
+ *   nft_ruleset.c  the fixed table: sets, chains, rules, lb chains
+ *   nft_render.c   desired state into set elements
+ *   nft_read.c     the table read back from the kernel
+ *   nft.c          the dataplane object and the sync engine (this header)
  */
 #ifndef SVCPROXY_NFT_H
 #define SVCPROXY_NFT_H
@@ -39,13 +48,8 @@
 
 #include "common/addr.h"
 #include "compile/compile.h"
-#include "common/bytemap.h"
-
-#define NFT_TABLE_NAME "svcproxy"
-/* the longest key and value of our sets and maps, in bytes */
-#define NFT_MAX_KEY   64
-#define NFT_MAX_DATA  32
-#define NFT_MASQ_MARK 0x4000u
+#include "dataplane/nft_layout.h"
+#include "dataplane/nft_render.h"
 
 struct nft_dp_opts {
 	int family;                       /* AF_INET or AF_INET6 */
@@ -55,64 +59,6 @@ struct nft_dp_opts {
 	size_t n_nodeport_cidrs;
 	bool masquerade_all;
 };
-
-/*
- * The Service-dependent content of the table: one bytemap per kernel set.
- * Keys: A = address, P = l4proto, T = port, S = numgen slot, R = source range.
- */
-enum nft_set_id {
-	SET_CLUSTER_IPS,         /* A                 ClusterIPs */
-	SET_NO_ENDPOINTS,        /* A.P.T             no endpoint: reject */
-	SET_DROP_ENDPOINTS,      /* A.P.T             none allowed by a Local policy: drop */
-	SET_SERVICE_IPS,         /* A.P.T -> verdict  goto lb_<k> / lbc_<k> */
-	SET_SERVICE_IPS_CLUSTER, /* A.P.T -> verdict  eTP=Local, from pods or the node */
-	SET_BACKENDS,            /* A.P.T.S -> A.T    what the policy allows */
-	SET_BACKENDS_CLUSTER,    /* A.P.T.S -> A.T    every endpoint (eTP=Local short-circuit) */
-	SET_EXTERNAL_MASQ,       /* A.P.T             external IPs of eTP=Cluster Services */
-	SET_NODEPORTS,           /* P.T -> verdict    goto np_<k> */
-	SET_NODEPORTS_CLUSTER,   /* P.T -> verdict    goto npc_<k> */
-	SET_NP_BACKENDS,         /* P.T.S -> A.T */
-	SET_NP_BACKENDS_CLUSTER, /* P.T.S -> A.T */
-	SET_NODEPORT_MASQ,       /* P.T               eTP=Cluster NodePorts */
-	SET_NODEPORT_PORTS,      /* P.T               every NodePort (not served: reject) */
-	SET_NODEPORT_DROP,       /* P.T               no local endpoint under eTP=Local */
-	SET_FIREWALL,            /* A.P.T             LoadBalancer IPs with source ranges */
-	SET_FIREWALL_ALLOW,      /* A.P.T.R interval  allowed sources */
-	SET_HAIRPIN,             /* A.A               endpoint reaching itself */
-	SET_AFFINITY_SERVICES,   /* A.P.T -> verdict  jump aff_<timeout>: sessionAffinity */
-	SET_AFFINITY_NODEPORTS,  /* P.T -> verdict    the same for NodePorts */
-	SET_SERVICE_PORTS,       /* A.P.T             every ClusterIP / external address:port */
-	SET_COUNT
-};
-
-struct nft_sets {
-	int family;
-	char layout[256]; /* the table comment, by nft_read_sets(): layout and options */
-	struct bytemap s[SET_COUNT];
-	/*
-	 * cluster_ips and hairpin elements are shared (by the ports of a
-	 * Service, by Services with the same endpoint): how many entries
-	 * put each one there, so an incremental sync knows when one goes.
-	 */
-	struct bytemap refs_cluster_ips, refs_hairpin; /* key -> u32 count */
-};
-
-const char *nft_set_name(enum nft_set_id id);
-
-/* Chain families that vmap elements jump to: <prefix>_<k>. */
-enum nft_lb_kind {
-	LB_SERVICE = 0,
-	LB_SERVICE_CLUSTER,
-	LB_NODEPORT,
-	LB_NODEPORT_CLUSTER,
-	LB_AFFINITY, /* aff_<seconds>: records the client's endpoint for that long */
-	LB_KINDS
-};
-/* The chain name prefix of a kind ("lb", ...) and the map its chains DNAT through. */
-const char *nft_lb_prefix(enum nft_lb_kind kind);
-enum nft_set_id nft_lb_map(enum nft_lb_kind kind);
-/* vmap element data: kind << 24 | k */
-#define NFT_LB_DATA(kind, k) ((uint32_t)(kind) << 24 | (uint32_t)(k))
 
 struct nft_sync_stats {
 	size_t changes; /* element deletions + additions sent */
@@ -153,10 +99,6 @@ int nft_dp_genid(struct nft_dp *dp, uint32_t *id);
  * initialised here). Returns 0, -ENOENT when there is no table, or -errno.
  */
 int nft_read_sets(int family, struct nft_sets *out);
-void nft_sets_free(struct nft_sets *s);
-
-/* Render ds into bytemaps laid out as the kernel holds them. */
-void nft_render(const struct desired *ds, struct nft_sets *out);
 
 /* Print the chains and rules of our table as the kernel holds them. 0 or -errno. */
 int nft_show_rules(int family, FILE *f);
@@ -164,11 +106,13 @@ int nft_show_rules(int family, FILE *f);
 /* Delete our table of this family. 0 also when there was none. */
 int nft_cleanup(int family);
 
-/* Field layout helpers, shared with show: */
-size_t nft_addr_len(int family);
-void nft_key_decode(int family, const uint8_t *key, struct ipaddr *addr, uint8_t *proto,
-                    uint16_t *port);
-/* Decode a P.T key (NodePort sets). */
-void nft_np_key_decode(const uint8_t *key, uint8_t *proto, uint16_t *port);
+/*
+ * The whole table for ds, as one batch that is not sent: the ruleset,
+ * the lb chains and every element, as a first sync would send it. For
+ * tests that review the table without a kernel (tests/unit/golden/).
+ * *buf is malloc'd.
+ */
+void nft_build_batch(const struct nft_dp_opts *o, const struct desired *ds, uint8_t **buf,
+                     size_t *len);
 
 #endif

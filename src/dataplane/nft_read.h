@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nft_read.h - reading svcproxy's table back from the kernel.
+ *
+ * Nothing here trusts svcproxy's memory: what the kernel holds is decoded
+ * with the layout's encodings (nft_layout.h), so a table edited by hand
+ * reads back as edited. Dumps interrupted by a concurrent change return
+ * -EINTR; the callers restart the whole read.
+ */
+#ifndef SVCPROXY_NFT_READ_H
+#define SVCPROXY_NFT_READ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/nft_layout.h"
+#include "dataplane/nft_nl.h"
+
+struct nft_table_info {
+	bool found;
+	char comment[256]; /* the layout text, "" when there is none */
+};
+
+/* Our table of nl's family: found or not (0), or -errno. */
+int nft_read_table(struct nft_nl *nl, struct nft_table_info *ti);
+
+/* Which lb chains <prefix>_<k> exist: have[kind][k] != 0. */
+struct nft_lb_chains {
+	uint8_t *have[LB_KINDS];
+	size_t n[LB_KINDS];
+};
+void nft_lb_chains_mark(struct nft_lb_chains *c, enum nft_lb_kind kind, uint32_t k);
+bool nft_lb_chains_has(const struct nft_lb_chains *c, enum nft_lb_kind kind, uint32_t k);
+/* Move src into dst (dst freed first); src is left empty. */
+void nft_lb_chains_move(struct nft_lb_chains *dst, struct nft_lb_chains *src);
+void nft_lb_chains_free(struct nft_lb_chains *c);
+
+/* The lb chains of our table, into *out (emptied first). 0 or -errno. */
+int nft_read_lb_chains(struct nft_nl *nl, struct nft_lb_chains *out);
+/* The elements of set id (any of SET_ALL) into out, decoded by its data kind. */
+int nft_read_elems(struct nft_nl *nl, enum nft_set_id id, struct bytemap *out);
+/* Every set of the layout, into *out (initialised here; freed on error). -ENOENT: one is missing.
+ */
+int nft_read_all_sets(struct nft_nl *nl, struct nft_sets *out);
+/* The ruleset generation (NFT_MSG_GETGEN). 0 or -errno. */
+int nft_read_genid(struct nft_nl *nl, uint32_t *id);
+
+#endif
