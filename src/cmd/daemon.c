@@ -123,7 +123,7 @@ static int do_sync(struct daemon *dm, const char *why)
 	double t0 = now_mono(), t_dp = 0, dt;
 	char since[64] = "", v6[48] = "";
 	unsigned svc_changes = 0, ep_changes = 0;
-	int ret;
+	int ret, failed_family = 0;
 
 	ret = source_model(dm->src, &m, &d);
 	diag_flush(&d, LOG_LVL_ERROR, source_name(dm->src));
@@ -140,13 +140,15 @@ static int do_sync(struct daemon *dm, const char *why)
 		double tk = now_mono();
 
 		ret = nft_dp_sync(dm->dp[f], &ds[f], &st);
+		failed_family = ret ? families[f] : 0;
 		t_dp += now_mono() - tk;
 		sum.changes += st.changes;
 		sum.chains += st.chains;
 		sum.rebuilt |= st.rebuilt;
 	}
 	dt = now_mono() - t0;
-	metrics_sync_done(dt, ret == 0);
+	/* kube-proxy's full resyncs: the first and the periodic ones */
+	metrics_sync_result(dt, strcmp(why, "change") != 0, ret ? failed_family : 0);
 	if (ret) {
 		log_err("sync", "%s sync failed after %.1f ms: %s", why, dt * 1e3, strerror(-ret));
 		goto out;

@@ -26,8 +26,11 @@
 #include "daemon/metrics.h"
 
 #include <math.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +38,26 @@
 /* kube-proxy: prometheus.ExponentialBuckets(0.001, 2, 15) */
 #define SYNC_BUCKETS      15
 #define SYNC_BUCKET_START 0.001
+/*
+ * kube-proxy's network programming buckets: merge() starts from a 0 bucket,
+ * then 0.25, 0.5; 1..59 by 1; 60..115 by 5; 120..300 by 30.
+ */
+#define NETPROG_BUCKETS 81
+/* trigger times remembered between two syncs; more are dropped */
+#define TRIGGERS_MAX 4096
+
+/* One histogram: per-bucket (not cumulative) counts, [n] the +Inf overflow. */
+struct histo {
+	uint64_t b[NETPROG_BUCKETS + 1];
+	uint64_t count;
+	double sum;
+};
+
+/* Per address family: index 0 IPv4, 1 IPv6 (label ip_family). */
+struct fam_state {
+	struct histo sync, full, partial, netprog;
+	uint64_t nft_sync_failures;
+};
 
 struct metrics_state {
 	double health_timeout; /* seconds */
@@ -55,14 +78,17 @@ struct metrics_state {
 	/* kubeproxy_{livez,healthz}_total: [healthz][healthy] answers */
 	uint64_t probe_total[2][2];
 
-	/* per-bucket (not cumulative) counts; [SYNC_BUCKETS] is the +Inf overflow */
-	uint64_t sync_bucket[SYNC_BUCKETS + 1];
-	uint64_t sync_count;
-	double sync_sum;
+	struct fam_state fam[2];
+	unsigned services_pending, endpoints_pending;
 };
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct metrics_state state;
+/* last-change-trigger-times of EndpointSlices waiting for a sync (state_lock);
+ * kept out of state, which readers copy */
+static double triggers[TRIGGERS_MAX];
+static int trigger_fam[TRIGGERS_MAX];
+static size_t n_triggers;
 
 static void lock(void)
 {
@@ -90,6 +116,34 @@ static double sync_bucket_le(int i)
 	return ldexp(SYNC_BUCKET_START, i);
 }
 
+static double netprog_bucket_le(int i)
+{
+	if (i < 3)
+		return 0.25 * i; /* 0, 0.25, 0.5 */
+	if (i < 3 + 59)
+		return i - 2; /* 1 .. 59 */
+	if (i < 3 + 59 + 12)
+		return 60 + 5 * (i - 62); /* 60 .. 115 */
+	return 120 + 30 * (i - 74);       /* 120 .. 300 */
+}
+
+static void histo_observe(struct histo *h, int n, double (*le)(int), double v)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (v <= le(i))
+			break;
+	h->b[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+static int fam_index(int family)
+{
+	return family == AF_INET6 ? 1 : 0;
+}
+
 /*
  * Reset everything and set the health timeout (kube-proxy uses twice the
  * sync period). A timeout <= 0 makes any queued change unhealthy at once.
@@ -98,6 +152,7 @@ void metrics_init(double health_timeout_sec)
 {
 	lock();
 	memset(&state, 0, sizeof(state));
+	n_triggers = 0;
 	state.health_timeout = health_timeout_sec;
 	unlock();
 }
@@ -131,33 +186,71 @@ void metrics_add_changes(unsigned services, unsigned endpoints)
 }
 
 /*
- * Every sync, ok or failed, is observed in the duration histogram (as
- * kube-proxy does); only a successful one clears the pending queue and
- * moves the last-sync timestamp. A negative or NaN duration counts as 0.
+ * Every sync, ok or failed, is observed in the duration histograms of both
+ * families (one pass programs both), in the full or partial one as well
+ * (as kube-proxy does); only a successful one clears the pending queue,
+ * moves the last-sync timestamp and observes the network programming
+ * latency of the EndpointSlice changes it applied. A negative or NaN
+ * duration counts as 0.
  */
-void metrics_sync_done(double duration_sec, int ok)
+void metrics_sync_result(double duration_sec, bool full, int failed_family)
 {
 	struct timespec real;
-	int i;
+	double now;
 
 	if (!(duration_sec > 0))
 		duration_sec = 0;
 	clock_gettime(CLOCK_REALTIME, &real);
+	now = ts_seconds(&real);
 	lock();
-	for (i = 0; i < SYNC_BUCKETS; i++)
-		if (duration_sec <= sync_bucket_le(i))
-			break;
-	state.sync_bucket[i]++;
-	state.sync_count++;
-	state.sync_sum += duration_sec;
-	if (ok) {
-		state.syncs_ok++;
-		state.queued = false;
-		state.synced = true;
-		state.last_ok_real = real;
-	} else {
-		state.syncs_error++;
+	for (int f = 0; f < 2; f++) {
+		struct fam_state *fs = &state.fam[f];
+
+		histo_observe(&fs->sync, SYNC_BUCKETS, sync_bucket_le, duration_sec);
+		histo_observe(full ? &fs->full : &fs->partial, SYNC_BUCKETS, sync_bucket_le,
+		              duration_sec);
 	}
+	if (failed_family) {
+		state.fam[fam_index(failed_family)].nft_sync_failures++;
+		state.syncs_error++;
+		unlock();
+		return;
+	}
+	state.syncs_ok++;
+	state.queued = false;
+	state.synced = true;
+	state.last_ok_real = real;
+	state.services_pending = state.endpoints_pending = 0;
+	for (size_t i = 0; i < n_triggers; i++) {
+		double lat = now - triggers[i];
+
+		histo_observe(&state.fam[trigger_fam[i]].netprog, NETPROG_BUCKETS,
+		              netprog_bucket_le, lat > 0 ? lat : 0);
+	}
+	n_triggers = 0;
+	unlock();
+}
+
+void metrics_sync_done(double duration_sec, int ok)
+{
+	metrics_sync_result(duration_sec, false, ok ? 0 : AF_INET);
+}
+
+void metrics_note_trigger_time(int family, double unix_seconds)
+{
+	lock();
+	if (n_triggers < TRIGGERS_MAX) {
+		triggers[n_triggers] = unix_seconds;
+		trigger_fam[n_triggers++] = fam_index(family);
+	}
+	unlock();
+}
+
+void metrics_add_pending(unsigned services, unsigned endpoints)
+{
+	lock();
+	state.services_pending += services;
+	state.endpoints_pending += endpoints;
 	unlock();
 }
 
@@ -267,10 +360,15 @@ int metrics_healthz(char *buf, size_t len)
 	return health_body(buf, len, true);
 }
 
-/* Shortest decimal form that reads back as the same double (as Go's 'g', -1). */
+/*
+ * Shortest decimal form that reads back as the same double, laid out as
+ * Go's strconv.FormatFloat(v, 'g', -1, 64), which Prometheus' client uses
+ * for values and bucket bounds: "10", "0.25", "1e+06", "1e-05".
+ */
 static void fmt_float(char *buf, size_t len, double v)
 {
-	int prec;
+	char e[32];
+	int prec, exp, eprec = 6;
 
 	if (isinf(v)) {
 		snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
@@ -280,12 +378,25 @@ static void fmt_float(char *buf, size_t len, double v)
 		snprintf(buf, len, "NaN");
 		return;
 	}
-	for (prec = 1; prec < 17; prec++) {
-		snprintf(buf, len, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
+	if (v == 0) {
+		snprintf(buf, len, "0");
+		return;
 	}
-	snprintf(buf, len, "%.17g", v);
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+	exp = atoi(strchr(e, 'e') + 1);
+	/* Go: shortest uses precision 6 for the choice, or the digit count
+	 * when all digits are before the point */
+	if (eprec > prec && prec >= exp + 1)
+		eprec = prec;
+	if (exp < -4 || exp >= eprec)
+		snprintf(buf, len, "%.*e", prec - 1, v);
+	else
+		snprintf(buf, len, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
 }
 
 static void write_header(FILE *f, const char *name, const char *type, const char *help)
@@ -308,46 +419,93 @@ static void write_counter(FILE *f, const char *name, const char *help, uint64_t 
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
+static const char *const fam_label[2] = {"IPv4", "IPv6"};
+
+/* One histogram family with the ip_family label, both families. */
+static void write_histo(FILE *f, const char *name, const char *help, const struct fam_state *fam,
+                        size_t off, int n, double (*le)(int))
+{
+	char les[32], num[32];
+
+	write_header(f, name, "histogram", help);
+	for (int fi = 0; fi < 2; fi++) {
+		const struct histo *h = (const struct histo *)((const char *)&fam[fi] + off);
+		uint64_t cum = 0;
+
+		for (int i = 0; i <= n; i++) {
+			cum += h->b[i];
+			fmt_float(les, sizeof(les), i < n ? le(i) : INFINITY);
+			fprintf(f, "%s_bucket{ip_family=\"%s\",le=\"%s\"} %llu\n", name,
+			        fam_label[fi], les, (unsigned long long)cum);
+		}
+		fmt_float(num, sizeof(num), h->sum);
+		fprintf(f, "%s_sum{ip_family=\"%s\"} %s\n", name, fam_label[fi], num);
+		fprintf(f, "%s_count{ip_family=\"%s\"} %llu\n", name, fam_label[fi],
+		        (unsigned long long)h->count);
+	}
+}
+
+/* A gauge with the same value for both families (one pass programs both). */
+static void write_fam_gauge(FILE *f, const char *name, const char *help, double v)
+{
+	char num[32];
+
+	fmt_float(num, sizeof(num), v);
+	write_header(f, name, "gauge", help);
+	for (int fi = 0; fi < 2; fi++)
+		fprintf(f, "%s{ip_family=\"%s\"} %s\n", name, fam_label[fi], num);
+}
+
 /*
- * Prometheus text format 0.0.4. kube-proxy's metrics keep its names and
- * help text (with the "[ALPHA]" tag component-base adds); svcproxy_* are
- * ours. Write errors are left in f's error indicator for the caller.
+ * Prometheus text format 0.0.4. kube-proxy's metrics keep its names,
+ * labels (ip_family: one series per family) and help text (with the
+ * "[ALPHA]" tag component-base adds); svcproxy_* are ours. Write errors
+ * are left in f's error indicator for the caller.
  */
 void metrics_write(FILE *f)
 {
-	static const char dur[] = "kubeproxy_sync_proxy_rules_duration_seconds";
 	struct metrics_state s;
-	char le[32], num[32];
-	uint64_t cum = 0;
-	int i;
 
 	lock();
 	s = state;
 	unlock();
 
-	write_header(f, dur, "histogram", "[ALPHA] SyncProxyRules latency in seconds");
-	for (i = 0; i <= SYNC_BUCKETS; i++) {
-		cum += s.sync_bucket[i];
-		fmt_float(le, sizeof(le), i < SYNC_BUCKETS ? sync_bucket_le(i) : INFINITY);
-		fprintf(f, "%s_bucket{le=\"%s\"} %llu\n", dur, le, (unsigned long long)cum);
-	}
-	fmt_float(num, sizeof(num), s.sync_sum);
-	fprintf(f, "%s_sum %s\n", dur, num);
-	fprintf(f, "%s_count %llu\n", dur, (unsigned long long)s.sync_count);
-
-	write_gauge(f, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
-	            "[ALPHA] The last time proxy rules were successfully synced",
-	            s.synced ? ts_seconds(&s.last_ok_real) : 0);
-	write_gauge(f, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
-	            "[ALPHA] The last time a sync of proxy rules was queued",
-	            ts_seconds(&s.last_queued_real));
+	write_histo(f, "kubeproxy_sync_proxy_rules_duration_seconds",
+	            "[ALPHA] SyncProxyRules latency in seconds", s.fam,
+	            offsetof(struct fam_state, sync), SYNC_BUCKETS, sync_bucket_le);
+	write_histo(f, "kubeproxy_sync_full_proxy_rules_duration_seconds",
+	            "[ALPHA] SyncProxyRules latency in seconds for full resyncs", s.fam,
+	            offsetof(struct fam_state, full), SYNC_BUCKETS, sync_bucket_le);
+	write_histo(f, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+	            "[ALPHA] SyncProxyRules latency in seconds for partial resyncs", s.fam,
+	            offsetof(struct fam_state, partial), SYNC_BUCKETS, sync_bucket_le);
+	write_histo(f, "kubeproxy_network_programming_duration_seconds",
+	            "[ALPHA] In Cluster Network Programming Latency in seconds", s.fam,
+	            offsetof(struct fam_state, netprog), NETPROG_BUCKETS, netprog_bucket_le);
+	write_fam_gauge(f, "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+	                "[ALPHA] The last time proxy rules were successfully synced",
+	                s.synced ? ts_seconds(&s.last_ok_real) : 0);
+	write_fam_gauge(f, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+	                "[ALPHA] The last time a sync of proxy rules was queued",
+	                ts_seconds(&s.last_queued_real));
+	write_header(f, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", "counter",
+	             "[ALPHA] Cumulative proxy nftables sync failures");
+	for (int fi = 0; fi < 2; fi++)
+		fprintf(f,
+		        "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family=\"%s\"} "
+		        "%llu\n",
+		        fam_label[fi], (unsigned long long)s.fam[fi].nft_sync_failures);
+	write_gauge(f, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+	            "[ALPHA] Pending proxy rules Endpoint changes", s.endpoints_pending);
 	write_counter(f, "kubeproxy_sync_proxy_rules_endpoint_changes_total",
 	              "[ALPHA] Cumulative proxy rules Endpoint changes", s.endpoint_changes);
+	write_gauge(f, "kubeproxy_sync_proxy_rules_service_changes_pending",
+	            "[ALPHA] Pending proxy rules Service changes", s.services_pending);
 	write_counter(f, "kubeproxy_sync_proxy_rules_service_changes_total",
 	              "[ALPHA] Cumulative proxy rules Service changes", s.service_changes);
-
 	for (int hz = 0; hz < 2; hz++) {
-		const char *name = hz ? "kubeproxy_healthz_total" : "kubeproxy_livez_total";
+		const char *name =
+		    hz ? "kubeproxy_proxy_healthz_total" : "kubeproxy_proxy_livez_total";
 
 		write_header(f, name, "counter",
 		             hz ? "[ALPHA] Cumulative proxy healthz HTTP status"

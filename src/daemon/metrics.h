@@ -23,8 +23,28 @@ void metrics_init(double health_timeout_sec);
 void metrics_change_queued(void);
 /* counts for kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total */
 void metrics_add_changes(unsigned services, unsigned endpoints);
-/* One sync finished: duration in seconds, ok or failed. */
+/*
+ * One sync finished: duration in seconds; full for the initial and
+ * periodic full syncs (kube-proxy's "full resync"), else partial;
+ * failed_family the AF_INET/AF_INET6 whose transaction failed (counted in
+ * kubeproxy_sync_proxy_rules_nftables_sync_failures_total), 0 on success.
+ */
+void metrics_sync_result(double duration_sec, bool full, int failed_family);
+/* As metrics_sync_result(duration, false, ok ? 0 : AF_INET). */
 void metrics_sync_done(double duration_sec, int ok);
+/*
+ * An EndpointSlice of family changed with annotation
+ * endpoints.kubernetes.io/last-change-trigger-time (unix seconds): the next
+ * successful sync observes now - t in
+ * kubeproxy_network_programming_duration_seconds{ip_family}.
+ */
+void metrics_note_trigger_time(int family, double unix_seconds);
+/*
+ * Service / EndpointSlice changes seen but not yet synced (sources call it
+ * per object event); kubeproxy_sync_proxy_rules_*_changes_pending, reset
+ * by a successful sync.
+ */
+void metrics_add_pending(unsigned services, unsigned endpoints);
 /* Gauges of what is programmed now. */
 void metrics_set_programmed(unsigned services, unsigned endpoints);
 

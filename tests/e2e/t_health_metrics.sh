@@ -41,15 +41,27 @@ done
 
 get "http://$METRICS/metrics"
 assert_eq 200 "$CODE" "GET /metrics status"
-for m in kubeproxy_sync_proxy_rules_duration_seconds_bucket \
-	kubeproxy_sync_proxy_rules_duration_seconds_count \
-	kubeproxy_sync_proxy_rules_last_timestamp_seconds; do
+# kube-proxy's names, with its ip_family label (one series per family)
+for m in 'kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.001"}' \
+	'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv6"}' \
+	'kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family="IPv4"} ' \
+	'kubeproxy_sync_partial_proxy_rules_duration_seconds_count{ip_family="IPv4"} ' \
+	'kubeproxy_network_programming_duration_seconds_bucket{ip_family="IPv4",le="0.25"}' \
+	'kubeproxy_sync_proxy_rules_nftables_sync_failures_total{ip_family="IPv4"} 0' \
+	'kubeproxy_sync_proxy_rules_endpoint_changes_pending ' \
+	'kubeproxy_sync_proxy_rules_service_changes_pending ' \
+	'kubeproxy_proxy_healthz_total{code="200"} ' \
+	'kubeproxy_proxy_livez_total{code="200"} ' \
+	'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"}'; do
 	assert_contains "$BODY" "$m" "/metrics"
 done
-count=$(printf '%s\n' "$BODY" | awk '$1 ~ /^kubeproxy_sync_proxy_rules_duration_seconds_count/ { print $2 }')
+# the initial sync is a full one
+full=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_full_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}" { print $2 }')
+awk -v c="${full:-0}" 'BEGIN { exit !(c >= 1) }' || fail "no full sync counted: '$full'"
+count=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}" { print $2 }')
 awk -v c="${count:-0}" 'BEGIN { exit !(c >= 1) }' ||
 	fail "kubeproxy_sync_proxy_rules_duration_seconds_count is '$count', expected >= 1 after a sync"
-ts=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_proxy_rules_last_timestamp_seconds" { print $2 }')
+ts=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv4\"}" { print $2 }')
 awk -v ts="${ts:-0}" -v t0="$t0" 'BEGIN { exit !(ts + 0 >= t0 - 5 && ts + 0 <= t0 + 600) }' ||
 	fail "kubeproxy_sync_proxy_rules_last_timestamp_seconds is '$ts', expected the unix time of the last sync (>= $t0)"
 log "ok: last sync at $ts, $count syncs"

@@ -185,46 +185,96 @@ static void test_metrics_write(void **unused)
 	assert_family(text, "svcproxy_programmed_endpoints", "gauge");
 
 	for (i = 0; i < sizeof(le) / sizeof(le[0]); i++) {
-		snprintf(key, sizeof(key), "%s_bucket{le=\"%s\"}", dur, le[i]);
+		snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"%s\"}", dur, le[i]);
 		v = sample(text, key);
 		assert_true(v >= prev); /* cumulative */
 		prev = v;
 	}
-	snprintf(key, sizeof(key), "%s_bucket{le=\"0.001\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"0.001\"}", dur);
 	assert_true(sample(text, key) == 1);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"0.002\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"0.002\"}", dur);
 	assert_true(sample(text, key) == 2);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"2.048\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"2.048\"}", dur);
 	assert_true(sample(text, key) == 2);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"4.096\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"4.096\"}", dur);
 	assert_true(sample(text, key) == 3);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"16.384\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"16.384\"}", dur);
 	assert_true(sample(text, key) == 3);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"+Inf\"}", dur);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"+Inf\"}", dur);
 	assert_true(sample(text, key) == 4);
-	snprintf(key, sizeof(key), "%s_count", dur);
+	snprintf(key, sizeof(key), "%s_count{ip_family=\"IPv6\"}", dur);
 	assert_true(sample(text, key) == 4);
-	snprintf(key, sizeof(key), "%s_sum", dur);
+	snprintf(key, sizeof(key), "%s_sum{ip_family=\"IPv4\"}", dur);
 	v = sample(text, key);
 	assert_true(v > 103.0025 - 1e-9 && v < 103.0025 + 1e-9);
 
 	assert_true(sample(text, "kubeproxy_sync_proxy_rules_service_changes_total") == 3);
 	assert_true(sample(text, "kubeproxy_sync_proxy_rules_endpoint_changes_total") == 4);
-	v = sample(text, "kubeproxy_sync_proxy_rules_last_timestamp_seconds");
+	v = sample(text, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family=\"IPv6\"}");
 	assert_true(v > (double)time(NULL) - 60 && v < (double)time(NULL) + 60);
-	v = sample(text, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds");
+	v = sample(text,
+	           "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family=\"IPv4\"}");
 	assert_true(v > (double)time(NULL) - 60 && v < (double)time(NULL) + 60);
 	assert_true(sample(text, "svcproxy_syncs_total{result=\"ok\"}") == 3);
 	assert_true(sample(text, "svcproxy_syncs_total{result=\"error\"}") == 1);
 	assert_true(sample(text, "svcproxy_programmed_services") == 4);
 	assert_true(sample(text, "svcproxy_programmed_endpoints") == 7);
+
+	/* metrics_sync_done() is a partial sync; a failed one counts as an IPv4 failure */
+	assert_true(sample(text, "kubeproxy_sync_partial_proxy_rules_duration_seconds_count{"
+	                         "ip_family=\"IPv4\"}") == 4);
+	assert_true(sample(text, "kubeproxy_sync_full_proxy_rules_duration_seconds_count{"
+	                         "ip_family=\"IPv4\"}") == 0);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{"
+	                         "ip_family=\"IPv4\"}") == 1);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{"
+	                         "ip_family=\"IPv6\"}") == 0);
+	free(text);
+
+	/* full syncs, a failure of the IPv6 table, trigger times, pending changes */
+	metrics_init(10);
+	metrics_sync_result(0.01, true, 0);
+	metrics_sync_result(0.01, true, AF_INET6);
+	metrics_add_pending(2, 5);
+	{
+		struct timeval tv;
+
+		gettimeofday(&tv, NULL);
+		metrics_note_trigger_time(AF_INET6, (double)tv.tv_sec + tv.tv_usec / 1e6 - 3.5);
+	}                                                             /* bucket le=4 */
+	metrics_note_trigger_time(AF_INET, (double)time(NULL) + 100); /* clock skew: 0 */
+	text = metrics_text();
+	assert_true(sample(text, "kubeproxy_sync_full_proxy_rules_duration_seconds_count{"
+	                         "ip_family=\"IPv6\"}") == 2);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total{"
+	                         "ip_family=\"IPv6\"}") == 1);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_service_changes_pending") == 2);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_endpoint_changes_pending") == 5);
+	/* not observed before a successful sync */
+	assert_true(sample(text, "kubeproxy_network_programming_duration_seconds_count{"
+	                         "ip_family=\"IPv6\"}") == 0);
+	free(text);
+	metrics_sync_result(0.01, false, 0);
+	text = metrics_text();
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_endpoint_changes_pending") == 0);
+	assert_true(sample(text, "kubeproxy_network_programming_duration_seconds_bucket{"
+	                         "ip_family=\"IPv6\",le=\"3\"}") == 0);
+	assert_true(sample(text, "kubeproxy_network_programming_duration_seconds_bucket{"
+	                         "ip_family=\"IPv6\",le=\"4\"}") == 1);
+	assert_true(sample(text, "kubeproxy_network_programming_duration_seconds_bucket{"
+	                         "ip_family=\"IPv4\",le=\"0\"}") == 1);
+	assert_true(sample(text, "kubeproxy_network_programming_duration_seconds_bucket{"
+	                         "ip_family=\"IPv4\",le=\"300\"}") == 1);
+	assert_non_null(strstr(text, "le=\"0.25\"} 1\n"));
+	assert_true(sample(text, "kubeproxy_proxy_livez_total{code=\"200\"}") == 0);
 	free(text);
 
 	/* fresh state: zeros, never-synced timestamp 0 */
 	metrics_init(10);
 	text = metrics_text();
-	assert_true(sample(text, "kubeproxy_sync_proxy_rules_last_timestamp_seconds") == 0);
-	snprintf(key, sizeof(key), "%s_bucket{le=\"+Inf\"}", dur);
+	assert_true(sample(text, "kubeproxy_sync_proxy_rules_last_timestamp_seconds{"
+	                         "ip_family=\"IPv4\"}") == 0);
+	snprintf(key, sizeof(key), "%s_bucket{ip_family=\"IPv4\",le=\"+Inf\"}", dur);
 	assert_true(sample(text, key) == 0);
 	free(text);
 }
@@ -356,8 +406,11 @@ static void test_http_loopback(void **unused)
 	assert_header(&r, "\r\nContent-Type: text/plain; version=0.0.4");
 	assert_non_null(strstr(r.body, "# TYPE kubeproxy_sync_proxy_rules_duration_seconds "
 	                               "histogram\n"));
-	assert_non_null(strstr(r.body, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="
-	                               "\"0.004\"} 1\n"));
+	assert_non_null(strstr(r.body, "kubeproxy_sync_proxy_rules_duration_seconds_bucket{"
+	                               "ip_family=\"IPv4\",le=\"0.004\"} 1\n"));
+	/* the /healthz and /livez answers above are counted */
+	assert_non_null(strstr(r.body, "kubeproxy_proxy_healthz_total{code=\"200\"} 1\n"));
+	assert_non_null(strstr(r.body, "kubeproxy_proxy_livez_total{code=\"200\"} 1\n"));
 	free(r.raw);
 
 	http_get(AF_INET, mp, "/healthz", &r);
