@@ -11,10 +11,13 @@ used by apiserver-ctl) changes objects directly and injects faults: dropped watc
 outages, 5xx answers, slow answers, broken watch events, huge objects, compaction, revoked
 tokens. See README.md next to this file for the command line and every hook.
 
-One file on purpose (the brief of issue 8: "single-file-readable"): the store, the protocol
-and the fault hooks are read together when a client test fails. Sections:
-  certificates and kubeconfigs / selectors / patches / the store and its history /
-  watchers / object defaulting / the API handler / the control handler / main
+One file on purpose, over the project's ~800-line guideline (issue 8's brief asks for a
+single-file-readable server): the store, the protocol and the fault hooks are read together
+when a client test fails, and each section below stands on its own. Sections:
+  certificates and kubeconfigs / errors / resources / selectors / patches / the store and
+  its history / watchers / object defaulting / writes / tables / discovery / OpenAPI v3 /
+  the API handler / authentication state, faults / the application / the control socket /
+  main
 """
 
 import argparse
