@@ -1571,7 +1571,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.app.abort(self.request)
         finally:
-            st.watchers.discard(w)
+            with st.lock:
+                st.watchers.discard(w)
 
     def event_line(self, etype, obj, ev, res, q, table_mode):
         if table_mode:
