@@ -1113,6 +1113,96 @@ def openapi_v3(path):
     return None
 
 
+# ------------------------------------------------------------ protobuf request bodies
+
+# kubectl's typed commands (create service, expose) send protobuf bodies (they accept JSON
+# answers). Enough of k8s.io/api/core/v1/generated.proto to read a Service; fields not listed
+# are skipped. "T*" is a repeated T; "map" a map<string,string>; "ios" an IntOrString.
+PB = {
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec")},
+    "ObjectMeta": {1: ("name", "s"), 2: ("generateName", "s"), 3: ("namespace", "s"),
+                   11: ("labels", "map"), 12: ("annotations", "map"),
+                   14: ("finalizers", "s*")},
+    "ServiceSpec": {1: ("ports", "ServicePort*"), 2: ("selector", "map"), 3: ("clusterIP", "s"),
+                    4: ("type", "s"), 5: ("externalIPs", "s*"), 7: ("sessionAffinity", "s"),
+                    8: ("loadBalancerIP", "s"), 9: ("loadBalancerSourceRanges", "s*"),
+                    10: ("externalName", "s"), 11: ("externalTrafficPolicy", "s"),
+                    12: ("healthCheckNodePort", "i"), 13: ("publishNotReadyAddresses", "b"),
+                    17: ("ipFamilyPolicy", "s"), 18: ("clusterIPs", "s*"),
+                    19: ("ipFamilies", "s*"), 20: ("allocateLoadBalancerNodePorts", "b"),
+                    21: ("loadBalancerClass", "s"), 22: ("internalTrafficPolicy", "s")},
+    "ServicePort": {1: ("name", "s"), 2: ("protocol", "s"), 3: ("port", "i"),
+                    4: ("targetPort", "ios"), 5: ("nodePort", "i"), 6: ("appProtocol", "s")},
+}
+
+
+def _pb_fields(buf):
+    """(field number, wire type, value) of one protobuf message."""
+    def varint(i):
+        n = shift = 0
+        while True:
+            b = buf[i]
+            n |= (b & 0x7F) << shift
+            i, shift = i + 1, shift + 7
+            if b < 0x80:
+                return n, i
+    i = 0
+    while i < len(buf):
+        key, i = varint(i)
+        wt = key & 7
+        if wt == 0:
+            v, i = varint(i)
+        elif wt == 2:
+            n, i = varint(i)
+            v, i = buf[i:i + n], i + n
+        elif wt in (1, 5):
+            v, i = buf[i:i + (8 if wt == 1 else 4)], i + (8 if wt == 1 else 4)
+        else:
+            raise ValueError(f"protobuf wire type {wt}")
+        yield key >> 3, wt, v
+
+
+def _pb_decode(buf, msg):
+    """A message as the JSON object the API would take; empty values left out (gogo
+    protobuf writes every field, JSON omits empty ones)."""
+    out = {}
+    for num, wt, v in _pb_fields(buf):
+        if num not in PB[msg]:
+            continue
+        name, typ = PB[msg][num]
+        base = typ.rstrip("*")
+        if base == "s":
+            val = v.decode()
+        elif base in ("i", "b"):
+            val = bool(v) if base == "b" else (v - (1 << 64) if v >= 1 << 63 else v)
+        elif base == "map":
+            kv = {n: x.decode() for n, _, x in _pb_fields(v)}
+            out.setdefault(name, {})[kv.get(1, "")] = kv.get(2, "")
+            continue
+        elif base == "ios":
+            f = {n: x for n, _, x in _pb_fields(v)}
+            val = f.get(3, b"").decode() if f.get(1) == 1 else f.get(2, 0)
+        else:
+            val = _pb_decode(v, base)
+        if typ.endswith("*"):
+            out.setdefault(name, []).append(val)
+        elif val not in ("", 0, False, {}):
+            out[name] = val
+    return out
+
+
+def decode_protobuf(raw, res):
+    """The object in a "k8s\\0" protobuf envelope (runtime.Unknown), for Services."""
+    if raw[:4] != b"k8s\0":
+        raise ValueError("no k8s protobuf envelope")
+    unk = {n: v for n, _, v in _pb_fields(raw[4:])}
+    tm = {n: v.decode() for n, _, v in _pb_fields(unk.get(1, b""))}
+    if res.kind not in PB or tm.get(2) != res.kind:
+        raise ValueError(f"protobuf bodies are read for Services only, not {tm.get(2)}")
+    return dict(_pb_decode(unk.get(2, b""), res.kind), kind=tm.get(2),
+                apiVersion=tm.get(1))
+
+
 # ------------------------------------------------------------ the API handler
 
 def parse_resource_path(path):
@@ -1249,6 +1339,13 @@ class ApiHandler(BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(n) if n else b""
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
+        if raw and ctype == "application/vnd.kubernetes.protobuf" and self.res is not None:
+            try:
+                return decode_protobuf(raw, self.res)
+            except (ValueError, IndexError, UnicodeDecodeError) as e:
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in "
+                               f"an unknown format: {e} - accepted media types include: "
+                               "application/json, application/yaml")
         if raw and not (ctype == "application/json" or ctype.endswith("+json")
                         or ctype == "application/apply-patch+yaml"):
             raise ApiError(415, "UnsupportedMediaType",
@@ -1286,6 +1383,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     def route(self):
         self.code, self.audit_id, self.user = 0, str(uuid.uuid4()), ""
         self.body_read = False
+        self.res = None  # the resource of a resource request (protobuf bodies)
         self.recorded = False  # watches are recorded when their stream starts
         u = urllib.parse.urlsplit(self.path)
         path = u.path.rstrip("/") or "/"
@@ -1300,6 +1398,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self.serve_other(path)
             else:
                 res, ns, name, sub, prefix = rp
+                self.res = res
                 is_watch = is_watch or prefix
                 self.serve_resource(res, ns, name, sub, q, is_watch)
         except ApiError as e:

@@ -161,6 +161,14 @@ kubectl_checks()
 	conts=$(apictl requests | jq -r '[.[] | select(.path | test("continue="))] | length')
 	assert_eq 3 "$conts" "list requests with a continue token"
 
+	# ---- typed commands send protobuf bodies
+	out=$(k create service nodeport pb --tcp=443:https --node-port=30443 2>&1) || fail "kubectl create service: $out"
+	assert_eq "service/pb created" "$out" "kubectl create service nodeport (a protobuf body)"
+	assert_eq "NodePort 443 https 30443 pb" \
+		"$(k get svc pb -o jsonpath='{.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.ports[0].nodePort} {.spec.selector.app}')" \
+		"the Service decoded from protobuf"
+	k delete svc pb >/dev/null || fail "kubectl delete svc pb"
+
 	# ---- delete
 	out=$(k delete svc c 2>&1) || fail "kubectl delete: $out"
 	assert_eq 'service "c" deleted' "$out" "kubectl delete"
