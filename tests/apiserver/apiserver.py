@@ -1049,6 +1049,43 @@ def wants_table(accept):
 
 # ------------------------------------------------------------ discovery
 
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def aggregated_discovery(path, accept):
+    """/api or /apis as one apidiscovery.k8s.io/v2 APIGroupDiscoveryList (kubectl 1.32 asks
+    for it first and then needs no per-group-version documents); None when the client did
+    not ask for it (Accept) or for another path."""
+    if path not in ("/api", "/apis") or "g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" \
+            not in (accept or "").replace(" ", ""):
+        return None
+    groups = {}
+    for r in RESOURCES:
+        if (path == "/api") != (r.group == ""):
+            continue
+        gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+        d = {"resource": r.plural, "responseKind": gvk,
+             "scope": "Namespaced" if r.namespaced else "Cluster",
+             "singularResource": r.singular,
+             "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update",
+                       "watch"]}
+        if r.short:
+            d["shortNames"] = r.short
+        if r.kind == "Service":
+            d["categories"] = ["all"]
+        if r.has_status:
+            d["subresources"] = [{"subresource": "status", "responseKind": gvk,
+                                  "verbs": ["get", "patch", "update"]}]
+        groups.setdefault((r.group, r.version), []).append(d)
+    items = []
+    for (g, v), rs in sorted(groups.items()):
+        md = {"name": g, "creationTimestamp": None} if g else {"creationTimestamp": None}
+        items.append({"metadata": md, "versions": [{"version": v, "resources": rs,
+                                                    "freshness": "Current"}]})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {}, "items": items}
+
+
 def discovery(path, server_addr):
     if path == "/api":
         return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
@@ -1426,6 +1463,10 @@ class ApiHandler(BaseHTTPRequestHandler):
                            "the requested resource")
         if path in ("/healthz", "/livez", "/readyz"):
             return self.send_bytes(200, b"ok", "text/plain; charset=utf-8")
+        agg = None if self.app.args.legacy_discovery else aggregated_discovery(
+            path, self.headers.get("Accept"))
+        if agg is not None:
+            return self.send_bytes(200, dumps(agg).encode(), AGGREGATED)
         host = self.headers.get("Host", "")
         doc = discovery(path, host) or openapi_v3(path)
         if doc is None:
@@ -2317,6 +2358,9 @@ def main(argv=None):
     p.add_argument("--paginate-rv0", action="store_true",
                    help="honour limit on resourceVersion=0 lists (the 1.32 watch cache "
                    "ignores it)")
+    p.add_argument("--legacy-discovery", action="store_true",
+                   help="answer /api and /apis with the legacy documents only (default: the "
+                   "aggregated apidiscovery.k8s.io/v2 list to clients that ask for it)")
     p.add_argument("--no-managed-fields", action="store_true",
                    help="objects without metadata.managedFields (default: written as the real "
                    "server does, one entry per field manager)")

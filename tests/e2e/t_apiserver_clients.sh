@@ -77,6 +77,8 @@ kubectl_checks()
 	assert_contains "$out" "service/a created" "kubectl create -f"
 	assert_contains "$out" "endpointslice.discovery.k8s.io/a-1 created" "kubectl create -f"
 	assert_contains "$out" "node/node-a created" "kubectl create -f"
+	legacy=$(apictl requests | jq '[.[] | select(.path | test("^/(api/v1|apis/discovery.k8s.io/v1)\\?"))] | length')
+	assert_eq 0 "$legacy" "per-group-version discovery requests (kubectl used the aggregated /api, /apis)"
 
 	# ---- get services -A -o json: real values, server-side defaults and allocations
 	json=$(k get services -A -o json) || fail "kubectl get services -A -o json"
