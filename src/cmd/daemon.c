@@ -75,8 +75,32 @@ struct daemon {
 	bool have_last;
 	uint32_t genid; /* the kernel's ruleset generation after our last sync */
 	bool genid_ok;
-	double change_seen; /* when the oldest unsynced change was seen; 0: none */
+	double change_seen;        /* when the oldest unsynced change was seen; 0: none */
+	uint64_t slice_gen_synced; /* newest EndpointSlice gen a successful sync saw */
+	double start_wall;         /* trigger times before it are not ours to measure */
 };
+
+/*
+ * EndpointSlices decoded since the last successful sync (a newer gen)
+ * carry the time their change was triggered (annotation, model.h): this
+ * sync programs them, so kubeproxy_network_programming_duration_seconds
+ * observes them when it succeeds - as kube-proxy, only for changes
+ * triggered after it started. Returns the newest gen seen.
+ */
+static uint64_t note_trigger_times(const struct daemon *dm, const struct model *m)
+{
+	uint64_t newest = dm->slice_gen_synced;
+
+	for (size_t i = 0; i < m->n_slices; i++) {
+		const struct endpoint_slice *e = m->slices[i];
+
+		if (e->gen > dm->slice_gen_synced && e->trigger_time > dm->start_wall)
+			metrics_note_trigger_time(e->family, e->trigger_time);
+		if (e->gen > newest)
+			newest = e->gen;
+	}
+	return newest;
+}
 
 /* Count entries whose backends changed, and entries that came or went. */
 static void count_changes(const struct desired *a, const struct desired *b, unsigned *svc,
@@ -147,6 +171,8 @@ static int do_sync(struct daemon *dm, const char *why)
 		sum.rebuilt |= st.rebuilt;
 	}
 	dt = now_mono() - t0;
+	if (!ret)
+		dm->slice_gen_synced = note_trigger_times(dm, &m);
 	/* kube-proxy's full resyncs: the first and the periodic ones */
 	metrics_sync_result(dt, strcmp(why, "change") != 0, ret ? failed_family : 0);
 	if (ret) {
@@ -410,6 +436,12 @@ int cmd_run(const struct options *o, bool once)
 	int ret, problems;
 
 	metrics_init(2 * o->sync_period);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		dm.start_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
 	dm.src = manifest_source_open(o->manifests, o->n_manifests, &o->decode);
 	/* set up everything that needs more than privs.h keeps, then drop it */
 	if (dp_open(&dm) || privs_restrict(NULL)) {

@@ -73,8 +73,8 @@ bool endpoint_slice_equal(const struct endpoint_slice *a, const struct endpoint_
 {
 	if (!str_eq(a->ns, b->ns) || !str_eq(a->name, b->name) ||
 	    !str_eq(a->service_name, b->service_name) || a->family != b->family ||
-	    a->from_endpoints != b->from_endpoints || a->n_ports != b->n_ports ||
-	    a->n_endpoints != b->n_endpoints)
+	    a->from_endpoints != b->from_endpoints || a->trigger_time != b->trigger_time ||
+	    a->n_ports != b->n_ports || a->n_endpoints != b->n_endpoints)
 		return false;
 	for (size_t i = 0; i < a->n_ports; i++)
 		if (!str_eq(a->ports[i].name, b->ports[i].name) ||

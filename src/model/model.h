@@ -97,6 +97,9 @@ struct endpoint_slice {
 	char *service_name;  /* label kubernetes.io/service-name */
 	int family;          /* addressType: AF_INET or AF_INET6 */
 	bool from_endpoints; /* converted from a legacy v1 Endpoints subset */
+	/* annotation endpoints.kubernetes.io/last-change-trigger-time, unix
+	 * seconds; 0 if none (kubeproxy_network_programming_duration_seconds) */
+	double trigger_time;
 	struct eps_port *ports;
 	size_t n_ports;
 	struct endpoint *endpoints;

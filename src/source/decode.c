@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libfyaml.h>
 
@@ -1576,6 +1577,51 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 	}
 }
 
+/*
+ * metadata.annotations["endpoints.kubernetes.io/last-change-trigger-time"]
+ * (RFC 3339, as the EndpointSlice controller writes it) in unix seconds;
+ * 0 when absent or unreadable: kube-proxy ignores a bad one too, it only
+ * feeds a latency metric.
+ */
+static double slice_trigger_time(struct dctx *c, struct fy_node *obj)
+{
+	struct fy_node *ann = get(c, get(c, obj, "metadata"), "annotations");
+	struct fy_node *v = get(c, ann, "endpoints.kubernetes.io/last-change-trigger-time");
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	double frac = 0;
+	const char *s, *p;
+	struct tm tm = {0};
+	size_t len;
+
+	if (vtype(v) != V_STR)
+		return 0;
+	s = scalar0(c, v, &len);
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+		return 0;
+	p = s + n;
+	if (*p == '.') {
+		char *end;
+
+		frac = strtod(p, &end);
+		p = end;
+	}
+	if (*p == '+' || *p == '-') {
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
+			return 0;
+		if (*p == '-')
+			oh = -oh, om = -om;
+	} else if (strcmp(p, "Z")) {
+		return 0;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	return (double)timegm(&tm) + frac - oh * 3600.0 - om * 60.0;
+}
+
 static void decode_slice(struct dctx *c, struct fy_node *obj)
 {
 	size_t len;
@@ -1595,6 +1641,7 @@ static void decode_slice(struct dctx *c, struct fy_node *obj)
 	get_meta(c, obj, true, is_dns_subdomain,
 	         "lowercase letters, digits, '-' and '.', at most 253 characters", &m);
 	check_fields(c, obj, "", f_slice);
+	e->trigger_time = slice_trigger_time(c, obj);
 	r = get_str(c, obj, "addressType", "", &at);
 	if (r == 0)
 		bad(c, "addressType", "required value is missing (IPv4, IPv6 or FQDN)");

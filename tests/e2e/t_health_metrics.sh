@@ -65,4 +65,25 @@ ts=$(printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_sync_proxy_rules_last_timesta
 awk -v ts="${ts:-0}" -v t0="$t0" 'BEGIN { exit !(ts + 0 >= t0 - 5 && ts + 0 <= t0 + 600) }' ||
 	fail "kubeproxy_sync_proxy_rules_last_timestamp_seconds is '$ts', expected the unix time of the last sync (>= $t0)"
 log "ok: last sync at $ts, $count syncs"
+
+# Network programming latency: an EndpointSlice change whose
+# endpoints.kubernetes.io/last-change-trigger-time is 2 s old is observed once synced.
+trigger=$(date -u -d '2 seconds ago' +%Y-%m-%dT%H:%M:%SZ)
+{
+	service_yaml demo 10.96.0.70 80 8080 TCP
+	echo "---"
+	slice_head demo-1 demo IPv4 8080 TCP | sed "s|^  labels:|  annotations:\n    endpoints.kubernetes.io/last-change-trigger-time: \"$trigger\"\n  labels:|"
+	echo '- addresses: ["10.244.1.11"]'
+	echo '  conditions: {ready: true, serving: true}'
+} | write_manifest demo.yaml
+np_count() {
+	get "http://$METRICS/metrics"
+	printf '%s\n' "$BODY" | awk '$1 == "kubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv4\"}" { print $2 }'
+}
+np_observed() { [[ "$(np_count)" == 1 ]]; }
+wait_for 5 np_observed || fail "network programming latency not observed: $(np_count)"
+get "http://$METRICS/metrics"
+assert_contains "$BODY" 'kubeproxy_network_programming_duration_seconds_bucket{ip_family="IPv4",le="0.5"} 0' "a 2 s old trigger is not under 0.5 s"
+assert_contains "$BODY" 'kubeproxy_network_programming_duration_seconds_count{ip_family="IPv6"} 0' "an IPv4 slice is counted for IPv4 only"
+log "ok: network programming latency observed for the annotated EndpointSlice"
 pass "healthz, livez, metrics"

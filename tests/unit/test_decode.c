@@ -411,6 +411,38 @@ static void test_slice_good(void **state)
 	assert_true(e->endpoints[2].terminating);
 }
 
+/* endpoints.kubernetes.io/last-change-trigger-time: RFC 3339, else 0 */
+static void test_slice_trigger_time(void **state)
+{
+	static const struct {
+		const char *value;
+		double want;
+	} cases[] = {
+	    {"\"2024-05-01T12:00:00Z\"", 1714564800},
+	    {"\"2024-05-01T12:00:00.25Z\"", 1714564800.25},
+	    {"\"2024-05-01T14:00:00+02:00\"", 1714564800},
+	    {"\"yesterday\"", 0},
+	    {"\"2024-05-01 12:00:00\"", 0},
+	    {"12", 0},
+	};
+	struct fix *f = *state;
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n"
+		         "  name: web-t%zu\n  labels: {kubernetes.io/service-name: web}\n"
+		         "  annotations: {endpoints.kubernetes.io/last-change-trigger-time: %s}\n"
+		         "addressType: IPv4\n",
+		         i, cases[i].value);
+		assert_int_equal(dec(f, "eps.yaml", text), 0);
+		assert_int_equal(f->d.n, 0); /* never an error: it only feeds a metric */
+		assert_true(f->m.slices[f->m.n_slices - 1]->trigger_time == cases[i].want);
+	}
+	assert_int_equal(dec(f, "eps.yaml", EPS_HEAD "addressType: IPv4\n"), 0);
+	assert_true(f->m.slices[f->m.n_slices - 1]->trigger_time == 0);
+}
+
 static void test_slice_rules(void **state)
 {
 	struct fix *f = *state;
@@ -699,6 +731,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_service_more_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_object_header, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slice_good, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slice_trigger_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slice_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_skipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_endpoints_conversion, setup, teardown),
