@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-	libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev
+	libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 	libnetfilter-conntrack-dev libcap-dev libseccomp-dev
 	# unit tests, sanitizers, formatting
 	libcmocka-dev clang-format

@@ -38,6 +38,7 @@
 #include "daemon/privs.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/nft.h"
+#include "source/kube/kube.h"
 #include "source/manifest.h"
 #include "source/source.h"
 
@@ -442,7 +443,9 @@ int cmd_run(const struct options *o, bool once)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		dm.start_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	}
-	dm.src = manifest_source_open(o->manifests, o->n_manifests, &o->decode);
+	dm.src = o->n_manifests
+	             ? manifest_source_open(o->manifests, o->n_manifests, &o->decode)
+	             : kube_source_open(o->kubeconfig, o->master, o->hostname, &o->decode);
 	/* set up everything that needs more than privs.h keeps, then drop it */
 	if (dp_open(&dm) || privs_restrict(NULL)) {
 		ret = EXIT_RUNTIME;

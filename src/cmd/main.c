@@ -44,7 +44,8 @@ static const char usage_source[] =
     "  --kubeconfig FILE           the Kubernetes API, with the credentials of\n"
     "                              FILE (exclusive with --manifests)\n"
     "  --master URL                the API server's address; overrides the\n"
-    "                              kubeconfig's server\n";
+    "                              kubeconfig's server\n"
+    "  (none of these, in a pod)   the API with the pod's service account\n";
 
 static const char usage_validation[] =
     "Validation (what the cluster's API server allows):\n"
@@ -531,8 +532,6 @@ static int finish_options(struct cmdline *cl, struct options *o, char *host, siz
 	if (!o->n_manifests && !api)
 		return bad_usage(cmd, "a source is needed: --manifests PATH or --kubeconfig FILE "
 		                      "(or in-cluster credentials in a Pod)");
-	if (!o->n_manifests) /* the API source is wired in by source/kube */
-		return bad_usage(cmd, "the Kubernetes API source is not available yet");
 	/* kube-proxy's defaults with an API source; loopback for manifests (SPEC §4) */
 	if (api && !o->config && !cl->seen[OPT_HEALTHZ])
 		o->healthz_addr = "0.0.0.0:10256";

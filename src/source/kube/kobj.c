@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kobj.c - one API object's JSON text to a model object (see kobj.h).
+ */
+#include "kobj.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "common/mem.h"
+#include "model/model.h"
+#include "source/decode.h"
+#include "source/kube/jscan.h"
+
+const struct kkind_info kkinds[KK_N] = {
+    [KK_SERVICE] = {"Service", "v1", "services", "/api/v1/services"},
+    [KK_SLICE] = {"EndpointSlice", "discovery.k8s.io/v1", "endpointslices",
+                  "/apis/discovery.k8s.io/v1/endpointslices"},
+    [KK_NODE] = {"Node", "v1", "nodes", "/api/v1/nodes"},
+};
+
+static int meta_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct kmeta *m = arg;
+
+	if (json_key_is(key, klen, "name")) {
+		if (json_str(val, vlen, m->name, sizeof(m->name)) < 0)
+			return -EPROTO;
+	} else if (json_key_is(key, klen, "namespace")) {
+		if (json_str(val, vlen, m->ns, sizeof(m->ns)) < 0)
+			return -EPROTO;
+	} else if (json_key_is(key, klen, "resourceVersion")) {
+		if (json_str(val, vlen, m->rv, sizeof(m->rv)) < 0)
+			m->rv[0] = '\0'; /* unusable: the object is always decoded */
+	} else if (json_key_is(key, klen, "deletionTimestamp")) {
+		m->deleting = !(vlen == 4 && !memcmp(val, "null", 4));
+	}
+	return 0;
+}
+
+static int obj_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	struct kmeta *m = arg;
+
+	if (json_key_is(key, klen, "kind"))
+		m->has_kind = true;
+	else if (json_key_is(key, klen, "metadata"))
+		return jscan_members(val, vlen, meta_member, m) < 0 ? -EPROTO : 0;
+	return 0;
+}
+
+int kobj_meta(const char *text, size_t len, struct kmeta *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (jscan_members(text, len, obj_member, m) < 0)
+		return -EPROTO;
+	return 0;
+}
+
+/* Name an object in a message: "Service default/web". */
+static void obj_ref(enum kkind k, const struct kmeta *m, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s %s%s%s", kkinds[k].kind, m->ns, m->ns[0] ? "/" : "",
+	         m->name[0] ? m->name : "(unnamed)");
+}
+
+/* List items lack kind and apiVersion (the API server leaves them out). */
+static void add_kind(struct fy_document *doc, struct fy_node *root, enum kkind k)
+{
+	struct fy_node *kk = fy_node_create_scalar(doc, "kind", FY_NT);
+	struct fy_node *kv = fy_node_create_scalar(doc, kkinds[k].kind, FY_NT);
+	struct fy_node *ak = fy_node_create_scalar(doc, "apiVersion", FY_NT);
+	struct fy_node *av = fy_node_create_scalar(doc, kkinds[k].api_version, FY_NT);
+
+	if (!kk || !kv || !ak || !av || fy_node_mapping_append(root, kk, kv) ||
+	    fy_node_mapping_append(root, ak, av))
+		die_oom();
+}
+
+void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta *m,
+                  const struct decode_opts *opts, struct diag *d)
+{
+	/* as decode.c parses: its own walk finds duplicate keys, in linear time */
+	const struct fy_parse_cfg cfg = {
+	    .flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
+	             FYPCF_JSON_FORCE,
+	};
+	struct fy_document *doc;
+	struct fy_node *root;
+	struct model out = {0};
+	char ref[sizeof(m->ns) + sizeof(m->name) + 32];
+	void *obj = NULL;
+
+	obj_ref(k, m, ref, sizeof(ref));
+	/* libfyaml may loop forever on invalid UTF-8: it never gets any */
+	if (!json_utf8_valid(text, len)) {
+		diag_add(d, "api: %s: not valid UTF-8 JSON: ignored", ref);
+		return NULL;
+	}
+	doc = fy_document_build_from_string(&cfg, text, len);
+	root = doc ? fy_document_root(doc) : NULL;
+	if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
+		diag_add(d, "api: %s: not a JSON object: ignored", ref);
+		fy_document_destroy(doc);
+		return NULL;
+	}
+	if (!m->has_kind)
+		add_kind(doc, root, k);
+	decode_object("api", root, opts, &out, d, NULL);
+	if (k == KK_SERVICE && out.n_services == 1) {
+		obj = out.services[0];
+		out.services[0] = NULL;
+	} else if (k == KK_SLICE && out.n_slices == 1) {
+		obj = out.slices[0];
+		out.slices[0] = NULL;
+	} else if (k == KK_NODE && out.n_nodes == 1) {
+		obj = out.nodes[0];
+		out.nodes[0] = NULL;
+	}
+	model_free(&out);
+	fy_document_destroy(doc);
+	return obj;
+}
+
+void kobj_free(enum kkind k, void *obj)
+{
+	if (!obj)
+		return;
+	if (k == KK_SERVICE)
+		service_free(obj);
+	else if (k == KK_SLICE)
+		endpoint_slice_free(obj);
+	else
+		node_free(obj);
+}

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kubeconfig.c - kubeconfig files, --master, in-cluster config (see kubeconfig.h).
+ */
+#include "kubeconfig.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libfyaml.h>
+
+#include "common/mem.h"
+
+void kube_config_free(struct kube_config *c)
+{
+	if (!c)
+		return;
+	free(c->server);
+	free(c->ca_file);
+	free(c->ca_data);
+	free(c->token);
+	free(c->token_file);
+	free(c->cert_file);
+	free(c->cert_data);
+	free(c->key_file);
+	free(c->key_data);
+	free(c->origin);
+	memset(c, 0, sizeof(*c));
+}
+
+char *kube_base64_decode(const char *s, size_t n, size_t *len)
+{
+	char *out = xmalloc(n / 4 * 3 + 4);
+	uint32_t acc = 0;
+	size_t o = 0;
+	int bits = 0, pad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v;
+
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			continue;
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad)
+			goto bad; /* data after padding */
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else
+			goto bad;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	if (pad > 2 || bits >= 6)
+		goto bad;
+	out[o] = '\0';
+	*len = o;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/* --- reading the YAML ----------------------------------------------------------- */
+
+struct kcfg {
+	const char *file;
+	char *dir; /* for relative file names */
+	struct diag *d;
+	int errors;
+};
+
+static struct fy_node *mget(struct fy_node *map, const char *key)
+{
+	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
+		return NULL;
+	return fy_node_mapping_lookup_by_string(map, key, FY_NT);
+}
+
+/* A string field, or NULL when absent or empty; not a string: an error. */
+static const char *mstr(struct kcfg *k, struct fy_node *map, const char *key, const char *where)
+{
+	struct fy_node *n = mget(map, key);
+	const char *s;
+
+	if (!n)
+		return NULL;
+	s = fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar0(n) : NULL;
+	if (!s) {
+		diag_add(k->d, "%s: %s.%s: expected a string", k->file, where, key);
+		k->errors++;
+		return NULL;
+	}
+	return *s ? s : NULL;
+}
+
+/* The entry named name of a list like clusters: [{name: x, cluster: {...}}]. */
+static struct fy_node *named(struct kcfg *k, struct fy_node *root, const char *list,
+                             const char *field, const char *name)
+{
+	struct fy_node *seq = mget(root, list), *it;
+	void *iter = NULL;
+
+	if (seq && fy_node_get_type(seq) == FYNT_SEQUENCE) {
+		while ((it = fy_node_sequence_iterate(seq, &iter))) {
+			struct fy_node *n = mget(it, "name");
+			const char *s = n ? fy_node_get_scalar0(n) : NULL;
+
+			if (s && !strcmp(s, name)) {
+				struct fy_node *body = mget(it, field);
+
+				if (body && fy_node_get_type(body) == FYNT_MAPPING)
+					return body;
+				break;
+			}
+		}
+	}
+	diag_add(k->d, "%s: %s: no %s named '%s'", k->file, list, field, name);
+	k->errors++;
+	return NULL;
+}
+
+static char *abs_path(const struct kcfg *k, const char *p)
+{
+	return p[0] == '/' || !k->dir ? xstrdup(p) : xasprintf("%s/%s", k->dir, p);
+}
+
+/* A file field or its -data twin: *file, or *data (*len) decoded. */
+static void file_or_data(struct kcfg *k, struct fy_node *map, const char *key, const char *where,
+                         char **file, char **data, size_t *len)
+{
+	char dkey[64];
+	const char *f = mstr(k, map, key, where), *b64;
+
+	snprintf(dkey, sizeof(dkey), "%s-data", key);
+	b64 = mstr(k, map, dkey, where);
+	if (b64) {
+		*data = kube_base64_decode(b64, strlen(b64), len);
+		if (!*data) {
+			diag_add(k->d, "%s: %s.%s: not valid base64", k->file, where, dkey);
+			k->errors++;
+		}
+	} else if (f) {
+		*file = abs_path(k, f);
+	}
+}
+
+static void read_cluster(struct kcfg *k, struct fy_node *cl, struct kube_config *c)
+{
+	struct fy_node *insecure = mget(cl, "insecure-skip-tls-verify");
+	const char *server = mstr(k, cl, "server", "cluster");
+
+	if (insecure && fy_node_get_scalar0(insecure) &&
+	    !strcmp(fy_node_get_scalar0(insecure), "true")) {
+		diag_add(k->d,
+		         "%s: cluster.insecure-skip-tls-verify: not supported: svcproxy always "
+		         "verifies the API server's certificate (give certificate-authority or "
+		         "certificate-authority-data)",
+		         k->file);
+		k->errors++;
+	}
+	if (server)
+		c->server = xstrdup(server);
+	file_or_data(k, cl, "certificate-authority", "cluster", &c->ca_file, &c->ca_data,
+	             &c->ca_len);
+}
+
+static void read_user(struct kcfg *k, struct fy_node *u, struct kube_config *c)
+{
+	static const char *const unsupported[] = {"exec", "auth-provider", "username", "password"};
+	const char *tok = mstr(k, u, "token", "user"), *tf = mstr(k, u, "tokenFile", "user");
+
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++) {
+		if (mget(u, unsupported[i])) {
+			diag_add(k->d,
+			         "%s: user.%s: not supported (use token, tokenFile or "
+			         "client-certificate/client-key)",
+			         k->file, unsupported[i]);
+			k->errors++;
+		}
+	}
+	if (tok)
+		c->token = xstrdup(tok);
+	else if (tf)
+		c->token_file = abs_path(k, tf);
+	file_or_data(k, u, "client-certificate", "user", &c->cert_file, &c->cert_data,
+	             &c->cert_len);
+	file_or_data(k, u, "client-key", "user", &c->key_file, &c->key_data, &c->key_len);
+	if (!(c->cert_file || c->cert_data) != !(c->key_file || c->key_data)) {
+		diag_add(k->d, "%s: user: client-certificate and client-key go together", k->file);
+		k->errors++;
+	}
+}
+
+static int read_kubeconfig(struct kcfg *k, struct kube_config *c)
+{
+	struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET};
+	struct fy_document *doc;
+	struct fy_node *root, *ctx, *cl, *u;
+	const char *cur, *cname, *uname;
+	int ret = -EINVAL;
+
+	if (access(k->file, R_OK)) {
+		diag_add(k->d, "%s: cannot read: %s", k->file, strerror(errno));
+		return -EINVAL;
+	}
+	doc = fy_document_build_from_file(&pcfg, k->file);
+	if (!doc || !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
+		diag_add(k->d, "%s: not a kubeconfig (YAML mapping)", k->file);
+		goto out;
+	}
+	cur = mstr(k, root, "current-context", "kubeconfig");
+	if (!cur) {
+		diag_add(k->d, "%s: current-context: not set", k->file);
+		goto out;
+	}
+	ctx = named(k, root, "contexts", "context", cur);
+	cname = ctx ? mstr(k, ctx, "cluster", "context") : NULL;
+	uname = ctx ? mstr(k, ctx, "user", "context") : NULL;
+	if (ctx && !cname) {
+		diag_add(k->d, "%s: context '%s': no cluster", k->file, cur);
+		goto out;
+	}
+	cl = cname ? named(k, root, "clusters", "cluster", cname) : NULL;
+	if (cl)
+		read_cluster(k, cl, c);
+	u = uname ? named(k, root, "users", "user", uname) : NULL;
+	if (u)
+		read_user(k, u, c);
+	if (!k->errors)
+		ret = 0;
+out:
+	fy_document_destroy(doc);
+	return ret;
+}
+
+/* --- the three ways -------------------------------------------------------------- */
+
+/* server: https only (the certificate is always verified); trailing '/' dropped. */
+static int check_server(struct kube_config *c, const char *where, struct diag *d)
+{
+	size_t n;
+
+	if (!c->server) {
+		diag_add(d, "%s: no server given (cluster.server, or --master URL)", where);
+		return -EINVAL;
+	}
+	if (strncmp(c->server, "https://", 8) || !c->server[8]) {
+		diag_add(d,
+		         "%s: server '%s': only https:// API servers are supported (the server's "
+		         "certificate is always verified)",
+		         where, c->server);
+		return -EINVAL;
+	}
+	n = strlen(c->server);
+	while (n > 8 && c->server[n - 1] == '/')
+		c->server[--n] = '\0';
+	return 0;
+}
+
+int kube_config_load(const char *kubeconfig, const char *master, struct kube_config *c,
+                     struct diag *d)
+{
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (kubeconfig) {
+		struct kcfg k = {.file = kubeconfig, .d = d};
+		const char *slash = strrchr(kubeconfig, '/');
+
+		if (slash)
+			k.dir = slash == kubeconfig
+			            ? xstrdup("/")
+			            : xasprintf("%.*s", (int)(slash - kubeconfig), kubeconfig);
+		ret = read_kubeconfig(&k, c);
+		free(k.dir);
+		c->origin = xasprintf("kubeconfig %s", kubeconfig);
+	} else {
+		c->origin = xasprintf("--master %s", master);
+	}
+	if (!ret && master) {
+		free(c->server);
+		c->server = xstrdup(master);
+	}
+	if (!ret)
+		ret = check_server(c, kubeconfig ? kubeconfig : "--master", d);
+	if (ret)
+		kube_config_free(c);
+	return ret;
+}
+
+int kube_config_in_cluster(const char *sa_dir, struct kube_config *c, struct diag *d)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char *ca;
+
+	memset(c, 0, sizeof(*c));
+	if (!host || !*host || !port || !*port) {
+		diag_add(d, "not running in a cluster: KUBERNETES_SERVICE_HOST and "
+		            "KUBERNETES_SERVICE_PORT are not set (give --kubeconfig FILE)");
+		return -ENOENT;
+	}
+	c->origin = xstrdup("in-cluster config");
+	c->server = xasprintf(strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+	c->token_file = xasprintf("%s/token", sa_dir);
+	if (access(c->token_file, R_OK)) {
+		diag_add(d, "in-cluster config: cannot read the service account token %s: %s",
+		         c->token_file, strerror(errno));
+		kube_config_free(c);
+		return -EINVAL;
+	}
+	ca = xasprintf("%s/ca.crt", sa_dir);
+	if (!access(ca, R_OK))
+		c->ca_file = ca;
+	else
+		free(ca); /* client-go goes on with the system's CAs too */
+	return 0;
+}
+
+const char *kube_config_cred_hint(const struct kube_config *c, char *buf, size_t size)
+{
+	if (c->token_file)
+		snprintf(buf, size, "the token in %s", c->token_file);
+	else if (c->token)
+		snprintf(buf, size, "the token of %s", c->origin);
+	else if (c->cert_file || c->cert_data)
+		snprintf(buf, size, "the client certificate of %s", c->origin);
+	else
+		snprintf(buf, size, "the credentials (%s gives none)", c->origin);
+	return buf;
+}
