@@ -318,8 +318,9 @@ svcproxy_up_or_dead() { svcproxy_table_present || ! kill -0 "$SP_PID"; }
 # table exists (the first sync is one transaction, so then everything in it is programmed).
 start_svcproxy()
 {
-	echo "==== svcproxy run $* ($(date +%T.%N))" >>"$SP_LOG"
-	ip netns exec "$NODE" "$SVCPROXY" run --manifests "$MANIFESTS" \
+	source_args "$NODE" 127.0.0.1:6443
+	echo "==== svcproxy run ${SOURCE_ARGS[*]} $* ($(date +%T.%N))" >>"$SP_LOG"
+	ip netns exec "$NODE" "$SVCPROXY" run "${SOURCE_ARGS[@]}" \
 		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
 		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"$SP_LOG" 2>&1 &
 	SP_PID=$!
@@ -412,11 +413,56 @@ simple_service()
 	slice_yaml "$name" "$tport" "$proto" "$@"
 }
 
-# write_manifest FILE: stdin to $MANIFESTS/FILE atomically (temp file + rename).
+# write_manifest FILE: stdin to $MANIFESTS/FILE atomically (temp file + rename); in API mode
+# the API server's objects are then made equal to the directory's.
 write_manifest()
 {
 	local tmp="$MANIFESTS/.$1.tmp"
-	cat >"$tmp" && mv -f "$tmp" "$MANIFESTS/$1"
+	cat >"$tmp" && mv -f "$tmp" "$MANIFESTS/$1" && api_sync
+}
+
+# remove_manifest FILE: deletes $MANIFESTS/FILE (in API mode: and its objects from the server).
+remove_manifest()
+{
+	rm -f "$MANIFESTS/$1" && api_sync
+}
+
+# ---------------------------------------------------------------- the source: files or the API
+#
+# E2E_SOURCE=manifests (the default): svcproxy reads $MANIFESTS. E2E_SOURCE=api (run.sh's
+# second pass, "t_x[api]"): the test API server (tests/apiserver) runs in the node namespace
+# on 127.0.0.1:6443 (two nodes: on node-a's LAN address), is loaded with $MANIFESTS when
+# svcproxy starts, and write_manifest/remove_manifest make its objects equal to the
+# directory's (apiserver-ctl sync); svcproxy runs with --kubeconfig instead of --manifests.
+# A test that cannot work that way says so on a line of its own:
+#   # e2e-api: n/a - <why>
+# and run.sh lists it as not applicable in API mode instead of running it.
+
+E2E_SOURCE=${E2E_SOURCE:-manifests}
+. "$E2E_DIR/lib_apiserver.sh"
+
+api_mode() { [[ "$E2E_SOURCE" == api ]]; }
+
+# api_sync: in API mode, once the server runs, make its objects those of $MANIFESTS.
+api_sync()
+{
+	local out
+	[[ -n "$APISERVER_PID" ]] || return 0
+	out=$(apictl sync "$MANIFESTS" 2>&1) || fail "apiserver-ctl sync $MANIFESTS: $out"
+}
+
+# source_args NS HOST:PORT: sets SOURCE_ARGS to the arguments naming svcproxy's source; in
+# API mode starts the API server in NS on HOST:PORT first (once) and loads $MANIFESTS into it.
+SOURCE_ARGS=()
+source_args()
+{
+	if ! api_mode; then
+		SOURCE_ARGS=(--manifests "$MANIFESTS")
+		return
+	fi
+	[[ -n "$APISERVER_PID" ]] || start_apiserver "$1" "$2"
+	api_sync
+	SOURCE_ARGS=(--kubeconfig "$KUBECONFIG_TOKEN")
 }
 
 # ---------------------------------------------------------------- issue 5: IPv6, pods, streams

@@ -185,8 +185,9 @@ start_svcproxy2()
 	local n=$1 pid
 	shift
 	SP2_LOG[$n]="$WORK/svcproxy-$n.log"
-	echo "==== svcproxy run on $n $* ($(date +%T.%N))" >>"${SP2_LOG[$n]}"
-	ip netns exec "$PFX-$n" "$SVCPROXY" run --manifests "$MANIFESTS" --hostname-override "$n" \
+	source_args "$PFX-node-a" "$NODE_A_IP:6443"
+	echo "==== svcproxy run on $n ${SOURCE_ARGS[*]} $* ($(date +%T.%N))" >>"${SP2_LOG[$n]}"
+	ip netns exec "$PFX-$n" "$SVCPROXY" run "${SOURCE_ARGS[@]}" --hostname-override "$n" \
 		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
 		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"${SP2_LOG[$n]}" 2>&1 &
 	pid=$!

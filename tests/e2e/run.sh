@@ -5,8 +5,15 @@
 # tail of the failing test's output, then the summary line "N passed, N failed[, N skipped]".
 # Exits 1 if any test failed.
 #
+# Each test runs twice: with manifest files ("t_x"), then with the same objects served by the
+# test Kubernetes API server ("t_x[api]", E2E_SOURCE=api: lib.sh's "the source" section). A test
+# marked "# e2e-api: n/a - why" is listed as "N/A t_x[api]: why" instead of its second run;
+# one that sets E2E_SOURCE=api itself (t_api_*) runs once.
+#
 # Environment: BUILD_DIR (default ./build), E2E_TIMEOUT seconds per test (default 180),
-# E2E_LOG_DIR (default $BUILD_DIR/e2e-logs; one <test>.log each).
+# E2E_LOG_DIR (default $BUILD_DIR/e2e-logs; one <test>.log, <test>[api].log each),
+# E2E_SOURCES ("manifests api" for both passes; default "manifests" until every test is
+# known to pass through the API too).
 set -uo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,12 +34,16 @@ else
 	done
 fi
 
+SOURCES=${E2E_SOURCES:-manifests}
 passed=0 failed=0 skipped=0
-for t in "${tests[@]}"; do
-	name=$(basename "$t" .sh)
-	log="$LOG_DIR/$name.log"
+not_applicable=()
+
+# run_one TEST NAME SOURCE: one run, its verdict printed and counted.
+run_one()
+{
+	local t=$1 name=$2 log="$LOG_DIR/$2.log" start rc secs why
 	start=$(date +%s%N)
-	timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
+	E2E_SOURCE=$3 timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN { printf "%.1f", ns / 1e9 }')
 	case $rc in
@@ -54,8 +65,31 @@ for t in "${tests[@]}"; do
 		echo "----"
 		;;
 	esac
+}
+
+for t in "${tests[@]}"; do
+	name=$(basename "$t" .sh)
+	if grep -q '^E2E_SOURCE=api$' "$t"; then # an API test (t_api_*): one run
+		run_one "$t" "$name" api
+		continue
+	fi
+	for src in $SOURCES; do
+		if [[ "$src" != api ]]; then
+			run_one "$t" "$name" "$src"
+			continue
+		fi
+		why=$(grep -m1 '^# e2e-api: n/a' "$t" | sed 's/^# e2e-api: n\/a *-* *//')
+		if grep -q '^# e2e-api: n/a' "$t"; then
+			echo "N/A $name[api]: ${why:-not applicable}"
+			not_applicable+=("$name")
+			continue
+		fi
+		run_one "$t" "$name[api]" api
+	done
 done
 
+((${#not_applicable[@]} > 0)) && [[ " $SOURCES " == *" api "* ]] &&
+	echo "${#not_applicable[@]} not applicable in API mode: ${not_applicable[*]}"
 summary="$passed passed, $failed failed"
 ((skipped > 0)) && summary+=", $skipped skipped"
 echo "$summary"

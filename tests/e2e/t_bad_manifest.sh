@@ -2,6 +2,7 @@
 # A bad manifest is reported in svcproxy's log (file, object, field) and does not stop the good
 # Services from working. A file that turns bad later keeps its last good objects programmed;
 # once fixed, its Service is programmed.
+# e2e-api: n/a - about manifest files (the API source: t_api_watch, last good version)
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2

@@ -2,6 +2,7 @@
 # `svcproxy check` and the command-line contract (SPEC §4): check exits 0 on good manifests
 # (YAML and JSON), 2 with a message naming file, object and field on bad ones, and touches
 # nothing in the kernel; every command has --help (exit 0); a bad option is exit 2.
+# e2e-api: n/a - svcproxy check reads files only
 . "$(dirname "$0")/lib.sh"
 harness_init
 new_ns "$NODE"

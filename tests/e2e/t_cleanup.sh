@@ -10,7 +10,8 @@ simple_service demo 10.96.0.50 80 8080 TCP 10.244.1.11 | write_manifest demo.yam
 in_ns node nft add table ip keepme || fail "creating a foreign table"
 in_ns node nft add chain ip keepme c || fail "creating a foreign chain"
 
-out=$(in_ns node "$SVCPROXY" sync --manifests "$MANIFESTS" --cluster-cidr "$CLUSTER_CIDR" 2>&1)
+source_args "$NODE" 127.0.0.1:6443
+out=$(in_ns node "$SVCPROXY" sync "${SOURCE_ARGS[@]}" --cluster-cidr "$CLUSTER_CIDR" 2>&1)
 assert_eq 0 "$?" "svcproxy sync exit status (output: $out)"
 svcproxy_table_present >/dev/null 2>&1 || fail "no table ip svcproxy after sync"
 out=$(http_get pod-b http://10.96.0.50/) || fail "after sync: curl exit $?"

@@ -3,6 +3,7 @@
 # reachable within a few seconds; a port added to it works; a port removed stops working;
 # with its EndpointSlice removed it is refused; the Service file deleted, it is gone from the
 # kernel. A "base" Service keeps working throughout.
+# e2e-api: n/a - inotify and file rewrites (the API source: t_api_watch)
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2

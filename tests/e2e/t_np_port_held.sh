@@ -85,7 +85,7 @@ out=$(udp_get client "$NODE_A_IP:30053") || fail "client -> udp $NODE_A_IP:30053
 assert_eq "a1-udp 10.244.1.1" "$out" "NodePort udp answered while the port is held"
 
 # Delete the Service: the ports are released on both nodes.
-rm -f "$MANIFESTS/held.yaml"
+remove_manifest held.yaml
 tcp_free() { [[ "$(try_bind "$1" tcp 0.0.0.0 30080)" == bound ]]; }
 udp_free() { [[ "$(try_bind "$1" udp 0.0.0.0 30053)" == bound ]]; }
 for n in node-a node-b; do
