@@ -151,6 +151,11 @@ apictl compact >/dev/null
 ev=$(c "$URL/api/v1/services?watch=true&resourceVersion=$rv")
 assert_eq "ERROR Expired 410" "$(jq -r '"\(.type) \(.object.reason) \(.object.code)"' <<<"$ev")" \
 	"watch from before the compaction"
+apictl watch-410 http >/dev/null
+out=$(c -w ' %{http_code}' "$URL/api/v1/services?watch=true&resourceVersion=$rv")
+assert_eq "Expired 410 410" "$(jq -r '"\(.reason) \(.code)"' <<<"${out% *}") ${out##* }" \
+	"watch from before the compaction under 'watch-410 http' (body, HTTP status)"
+apictl watch-410 event >/dev/null
 out=$(c -w ' %{http_code}' "$URL/api/v1/services?limit=1&continue=$cont")
 assert_eq "Expired 410" "$(jq -r '"\(.reason) \(.code)"' <<<"${out% *}")" "continue token from before the compaction"
 assert_eq 410 "${out##* }" "its HTTP status"
