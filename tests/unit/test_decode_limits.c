@@ -159,6 +159,26 @@ static void test_many_keys(void **state)
 	assert_msg(f, "dup.yaml:1:17: duplicate key");
 }
 
+/* Duplicate ports were found pairwise: 60k ports took seconds. */
+static void test_many_ports(void **state)
+{
+	struct fix *f = *state;
+	size_t cap = 128 + 60001 * 40, n;
+	char *text = test_malloc(cap);
+	double t0 = now_s();
+
+	n = (size_t)snprintf(text, cap, "%sspec:\n  ports:\n", SVC_HEAD);
+	for (int i = 1; i <= 60000; i++)
+		n += (size_t)snprintf(text + n, cap - n, "  - {name: p%d, port: %d}\n", i, i);
+	n += (size_t)snprintf(text + n, cap - n, "  - {name: p1, port: 60000}\n");
+	assert_int_equal(decn(f, "ports.yaml", text, n), 1);
+	assert_true(now_s() - t0 < 10); /* pairwise: 1.8e9 comparisons */
+	assert_msg(f,
+	           "ports.yaml: Service default/web: spec.ports[60000]: duplicate port 60000/tcp "
+	           "(also spec.ports[59999])");
+	test_free(text);
+}
+
 /* NUL bytes (a power loss can leave a file of them) are not "no objects". */
 static void test_nul(void **state)
 {
@@ -209,6 +229,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cluster_ips_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_billion_laughs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_ports, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nul, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_size_and_count, setup, teardown),
 	};
