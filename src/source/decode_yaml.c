@@ -39,7 +39,8 @@ struct achunk {
  * (origin, kind, ns/name, or the line for an unnamed object) and the field
  * path (none when NULL).
  */
-static void vreport(struct dctx *c, bool warning, const char *path, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+vreport(struct dctx *c, bool warning, const char *path, const char *fmt, va_list ap)
 {
 	void (*add)(struct diag *, const char *, ...) = warning ? diag_warn : diag_add;
 	char *msg, who[320];

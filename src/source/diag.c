@@ -29,7 +29,8 @@ static void push(struct diag *d, char *msg, bool warning)
 	d->n_warnings += warning;
 }
 
-static void vadd(struct diag *d, bool warning, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 3, 0)))
+vadd(struct diag *d, bool warning, const char *fmt, va_list ap)
 {
 	char *msg;
 
