@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "common/duration.h"
 #include "source/diag.h"
 
 #define KPCONFIG_API_VERSION "kubeproxy.config.k8s.io/v1alpha1"
@@ -85,11 +86,5 @@ int kpconfig_decode(const char *origin, const char *buf, size_t len, struct kpco
 int kpconfig_load(const char *path, struct kpconfig *out, struct diag *errs, struct diag *warns);
 
 void kpconfig_free(struct kpconfig *c); /* accepts a zeroed config */
-
-/*
- * Go's time.ParseDuration ("300ms", "1.5h", "2h45m", "0"; units ns, us, µs,
- * ms, s, m, h; a sign allowed) into seconds. Returns 0, or -EINVAL.
- */
-int duration_parse(const char *s, double *seconds);
 
 #endif
