@@ -601,7 +601,7 @@ slice_af_yaml()
 	slice_head "$@"
 	shift 5
 	if (($# == 0)); then
-		echo "[]"
+		echo "  []"
 		return
 	fi
 	for ip in "$@"; do

@@ -4,7 +4,7 @@
 # reset) is resumed from its resourceVersion, without listing again; after a compaction the
 # source lists again and converges, including a Service deleted while it was disconnected;
 # an invalid object is reported and its last good version kept; this node's Node being
-# deleted is logged.
+# deleted turns /healthz to 503 (the rules stay).
 E2E_SOURCE=api
 . "$(dirname "$0")/lib.sh"
 harness_init
@@ -85,7 +85,13 @@ metadata:
   name: node1
   labels: {topology.kubernetes.io/zone: zone-a}
 EOF
+healthz_code() { in_ns node curl -s -o /dev/null -w '%{http_code}' "http://$HEALTHZ/healthz"; }
+healthz_503() { [[ "$(healthz_code)" == 503 ]]; }
+wait_for 5 test "$(healthz_code)" = 200 || fail "/healthz not 200 with an eligible Node: $(healthz_code)"
 apictl mark-deleting node node1 >/dev/null || fail "mark-deleting node1"
-wait_for 5 grep -q "Node node1 is being deleted" "$SP_LOG" || fail "Node deletion not logged"
-log "ok: Node deletion seen after ${WAITED_MS} ms"
+wait_for 5 healthz_503 || fail "/healthz not 503 while the Node is being deleted"
+log "ok: /healthz 503 ${WAITED_MS} ms after the Node got its deletionTimestamp"
+assert_contains "$(in_ns node curl -s "http://$HEALTHZ/healthz")" '"nodeEligible":false' "/healthz body"
+assert_contains "$(cat "$SP_LOG")" "Node node1 is deleted, being deleted or drained" "svcproxy log"
+http_ok pod-b http://10.96.0.1/ || fail "Services stopped answering when the Node is being deleted"
 pass "create/update/delete within 1 s, watches resumed, relist after compaction converges"

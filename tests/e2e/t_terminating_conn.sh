@@ -25,7 +25,7 @@ manifest() # endpoint lines ("IP=CONDITIONS"), none for an empty slice
 	service_yaml echo 10.96.0.45 90 9000 TCP
 	echo "---"
 	slice_head "echo-1" "echo" IPv4 9000 TCP
-	(($# == 0)) && echo "[]"
+	(($# == 0)) && echo "  []"
 	for ep in "$@"; do
 		echo "- addresses: [\"${ep%%=*}\"]"
 		echo "  conditions: ${ep#*=}"

@@ -41,7 +41,6 @@ done
 log "before: pod-c stream: $(tail -n 3 "$s" | tr '\n' ';') node stream: $(tail -n 3 "$n" | tr '\n' ';') pod-a stream: $(tail -n 3 "$l" | tr '\n' ';')"
 log "conntrack before: $(flows)"
 
-t_change=$(epoch_ms)
 {
 	simple_service control 10.96.0.82 80 8080 TCP 10.244.1.11
 	echo "---"
@@ -49,6 +48,7 @@ t_change=$(epoch_ms)
 	echo "---"
 	simple_service late 10.96.0.83 53 5353 UDP 10.244.1.12
 } | write_manifest dns.yaml
+t_change=$(epoch_ms) # the file is renamed into place, or (t_x[api]) the API write returned
 log "EndpointSlice of dns with pod-b, and Service late with pod-b, written at $t_change"
 for who in pod-c node pod-a; do
 	case $who in

@@ -205,6 +205,23 @@ static void test_kobj(void **state)
 	assert_non_null(strstr(d.msgs[0], "api: Service ns/b: spec.ports[0].port"));
 	diag_clear(&d);
 
+	assert_false(kobj_node_eligible(bad, strlen(bad), &m)); /* deletionTimestamp */
+
+	{
+		const char *n1 =
+		    "{\"metadata\":{\"name\":\"n\"},\"spec\":{\"taints\":[{\"key\":\"a\","
+		    "\"effect\":\"NoSchedule\"},{\"effect\":\"NoSchedule\",\"key\":"
+		    "\"ToBeDeletedByClusterAutoscaler\",\"value\":\"1\"}]}}";
+		const char *n2 =
+		    "{\"metadata\":{\"name\":\"n\"},\"spec\":{\"taints\":[{\"key\":"
+		    "\"node.kubernetes.io/not-ready\"}]},\"x\":\"ToBeDeletedByClusterAutoscaler\"}";
+
+		assert_int_equal(kobj_meta(n1, strlen(n1), &m), 0);
+		assert_false(kobj_node_eligible(n1, strlen(n1), &m));
+		assert_int_equal(kobj_meta(n2, strlen(n2), &m), 0);
+		assert_true(kobj_node_eligible(n2, strlen(n2), &m));
+	}
+
 	assert_null(kobj_decode(KK_SERVICE, "{\"a\":\"\xff\"}", 9, &m, NULL, &d));
 	assert_non_null(strstr(d.msgs[0], "UTF-8"));
 	diag_clear(&d);

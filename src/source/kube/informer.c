@@ -182,7 +182,7 @@ struct list_ctx {
 	char rv[32];
 	char cont[4096]; /* continue token of the page, "" for the last page */
 	size_t items;
-	bool node_deleting; /* the Node listed has a deletionTimestamp */
+	bool node_ineligible; /* the Node listed is being deleted or drained */
 };
 
 /*
@@ -207,7 +207,7 @@ static int list_take(struct list_ctx *lc, const char *text, size_t len)
 	}
 	key_of(&m, key, sizeof(key));
 	if (inf->kind == KK_NODE)
-		lc->node_deleting = m.deleting;
+		lc->node_ineligible = !kobj_node_eligible(text, len, &m);
 	old = kstore_find(&inf->store, key);
 	if (old && m.rv[0] && !strcmp(old->rv, m.rv)) {
 		kstore_put(fresh, key, old->rv, old->obj);
@@ -240,7 +240,7 @@ static void watch_upsert(struct informer *inf, const struct kmeta *m, const char
 		grave(sh, inf->kind, kstore_put(&inf->store, key, m->rv, obj));
 		sh->changed = true;
 		if (inf->kind == KK_NODE)
-			sh->node_deleting = m->deleting;
+			sh->node_ineligible = !kobj_node_eligible(text, len, m);
 	}
 	msgs_move(sh, &msgs);
 	pthread_mutex_unlock(&sh->lock);
@@ -260,7 +260,7 @@ static void watch_delete(struct informer *inf, const struct kmeta *m)
 		grave(sh, inf->kind, obj);
 		sh->changed = true;
 		if (inf->kind == KK_NODE)
-			sh->node_deleting = false;
+			sh->node_ineligible = true; /* gone */
 	}
 	pthread_mutex_unlock(&sh->lock);
 	if (obj)
@@ -342,7 +342,7 @@ static void store_replace(struct list_ctx *lc)
 	inf->store = *fresh;
 	memset(fresh, 0, sizeof(*fresh));
 	if (inf->kind == KK_NODE)
-		sh->node_deleting = lc->node_deleting;
+		sh->node_ineligible = lc->node_ineligible;
 	sh->changed |= changed;
 	msgs_move(sh, &lc->msgs);
 	pthread_mutex_unlock(&sh->lock);

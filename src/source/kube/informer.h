@@ -52,7 +52,8 @@ struct kshared {
 	atomic_bool stop;
 	const struct kube_config *cfg;
 	const struct decode_opts *opts; /* validation settings for decode_object(), or NULL */
-	bool node_deleting;             /* this node's Node has a deletionTimestamp */
+	/* this node's Node is deleted, being deleted or drained (kobj_node_eligible()) */
+	bool node_ineligible;
 };
 
 struct kentry {

@@ -126,6 +126,64 @@ void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta
 	return obj;
 }
 
+struct taints {
+	bool draining;
+};
+
+static int taint_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	static const char lit[] = "\"ToBeDeletedByClusterAutoscaler\"";
+	struct taints *t = arg;
+
+	if (json_key_is(key, klen, "key") && vlen == sizeof(lit) - 1 && !memcmp(val, lit, vlen))
+		t->draining = true;
+	return 0;
+}
+
+/* spec.taints[]: each element's members (a JSON array walked by hand: elements are objects) */
+static int spec_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	size_t i = 1;
+
+	if (!json_key_is(key, klen, "taints") || vlen < 2 || val[0] != '[')
+		return 0;
+	while (i < vlen) {
+		size_t start, depth = 0;
+
+		while (i < vlen && val[i] != '{')
+			i++;
+		start = i;
+		for (; i < vlen; i++) { /* the element's end; taint strings hold no braces */
+			if (val[i] == '{')
+				depth++;
+			else if (val[i] == '}' && --depth == 0)
+				break;
+		}
+		if (i >= vlen)
+			break;
+		jscan_members(val + start, i + 1 - start, taint_member, arg);
+		i++;
+	}
+	return 1;
+}
+
+static int node_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+	if (json_key_is(key, klen, "spec"))
+		return jscan_members(val, vlen, spec_member, arg) < 0 ? 0 : 1;
+	return 0;
+}
+
+bool kobj_node_eligible(const char *text, size_t len, const struct kmeta *m)
+{
+	struct taints t = {0};
+
+	if (m->deleting)
+		return false;
+	jscan_members(text, len, node_member, &t);
+	return !t.draining;
+}
+
 void kobj_free(enum kkind k, void *obj)
 {
 	if (!obj)

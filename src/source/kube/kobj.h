@@ -56,4 +56,11 @@ void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta
 
 void kobj_free(enum kkind k, void *obj); /* accepts NULL */
 
+/*
+ * Whether a Node (text, with m from kobj_meta) may receive traffic, as
+ * kube-proxy's NodeEligible: not when it is being deleted or is tainted
+ * ToBeDeletedByClusterAutoscaler (the cluster autoscaler drains it).
+ */
+bool kobj_node_eligible(const char *text, size_t len, const struct kmeta *m);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "daemon/metrics.h"
 #include "model/model.h"
 #include "source/kube/informer.h"
 #include "source/kube/kubeconfig.h"
@@ -30,7 +31,7 @@ struct kube_src {
 	struct kshared sh;
 	struct informer inf[KK_N];
 	bool started;
-	bool node_deleting; /* as last reported */
+	bool node_ineligible; /* as last reported */
 };
 
 static struct kube_src *ksrc(struct source *s)
@@ -92,7 +93,7 @@ static int kube_handle(struct source *s, struct diag *d)
 	struct kube_src *k = ksrc(s);
 	struct kshared *sh = &k->sh;
 	uint64_t n;
-	bool changed, deleting;
+	bool changed, ineligible;
 
 	if (read(sh->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return -errno;
@@ -107,14 +108,17 @@ static int kube_handle(struct source *s, struct diag *d)
 	sh->n_graves = 0;
 	changed = sh->changed;
 	sh->changed = false;
-	deleting = sh->node_deleting;
+	ineligible = sh->node_ineligible;
 	pthread_mutex_unlock(&sh->lock);
-	if (deleting != k->node_deleting)
+	if (ineligible != k->node_ineligible) {
 		log_info("api",
-		         deleting ? "Node %s is being deleted"
-		                  : "Node %s is no longer being deleted",
+		         ineligible
+		             ? "Node %s is deleted, being deleted or drained: /healthz now 503"
+		             : "Node %s is eligible again",
 		         k->hostname);
-	k->node_deleting = deleting;
+		metrics_set_node_eligible(!ineligible);
+	}
+	k->node_ineligible = ineligible;
 	return changed;
 }
 
@@ -203,9 +207,4 @@ struct source *kube_source_open(const char *kubeconfig, const char *master, cons
 	k->sh.efd = -1;
 	k->sh.opts = opts;
 	return &k->base;
-}
-
-bool kube_source_node_deleting(struct source *s)
-{
-	return ksrc(s)->node_deleting;
 }

@@ -5,9 +5,11 @@
  * What kube-proxy watches, the same way (informer.h): Services and
  * discovery.k8s.io/v1 EndpointSlices with the label selector
  *   !service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless
- * and this node's Node (fieldSelector metadata.name=HOSTNAME: its zone for
- * topology, its deletionTimestamp for /healthz). Ready once each of the
- * three has been listed completely; nothing is programmed before.
+ * and this node's Node (fieldSelector metadata.name=HOSTNAME): its zone for
+ * topology; when it is deleted, being deleted or drained by the cluster
+ * autoscaler, /healthz answers 503 (metrics_set_node_eligible()). Ready
+ * once each of the three has been listed completely; nothing is
+ * programmed before.
  *
  * Credentials (kubeconfig.h): --kubeconfig FILE, --master URL, or, with
  * neither, the in-cluster service account. Objects get origin "api", so a
@@ -33,8 +35,5 @@ struct decode_opts;
  */
 struct source *kube_source_open(const char *kubeconfig, const char *master, const char *hostname,
                                 const struct decode_opts *opts);
-
-/* True while this node's Node object has a deletionTimestamp. */
-bool kube_source_node_deleting(struct source *s);
 
 #endif
