@@ -14,6 +14,7 @@
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything
 #   make bench         benchmark suite of issue 3 (root; bench/README.md); BENCH_ARGS=--quick
+#   make bench-api     the API source's rows of issue 8 (root; bench/api.py); BENCH_ARGS=--quick
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -25,7 +26,8 @@ E2E_TESTS ?=
 BENCH_ARGS ?=
 FORMAT_FILES = $(shell find src tests -name '*.[ch]' -not -path '*/build*' | sort)
 
-.PHONY: all deps build unit asan e2e demo check format format-check fuzz fuzz-long clean bench
+.PHONY: all deps build unit asan e2e demo check format format-check fuzz fuzz-long clean bench \
+	bench-api
 
 all: build
 
@@ -85,3 +87,6 @@ clean:
 bench: build
 	bench/run.py --svcproxy $(abspath $(BUILD))/svcproxy \
 		--connrate $(abspath $(BUILD))/bench/connrate $(BENCH_ARGS)
+
+bench-api: build
+	bench/api.py --svcproxy $(abspath $(BUILD))/svcproxy $(BENCH_ARGS)

@@ -433,7 +433,8 @@ remove_manifest()
 # second pass, "t_x[api]"): the test API server (tests/apiserver) runs in the node namespace
 # on 127.0.0.1:6443 (two nodes: on node-a's LAN address), is loaded with $MANIFESTS when
 # svcproxy starts, and write_manifest/remove_manifest make its objects equal to the
-# directory's (apiserver-ctl sync); svcproxy runs with --kubeconfig instead of --manifests.
+# directory's (apiserver-ctl sync); svcproxy runs with --kubeconfig instead of --manifests
+# (and --nodeport-addresses all, the manifests' default; a test's own flag comes after it).
 # A test that cannot work that way says so on a line of its own:
 #   # e2e-api: n/a - <why>
 # and run.sh lists it as not applicable in API mode instead of running it.
@@ -462,7 +463,9 @@ source_args()
 	fi
 	[[ -n "$APISERVER_PID" ]] || start_apiserver "$1" "$2"
 	api_sync
-	SOURCE_ARGS=(--kubeconfig "$KUBECONFIG_TOKEN")
+	# with an API source NodePorts default to the node's primary IP (kube-proxy's nftables
+	# default); the tests were written for the manifests' default, every address
+	SOURCE_ARGS=(--kubeconfig "$KUBECONFIG_TOKEN" --nodeport-addresses all)
 }
 
 # ---------------------------------------------------------------- issue 5: IPv6, pods, streams

@@ -12,8 +12,7 @@
 #
 # Environment: BUILD_DIR (default ./build), E2E_TIMEOUT seconds per test (default 180),
 # E2E_LOG_DIR (default $BUILD_DIR/e2e-logs; one <test>.log, <test>[api].log each),
-# E2E_SOURCES ("manifests api" for both passes; default "manifests" until every test is
-# known to pass through the API too).
+# E2E_SOURCES (default "manifests api"; "manifests" or "api" runs one pass).
 set -uo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,7 +33,7 @@ else
 	done
 fi
 
-SOURCES=${E2E_SOURCES:-manifests}
+SOURCES=${E2E_SOURCES:-manifests api}
 passed=0 failed=0 skipped=0
 not_applicable=()
 

@@ -504,6 +504,10 @@ static int watch_line(void *arg, const char *key, const char *text, size_t len)
 		snprintf(wc->why, sizeof(wc->why), "a %s event without readable metadata", ev.type);
 		return -EPROTO;
 	}
+	if (m.name[0])
+		log_debug("api", "watch %s: %s %s%s%s (resourceVersion %s)",
+		          kkinds[wc->inf->kind].plural, ev.type, m.ns, m.ns[0] ? "/" : "", m.name,
+		          m.rv);
 	if (!strcmp(ev.type, "ADDED") || !strcmp(ev.type, "MODIFIED")) {
 		watch_upsert(wc->inf, &m, ev.obj, ev.olen);
 	} else if (!strcmp(ev.type, "DELETED")) {
