@@ -3,6 +3,7 @@
 # this test creates: its nftables tables ip/ip6 kube-proxy and its KUBE-* iptables chains
 # (legacy and nft flavours, IPv4 and IPv6) with the jumps to them, and nothing else: kubelet's
 # KUBE-FIREWALL, a user's chain and a chain still used by a foreign chain all survive.
+# e2e-api: n/a - svcproxy cleanup --kube-proxy reads no source
 . "$(dirname "$0")/lib.sh"
 harness_init
 for t in iptables-legacy iptables-nft ip6tables-nft nft; do

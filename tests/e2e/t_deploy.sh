@@ -2,6 +2,7 @@
 # deploy/ parses as Kubernetes objects with the real kubectl (offline: `label --local` needs no
 # API server, unlike `apply --dry-run=client`, which needs discovery), holds the objects the
 # README promises, and the ConfigMap's KubeProxyConfiguration is accepted by `svcproxy check`.
+# e2e-api: n/a - checks deploy/ files; no source
 . "$(dirname "$0")/lib.sh"
 harness_init
 KUBECTL=${KUBECTL:-/usr/bin/kubectl}

@@ -4,6 +4,7 @@
 # "no objects"), an endpoint at 127.0.0.1, a ClusterIP of 0.0.0.0 and a nodePort of 80. The
 # daemon stays up, logs each problem with file, object and field, the good Service keeps
 # answering, and a Service whose endpoint turns hostile keeps its last good version.
+# e2e-api: n/a - hostile manifest files (the API side: decode limits apply to API objects too, t_api_watch)
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2

@@ -4,6 +4,7 @@
 # as kube-proxy ignores them), conntrack.* settings reach the node's sysctls, 'primary'
 # NodePort addresses come from bindAddress, and `svcproxy check --config` validates a file:
 # exit 0 and a summary, or exit 2 with file, line and field.
+# e2e-api: n/a - with --config the file picks the source (--kubeconfig is ignored, as in kube-proxy); this one reads manifests
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 1

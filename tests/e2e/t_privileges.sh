@@ -33,7 +33,7 @@ wait_for 5 http_ok pod-b http://10.96.0.80/ || fail "ClusterIP not answered unde
 in_ns node curl -sf --max-time 2 "http://$HEALTHZ/healthz" >/dev/null || fail "/healthz not answered"
 in_ns node curl -sf --max-time 2 "http://$METRICS/metrics" | grep -q kubeproxy_sync_proxy_rules_duration_seconds ||
 	fail "/metrics not answered"
-simple_service demo 10.96.0.81 80 8080 TCP 10.244.1.11 | write_manifest demo.yaml
+simple_service demo2 10.96.0.81 80 8080 TCP 10.244.1.11 | write_manifest demo2.yaml # (a cluster IP cannot change)
 wait_for 5 http_ok pod-b http://10.96.0.81/ || fail "a change was not followed under the restrictions"
 kill -0 "$SP_PID" || fail "svcproxy died"
 pass "only the three network capabilities, no_new_privs, seccomp; and it still works"
