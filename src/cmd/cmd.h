@@ -55,6 +55,13 @@ void nodeport_resolve_primary(struct options *o);
 /* conntrack.* of --config that the file set: written to the sysctls, as
  * kube-proxy does; a failure is a warning. */
 void conntrack_apply_config(const struct kp_conntrack *ct);
+/*
+ * svcproxy run --config FILE: when FILE's content changes, log it and
+ * send SIGTERM to the calling (main) thread, as kube-proxy exits on a
+ * changed config file; the DaemonSet restarts the Pod, which reads the new
+ * file. Call from the thread that handles SIGTERM.
+ */
+void config_watch_start(const char *path);
 /* svcproxy check --config: print what svcproxy takes from the file. */
 int config_print(const struct options *o, const struct kpconfig *kc);
 

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * options.c - the settings that need the node, not just the command line:
- * NodePort 'primary' addresses, conntrack sysctls from --config, and the
- * summary `svcproxy check --config` prints. Contracts in cmd.h.
+ * NodePort 'primary' addresses, conntrack sysctls from --config, the
+ * --config file watch, and the summary `svcproxy check --config` prints.
+ * Contracts in cmd.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,4 +178,74 @@ int config_print(const struct options *o, const struct kpconfig *kc)
 	printf("  %-20s %gs\n", "syncPeriod", o->sync_period);
 	printf("  %-20s %gs\n", "minSyncPeriod", o->min_sync_period);
 	return EXIT_OK;
+}
+
+/* FNV-1a of the file's bytes; 0 when it cannot be read (then: no change). */
+static uint64_t file_hash(const char *path)
+{
+	uint64_t h = 14695981039346656037ULL;
+	unsigned char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 1099511628211ULL;
+	fclose(f);
+	return h ? h : 1;
+}
+
+struct config_watch {
+	char *path;
+	uint64_t hash;
+	pid_t main_tid;
+};
+
+/*
+ * Every 2 s, compare the file with what was loaded. Polling, not inotify:
+ * a ConfigMap volume replaces the file by swapping a symlinked directory,
+ * which a watch on the file does not see reliably.
+ */
+static void *config_watch_thread(void *arg)
+{
+	struct config_watch *w = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the daemon's */
+	for (;;) {
+		uint64_t h;
+
+		sleep(2);
+		h = file_hash(w->path);
+		if (h && h != w->hash) {
+			log_info("config",
+			         "%s changed: stopping so that the restart reads it (as "
+			         "kube-proxy does)",
+			         w->path);
+			/* to the main thread, which reads SIGTERM from its signalfd
+			 * (tgkill: the seccomp allow-list has no kill) */
+			tgkill(getpid(), w->main_tid, SIGTERM);
+			return NULL;
+		}
+	}
+}
+
+void config_watch_start(const char *path)
+{
+	struct config_watch *w = xcalloc(1, sizeof(*w));
+	pthread_t t;
+
+	w->path = xstrdup(path);
+	w->hash = file_hash(path);
+	w->main_tid = gettid();
+	if (pthread_create(&t, NULL, config_watch_thread, w) != 0) {
+		log_warn("config", "cannot watch %s for changes: %s", path, strerror(errno));
+		free(w->path);
+		free(w);
+		return;
+	}
+	pthread_detach(t); /* lives as long as the process; w with it */
 }

@@ -56,5 +56,15 @@ wait_for 5 http_ok pod-a http://10.96.0.80/ || fail "ClusterIP 10.96.0.80 not an
 
 est=$(in_ns node cat /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established)
 assert_eq 1234 "$est" "conntrack.tcpEstablishedTimeout applied to the node's sysctl"
-stop_svcproxy
+
+# kube-proxy exits when its config file changes (the DaemonSet restarts it): so does svcproxy,
+# cleanly, leaving the rules in place.
+echo "# edited" >>"$WORK/kp.yaml"
+sp_exited() { ! kill -0 "$SP_PID" 2>/dev/null; }
+wait_for 8 sp_exited || fail "svcproxy still running 8 s after its --config file changed"
+wait "$SP_PID"
+assert_eq 0 "$?" "exit status after the config file changed"
+SP_PID=""
+assert_contains "$(cat "$SP_LOG")" "kp.yaml changed: stopping" "log says why it stopped"
+svcproxy_table_present >/dev/null 2>&1 || fail "rules gone after the config-change stop"
 pass "KubeProxyConfiguration via --config"
