@@ -35,7 +35,7 @@ deps:
 	scripts/install-deps.sh
 
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) -Dwerror=true
+	meson setup $(BUILD) -Dwerror=true -Dbpf=enabled
 
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)

@@ -12,6 +12,8 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 	libnetfilter-conntrack-dev libcap-dev libseccomp-dev
+	# the bpf dataplane: clang -target bpf (above), skeletons, the loader
+	bpftool libbpf-dev
 	# unit tests, sanitizers, formatting
 	libcmocka-dev clang-format
 	# end-to-end tests and demo

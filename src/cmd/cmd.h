@@ -40,6 +40,9 @@ struct options {
 	/* --service-node-port-range, --external-ip-cidrs (in external_ip_cidrs, owned) */
 	struct decode_opts decode;
 	struct cidr *external_ip_cidrs;
+	bool dataplane_bpf;       /* --dataplane bpf: socket programs, nftables alongside */
+	const char *cgroup_root;  /* --cgroup-root; NULL: the cgroup v2 mount */
+	const char *bpf_pin_path; /* --bpf-pin-path; NULL: /sys/fs/bpf/svcproxy */
 };
 
 struct kpconfig;
@@ -67,8 +70,8 @@ int config_print(const struct options *o, const struct kpconfig *kc);
 
 int cmd_run(const struct options *o, bool once);
 int cmd_check(const struct options *o);
-int cmd_show(const char *what);
-int cmd_cleanup(void);
+int cmd_show(const char *what, const struct options *o);
+int cmd_cleanup(const struct options *o);
 /* kpcleanup.c: remove kube-proxy's nftables tables and iptables chains */
 int cmd_cleanup_kube_proxy(void);
 /* proto: "tcp", "udp", "sctp" or NULL (tcp) */

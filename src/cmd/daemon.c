@@ -17,6 +17,7 @@
  * the kernel and repairs whatever differs.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "daemon/metrics.h"
 #include "daemon/nodeports.h"
 #include "daemon/privs.h"
+#include "dataplane/bpf/bpf_dp.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/nft.h"
 #include "source/kube/kube.h"
@@ -70,6 +72,7 @@ struct daemon {
 	const struct options *o;
 	struct source *src;
 	struct nft_dp *dp[N_FAMILIES];
+	struct bpf_dp *bpf;                /* --dataplane bpf; NULL for nft */
 	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
 	struct nodeports *np;              /* held ports and health checks; run only */
 	struct desired last[N_FAMILIES];   /* what the last successful sync programmed */
@@ -161,6 +164,14 @@ static int do_sync(struct daemon *dm, const char *why)
 		/* the same conflict shows in both families: report it once */
 		diag_flush(&d, f == 0 ? LOG_LVL_ERROR : LOG_LVL_DEBUG, "compile");
 	}
+	if (dm->bpf) { /* before nft: once the table exists, the maps are written too */
+		struct bpf_sync_stats bs;
+		double tk = now_mono();
+
+		ret = bpf_dp_sync(dm->bpf, ds, N_FAMILIES, &bs);
+		t_dp += now_mono() - tk;
+		sum.changes += bs.changes;
+	}
 	for (int f = 0; f < N_FAMILIES && !ret; f++) {
 		double tk = now_mono();
 
@@ -227,6 +238,8 @@ out:
 /* Re-read every table from the kernel: the base of the next diff. */
 static int dp_adopt(struct daemon *dm)
 {
+	if (dm->bpf && bpf_dp_adopt(dm->bpf))
+		return -EIO; /* logged */
 	for (int f = 0; f < N_FAMILIES; f++) {
 		int ret = nft_dp_adopt(dm->dp[f]);
 
@@ -263,6 +276,14 @@ static int dp_open(struct daemon *dm)
 			        errno == EPERM ? " (svcproxy needs CAP_NET_ADMIN)" : "");
 			return -errno;
 		}
+	}
+	if (dm->o->dataplane_bpf) {
+		struct bpf_dp_opts bo = {.pin_path = dm->o->bpf_pin_path,
+		                         .cgroup_root = dm->o->cgroup_root};
+
+		dm->bpf = bpf_dp_open(&bo); /* logs why not */
+		if (!dm->bpf)
+			return -errno;
 	}
 	return dp_adopt(dm);
 }
@@ -364,9 +385,10 @@ static int run_loop(struct daemon *dm)
 				 * transaction at all was committed since our last sync (same
 				 * generation), there is no drift to repair: skip the read-back,
 				 * except every tenth period, for whatever slipped in between our
-				 * commit and our reading of the generation.
+				 * commit and our reading of the generation. BPF maps have no
+				 * generation: with them, always.
 				 */
-				if (!dm->genid_ok || ++quiet_periods >= 10 ||
+				if (dm->bpf || !dm->genid_ok || ++quiet_periods >= 10 ||
 				    nft_dp_genid(dm->dp[0], &gen) || gen != dm->genid) {
 					quiet_periods = 0;
 					if (dp_adopt(dm) == 0)
@@ -432,6 +454,11 @@ static int wait_ready(struct source *src)
 
 int cmd_run(const struct options *o, bool once)
 {
+	/* bpf: map updates and reads on the fds we hold (CAP_BPF for kernels before 6.5) */
+	static const int bpf_caps[] = {CAP_BPF};
+	struct privs_opts po = {.extra_caps = bpf_caps,
+	                        .n_extra_caps = o->dataplane_bpf ? 1 : 0,
+	                        .allow_bpf = o->dataplane_bpf};
 	struct daemon dm = {.o = o};
 	struct diag d = {0};
 	int ret, problems;
@@ -447,7 +474,7 @@ int cmd_run(const struct options *o, bool once)
 	             ? manifest_source_open(o->manifests, o->n_manifests, &o->decode)
 	             : kube_source_open(o->kubeconfig, o->master, o->hostname, &o->decode);
 	/* set up everything that needs more than privs.h keeps, then drop it */
-	if (dp_open(&dm) || privs_restrict(NULL)) {
+	if (dp_open(&dm) || privs_restrict(&po)) {
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
@@ -473,6 +500,7 @@ int cmd_run(const struct options *o, bool once)
 		ret = run_loop(&dm);
 out:
 	nodeports_free(dm.np);
+	bpf_dp_close(dm.bpf);
 	for (int f = 0; f < N_FAMILIES; f++) {
 		desired_free(&dm.last[f]);
 		nft_dp_close(dm.dp[f]);
@@ -520,9 +548,9 @@ int cmd_check(const struct options *o)
 	return n || problems ? EXIT_USAGE : EXIT_OK;
 }
 
-int cmd_cleanup(void)
+int cmd_cleanup(const struct options *o)
 {
-	int status = EXIT_OK;
+	int status = bpf_cleanup(o->bpf_pin_path) ? EXIT_RUNTIME : EXIT_OK;
 
 	for (int f = 0; f < N_FAMILIES; f++) {
 		int ret = nft_cleanup(families[f]);

@@ -79,6 +79,15 @@ static const char usage_proxy[] =
     "                              the flags that have a field in it (they are\n"
     "                              ignored, with a warning); --hostname-override,\n"
     "                              --master, -v/--v and --log-format still apply\n"
+    "  --dataplane nft|bpf         nft (default): nftables NAT for all traffic;\n"
+    "                              bpf: connects from this node's processes and\n"
+    "                              pods are sent to an endpoint by cgroup socket\n"
+    "                              programs (no NAT), nftables serves the rest\n"
+    "  --cgroup-root PATH          bpf: the cgroup v2 directory to attach to\n"
+    "                              (default: the cgroup v2 mount)\n"
+    "  --bpf-pin-path PATH         bpf: where maps and links are pinned (default\n"
+    "                              /sys/fs/bpf/svcproxy; a bpffs is mounted at its\n"
+    "                              parent when there is none)\n"
     "  -v, --verbose               debug logging; --v=N as kube-proxy's (N >= 4\n"
     "                              is debug)\n"
     "  --log-format text|json      one line per event (default text)\n";
@@ -130,12 +139,14 @@ static void usage_for(const char *cmd, FILE *f)
 		      f);
 		fputs(usage_validation, f);
 	} else if (!strcmp(cmd, "show")) {
-		fputs("Usage: svcproxy show [services|rules]\n\n"
+		fputs("Usage: svcproxy show [services|rules|bpf] [--bpf-pin-path PATH]\n\n"
 		      "Read back what is programmed in the kernel now:\n"
 		      "  services  each Service address with its endpoints, in slot order\n"
 		      "            (default)\n"
 		      "  rules     the chains and rules of svcproxy's tables, as the kernel\n"
-		      "            holds them (netlink bytecode)\n",
+		      "            holds them (netlink bytecode)\n"
+		      "  bpf       the bpf dataplane's pinned maps: each Service address\n"
+		      "            with its endpoint slots, and the programs' counters\n",
 		      f);
 	} else if (!strcmp(cmd, "trace")) {
 		fputs("Usage: svcproxy trace SRC DST:PORT [tcp|udp|sctp]\n\n"
@@ -147,9 +158,12 @@ static void usage_for(const char *cmd, FILE *f)
 		      "sent. DST may be [IPv6]:PORT.\n",
 		      f);
 	} else if (!strcmp(cmd, "cleanup")) {
-		fputs("Usage: svcproxy cleanup [--kube-proxy]\n\n"
-		      "Remove svcproxy's nftables tables. Established connections keep their\n"
-		      "conntrack entries; nothing else in the kernel is touched.\n\n"
+		fputs("Usage: svcproxy cleanup [--kube-proxy] [--bpf-pin-path PATH]\n\n"
+		      "Remove svcproxy's nftables tables and its pinned BPF maps and links\n"
+		      "(which detaches its socket programs). Established connections keep\n"
+		      "their conntrack entries; nothing else in the kernel is touched.\n\n"
+		      "  --bpf-pin-path PATH  where the bpf dataplane's maps and links are\n"
+		      "                pinned (default /sys/fs/bpf/svcproxy)\n"
 		      "  --kube-proxy  instead, remove what kube-proxy left behind, as\n"
 		      "                'kube-proxy --cleanup' does: its nftables tables ip/ip6\n"
 		      "                kube-proxy and its KUBE-* iptables chains (nat, filter,\n"
@@ -180,6 +194,9 @@ enum {
 	OPT_KLOG_V,
 	OPT_NODE_PORT_RANGE,
 	OPT_EXTERNAL_IP_CIDRS,
+	OPT_DATAPLANE,
+	OPT_CGROUP_ROOT,
+	OPT_BPF_PIN_PATH,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_KUBE_PROXY,
@@ -206,6 +223,9 @@ static const struct option long_opts[] = {
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"service-node-port-range", required_argument, NULL, OPT_NODE_PORT_RANGE},
     {"external-ip-cidrs", required_argument, NULL, OPT_EXTERNAL_IP_CIDRS},
+    {"dataplane", required_argument, NULL, OPT_DATAPLANE},
+    {"cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT},
+    {"bpf-pin-path", required_argument, NULL, OPT_BPF_PIN_PATH},
     {"verbose", no_argument, NULL, 'v'},
     {"v", required_argument, NULL, OPT_KLOG_V},
     {"help", no_argument, NULL, OPT_HELP},
@@ -264,7 +284,11 @@ static bool opt_allowed(const char *cmd, int opt)
 	case OPT_NODEPORT_ADDRS:
 	case OPT_BIND_ADDR:
 	case OPT_PROXY_MODE:
+	case OPT_DATAPLANE:
+	case OPT_CGROUP_ROOT:
 		return syncing;
+	case OPT_BPF_PIN_PATH:
+		return syncing || !strcmp(cmd, "cleanup") || !strcmp(cmd, "show");
 	default:
 		return daemon;
 	}
@@ -426,6 +450,19 @@ static int take_proxy_opt(const char *cmd, int opt, const char *arg, struct opti
 	case OPT_MIN_SYNC:
 	case OPT_SYNC:
 		return duration_flag(cmd, opt, arg, o);
+	case OPT_DATAPLANE:
+		if (strcmp(arg, "nft") && strcmp(arg, "bpf"))
+			return bad_usage(cmd, "--dataplane: '%s' is neither nft nor bpf", arg);
+		o->dataplane_bpf = !strcmp(arg, "bpf");
+		return 0;
+	case OPT_CGROUP_ROOT:
+	case OPT_BPF_PIN_PATH:
+		if (*arg != '/')
+			return bad_usage(cmd, "--%s: '%s' is not an absolute path",
+			                 opt == OPT_CGROUP_ROOT ? "cgroup-root" : "bpf-pin-path",
+			                 arg);
+		*(opt == OPT_CGROUP_ROOT ? &o->cgroup_root : &o->bpf_pin_path) = arg;
+		return 0;
 	case OPT_HEALTHZ:
 		o->healthz_addr = arg;
 		return 0;
@@ -658,7 +695,7 @@ int main(int argc, char **argv)
 		log_setup(cl.verbosity, cl.json);
 		if (optind < argc)
 			return bad_usage(cmd, "unexpected argument '%s'", argv[optind]);
-		return cmd_show(what);
+		return cmd_show(what, &o);
 	}
 	if (!strcmp(cmd, "trace")) {
 		log_setup(cl.verbosity, cl.json);
@@ -673,7 +710,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "cleanup")) {
 		log_setup(cl.verbosity, cl.json);
-		return cl.seen[OPT_KUBE_PROXY] ? cmd_cleanup_kube_proxy() : cmd_cleanup();
+		return cl.seen[OPT_KUBE_PROXY] ? cmd_cleanup_kube_proxy() : cmd_cleanup(&o);
 	}
 	if (o.config) {
 		ret = config_apply(&cl, &o, &kc, &warns);

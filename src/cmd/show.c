@@ -14,6 +14,7 @@
 #include "cmd/cmd.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "dataplane/bpf/bpf_dp.h"
 #include "dataplane/nft.h"
 #include "model/model.h"
 
@@ -136,9 +137,19 @@ static int show_services(int family)
 	return EXIT_OK;
 }
 
-int cmd_show(const char *what)
+int cmd_show(const char *what, const struct options *o)
 {
 	int status = EXIT_OK;
+
+	if (!strcmp(what, "bpf")) {
+		int ret = bpf_show(o->bpf_pin_path, stdout);
+
+		if (ret)
+			fprintf(stderr, "svcproxy show bpf: no maps pinned under %s: %s\n",
+			        o->bpf_pin_path ? o->bpf_pin_path : BPF_DEFAULT_PIN_PATH,
+			        strerror(-ret));
+		return ret ? EXIT_RUNTIME : EXIT_OK;
+	}
 
 	if (!strcmp(what, "services")) {
 		printf("%-34s %-30s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
@@ -151,6 +162,6 @@ int cmd_show(const char *what)
 			status = EXIT_RUNTIME;
 		return status;
 	}
-	fprintf(stderr, "svcproxy show: '%s' is neither services nor rules\n", what);
+	fprintf(stderr, "svcproxy show: '%s' is not services, rules or bpf\n", what);
 	return EXIT_USAGE;
 }

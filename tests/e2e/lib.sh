@@ -22,6 +22,16 @@
 # EXIT/INT/TERM trap that kills what we started and deletes what we created.
 #
 # A test exits 0 (pass), 1 (fail, via `fail`) or 77 (skip, via `skip`).
+#
+# E2E_DATAPLANE=bpf runs the same test against `--dataplane bpf` (run.sh: "t_x:bpf"):
+# harness_init creates a cgroup v2 child of our own, $BPF_CGROUP ("sp<pid>-test"), and an empty
+# directory for a private bpffs ($BPF_PIN's parent, which svcproxy mounts itself); svcproxy
+# attaches there, never to the machine's root cgroup, and every process in_ns starts in the
+# node or a pod joins $BPF_CGROUP, so the socket programs see exactly the test's clients. The
+# external client ("ext") stays outside it: its traffic enters the node as a packet, like a
+# real outside client's. svcproxy itself is started with nsenter --net rather than
+# `ip netns exec`, whose private /sys hides the cgroup2 mount and whose mount namespace would
+# take the bpffs (and the pinned links) with it when svcproxy exits.
 
 set -uo pipefail
 
@@ -42,6 +52,10 @@ CLUSTER_CIDR=10.244.0.0/16
 SERVICE_CIDR=10.96.0.0/16
 HEALTHZ=127.0.0.1:10256
 METRICS=127.0.0.1:10249
+E2E_DATAPLANE=${E2E_DATAPLANE:-nft}
+BPF_CGROUP=""   # bpf: the test's cgroup v2 directory
+BPF_CG_HOME=""  # bpf: the cgroup this shell came from, to go back to before removing ours
+BPF_PIN=""      # bpf: svcproxy's --bpf-pin-path, inside our private bpffs
 
 WORK=""
 MANIFESTS=""
@@ -90,6 +104,7 @@ skip()
 
 pass()
 {
+	[[ -n "$BPF_PIN" ]] && bpf_assert_used
 	echo "PASS: ${*:-ok}" >&2
 	exit 0
 }
@@ -154,13 +169,55 @@ ns_of()
 	esac
 }
 
-# in_ns WHO CMD...: runs CMD inside WHO's network namespace.
+# in_ns WHO CMD...: runs CMD inside WHO's network namespace (and, with the bpf dataplane, in
+# WHO's node's cgroup, see bpf_cgroup_of).
 in_ns()
 {
-	local ns
+	local ns cg
 	ns=$(ns_of "$1")
+	cg=$(bpf_cgroup_of "$1")
 	shift
+	if [[ -n "$cg" ]]; then
+		# shellcheck disable=SC2016
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" ip netns exec "$ns" "$@"
+		return
+	fi
 	ip netns exec "$ns" "$@"
+}
+
+# bpf_cgroup_of WHO: the cgroup WHO's processes run in with the bpf dataplane ("" for none:
+# the nft dataplane, or the external client). lib2node.sh has one cgroup per node.
+bpf_cgroup_of()
+{
+	[[ -n "$BPF_CGROUP" && "$1" != ext ]] && echo "$BPF_CGROUP"
+}
+
+# ns_runner NS: the command prefix (one word a line) that runs svcproxy in network namespace
+# NS; see the header for why bpf uses nsenter. Use as an array, so that `&` gives the PID of
+# svcproxy itself.
+ns_runner()
+{
+	if [[ "$E2E_DATAPLANE" == bpf ]]; then
+		printf '%s\n' nsenter --net="/run/netns/$1"
+	else
+		printf '%s\n' ip netns exec "$1"
+	fi
+}
+
+# node_exec CMD...: runs CMD in the node's network namespace by ns_runner.
+node_exec()
+{
+	local run
+	mapfile -t run < <(ns_runner "$NODE")
+	"${run[@]}" "$@"
+}
+
+# dataplane_args [CGROUP PIN]: svcproxy's dataplane options for this run (none for nft);
+# default the test's cgroup and pin path.
+dataplane_args()
+{
+	[[ "$E2E_DATAPLANE" == bpf ]] &&
+		printf '%s\n' --dataplane bpf --cgroup-root "${1:-$BPF_CGROUP}" --bpf-pin-path "${2:-$BPF_PIN}"
 }
 
 # ---------------------------------------------------------------- lifecycle
@@ -183,7 +240,11 @@ cleanup()
 		wait "$pid" 2>/dev/null
 	done
 	if ns_exists "$NODE" && [[ -x "$SVCPROXY" ]]; then
-		ip netns exec "$NODE" "$SVCPROXY" cleanup >/dev/null 2>&1
+		if [[ -n "$BPF_PIN" ]]; then
+			node_exec "$SVCPROXY" cleanup --bpf-pin-path "$BPF_PIN" >/dev/null 2>&1
+		else
+			ip netns exec "$NODE" "$SVCPROXY" cleanup >/dev/null 2>&1
+		fi
 	fi
 	for ((i = ${#NAMESPACES[@]} - 1; i >= 0; i--)); do
 		ns=${NAMESPACES[i]}
@@ -194,6 +255,7 @@ cleanup()
 		done
 		ip netns del "$ns" 2>/dev/null
 	done
+	bpf_teardown
 	if [[ -n "$WORK" && -d "$WORK" ]]; then
 		if ((rc != 0 && rc != 77)) && [[ -n "${E2E_KEEP_LOGS:-}" ]]; then
 			echo "logs kept in $WORK" >&2
@@ -221,6 +283,81 @@ harness_init()
 	trap cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	[[ "$E2E_DATAPLANE" == bpf ]] && bpf_setup
+	[[ "$E2E_DATAPLANE" == nft || "$E2E_DATAPLANE" == bpf ]] ||
+		fail "E2E_DATAPLANE=$E2E_DATAPLANE: neither nft nor bpf"
+}
+
+# bpf_setup: the cgroup of the test's clients and the bpffs mount point (svcproxy mounts it).
+bpf_setup()
+{
+	local mnt home
+	command -v nsenter >/dev/null || skip "nsenter (util-linux) not installed"
+	mnt=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+	[[ -n "$mnt" ]] || skip "no cgroup v2 mount: the bpf dataplane needs one"
+	home=$(sed -n 's/^0::\(.*\)$/\1/p' /proc/self/cgroup)
+	BPF_CG_HOME="$mnt${home%/}"
+	[[ -d "$BPF_CG_HOME" ]] || skip "our cgroup $BPF_CG_HOME is not visible"
+	mkdir "/tmp/$PFX-bpffs" || fail "cannot create /tmp/$PFX-bpffs"
+	BPF_CGROUP=$(bpf_new_cgroup test) || exit 1
+	BPF_PIN="/tmp/$PFX-bpffs/svcproxy"
+	BPF_PINS=("$BPF_PIN")
+	log "bpf dataplane: cgroup $BPF_CGROUP, pins under $BPF_PIN"
+}
+
+# bpf_new_cgroup NAME: creates the cgroup sp<pid>-NAME (a child of ours, never the root of the
+# hierarchy) and prints its path; bpf_teardown removes it.
+BPF_CGROUPS=()
+BPF_PINS=() # every --bpf-pin-path in use: bpf_assert_used sums their counters
+bpf_new_cgroup()
+{
+	local cg="$BPF_CG_HOME/$PFX-$1"
+	mkdir "$cg" || fail "cannot create cgroup $cg"
+	BPF_CGROUPS+=("$cg")
+	echo "$cg"
+}
+
+# bpf_assert_used: with the bpf dataplane, a passing test must have had its socket programs
+# decide something (translate or refuse), or it proved nothing about them.
+bpf_assert_used()
+{
+	local out n=0 pin
+	for pin in "${BPF_PINS[@]}"; do
+		out=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$pin" 2>&1) ||
+			fail "svcproxy show bpf --bpf-pin-path $pin: $out"
+		n=$((n + $(awk '/translated|refused/ { n += $NF } END { print n + 0 }' <<<"$out")))
+		log "bpf counters ($pin): $(grep -A9 '^counters:' <<<"$out" | tr -s ' ' | tr '\n' ';')"
+	done
+	((n > 0)) || fail "the bpf programs translated or refused nothing: $out"
+}
+
+# bpf_delete_service ADDR PORT tcp|udp: deletes an IPv4 Service entry from the bpf dataplane's
+# map behind svcproxy's back (drift tests). Key layout: src/dataplane/bpf/sock.h.
+bpf_delete_service()
+{
+	local key
+	key=$(printf '%s' "$1" | awk -F. '{ printf "%d %d %d %d", $1, $2, $3, $4 }')
+	key+=" 0 0 0 0 0 0 0 0 0 0 0 0 $(($2 >> 8)) $(($2 & 255)) $([[ $3 == udp ]] && echo 17 || echo 6) 4"
+	# shellcheck disable=SC2086
+	bpftool map delete pinned "$BPF_PIN/sp_services" key $key
+}
+
+# bpf_teardown: our cgroup (once its processes are gone) and the bpffs, if any.
+bpf_teardown()
+{
+	local pid cg
+	for cg in "${BPF_CGROUPS[@]}"; do
+		[[ -d "$cg" ]] || continue
+		for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null # only processes this test started are in it
+		done
+		for _ in $(seq 30); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+		[[ -d "$cg" ]] && echo "could not remove cgroup $cg" >&2
+	done
+	if [[ -n "$BPF_PIN" ]]; then
+		mountpoint -q "/tmp/$PFX-bpffs" && umount "/tmp/$PFX-bpffs"
+		rmdir "/tmp/$PFX-bpffs" 2>/dev/null
+	fi
 }
 
 new_ns()
@@ -318,11 +455,15 @@ svcproxy_up_or_dead() { svcproxy_table_present || ! kill -0 "$SP_PID"; }
 # table exists (the first sync is one transaction, so then everything in it is programmed).
 start_svcproxy()
 {
+	local dp_args run
 	source_args "$NODE" 127.0.0.1:6443
-	echo "==== svcproxy run ${SOURCE_ARGS[*]} $* ($(date +%T.%N))" >>"$SP_LOG"
-	ip netns exec "$NODE" "$SVCPROXY" run "${SOURCE_ARGS[@]}" \
+	mapfile -t dp_args < <(dataplane_args)
+	mapfile -t run < <(ns_runner "$NODE")
+	echo "==== svcproxy run ${SOURCE_ARGS[*]} ${dp_args[*]} $* ($(date +%T.%N))" >>"$SP_LOG"
+	"${run[@]}" "$SVCPROXY" run "${SOURCE_ARGS[@]}" \
 		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
-		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"$SP_LOG" 2>&1 &
+		--metrics-bind-address "$METRICS" --min-sync-period 100ms "${dp_args[@]}" "$@" \
+		>>"$SP_LOG" 2>&1 &
 	SP_PID=$!
 	wait_for 10 svcproxy_up_or_dead
 	if ! kill -0 "$SP_PID" 2>/dev/null; then

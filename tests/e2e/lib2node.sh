@@ -79,7 +79,12 @@ cleanup_2node()
 	done
 	for n in node-a node-b; do
 		if ns_exists "$PFX-$n" && [[ -x "$SVCPROXY" ]]; then
-			ip netns exec "$PFX-$n" "$SVCPROXY" cleanup >/dev/null 2>&1
+			if [[ -n "$BPF_PIN" ]]; then
+				nsenter --net="/run/netns/$PFX-$n" "$SVCPROXY" cleanup \
+					--bpf-pin-path "${BPF_PIN2[$n]}" >/dev/null 2>&1
+			else
+				ip netns exec "$PFX-$n" "$SVCPROXY" cleanup >/dev/null 2>&1
+			fi
 		fi
 	done
 	(exit "$rc")
@@ -92,6 +97,25 @@ harness2_init()
 	command -v socat >/dev/null || skip "socat not installed"
 	command -v jq >/dev/null || skip "jq not installed"
 	trap cleanup_2node EXIT
+	if [[ "$E2E_DATAPLANE" == bpf ]]; then
+		local n
+		BPF_PINS=()
+		for n in node-a node-b; do
+			BPF_CG2[$n]=$(bpf_new_cgroup "$n") || exit 1
+			BPF_PIN2[$n]="/tmp/$PFX-bpffs/$n"
+			BPF_PINS+=("${BPF_PIN2[$n]}")
+		done
+	fi
+}
+
+# With the bpf dataplane each node has its own cgroup and pins: a node's processes and its
+# pods' run in its cgroup; the client and the lan run in none.
+declare -A BPF_CG2=() BPF_PIN2=()
+bpf_cgroup_of()
+{
+	local n=$1
+	[[ -n "${POD_NODE[$1]:-}" ]] && n=${POD_NODE[$1]}
+	[[ -n "$BPF_CGROUP" ]] && echo "${BPF_CG2[$n]:-}"
 }
 
 # ---------------------------------------------------------------- topology
@@ -182,14 +206,17 @@ svcproxy2_up_or_dead() { svcproxy2_table "$1" || ! kill -0 "${SP2_PID[$1]}"; }
 # the shared manifest directory, log in $WORK/svcproxy-NODE.log; waits for its table.
 start_svcproxy2()
 {
-	local n=$1 pid
+	local n=$1 pid dp_args run
 	shift
 	SP2_LOG[$n]="$WORK/svcproxy-$n.log"
 	source_args "$PFX-node-a" "$NODE_A_IP:6443"
-	echo "==== svcproxy run on $n ${SOURCE_ARGS[*]} $* ($(date +%T.%N))" >>"${SP2_LOG[$n]}"
-	ip netns exec "$PFX-$n" "$SVCPROXY" run "${SOURCE_ARGS[@]}" --hostname-override "$n" \
+	mapfile -t dp_args < <(dataplane_args "${BPF_CG2[$n]:-}" "${BPF_PIN2[$n]:-}")
+	mapfile -t run < <(ns_runner "$PFX-$n")
+	echo "==== svcproxy run on $n ${SOURCE_ARGS[*]} ${dp_args[*]} $* ($(date +%T.%N))" >>"${SP2_LOG[$n]}"
+	"${run[@]}" "$SVCPROXY" run "${SOURCE_ARGS[@]}" --hostname-override "$n" \
 		--cluster-cidr "$CLUSTER_CIDR" --healthz-bind-address "$HEALTHZ" \
-		--metrics-bind-address "$METRICS" --min-sync-period 100ms "$@" >>"${SP2_LOG[$n]}" 2>&1 &
+		--metrics-bind-address "$METRICS" --min-sync-period 100ms "${dp_args[@]}" "$@" \
+		>>"${SP2_LOG[$n]}" 2>&1 &
 	pid=$!
 	SP2_PID[$n]=$pid
 	wait_for 10 svcproxy2_up_or_dead "$n"

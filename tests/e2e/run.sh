@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the end-to-end tests one at a time: every tests/e2e/t_*.sh, or those named on the
-# command line (t_x, t_x.sh or a path). Each test is standalone: exit 0 pass, 77 skip, anything
+# Runs the end-to-end tests one at a time: every tests/e2e/t_*.sh, then the ClusterIP tests of
+# BPF_TESTS again with --dataplane bpf ("t_x[bpf]", E2E_DATAPLANE=bpf, see lib.sh); or those
+# named on the command line (t_x, t_x.sh or a path; t_x:bpf for its bpf run). Each test is standalone: exit 0 pass, 77 skip, anything
 # else (or the per-test timeout) fail. Prints "PASS t_x" / "SKIP t_x: why" / "FAIL t_x" with the
 # tail of the failing test's output, then the summary line "N passed, N failed[, N skipped]".
 # Exits 1 if any test failed.
@@ -22,14 +23,26 @@ LOG_DIR=${E2E_LOG_DIR:-$BUILD_DIR/e2e-logs}
 TIMEOUT=${E2E_TIMEOUT:-180}
 mkdir -p "$LOG_DIR"
 
-tests=()
+# The tests that run a second time with the bpf dataplane (issue 11): the same scripts, only
+# the harness differs.
+BPF_TESTS=(t_clusterip t_spread t_named_port t_udp t_no_endpoints t_affinity t_terminating
+	t_itp_local t_dualstack t_restart_drift)
+
+tests=() bpf_tests=()
 if (($# == 0)); then
 	tests=("$E2E_DIR"/t_*.sh)
+	for t in "${BPF_TESTS[@]}"; do bpf_tests+=("$E2E_DIR/$t.sh"); done
 else
 	for a in "$@"; do
+		dp=""
+		[[ "$a" == *:bpf ]] && dp=bpf && a=${a%:bpf}
 		a=$(basename "${a%.sh}")
 		[[ -f "$E2E_DIR/$a.sh" ]] || { echo "run.sh: no such test: $a" >&2; exit 2; }
-		tests+=("$E2E_DIR/$a.sh")
+		if [[ -n "$dp" ]]; then
+			bpf_tests+=("$E2E_DIR/$a.sh")
+		else
+			tests+=("$E2E_DIR/$a.sh")
+		fi
 	done
 fi
 
@@ -37,12 +50,12 @@ SOURCES=${E2E_SOURCES:-manifests api}
 passed=0 failed=0 skipped=0
 not_applicable=()
 
-# run_one TEST NAME SOURCE: one run, its verdict printed and counted.
+# run_one TEST NAME SOURCE [DATAPLANE]: one run, its verdict printed and counted.
 run_one()
 {
 	local t=$1 name=$2 log="$LOG_DIR/$2.log" start rc secs why
 	start=$(date +%s%N)
-	E2E_SOURCE=$3 timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
+	E2E_SOURCE=$3 E2E_DATAPLANE=${4:-nft} timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
 	rc=$?
 	secs=$(awk -v ns=$(($(date +%s%N) - start)) 'BEGIN { printf "%.1f", ns / 1e9 }')
 	case $rc in
@@ -85,6 +98,10 @@ for t in "${tests[@]}"; do
 		fi
 		run_one "$t" "$name[api]" api
 	done
+done
+
+for t in "${bpf_tests[@]}"; do
+	run_one "$t" "$(basename "$t" .sh)[bpf]" manifests bpf
 done
 
 ((${#not_applicable[@]} > 0)) && [[ " $SOURCES " == *" api "* ]] &&

@@ -227,6 +227,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (connect(fd, (struct sockaddr *)&dst, dlen) < 0) {
+		if (errno == ECONNREFUSED) /* the bpf dataplane refuses in connect() itself */
+			goto refused;
 		perror("udpclient: connect");
 		return 1;
 	}

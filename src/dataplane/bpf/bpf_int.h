@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bpf_int.h - what the loader (bpf_load.c) and the map sync (bpf_sync.c)
+ * share: the dataplane object. Not for use outside src/dataplane/bpf.
+ */
+#ifndef SVCPROXY_BPF_INT_H
+#define SVCPROXY_BPF_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/bytemap.h"
+#include "dataplane/bpf/bpf_dp.h"
+#include "dataplane/bpf/sock.h"
+
+/* What one Service entry of the maps holds, as we last wrote or read it. */
+struct bpf_svc {
+	struct sp_svc_key key;
+	struct sp_svc_val val;    /* val.id is this record's index in bpf_dp.svc */
+	struct sp_backend *slots; /* slots[0..n): the slot map's content */
+	uint32_t n, cap;
+	uint32_t seen; /* the sync epoch that last wanted it */
+	bool used;
+};
+
+struct bpf_dp {
+	struct sp_sock *skel;
+	char *pin_path;
+	int fd_services, fd_slots, fd_affinity, fd_revnat;
+	struct bytemap index; /* sp_svc_key -> uint32_t id */
+	struct bpf_svc *svc;  /* by id */
+	uint32_t n_svc;       /* ids below this were handed out */
+	size_t cap_svc;
+	uint32_t *free_ids;
+	size_t n_free, cap_free;
+	uint32_t epoch;
+	bool need_adopt; /* our picture of the maps may be wrong: re-read before the next diff */
+};
+
+/* The names of the pinned maps, in bpffs under pin_path. */
+extern const char *const bpf_map_names[];
+extern const size_t bpf_n_maps;
+
+void bpf_state_free(struct bpf_dp *dp);
+
+#endif

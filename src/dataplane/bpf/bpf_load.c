@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bpf_load.c - load the socket programs, pin and adopt maps and links,
+ * attach to the cgroup; cleanup. The Service content of the maps is
+ * bpf_sync.c's.
+ *
+ * Restart without a gap: the links pinned by the last run keep its
+ * programs attached while no daemon runs; a new run loads its programs
+ * against the same (pinned, reused) maps and swaps them into the links
+ * with BPF_LINK_UPDATE, which is atomic for the cgroup.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "dataplane/bpf/bpf_int.h"
+#include "sock.skel.h"
+
+const char *const bpf_map_names[] = {"sp_services", "sp_slots", "sp_affinity", "sp_revnat",
+                                     "sp_stats"};
+const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
+
+/* Link pins: "link_" + the program's name. */
+static const char *const prog_names[] = {
+    "sp_connect4", "sp_connect6", "sp_sendmsg4",     "sp_sendmsg6",
+    "sp_recvmsg4", "sp_recvmsg6", "sp_getpeername4", "sp_getpeername6",
+};
+#define N_PROGS (sizeof(prog_names) / sizeof(prog_names[0]))
+
+static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* libbpf's messages into our log: warnings as warnings, the rest (verifier logs) as debug. */
+static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (lvl == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_msg(lvl == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf", "%s", buf);
+	return 0;
+}
+
+int bpf_cgroup2_mount(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		char mnt[4096], *sep = strstr(line, " - ");
+
+		/* id parent major:minor root mountpoint ... - fstype source options */
+		if (!sep || strncmp(sep, " - cgroup2 ", 11) ||
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		if (strlen(mnt) >= len)
+			continue;
+		strcpy(buf, mnt);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* A bpffs at the pin path's parent (mounting one when there is none), and the pin directory. */
+static int prepare_pin_dir(const char *pin_path)
+{
+	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/');
+	struct statfs sfs;
+	int ret = 0;
+
+	if (!slash || slash == parent) {
+		log_err("bpf", "--bpf-pin-path %s: needs a parent directory for the bpffs",
+		        pin_path);
+		free(parent);
+		return -EINVAL;
+	}
+	*slash = '\0';
+	if (statfs(parent, &sfs) < 0) {
+		ret = -errno;
+		log_err("bpf", "bpffs directory %s: %s", parent, strerror(errno));
+	} else if (sfs.f_type != BPF_FS_MAGIC) {
+		/* as Cilium does: no bpffs, no pins that outlive us; mount one */
+		if (mount("bpffs", parent, "bpf", 0, "mode=0700") < 0) {
+			ret = -errno;
+			log_err("bpf", "no bpffs at %s, and mounting one failed: %s", parent,
+			        strerror(errno));
+		} else {
+			log_info("bpf", "mounted a bpffs at %s", parent);
+		}
+	}
+	if (!ret && mkdir(pin_path, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		log_err("bpf", "cannot create pin directory %s: %s", pin_path, strerror(errno));
+	}
+	free(parent);
+	return ret;
+}
+
+/* The cgroup id a pinned link is attached to; 0 when it cannot be told. */
+static uint64_t link_cgroup(int fd)
+{
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_LINK_TYPE_CGROUP)
+		return 0;
+	return info.cgroup.cgroup_id;
+}
+
+/*
+ * Attach prog to the cgroup through the link pinned at path: the pinned
+ * link when it is on this cgroup (its program swapped for ours, no gap),
+ * else a new link, pinned.
+ */
+static int attach_one(struct bpf_program *prog, int cg_fd, uint64_t cg_id, const char *path)
+{
+	int fd = bpf_obj_get(path), prog_fd = bpf_program__fd(prog);
+
+	if (fd >= 0 && link_cgroup(fd) == cg_id) {
+		if (bpf_link_update(fd, prog_fd, NULL) == 0) {
+			close(fd);
+			return 0;
+		}
+		log_warn("bpf", "cannot update pinned link %s: %s; attaching anew", path,
+		         strerror(errno));
+	}
+	if (fd >= 0) { /* another cgroup (or stale): the new link replaces it */
+		close(fd);
+		unlink(path);
+	}
+	fd = bpf_link_create(prog_fd, cg_fd, bpf_program__expected_attach_type(prog), NULL);
+	if (fd < 0) {
+		int err = errno;
+
+		log_err("bpf", "cannot attach %s to the cgroup: %s%s", bpf_program__name(prog),
+		        strerror(err),
+		        err == EINVAL || err == EOPNOTSUPP
+		            ? " (does this kernel have cgroup sock_addr hooks and BPF links?)"
+		            : "");
+		return -err;
+	}
+	if (bpf_obj_pin(fd, path) < 0) {
+		int err = errno;
+
+		log_err("bpf", "cannot pin link %s: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	close(fd);
+	return 0;
+}
+
+static int attach_all(struct bpf_dp *dp, const char *cgroup)
+{
+	struct bpf_program *progs[N_PROGS] = {
+	    dp->skel->progs.sp_connect4,     dp->skel->progs.sp_connect6,
+	    dp->skel->progs.sp_sendmsg4,     dp->skel->progs.sp_sendmsg6,
+	    dp->skel->progs.sp_recvmsg4,     dp->skel->progs.sp_recvmsg6,
+	    dp->skel->progs.sp_getpeername4, dp->skel->progs.sp_getpeername6,
+	};
+	struct stat st;
+	struct statfs sfs;
+	int cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (cg_fd < 0 || fstat(cg_fd, &st) < 0 || fstatfs(cg_fd, &sfs) < 0) {
+		ret = -errno;
+		log_err("bpf", "cgroup %s: %s", cgroup, strerror(errno));
+	} else if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		ret = -ENOTDIR;
+		log_err("bpf", "--cgroup-root %s is not a cgroup v2 directory", cgroup);
+	}
+	for (size_t i = 0; i < N_PROGS && !ret; i++) {
+		char *path = xasprintf("%s/link_%s", dp->pin_path, prog_names[i]);
+
+		ret = attach_one(progs[i], cg_fd, (uint64_t)st.st_ino, path);
+		free(path);
+	}
+	if (cg_fd >= 0)
+		close(cg_fd);
+	return ret;
+}
+
+static int load(struct bpf_dp *dp)
+{
+	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
+	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
+	                          dp->skel->maps.sp_stats};
+	int ret;
+
+	for (size_t i = 0; i < bpf_n_maps; i++) {
+		char *path = xasprintf("%s/%s", dp->pin_path, bpf_map_names[i]);
+
+		ret = bpf_map__set_pin_path(maps[i], path);
+		free(path);
+		if (ret)
+			return ret;
+	}
+	/* reuses the pinned maps when they are compatible, creates and pins them otherwise */
+	ret = sp_sock__load(dp->skel);
+	if (ret) {
+		log_err("bpf",
+		        "cannot load the socket programs: %s (svcproxy needs CAP_BPF and "
+		        "CAP_NET_ADMIN, and a kernel with cgroup sock_addr hooks and "
+		        "bpf_set_retval, Linux 5.18 or later; maps pinned by another "
+		        "version: svcproxy cleanup --bpf-pin-path %s)",
+		        strerror(-ret), dp->pin_path);
+		return ret;
+	}
+	dp->fd_services = bpf_map__fd(dp->skel->maps.sp_services);
+	dp->fd_slots = bpf_map__fd(dp->skel->maps.sp_slots);
+	dp->fd_affinity = bpf_map__fd(dp->skel->maps.sp_affinity);
+	dp->fd_revnat = bpf_map__fd(dp->skel->maps.sp_revnat);
+	return 0;
+}
+
+struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
+{
+	struct bpf_dp *dp = xcalloc(1, sizeof(*dp));
+	char cg[4096];
+	const char *cgroup = o->cgroup_root;
+	int ret;
+
+	libbpf_set_print(libbpf_log);
+	dp->pin_path = xstrdup(o->pin_path ? o->pin_path : BPF_DEFAULT_PIN_PATH);
+	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
+	dp->need_adopt = true;
+	if (!cgroup) {
+		ret = bpf_cgroup2_mount(cg, sizeof(cg));
+		if (ret) {
+			log_err("bpf", "no cgroup v2 mount found in /proc/self/mountinfo: the bpf "
+			               "dataplane needs cgroup v2 (or give --cgroup-root PATH)");
+			goto fail;
+		}
+		cgroup = cg;
+	}
+	ret = prepare_pin_dir(dp->pin_path);
+	if (ret)
+		goto fail;
+	dp->skel = sp_sock__open();
+	if (!dp->skel) {
+		ret = -errno;
+		log_err("bpf", "cannot open the embedded BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	ret = load(dp);
+	if (!ret)
+		ret = attach_all(dp, cgroup);
+	if (ret)
+		goto fail;
+	log_info("bpf", "socket programs attached to cgroup %s, pinned under %s", cgroup,
+	         dp->pin_path);
+	return dp;
+fail:
+	bpf_dp_close(dp);
+	errno = ret < 0 ? -ret : EINVAL;
+	return NULL;
+}
+
+void bpf_dp_close(struct bpf_dp *dp)
+{
+	if (!dp)
+		return;
+	bpf_state_free(dp);
+	bytemap_free(&dp->index);
+	sp_sock__destroy(dp->skel); /* the pins keep maps and links alive */
+	free(dp->pin_path);
+	free(dp);
+}
+
+int bpf_cleanup(const char *pin_path)
+{
+	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
+	int status = 0;
+
+	/* links first: unpinning the last reference detaches the program */
+	for (size_t i = 0; i < N_PROGS + bpf_n_maps; i++) {
+		char *path = i < N_PROGS ? xasprintf("%s/link_%s", dir, prog_names[i])
+		                         : xasprintf("%s/%s", dir, bpf_map_names[i - N_PROGS]);
+
+		if (unlink(path) < 0 && errno != ENOENT) {
+			status = -errno;
+			fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", path,
+			        strerror(errno));
+		}
+		free(path);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT && !status) {
+		status = -errno;
+		fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", dir, strerror(errno));
+	}
+	return status;
+}

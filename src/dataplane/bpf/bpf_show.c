@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bpf_show.c - what the pinned maps hold, read back for `svcproxy show`:
+ * each Service entry with its slots, and the programs' counters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "common/mem.h"
+#include "dataplane/bpf/bpf_int.h"
+
+static void print_addr(FILE *f, int family, const __u32 *addr, __u16 port)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf));
+	fprintf(f, family == 4 ? "%s:%u" : "[%s]:%u", buf, ntohs(port));
+}
+
+static int open_map(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int fd = bpf_obj_get(path);
+
+	free(path);
+	return fd;
+}
+
+static void show_stats(int fd, FILE *f)
+{
+	static const char *const names[SP_STAT_COUNT] = {
+	    "connects translated", "datagrams translated", "refused (no endpoint)", "affinity hits",
+	    "replies/peer names restored"};
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *v;
+
+	if (fd < 0 || ncpu <= 0)
+		return;
+	v = xcalloc((size_t)ncpu, sizeof(*v));
+	for (__u32 k = 0; k < SP_STAT_COUNT; k++) {
+		__u64 sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &k, v))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			sum += v[c];
+		fprintf(f, "  %-28s %llu\n", names[k], (unsigned long long)sum);
+	}
+	free(v);
+}
+
+int bpf_show(const char *pin_path, FILE *f)
+{
+	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
+	int fd_svc = open_map(dir, "sp_services"), fd_slots = open_map(dir, "sp_slots");
+	int fd_stats = open_map(dir, "sp_stats");
+	struct sp_svc_key k, next;
+	void *prev = NULL;
+	int ret = 0;
+
+	if (fd_svc < 0 || fd_slots < 0) {
+		ret = errno == ENOENT ? -ENOENT : -errno;
+		goto out;
+	}
+	fprintf(f, "bpf dataplane, maps pinned under %s (cgroup connect/sendmsg programs):\n", dir);
+	while (bpf_map_get_next_key(fd_svc, prev, &next) == 0) {
+		struct sp_svc_val v;
+
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd_svc, &k, &v))
+			continue;
+		fputs("  ", f);
+		print_addr(f, k.family, k.addr, k.port);
+		fprintf(f, "/%s  id %u, %u endpoint%s%s", k.proto == IPPROTO_TCP ? "tcp" : "udp",
+		        v.id, v.count, v.count == 1 ? "" : "s",
+		        v.flags & SP_F_REJECT ? ", no endpoints: connect refused"
+		        : !v.count            ? ", none allowed here: nftables drops"
+		                              : "");
+		if (v.flags & SP_F_AFFINITY)
+			fprintf(f, ", sessionAffinity ClientIP %us", v.affinity_timeout);
+		fputc('\n', f);
+		for (__u32 i = 0; i < v.count; i++) {
+			struct sp_slot_key sk = {.svc_id = v.id, .slot = i};
+			struct sp_backend b;
+
+			if (bpf_map_lookup_elem(fd_slots, &sk, &b))
+				continue;
+			fprintf(f, "    slot %u -> ", i);
+			print_addr(f, b.family, b.addr, b.port);
+			fputc('\n', f);
+		}
+	}
+	fputs("counters:\n", f);
+	show_stats(fd_stats, f);
+out:
+	if (fd_svc >= 0)
+		close(fd_svc);
+	if (fd_slots >= 0)
+		close(fd_slots);
+	if (fd_stats >= 0)
+		close(fd_stats);
+	return ret;
+}

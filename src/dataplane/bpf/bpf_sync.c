@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bpf_sync.c - the Service content of the maps: render desired entries,
+ * diff them against what the maps hold, write the difference in an order
+ * no connect can observe half done.
+ *
+ * Slots are stable, as the nft dataplane's are: an endpoint keeps its slot
+ * while it stays; a leaving one's slot is taken by the last slot's
+ * endpoint; new ones are appended. One endpoint change is then one or two
+ * slot writes plus the Service entry's count.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "dataplane/bpf/bpf_int.h"
+
+static int backend_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sp_backend));
+}
+
+void bpf_state_free(struct bpf_dp *dp)
+{
+	for (uint32_t i = 0; i < dp->n_svc; i++)
+		free(dp->svc[i].slots);
+	free(dp->svc);
+	free(dp->free_ids);
+	dp->svc = NULL;
+	dp->free_ids = NULL;
+	dp->n_svc = 0;
+	dp->cap_svc = 0;
+	dp->n_free = dp->cap_free = 0;
+	bytemap_free(&dp->index);
+}
+
+static struct bpf_svc *svc_at(struct bpf_dp *dp, uint32_t id)
+{
+	if (id >= dp->n_svc) {
+		dp->svc = xgrow(dp->svc, &dp->cap_svc, (size_t)id + 1, sizeof(*dp->svc));
+		memset(dp->svc + dp->n_svc, 0, ((size_t)id + 1 - dp->n_svc) * sizeof(*dp->svc));
+		for (uint32_t i = dp->n_svc; i < id; i++) { /* holes are free ids */
+			dp->free_ids = xgrow(dp->free_ids, &dp->cap_free, dp->n_free + 1,
+			                     sizeof(*dp->free_ids));
+			dp->free_ids[dp->n_free++] = i;
+		}
+		dp->n_svc = id + 1;
+	}
+	return &dp->svc[id];
+}
+
+static uint32_t id_alloc(struct bpf_dp *dp)
+{
+	while (dp->n_free) {
+		uint32_t id = dp->free_ids[--dp->n_free];
+
+		if (id < dp->n_svc && !dp->svc[id].used)
+			return id;
+	}
+	return dp->n_svc;
+}
+
+static void svc_forget(struct bpf_dp *dp, struct bpf_svc *s)
+{
+	bytemap_del(&dp->index, &s->key);
+	free(s->slots);
+	memset(s, 0, sizeof(*s));
+	dp->free_ids = xgrow(dp->free_ids, &dp->cap_free, dp->n_free + 1, sizeof(*dp->free_ids));
+	dp->free_ids[dp->n_free++] = (uint32_t)(s - dp->svc);
+}
+
+static void slots_reserve(struct bpf_svc *s, uint32_t n)
+{
+	if (n > s->cap) {
+		s->cap = n < 4 ? 4 : n;
+		s->slots = xrealloc(s->slots, s->cap * sizeof(*s->slots));
+	}
+}
+
+/* ---------------------------------------------------------------- adopt */
+
+/* Delete slots no Service entry makes visible (left by a sync that died half way). */
+static int prune_slots(struct bpf_dp *dp)
+{
+	struct sp_slot_key k, next, *stale = NULL;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+	int ret = 0;
+
+	while (bpf_map_get_next_key(dp->fd_slots, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
+			continue;
+		stale = xgrow(stale, &cap, n + 1, sizeof(*stale));
+		stale[n++] = k;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(dp->fd_slots, &stale[i]) && errno != ENOENT)
+			ret = -errno;
+	free(stale);
+	return ret;
+}
+
+static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const struct sp_svc_val *val)
+{
+	struct bpf_svc *s;
+	uint32_t id = val->id;
+
+	if (id >= SP_MAX_SERVICES || (id < dp->n_svc && dp->svc[id].used)) {
+		/* unusable id: forget the entry; the sync writes it anew */
+		bpf_map_delete_elem(dp->fd_services, key);
+		return;
+	}
+	s = svc_at(dp, id);
+	s->used = true;
+	s->key = *key;
+	s->val = *val;
+	slots_reserve(s, val->count);
+	for (s->n = 0; s->n < val->count; s->n++) {
+		struct sp_slot_key sk = {.svc_id = id, .slot = s->n};
+
+		if (bpf_map_lookup_elem(dp->fd_slots, &sk, &s->slots[s->n]))
+			break;
+	}
+	if (s->n != val->count)
+		s->val.count = (uint16_t)s->n; /* differs from the map's: the sync rewrites it */
+	bytemap_put(&dp->index, key, &id, NULL);
+}
+
+int bpf_dp_adopt(struct bpf_dp *dp)
+{
+	struct sp_svc_key k, next;
+	struct sp_svc_val v;
+	void *prev = NULL;
+	int ret;
+
+	bpf_state_free(dp);
+	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
+	while (bpf_map_get_next_key(dp->fd_services, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (bpf_map_lookup_elem(dp->fd_services, &k, &v) == 0)
+			adopt_one(dp, &k, &v);
+	}
+	ret = prune_slots(dp);
+	if (ret) {
+		log_err("bpf", "cannot prune map %s/sp_slots: %s", dp->pin_path, strerror(-ret));
+		return ret;
+	}
+	/* ids freed by svc_at holes may be in use by nobody: fine; used ones are skipped */
+	dp->need_adopt = false;
+	log_debug("bpf", "adopted %zu service entries from %s", dp->index.n, dp->pin_path);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- sync */
+
+static bool entry_key(const struct entry *e, struct sp_svc_key *k)
+{
+	if (e->kind == ENTRY_NODE_PORT || (e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP))
+		return false;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, e->addr.raw, ipaddr_len(&e->addr));
+	k->port = htons(e->port);
+	k->proto = e->proto;
+	k->family = e->addr.family == AF_INET ? 4 : 6;
+	return true;
+}
+
+/* The endpoints a connect from this node may get, sorted for bsearch. *n capped at 65535. */
+static struct sp_backend *entry_backends(const struct entry *e, uint32_t *n)
+{
+	/* eTP=Local: pods and the node itself short-circuit to every endpoint */
+	const struct backend *b = e->all_backends ? e->all_backends : e->backends;
+	size_t nb = e->all_backends ? e->n_all_backends : e->n_backends;
+	struct sp_backend *out;
+
+	if (nb > UINT16_MAX) {
+		log_warn("bpf", "%s: %zu endpoints, only the first 65535 used", e->label, nb);
+		nb = UINT16_MAX;
+	}
+	out = xcalloc(nb ? nb : 1, sizeof(*out));
+	for (size_t i = 0; i < nb; i++) {
+		memcpy(out[i].addr, b[i].addr.raw, ipaddr_len(&b[i].addr));
+		out[i].port = htons(b[i].port);
+		out[i].family = b[i].addr.family == AF_INET ? 4 : 6;
+	}
+	qsort(out, nb, sizeof(*out), backend_cmp);
+	*n = (uint32_t)nb;
+	return out;
+}
+
+/*
+ * The new slot layout: those of cur that stay keep their slot, a leaving
+ * one's slot takes the last slot's endpoint, the new ones are appended.
+ */
+static uint32_t arrange(const struct bpf_svc *cur, const struct sp_backend *want, uint32_t nw,
+                        struct sp_backend *out)
+{
+	struct sp_backend *sorted;
+	uint32_t n = cur->n, base;
+
+	memcpy(out, cur->slots, n * sizeof(*out));
+	for (uint32_t i = 0; i < n;) {
+		if (bsearch(&out[i], want, nw, sizeof(*want), backend_cmp))
+			i++;
+		else
+			out[i] = out[--n];
+	}
+	sorted = xmalloc((n ? n : 1) * sizeof(*sorted));
+	memcpy(sorted, out, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), backend_cmp);
+	base = n;
+	for (uint32_t i = 0; i < nw; i++)
+		if (!bsearch(&want[i], sorted, base, sizeof(*sorted), backend_cmp))
+			out[n++] = want[i];
+	free(sorted);
+	return n;
+}
+
+static int map_write(int fd, const void *k, const void *v, size_t *changes)
+{
+	(*changes)++;
+	return bpf_map_update_elem(fd, k, v, BPF_ANY) ? -errno : 0;
+}
+
+static int map_delete(int fd, const void *k, size_t *changes)
+{
+	(*changes)++;
+	return bpf_map_delete_elem(fd, k) && errno != ENOENT ? -errno : 0;
+}
+
+/* One Service entry: slots, then the entry, then stale slots. */
+static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const struct entry *e,
+                      size_t *changes)
+{
+	long at = bytemap_find(&dp->index, key);
+	uint32_t id =
+	    at >= 0 ? *(const uint32_t *)bytemap_data(&dp->index, (size_t)at) : id_alloc(dp);
+	struct bpf_svc *s = svc_at(dp, id);
+	struct sp_svc_val val = {.id = id};
+	struct sp_backend *want, *next;
+	uint32_t nw, n, old_n = s->n;
+	bool fresh = !s->used;
+	int ret = 0;
+
+	if (fresh) {
+		s->used = true;
+		s->key = *key;
+		bytemap_put(&dp->index, key, &id, NULL);
+	}
+	s->seen = dp->epoch;
+	want = entry_backends(e, &nw);
+	next = xcalloc((size_t)old_n + nw + 1, sizeof(*next));
+	n = arrange(s, want, nw, next);
+	for (uint32_t i = 0; i < n && !ret; i++) {
+		struct sp_slot_key sk = {.svc_id = id, .slot = i};
+
+		if (i >= old_n || memcmp(&next[i], &s->slots[i], sizeof(next[i])))
+			ret = map_write(dp->fd_slots, &sk, &next[i], changes);
+	}
+	val.count = (uint16_t)n;
+	val.flags = (uint16_t)((e->n_all == 0 ? SP_F_REJECT : 0) |
+	                       (e->affinity_timeout ? SP_F_AFFINITY : 0));
+	val.affinity_timeout = e->affinity_timeout;
+	if (!ret && (fresh || memcmp(&val, &s->val, sizeof(val))))
+		ret = map_write(dp->fd_services, key, &val, changes);
+	for (uint32_t i = n; i < old_n && !ret; i++) {
+		struct sp_slot_key sk = {.svc_id = id, .slot = i};
+
+		ret = map_delete(dp->fd_slots, &sk, changes);
+	}
+	free(want);
+	if (ret) {
+		free(next);
+		return ret;
+	}
+	free(s->slots);
+	s->slots = next;
+	s->n = s->cap = n;
+	s->val = val;
+	return 0;
+}
+
+/* Services no entry wants any more: the entry first, then its slots. */
+static int sync_gone(struct bpf_dp *dp, size_t *changes)
+{
+	int ret = 0;
+
+	for (uint32_t id = 0; id < dp->n_svc && !ret; id++) {
+		struct bpf_svc *s = &dp->svc[id];
+
+		if (!s->used || s->seen == dp->epoch)
+			continue;
+		ret = map_delete(dp->fd_services, &s->key, changes);
+		for (uint32_t i = 0; i < s->n && !ret; i++) {
+			struct sp_slot_key sk = {.svc_id = id, .slot = i};
+
+			ret = map_delete(dp->fd_slots, &sk, changes);
+		}
+		if (!ret)
+			svc_forget(dp, s);
+	}
+	return ret;
+}
+
+int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n, struct bpf_sync_stats *st)
+{
+	struct sp_svc_key key;
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (dp->need_adopt) {
+		ret = bpf_dp_adopt(dp);
+		if (ret)
+			return ret;
+	}
+	dp->epoch++;
+	for (size_t f = 0; f < n && !ret; f++)
+		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
+			if (entry_key(&ds[f].entries[i], &key))
+				ret = sync_entry(dp, &key, &ds[f].entries[i], &st->changes);
+	if (!ret)
+		ret = sync_gone(dp, &st->changes);
+	if (ret) {
+		log_err("bpf", "cannot write the maps under %s: %s", dp->pin_path, strerror(-ret));
+		dp->need_adopt = true;
+	}
+	return ret;
+}

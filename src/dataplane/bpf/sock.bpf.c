@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sock.bpf.c - socket-level load balancing: cgroup sock_addr programs that
+ * rewrite a Service address to an endpoint once, in the system call, so
+ * the packets leave already addressed to the pod (no NAT, no conntrack
+ * entry of ours).
+ *
+ *   connect4/6      TCP and connected UDP: pick an endpoint, rewrite
+ *   sendmsg4/6      unconnected UDP: the same, per datagram
+ *   recvmsg4/6      unconnected UDP: replies seem to come from the Service
+ *   getpeername4/6  the application sees the Service address it asked for
+ *
+ * Verdicts: no Service at the address: leave it alone (return 1). No
+ * endpoint at all: fail with ECONNREFUSED at once (bpf_set_retval, then
+ * return 0: the kernel takes our retval instead of EPERM). Endpoints, but
+ * none allowed here by a Local policy: leave it alone, nftables drops it.
+ * Only sockets of processes in the attached cgroup (and below) are seen.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "sock.h"
+
+#define SP_ECONNREFUSED 111 /* asm-generic/errno.h */
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SP_MAX_SERVICES);
+	__type(key, struct sp_svc_key);
+	__type(value, struct sp_svc_val);
+} sp_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SP_MAX_SLOTS);
+	__type(key, struct sp_slot_key);
+	__type(value, struct sp_backend);
+} sp_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SP_MAX_AFFINITY);
+	__type(key, struct sp_aff_key);
+	__type(value, struct sp_aff_val);
+} sp_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SP_MAX_REVNAT);
+	__type(key, struct sp_rev_key);
+	__type(value, struct sp_rev_val);
+} sp_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SP_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} sp_stats SEC(".maps");
+
+enum { V_PASS, V_REFUSE, V_XLATE };
+
+static __always_inline void count(__u32 what)
+{
+	__u64 *n = bpf_map_lookup_elem(&sp_stats, &what);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline int same_backend(const struct sp_backend *a, const struct sp_backend *b)
+{
+	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] && a->addr[2] == b->addr[2] &&
+	       a->addr[3] == b->addr[3] && a->port == b->port && a->family == b->family;
+}
+
+/* sessionAffinity: the endpoint this client had, if it is still in its slot and not expired. */
+static __always_inline int affinity_get(struct bpf_sock_addr *ctx, const struct sp_svc_val *svc,
+                                        __u64 now, struct sp_backend *out)
+{
+	struct sp_aff_key ak = {.netns_cookie = bpf_get_netns_cookie(ctx), .svc_id = svc->id};
+	struct sp_aff_val *av = bpf_map_lookup_elem(&sp_affinity, &ak);
+	struct sp_slot_key sk = {.svc_id = svc->id};
+	struct sp_backend *b;
+
+	if (!av || now - av->last_ns > (__u64)svc->affinity_timeout * 1000000000ull ||
+	    av->slot >= svc->count)
+		return 0;
+	sk.slot = av->slot;
+	b = bpf_map_lookup_elem(&sp_slots, &sk);
+	if (!b || !same_backend(b, &av->backend))
+		return 0;
+	av->last_ns = now;
+	*out = *b;
+	return 1;
+}
+
+static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct sp_svc_val *svc,
+                                         __u32 slot, __u64 now, const struct sp_backend *b)
+{
+	struct sp_aff_key ak = {.netns_cookie = bpf_get_netns_cookie(ctx), .svc_id = svc->id};
+	struct sp_aff_val av = {.backend = *b, .slot = slot, .last_ns = now};
+
+	bpf_map_update_elem(&sp_affinity, &ak, &av, BPF_ANY);
+}
+
+/* Where a new connection or datagram to key goes: V_PASS, V_REFUSE or V_XLATE (*out). */
+static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_key *key,
+                                struct sp_backend *out)
+{
+	struct sp_svc_val *svc = bpf_map_lookup_elem(&sp_services, key);
+	struct sp_slot_key sk;
+	struct sp_backend *b;
+	__u64 now = 0;
+
+	if (!svc)
+		return V_PASS;
+	if (svc->flags & SP_F_REJECT)
+		return V_REFUSE;
+	if (!svc->count)
+		return V_PASS;
+	if (svc->flags & SP_F_AFFINITY) {
+		now = bpf_ktime_get_ns();
+		if (affinity_get(ctx, svc, now, out)) {
+			count(SP_STAT_AFFINITY);
+			return V_XLATE;
+		}
+	}
+	sk.svc_id = svc->id;
+	sk.slot = bpf_get_prandom_u32() % svc->count;
+	b = bpf_map_lookup_elem(&sp_slots, &sk);
+	if (!b)
+		return V_PASS; /* cannot happen with the loader's update order */
+	*out = *b;
+	if (svc->flags & SP_F_AFFINITY)
+		affinity_put(ctx, svc, sk.slot, now, b);
+	return V_XLATE;
+}
+
+/* Remember, for this socket, which Service address the endpoint stands for. */
+static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct sp_backend *b,
+                                       const struct sp_svc_key *key)
+{
+	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx), .backend = *b};
+	struct sp_rev_val rv = {.port = key->port, .family = key->family};
+
+	rv.addr[0] = key->addr[0];
+	rv.addr[1] = key->addr[1];
+	rv.addr[2] = key->addr[2];
+	rv.addr[3] = key->addr[3];
+	bpf_map_update_elem(&sp_revnat, &rk, &rv, BPF_ANY);
+}
+
+static __always_inline int l4_ok(struct bpf_sock_addr *ctx)
+{
+	return ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP;
+}
+
+static __always_inline int refuse(void)
+{
+	count(SP_STAT_REFUSED);
+	bpf_set_retval(-SP_ECONNREFUSED);
+	return 0;
+}
+
+static __always_inline int fwd4(struct bpf_sock_addr *ctx, __u32 stat)
+{
+	struct sp_svc_key key = {.port = (__u16)ctx->user_port, .family = 4};
+	struct sp_backend b;
+
+	if (!l4_ok(ctx))
+		return 1;
+	key.proto = (__u8)ctx->protocol;
+	key.addr[0] = ctx->user_ip4;
+	switch (pick(ctx, &key, &b)) {
+	case V_REFUSE:
+		return refuse();
+	case V_XLATE:
+		ctx->user_ip4 = b.addr[0];
+		ctx->user_port = b.port;
+		revnat_put(ctx, &b, &key);
+		count(stat);
+		break;
+	}
+	return 1;
+}
+
+/* ::ffff:a.b.c.d, an IPv4 peer of a dual-stack socket */
+static __always_inline int v4mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat)
+{
+	struct sp_svc_key key = {.port = (__u16)ctx->user_port, .family = 6};
+	struct sp_backend b;
+	__u32 a[4];
+
+	if (!l4_ok(ctx))
+		return 1;
+	key.proto = (__u8)ctx->protocol;
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+	if (v4mapped(a)) {
+		key.family = 4;
+		key.addr[0] = a[3];
+	} else {
+		key.addr[0] = a[0];
+		key.addr[1] = a[1];
+		key.addr[2] = a[2];
+		key.addr[3] = a[3];
+	}
+	switch (pick(ctx, &key, &b)) {
+	case V_REFUSE:
+		return refuse();
+	case V_XLATE:
+		if (b.family == 4) {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0xffff);
+			ctx->user_ip6[3] = b.addr[0];
+		} else {
+			ctx->user_ip6[0] = b.addr[0];
+			ctx->user_ip6[1] = b.addr[1];
+			ctx->user_ip6[2] = b.addr[2];
+			ctx->user_ip6[3] = b.addr[3];
+		}
+		ctx->user_port = b.port;
+		revnat_put(ctx, &b, &key);
+		count(stat);
+		break;
+	}
+	return 1;
+}
+
+/* recvmsg / getpeername: put the Service address back where the endpoint's is. */
+static __always_inline int rev4(struct bpf_sock_addr *ctx)
+{
+	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx)};
+	struct sp_rev_val *rv;
+
+	rk.backend.addr[0] = ctx->user_ip4;
+	rk.backend.port = (__u16)ctx->user_port;
+	rk.backend.family = 4;
+	rv = bpf_map_lookup_elem(&sp_revnat, &rk);
+	if (rv) {
+		ctx->user_ip4 = rv->addr[0];
+		ctx->user_port = rv->port;
+		count(SP_STAT_REVNAT);
+	}
+	return 1;
+}
+
+static __always_inline int rev6(struct bpf_sock_addr *ctx)
+{
+	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx)};
+	struct sp_rev_val *rv;
+	__u32 a[4];
+
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+	rk.backend.port = (__u16)ctx->user_port;
+	if (v4mapped(a)) {
+		rk.backend.family = 4;
+		rk.backend.addr[0] = a[3];
+	} else {
+		rk.backend.family = 6;
+		rk.backend.addr[0] = a[0];
+		rk.backend.addr[1] = a[1];
+		rk.backend.addr[2] = a[2];
+		rk.backend.addr[3] = a[3];
+	}
+	rv = bpf_map_lookup_elem(&sp_revnat, &rk);
+	if (!rv)
+		return 1;
+	if (rv->family == 4) {
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0xffff);
+		ctx->user_ip6[3] = rv->addr[0];
+	} else {
+		ctx->user_ip6[0] = rv->addr[0];
+		ctx->user_ip6[1] = rv->addr[1];
+		ctx->user_ip6[2] = rv->addr[2];
+		ctx->user_ip6[3] = rv->addr[3];
+	}
+	ctx->user_port = rv->port;
+	count(SP_STAT_REVNAT);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int sp_connect4(struct bpf_sock_addr *ctx)
+{
+	return fwd4(ctx, SP_STAT_CONNECT);
+}
+
+SEC("cgroup/connect6")
+int sp_connect6(struct bpf_sock_addr *ctx)
+{
+	return fwd6(ctx, SP_STAT_CONNECT);
+}
+
+SEC("cgroup/sendmsg4")
+int sp_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return fwd4(ctx, SP_STAT_SENDMSG);
+}
+
+SEC("cgroup/sendmsg6")
+int sp_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return fwd6(ctx, SP_STAT_SENDMSG);
+}
+
+SEC("cgroup/recvmsg4")
+int sp_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return rev4(ctx);
+}
+
+SEC("cgroup/recvmsg6")
+int sp_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return rev6(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int sp_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return rev4(ctx);
+}
+
+SEC("cgroup/getpeername6")
+int sp_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return rev6(ctx);
+}

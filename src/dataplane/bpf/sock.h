@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sock.h - the maps shared by the socket-level programs (sock.bpf.c) and
+ * the loader (bpf_dp.c): one definition of every key and value.
+ *
+ * Addresses are 16 bytes for both families (IPv4 in addr[0]), ports in
+ * network byte order, family 4 or 6. Every struct is padded explicitly:
+ * the kernel hashes keys as raw bytes, so no byte may be left undefined.
+ *
+ *   sp_services  svc_key -> svc_val      one per Service address:port/proto
+ *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service
+ *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
+ *   sp_revnat    rev_key -> rev_val      backend -> Service, per socket (LRU)
+ *   sp_stats     per-CPU counters, SP_STAT_*
+ *
+ * Update order (the loader's contract): slots are written before the
+ * Service entry that makes them visible (count) and deleted after it
+ * stops doing so, so a program never reads a slot that is not there.
+ */
+#ifndef SVCPROXY_BPF_SOCK_H
+#define SVCPROXY_BPF_SOCK_H
+
+#include <linux/types.h>
+
+#define SP_MAX_SERVICES 262144
+#define SP_MAX_SLOTS    1048576
+#define SP_MAX_AFFINITY 65536
+#define SP_MAX_REVNAT   131072
+
+/* svc_val.flags */
+#define SP_F_REJECT   0x1 /* no endpoint at all: connect/sendmsg fail with ECONNREFUSED */
+#define SP_F_AFFINITY 0x2 /* sessionAffinity: ClientIP, affinity_timeout seconds */
+/* count 0 without SP_F_REJECT: none allowed by a Local policy; nftables drops it */
+
+struct sp_svc_key {
+	__u32 addr[4];
+	__u16 port;
+	__u8 proto; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 family;
+};
+
+struct sp_svc_val {
+	__u32 id; /* names the Service's slots and affinity entries */
+	__u16 count;
+	__u16 flags;
+	__u32 affinity_timeout; /* seconds */
+};
+
+struct sp_slot_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+
+struct sp_backend {
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+	__u8 pad;
+};
+
+/* The client is its network namespace: the connect hook runs before a source address exists. */
+struct sp_aff_key {
+	__u64 netns_cookie;
+	__u32 svc_id;
+	__u32 pad;
+};
+
+struct sp_aff_val {
+	struct sp_backend backend; /* valid while slot still holds it */
+	__u32 slot;
+	__u32 pad;
+	__u64 last_ns; /* bpf_ktime_get_ns() of the last use */
+};
+
+struct sp_rev_key {
+	__u64 cookie; /* the socket's */
+	struct sp_backend backend;
+};
+
+struct sp_rev_val {
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+	__u8 pad;
+};
+
+enum sp_stat {
+	SP_STAT_CONNECT = 0, /* connects translated */
+	SP_STAT_SENDMSG,     /* datagrams translated */
+	SP_STAT_REFUSED,     /* refused: no endpoint */
+	SP_STAT_AFFINITY,    /* sessionAffinity hits */
+	SP_STAT_REVNAT,      /* recvmsg/getpeername addresses restored */
+	SP_STAT_COUNT
+};
+
+#endif
