@@ -92,19 +92,13 @@ int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *c
 	return ret;
 }
 
-int root_probe(struct mroot *r, struct diag *d)
+int root_probe(struct mroot *r)
 {
 	struct stat st;
 	char *slash;
 
-	if (stat(r->path, &st)) {
-		int err = errno;
-
-		if (d)
-			diag_add(d, "%s: %s", r->path,
-			         err == ENOENT ? "no such file or directory" : strerror(err));
-		return -err;
-	}
+	if (stat(r->path, &st))
+		return -errno;
 	if (r->dir && r->is_dir == !!S_ISDIR(st.st_mode))
 		return 0;
 	free(r->dir);
@@ -130,11 +124,41 @@ int root_probe(struct mroot *r, struct diag *d)
 }
 
 /*
+ * A root that cannot be read now (err: ENOENT, EMFILE, EACCES...): its
+ * files are kept as they are (a PATH renamed away for a moment, or a
+ * directory swapped, is not "no objects"), the problem is reported when
+ * it is new or report_same asks, and the root is read again with backoff.
+ * Returns 1 (one problem).
+ */
+static int root_trouble(struct mroot *r, int err, const char *what, struct diag *d,
+                        bool report_same)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_files; i++)
+		n += r->files[i]->objs.n_services + r->files[i]->objs.n_slices +
+		     r->files[i]->objs.n_nodes;
+	r->backoff_ms = backoff_next(r->backoff_ms);
+	r->retry_at = now_ms() + r->backoff_ms;
+	if (r->err == err && !report_same)
+		return 1;
+	r->err = err;
+	if (n)
+		diag_add(d, "%s: %s%s (keeping its %zu objects until it can be read; retrying)",
+		         r->path, what, err == ENOENT ? "no such file or directory" : strerror(err),
+		         n);
+	else
+		diag_add(d, "%s: %s%s", r->path, what,
+		         err == ENOENT ? "no such file or directory" : strerror(err));
+	return 1;
+}
+
+/*
  * List a directory root: new files are added (not read yet), vanished ones
  * dropped. Returns 0, or 1 when the directory cannot be read (its files
  * are kept as they are).
  */
-static int root_list_dir(struct mroot *r, struct diag *d, bool *changed)
+static int root_list_dir(struct mroot *r, struct diag *d, bool report_same, bool *changed)
 {
 	struct mfile **files = NULL;
 	char **names = NULL;
@@ -143,10 +167,8 @@ static int root_list_dir(struct mroot *r, struct diag *d, bool *changed)
 	DIR *dir;
 
 	dir = opendir(r->path);
-	if (!dir) {
-		diag_add(d, "%s: cannot read directory: %s", r->path, strerror(errno));
-		return 1;
-	}
+	if (!dir)
+		return root_trouble(r, errno, "cannot read directory: ", d, report_same);
 	while ((de = readdir(dir))) {
 		if (!manifest_name(de->d_name))
 			continue;
@@ -187,25 +209,27 @@ static int root_list_dir(struct mroot *r, struct diag *d, bool *changed)
 	return 0;
 }
 
-int root_prepare(struct mroot *r, struct diag *d, bool *changed)
+int root_prepare(struct mroot *r, struct diag *d, bool report_same, bool *changed)
 {
 	bool was_dir = r->is_dir, had = r->dir != NULL;
 	int ret;
 
-	ret = root_probe(r, d);
+	ret = root_probe(r);
 	if (ret) {
-		root_clear(r, changed);
+		root_trouble(r, -ret, "", d, report_same);
 		return ret;
 	}
 	if (had && was_dir != r->is_dir)
 		root_clear(r, changed);
-	if (r->is_dir)
-		return root_list_dir(r, d, changed);
-	if (!r->n_files) {
+	if (r->is_dir && root_list_dir(r, d, report_same, changed))
+		return 1;
+	if (!r->is_dir && !r->n_files) {
 		r->files = xcalloc(1, sizeof(*r->files));
 		r->files[0] = mfile_new(r, r->base);
 		r->n_files = 1;
 	}
+	r->err = 0;
+	r->backoff_ms = 0;
 	return 0;
 }
 
@@ -216,11 +240,8 @@ int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed
 
 	if (!r->is_dir) {
 		ret = mfile_reload(r->files[0], d, report_same, changed);
-		if (ret == -ENOENT) { /* gone since root_probe() */
-			diag_add(d, "%s: no such file or directory", r->path);
-			root_clear(r, changed);
-			return 1;
-		}
+		if (ret == -ENOENT) /* gone since root_probe() */
+			return root_trouble(r, ENOENT, "", d, report_same);
 		return ret;
 	}
 	for (size_t i = 0; i < r->n_files; i++) {
@@ -240,20 +261,47 @@ int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed
 	return problems;
 }
 
+/*
+ * The directory that holds path and path's name in it, from the string
+ * alone ("a/b/" -> "a", "b"; "b" -> ".", "b"; "/" -> NULL, "/").
+ */
+static void path_split(const char *path, char **dir, char **name)
+{
+	size_t len = strlen(path), end;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	for (end = len; end > 0 && path[end - 1] != '/'; end--)
+		;
+	*name = strndup(path + end, len - end);
+	if (end == 0)
+		*dir = xstrdup(".");
+	else if (end == len) /* "/" */
+		*dir = NULL;
+	else
+		*dir = strndup(path, end > 1 ? end - 1 : 1);
+	if (!*name || (end && end != len && !*dir))
+		die_oom();
+}
+
 /* --- the source ------------------------------------------------------------------ */
 
 struct manifest_source *manifest_source_new(const char *const *paths, size_t n_paths)
 {
 	struct manifest_source *ms = xcalloc(1, sizeof(*ms));
 
-	ms->ifd = -1;
+	ms->ifd = ms->tfd = ms->efd = -1;
+	ms->debounce_ms = MANIFEST_DEBOUNCE_MS;
 	ms->max_size = MANIFEST_MAX_FILE_SIZE;
 	ms->roots = xcalloc(n_paths, sizeof(*ms->roots));
 	for (size_t i = 0; i < n_paths; i++) {
-		ms->roots[i].ms = ms;
-		ms->roots[i].wd = -1;
-		ms->roots[i].opts = &ms->opts;
-		ms->roots[i].path = xstrdup(paths[i]);
+		struct mroot *r = &ms->roots[i];
+
+		r->ms = ms;
+		r->wd = r->pwd = -1;
+		r->opts = &ms->opts;
+		r->path = xstrdup(paths[i]);
+		path_split(r->path, &r->pdir, &r->pname);
 		ms->n_roots++;
 	}
 	return ms;
@@ -263,6 +311,7 @@ void manifest_source_free(struct manifest_source *ms)
 {
 	if (!ms)
 		return;
+	watch_close(ms);
 	for (size_t i = 0; i < ms->n_roots; i++) {
 		struct mroot *r = &ms->roots[i];
 
@@ -272,11 +321,11 @@ void manifest_source_free(struct manifest_source *ms)
 		free(r->path);
 		free(r->dir);
 		free(r->base);
+		free(r->pdir);
+		free(r->pname);
 	}
 	free(ms->roots);
 	claims_free(&ms->claims);
-	if (ms->ifd >= 0)
-		close(ms->ifd);
 	free(ms);
 }
 
@@ -304,7 +353,7 @@ int manifest_source_load(struct manifest_source *ms, struct diag *d)
 	bool changed = false;
 
 	for (size_t i = 0; i < ms->n_roots; i++) {
-		st[i] = root_prepare(&ms->roots[i], &pre[i], &changed);
+		st[i] = root_prepare(&ms->roots[i], &pre[i], true, &changed);
 		for (size_t j = 0; !st[i] && j < ms->roots[i].n_files; j++)
 			flist_add(&ahead, ms->roots[i].files[j]);
 	}

@@ -11,7 +11,9 @@
  * objects that were good before stay (and the problem is logged); when an
  * object inside a valid file turns invalid, its previous version stays.
  * Changes are picked up with inotify (directories are watched, so editors'
- * rename-into-place and new files are seen).
+ * rename-into-place and new files are seen), debounced. A PATH renamed
+ * away, swapped or unreadable for a while keeps its objects until it can
+ * be read again; so does a file that cannot be read (retried).
  */
 #ifndef SVCPROXY_MANIFEST_H
 #define SVCPROXY_MANIFEST_H
@@ -60,15 +62,26 @@ void manifest_source_set_decode_opts(struct manifest_source *ms, const struct de
 int manifest_source_load(struct manifest_source *ms, struct diag *d);
 
 /*
- * Start watching with inotify. Returns a file descriptor to poll for
- * reading, or -errno.
+ * Start watching (inotify on every directory PATH and on the directory
+ * holding every PATH, plus a timer). Returns one file descriptor to poll
+ * for reading (an epoll fd), or -errno.
  */
 int manifest_source_watch(struct manifest_source *ms);
 
 /*
- * Call when the watch fd is readable. Re-reads the files that changed.
- * Returns 1 when the set of objects changed, 0 when not, -errno on error.
- * Problems go to d.
+ * Changes are read once no other came for this long (or at the latest a
+ * second after the first), so that an editor's save is read once, whole:
+ * not as a missing or empty file in between. 0 reads at once.
+ */
+#define MANIFEST_DEBOUNCE_MS 100
+void manifest_source_set_debounce(struct manifest_source *ms, unsigned ms_quiet);
+
+/*
+ * Call when the watch fd is readable (a spurious call is harmless).
+ * Re-reads what changed once it is due, and retries failed reads (100 ms
+ * doubling to 10 s). Returns 1 when the set of objects changed, 0 when
+ * not (or not yet: changes wait for quiet), -errno on error. Problems go
+ * to d, each once per change of state, not once per retry.
  */
 int manifest_source_handle_events(struct manifest_source *ms, struct diag *d);
 

@@ -95,18 +95,37 @@ struct mroot {
 	bool is_dir; /* as found by the last probe */
 	char *dir;   /* watched directory: path itself, or a file's parent */
 	char *base;  /* for a file PATH: its name in dir */
-	int wd;      /* inotify watch, or -1 */
+	char *pdir;  /* the directory holding path (NULL for "/") ... */
+	char *pname; /* ... and path's name in it */
+	int wd;      /* inotify watch of a directory PATH, or -1 */
+	int pwd;     /* ... of pdir (renames of PATH, a file PATH's writes), or -1 */
 	struct mfile **files;
 	size_t n_files;
 	const struct decode_opts *opts; /* the source's */
+	/* when it cannot be read (missing, unlistable): reported once, retried */
+	int err;             /* its errno; 0: fine */
+	unsigned backoff_ms; /* the next retry's delay; 0: none due */
+	uint64_t retry_at;   /* ... due then (CLOCK_MONOTONIC ms) */
+};
+
+/* A root to read again (name NULL: all of it, and its watches renewed), or one name in it. */
+struct touched {
+	size_t root;
+	char *name;
 };
 
 struct manifest_source {
 	struct mroot *roots;
 	size_t n_roots;
-	int ifd;          /* inotify, or -1 */
-	unsigned workers; /* threads for reading files; 0: one per CPU */
-	size_t max_size;  /* bytes per file */
+	int ifd; /* inotify, or -1 */
+	int tfd; /* timerfd: debounce and retries, or -1 */
+	int efd; /* epoll over ifd and tfd: the fd the caller polls, or -1 */
+	unsigned debounce_ms;
+	struct touched *pend; /* changes seen, waiting for quiet */
+	size_t n_pend;
+	uint64_t pend_first, pend_last; /* when the first and last of them came */
+	unsigned workers;               /* threads for reading files; 0: one per CPU */
+	size_t max_size;                /* bytes per file */
 	struct decode_opts opts;
 	struct claims claims;
 };
@@ -138,7 +157,8 @@ int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *change
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS   10000
 
-uint64_t now_ms(void); /* CLOCK_MONOTONIC */
+uint64_t now_ms(void);                  /* CLOCK_MONOTONIC */
+unsigned backoff_next(unsigned cur_ms); /* 0 -> RETRY_FIRST_MS, then doubling to RETRY_MAX_MS */
 
 void diag_copy(struct diag *dst, const struct diag *src);
 void diag_move(struct diag *dst, struct diag *src); /* src's messages to dst's end */
@@ -168,9 +188,10 @@ void fetch_all(const struct manifest_source *ms, struct mfile **files, size_t n)
 /*
  * First half of reading a root completely: find out what it holds now
  * (files not read yet). Returns 0 when its files are to be read, problems
- * (> 0) when not, or -errno when PATH is missing.
+ * (> 0) when not, or -errno when PATH is missing. A PATH missing or
+ * unreadable keeps its files (reported once unless report_same, retried).
  */
-int root_prepare(struct mroot *r, struct diag *d, bool *changed);
+int root_prepare(struct mroot *r, struct diag *d, bool report_same, bool *changed);
 /*
  * Second half: (re)read every file of a prepared root, in order (unchanged
  * texts are cheap: only hashed). Returns the number of problems.
@@ -180,7 +201,11 @@ int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed
 struct mfile *root_file(struct mroot *r, const char *name, size_t *at);
 /* Re-read one name of a root: dropped when gone. Returns the number of problems. */
 int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *changed);
-/* Find out whether the PATH is a file or a directory; -errno if neither (named in d). */
-int root_probe(struct mroot *r, struct diag *d);
+/* Find out whether the PATH is a file or a directory; -errno if neither. */
+int root_probe(struct mroot *r);
+
+/* --- manifest_watch.c ------------------------------------------------------------- */
+
+void watch_close(struct manifest_source *ms); /* the fds and pending changes */
 
 #endif

@@ -192,6 +192,11 @@ uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+unsigned backoff_next(unsigned cur_ms)
+{
+	return !cur_ms ? RETRY_FIRST_MS : cur_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : cur_ms * 2;
+}
+
 static const char *file_type(unsigned mode)
 {
 	switch (mode & S_IFMT) {

@@ -17,10 +17,42 @@
 #include <string.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "source/manifest.h"
+
+/* A source with a short debounce, so that the tests stay quick. */
+static struct manifest_source *src_new(const char *const *paths, size_t n)
+{
+	struct manifest_source *ms = manifest_source_new(paths, n);
+
+	manifest_source_set_debounce(ms, 10);
+	return ms;
+}
+
+/*
+ * Wait for ms's fd, then handle what comes until it has been quiet for
+ * 50 ms (debounce and retries come through the same fd). 1 when any
+ * call said the objects changed, else 0 (or the first error).
+ */
+static int settle(struct manifest_source *ms, int fd, struct diag *d)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int ret = 0, timeout = 2000;
+
+	while (poll(&p, 1, timeout) == 1) {
+		int r = manifest_source_handle_events(ms, d);
+
+		if (r < 0)
+			return r;
+		ret |= r;
+		timeout = 50;
+	}
+	assert_int_equal(timeout, 50); /* something came */
+	return ret;
+}
 
 struct fix {
 	char dir[64];
@@ -39,7 +71,7 @@ static int setup(void **state)
 	if (!mkdtemp(f.dir))
 		return -1;
 	paths[0] = f.dir;
-	f.ms = manifest_source_new(paths, 1);
+	f.ms = src_new(paths, 1);
 	*state = &f;
 	return f.ms ? 0 : -1;
 }
@@ -59,10 +91,15 @@ static int teardown(void **state)
 /* Write name in the test directory, atomically (rename into place). */
 static void put(struct fix *f, const char *name, const char *text)
 {
+	const char *slash = strrchr(name, '/');
 	char tmp[128], path[128];
 	FILE *fp;
 
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", f->dir, name);
+	if (slash) /* in a subdirectory: the temporary file beside it */
+		snprintf(tmp, sizeof(tmp), "%s/%.*s/.%s.tmp", f->dir, (int)(slash - name), name,
+		         slash + 1);
+	else
+		snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", f->dir, name);
 	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
 	fp = fopen(tmp, "w");
 	assert_non_null(fp);
@@ -144,11 +181,7 @@ static void assert_msg_has(struct fix *f, const char *sub)
 /* Wait for the watch fd, then handle what came; returns handle_events(). */
 static int events(struct fix *f, int fd)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	assert_int_equal(poll(&p, 1, 2000), 1);
-	usleep(20000); /* let the rest of a burst arrive */
-	return manifest_source_handle_events(f->ms, &f->d);
+	return settle(f->ms, fd, &f->d);
 }
 
 static void test_load_dir(void **state)
@@ -182,7 +215,7 @@ static void test_missing_path(void **state)
 {
 	struct fix *f = *state;
 	const char *paths[] = {"/nonexistent/svcproxy.yaml"};
-	struct manifest_source *ms = manifest_source_new(paths, 1);
+	struct manifest_source *ms = src_new(paths, 1);
 
 	assert_non_null(ms);
 	assert_int_equal(manifest_source_load(ms, &f->d), -ENOENT);
@@ -202,7 +235,7 @@ static void test_file_path(void **state)
 	put(f, "one.yaml", svc_yaml("one", 80));
 	put(f, "two.yaml", svc_yaml("two", 80));
 	snprintf(path, sizeof(path), "%s/one.yaml", f->dir);
-	ms = manifest_source_new(paths, 1);
+	ms = src_new(paths, 1);
 	assert_int_equal(manifest_source_load(ms, &f->d), 0);
 	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
 	assert_int_equal(m.n_services, 1);
@@ -473,27 +506,21 @@ static void test_watch_file_path(void **state)
 	char path[128];
 	const char *paths[] = {path};
 	struct manifest_source *ms;
-	struct pollfd p;
 	struct model m;
 	int fd;
 
 	put(f, "one.yaml", svc_yaml("one", 80));
 	snprintf(path, sizeof(path), "%s/one.yaml", f->dir);
-	ms = manifest_source_new(paths, 1);
+	ms = src_new(paths, 1);
 	assert_int_equal(manifest_source_load(ms, &f->d), 0);
 	fd = manifest_source_watch(ms);
 	assert_true(fd >= 0);
 
 	put(f, "two.yaml", svc_yaml("two", 80));
-	p = (struct pollfd){.fd = fd, .events = POLLIN};
-	assert_int_equal(poll(&p, 1, 2000), 1);
-	assert_int_equal(manifest_source_handle_events(ms, &f->d), 0);
+	assert_int_equal(settle(ms, fd, &f->d), 0);
 
 	put(f, "one.yaml", svc_yaml("one", 81));
-	p = (struct pollfd){.fd = fd, .events = POLLIN};
-	assert_int_equal(poll(&p, 1, 2000), 1);
-	usleep(20000);
-	assert_int_equal(manifest_source_handle_events(ms, &f->d), 1);
+	assert_int_equal(settle(ms, fd, &f->d), 1);
 	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
 	assert_int_equal(m.n_services, 1);
 	assert_int_equal(m.services[0]->ports[0].port, 81);
@@ -584,6 +611,189 @@ static void test_too_big(void **state)
 	assert_non_null(svc(f, "api"));
 }
 
+/* Handle what comes on fd for ms milliseconds; every view in between must hold name. */
+static void watch_keeps(struct fix *f, int fd, int ms, const char *name)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (poll(&p, 1, 10) != 1)
+			continue;
+		if (manifest_source_handle_events(f->ms, &f->d) > 0) {
+			view(f);
+			assert_non_null(svc(f, name));
+		}
+	}
+}
+
+/*
+ * An editor's save is read once, whole: moved away then written anew, or
+ * truncated then written, the Service never leaves the view in between.
+ */
+static void test_debounce(void **state)
+{
+	struct fix *f = *state;
+	char path[128];
+	FILE *fp;
+	int fd;
+
+	manifest_source_set_debounce(f->ms, 100);
+	put(f, "a.yaml", svc_yaml("web", 80));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	fd = manifest_source_watch(f->ms);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/a.yaml", f->dir);
+
+	/* vim: rename to a backup, create the file, write it a bit later */
+	put_rename(f, "a.yaml", "a.yaml~");
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fflush(fp), 0);
+	watch_keeps(f, fd, 30, "web");
+	assert_true(fputs(svc_yaml("web", 81), fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	watch_keeps(f, fd, 400, "web");
+	view(f);
+	assert_int_equal(svc(f, "web")->ports[0].port, 81);
+
+	/* truncated in place, written 30 ms later */
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fclose(fp), 0);
+	watch_keeps(f, fd, 30, "web");
+	put_raw(f, "a.yaml", svc_yaml("web", 82));
+	watch_keeps(f, fd, 400, "web");
+	view(f);
+	assert_int_equal(svc(f, "web")->ports[0].port, 82);
+	assert_int_equal(f->d.n, 0);
+}
+
+/*
+ * The PATH directory swapped (`mv dir old && mv new dir`), or a symlink
+ * PATH pointed elsewhere (`mv -T`), or its parent renamed: the objects
+ * never leave in between, and what the PATH names then is watched.
+ */
+static void test_dir_swap(void **state)
+{
+	struct fix *f = *state;
+	char m[128], path[160];
+	const char *paths[] = {m};
+	struct manifest_source *ms;
+	struct model mv;
+	int fd;
+
+	snprintf(m, sizeof(m), "%s/p/m", f->dir);
+	snprintf(path, sizeof(path), "%s/p", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(mkdir(m, 0755), 0);
+	put(f, "p/m/a.yaml", svc_yaml("one", 80));
+	manifest_source_free(f->ms);
+	f->ms = ms = src_new(paths, 1);
+	assert_int_equal(manifest_source_load(ms, &f->d), 0);
+	fd = manifest_source_watch(ms);
+	assert_true(fd >= 0);
+
+	/* mv m old && mv new m */
+	snprintf(path, sizeof(path), "%s/p/new", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put(f, "p/new/b.yaml", svc_yaml("two", 80));
+	put_rename(f, "p/m", "p/old");
+	watch_keeps(f, fd, 30, "one");
+	put_rename(f, "p/new", "p/m");
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+	assert_non_null(svc(f, "two"));
+	put(f, "p/m/c.yaml", svc_yaml("three", 80)); /* the new directory is watched */
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+	view(f);
+	assert_non_null(svc(f, "three"));
+	put(f, "p/old/d.yaml", svc_yaml("four", 80)); /* the old one is not */
+	assert_int_equal(manifest_source_handle_events(ms, &f->d), 0);
+
+	/* the parent renamed away for a while, another put in its place */
+	put_rename(f, "p", "p.1");
+	watch_keeps(f, fd, 150, "two"); /* missing: polled, objects kept */
+	assert_msg_has(f, "/p/m: no such file or directory (keeping its 2 objects");
+	snprintf(path, sizeof(path), "%s/p", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/p/m", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put(f, "p/m/e.yaml", svc_yaml("five", 80));
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+	view(f);
+	assert_int_equal(f->m.n_services, 1);
+	assert_non_null(svc(f, "five"));
+	put(f, "p/m/e.yaml", svc_yaml("five", 81));
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+
+	/* a symlink PATH swapped atomically */
+	snprintf(path, sizeof(path), "%s/p/v1", f->dir);
+	assert_int_equal(rename(m, path), 0);
+	assert_int_equal(symlink("v1", m), 0);
+	assert_int_equal(settle(ms, fd, &f->d), 0 /* the same files */);
+	snprintf(path, sizeof(path), "%s/p/v2", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put(f, "p/v2/g.yaml", svc_yaml("six", 80));
+	snprintf(path, sizeof(path), "%s/p/m.tmp", f->dir);
+	assert_int_equal(symlink("v2", path), 0);
+	put_rename(f, "p/m.tmp", "p/m");
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+	assert_int_equal(manifest_source_model(ms, &mv, &f->d), 0);
+	assert_int_equal(mv.n_services, 1);
+	assert_string_equal(mv.services[0]->name, "six");
+	model_free_view(&mv);
+	put(f, "p/v2/g.yaml", svc_yaml("six", 81));
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+}
+
+/*
+ * A read that fails (EMFILE here) keeps the file's objects, is reported
+ * once however often it is retried, and is retried until it works.
+ */
+static void test_retry(void **state)
+{
+	struct fix *f = *state;
+	struct rlimit old, low;
+	struct pollfd p;
+	int fd, lowest;
+
+	put(f, "a.yaml", svc_yaml("web", 80));
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
+	fd = manifest_source_watch(f->ms);
+	assert_true(fd >= 0);
+	put(f, "a.yaml", svc_yaml("web", 81));
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lowest = dup(0);
+	assert_true(lowest > 0);
+	close(lowest);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest; /* no file can be opened */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(settle(f->ms, fd, &f->d), 0);
+	/* several retries (100, 200, 400 ms) */
+	for (int i = 0; i < 80; i++) {
+		p = (struct pollfd){.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 10) == 1)
+			assert_int_equal(manifest_source_handle_events(f->ms, &f->d), 0);
+	}
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(f->d.n, 1);
+	assert_msg_has(f, "a.yaml: cannot read: Too many open files (keeping its previous "
+	                  "objects); retrying");
+	view(f);
+	assert_int_equal(svc(f, "web")->ports[0].port, 80);
+	/* the next retry (at most 10 s later; here 1.5 s after the first) reads it */
+	for (int i = 0; i < 300; i++) {
+		p = (struct pollfd){.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 10) == 1 && manifest_source_handle_events(f->ms, &f->d) == 1)
+			break;
+	}
+	view(f);
+	assert_int_equal(svc(f, "web")->ports[0].port, 81);
+	assert_int_equal(f->d.n, 1);
+}
+
 /* Many Services, one per file and all in one file: must stay fast. */
 static void test_many(void **state)
 {
@@ -656,14 +866,6 @@ static void assert_same_view(struct manifest_source *seq, struct manifest_source
 	diag_clear(&db);
 }
 
-/* Wait until fd is readable (events for both sources came). */
-static void wait_fd(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	assert_int_equal(poll(&p, 1, 2000), 1);
-}
-
 static void test_parallel_same(void **state)
 {
 	struct fix *f = *state;
@@ -702,8 +904,8 @@ static void test_parallel_same(void **state)
 	paths[0] = f->dir;
 	paths[1] = "/nonexistent/svcproxy-test";
 	paths[2] = one;
-	seq = manifest_source_new(paths, 3);
-	par = manifest_source_new(paths, 3);
+	seq = src_new(paths, 3);
+	par = src_new(paths, 3);
 	assert_non_null(seq);
 	assert_non_null(par);
 	manifest_source_set_workers(seq, 1);
@@ -730,8 +932,8 @@ static void test_parallel_same(void **state)
 	manifest_source_free(seq);
 	manifest_source_free(par);
 	paths[1] = one;
-	seq = manifest_source_new(paths, 2);
-	par = manifest_source_new(paths, 2);
+	seq = src_new(paths, 2);
+	par = src_new(paths, 2);
 	assert_non_null(seq);
 	assert_non_null(par);
 	manifest_source_set_workers(seq, 1);
@@ -750,13 +952,10 @@ static void test_parallel_same(void **state)
 	put(f, "f7.yaml", svc_yaml("dup", 7));
 	put(f, "f9.yaml", svc_yaml("s9", 0));
 	del(f, "f4.yaml");
-	wait_fd(fs);
-	wait_fd(fp);
-	usleep(20000); /* let the rest of the burst arrive */
 	diag_clear(&dseq);
 	diag_clear(&dpar);
-	assert_int_equal(manifest_source_handle_events(seq, &dseq), 1);
-	assert_int_equal(manifest_source_handle_events(par, &dpar), 1);
+	assert_int_equal(settle(seq, fs, &dseq), 1);
+	assert_int_equal(settle(par, fp, &dpar), 1);
 	assert_true(dseq.n > 0);
 	assert_diag_equal(&dseq, &dpar);
 	assert_same_view(seq, par);
@@ -869,7 +1068,7 @@ static void assert_model_equal(const struct model *a, const struct model *b)
 static void assert_view_fresh(struct fix *f, struct manifest_source *inc, const char **paths,
                               size_t n_paths)
 {
-	struct manifest_source *ref = manifest_source_new(paths, n_paths);
+	struct manifest_source *ref = src_new(paths, n_paths);
 	struct model a = {0}, b = {0}, again = {0};
 	struct diag da = {0}, db = {0}, dagain = {0};
 
@@ -906,16 +1105,14 @@ static void change_seen(struct fix *f, struct manifest_source *inc, int fd, cons
 {
 	struct diag d = {0};
 
-	wait_fd(fd);
-	usleep(20000); /* let the rest of the burst arrive */
-	assert_true(manifest_source_handle_events(inc, &d) >= 0);
+	assert_true(settle(inc, fd, &d) >= 0);
 	diag_clear(&d);
 	assert_view_fresh(f, inc, paths, n_paths);
 }
 
 static void view_sequence(struct fix *f, const char **paths, size_t n_paths)
 {
-	struct manifest_source *inc = manifest_source_new(paths, n_paths);
+	struct manifest_source *inc = src_new(paths, n_paths);
 	struct diag d = {0};
 	char a[128], b[128], want[512];
 	int fd;
@@ -998,14 +1195,10 @@ static void view_sequence(struct fix *f, const char **paths, size_t n_paths)
 	 */
 	put_docs(f, "b.yaml", svc_doc("default", "s3", 70000), node_doc("n1"), node_doc("n3"),
 	         NULL);
-	wait_fd(fd);
-	usleep(20000);
-	assert_int_equal(manifest_source_handle_events(inc, &d), 0);
+	assert_int_equal(settle(inc, fd, &d), 0);
 	diag_clear(&d);
 	put_docs(f, "d.yaml", node_doc("n2"), svc_doc("default", "s3", 91), NULL);
-	wait_fd(fd);
-	usleep(20000);
-	assert_int_equal(manifest_source_handle_events(inc, &d), 1);
+	assert_int_equal(settle(inc, fd, &d), 1);
 	diag_clear(&d);
 	model_free_view(&f->m);
 	diag_clear(&f->d);
@@ -1062,7 +1255,7 @@ static void test_view_kept_same_random(void **state)
 	enum { N_NAMES = 600, N_FILES = 8 };
 	struct fix *f = *state;
 	const char *paths[1] = {f->dir};
-	struct manifest_source *inc = manifest_source_new(paths, 1);
+	struct manifest_source *inc = src_new(paths, 1);
 	size_t cap = 256 * 1024;
 	char *text = malloc(cap);
 	int owner[N_NAMES];
@@ -1125,6 +1318,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_file_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_regular, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_debounce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dir_swap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parallel_same, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_kept_same, setup, teardown),
