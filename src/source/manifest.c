@@ -48,6 +48,29 @@ static size_t file_lower_bound(const struct mroot *r, const char *name)
 	return lo;
 }
 
+/*
+ * A file found gone: whether to drop it (and its objects) now. While the
+ * source is watched, a file that had objects is dropped only once it has
+ * been gone for GONE_GRACE debounce periods (it is looked at again then):
+ * a name that vanished for a moment (an editor's save, a slow `mv` then
+ * write) is not "no objects". An explicit load drops it at once.
+ */
+static bool file_gone(struct mfile *f)
+{
+	const struct manifest_source *ms = f->root->ms;
+	uint64_t now = now_ms(), grace = (uint64_t)ms->debounce_ms * GONE_GRACE;
+
+	if (ms->efd < 0 || model_empty(&f->objs))
+		return true;
+	if (!f->gone_since)
+		f->gone_since = now;
+	if (now - f->gone_since >= grace)
+		return true;
+	f->backoff_ms = (unsigned)grace; /* look again when it is up */
+	f->retry_at = f->gone_since + grace;
+	return false;
+}
+
 static void root_remove_at(struct mroot *r, size_t i, bool *changed)
 {
 	if (!model_empty(&r->files[i]->objs))
@@ -86,7 +109,8 @@ int root_refresh_name(struct mroot *r, const char *name, struct diag *d, bool *c
 
 	ret = mfile_reload(root_file(r, name, &i), d, false, changed);
 	if (ret == -ENOENT) {
-		root_remove_at(r, i, changed);
+		if (file_gone(r->files[i]))
+			root_remove_at(r, i, changed);
 		ret = 0;
 	}
 	return ret;
@@ -183,10 +207,14 @@ static int root_list_dir(struct mroot *r, struct diag *d, bool report_same, bool
 		qsort(names, n, sizeof(*names), name_cmp);
 
 	/* merge the sorted old list with the sorted new one */
-	files = xcalloc(n + 1, sizeof(*files));
+	files = xcalloc(n + r->n_files + 1, sizeof(*files)); /* gone ones may stay */
 	while (i < r->n_files || j < n) {
 		int c = i == r->n_files ? 1 : j == n ? -1 : strcmp(r->files[i]->name, names[j]);
 
+		if (c < 0 && !file_gone(r->files[i])) { /* gone, for now */
+			files[nf++] = r->files[i++];
+			continue;
+		}
 		if (c < 0) { /* gone */
 			if (!model_empty(&r->files[i]->objs))
 				*changed = true;
@@ -248,6 +276,10 @@ int root_reload(struct mroot *r, struct diag *d, bool report_same, bool *changed
 		struct mfile *f = r->files[i];
 
 		ret = mfile_reload(f, d, report_same, changed);
+		if (ret == -ENOENT && !file_gone(f)) { /* vanished, for now */
+			r->files[nf++] = f;
+			continue;
+		}
 		if (ret == -ENOENT) { /* vanished since readdir */
 			if (!model_empty(&f->objs))
 				*changed = true;

@@ -79,6 +79,7 @@ struct mfile {
 	int rerr;
 	unsigned backoff_ms; /* after MREAD_FAILED: the next retry's delay; 0: none due */
 	uint64_t retry_at;   /* ... due then (CLOCK_MONOTONIC ms) */
+	uint64_t gone_since; /* found missing then (kept for a grace time); 0: not */
 	const struct decode_opts *opts; /* its root's */
 	/* for the view (claims.c) */
 	uint64_t id;        /* unique among all mfiles ever made: never reused */
@@ -152,6 +153,9 @@ void mjob_clear(struct mjob *j);
  * ahead by fetch_all() when there is one.
  */
 int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *changed);
+
+/* A watched file that vanished keeps its objects for this many debounce periods. */
+#define GONE_GRACE 5
 
 /* Failed reads are retried after 100 ms, doubling up to 10 s. */
 #define RETRY_FIRST_MS 100

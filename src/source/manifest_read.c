@@ -315,6 +315,7 @@ int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *change
 	} else {
 		f->rstate = MREAD_OK;
 		f->backoff_ms = 0;
+		f->gone_since = 0;
 		if (!j->same) {
 			ret = mfile_take(f, j, d, changed);
 		} else {

@@ -46,6 +46,7 @@ from=$(mark)
 mv "$MANIFESTS" "$WORK/manifests.old" && sleep 0.03 && mv "$new" "$MANIFESTS" || fail "swap"
 wait_for 5 http_ok pod-b http://10.96.0.53/ || fail "the swapped-in directory's Service not programmed within 5 s"
 sleep 0.5
+tail -n +"$from" "$SP_LOG" | grep -E "sync:|manifests:" | sed 's/^/# /' >&2
 fewest=$(fewest_since "$from")
 ((fewest >= 2)) || fail "a sync during the swap programmed only $fewest Services"
 log "ok: fewest Services programmed during the swap: $fewest"

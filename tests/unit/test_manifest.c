@@ -28,7 +28,7 @@ static struct manifest_source *src_new(const char *const *paths, size_t n)
 {
 	struct manifest_source *ms = manifest_source_new(paths, n);
 
-	manifest_source_set_debounce(ms, 10);
+	manifest_source_set_debounce(ms, 5);
 	return ms;
 }
 
@@ -52,6 +52,18 @@ static int settle(struct manifest_source *ms, int fd, struct diag *d)
 	}
 	assert_int_equal(timeout, 50); /* something came */
 	return ret;
+}
+
+/* Handle what comes on fd until a call says the objects changed; false after timeout_ms. */
+static bool until_changed(struct manifest_source *ms, int fd, struct diag *d, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		if (poll(&p, 1, 10) == 1 && manifest_source_handle_events(ms, d) == 1)
+			return true;
+	}
+	return false;
 }
 
 struct fix {
@@ -666,6 +678,20 @@ static void test_debounce(void **state)
 	view(f);
 	assert_int_equal(svc(f, "web")->ports[0].port, 82);
 	assert_int_equal(f->d.n, 0);
+
+	/* gone for longer than the debounce, back within the grace time: kept */
+	put_rename(f, "a.yaml", "a.yaml~");
+	watch_keeps(f, fd, 250, "web");
+	put(f, "a.yaml", svc_yaml("web", 83));
+	watch_keeps(f, fd, 400, "web");
+	view(f);
+	assert_int_equal(svc(f, "web")->ports[0].port, 83);
+	/* gone for good: dropped once the grace time (5 debounce periods) is up */
+	del(f, "a.yaml");
+	watch_keeps(f, fd, 300, "web");
+	assert_true(until_changed(f->ms, fd, &f->d, 3000));
+	view(f);
+	assert_null(svc(f, "web"));
 }
 
 /*
@@ -784,11 +810,7 @@ static void test_retry(void **state)
 	view(f);
 	assert_int_equal(svc(f, "web")->ports[0].port, 80);
 	/* the next retry (at most 10 s later; here 1.5 s after the first) reads it */
-	for (int i = 0; i < 300; i++) {
-		p = (struct pollfd){.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 10) == 1 && manifest_source_handle_events(f->ms, &f->d) == 1)
-			break;
-	}
+	assert_true(until_changed(f->ms, fd, &f->d, 3000));
 	view(f);
 	assert_int_equal(svc(f, "web")->ports[0].port, 81);
 	assert_int_equal(f->d.n, 1);
