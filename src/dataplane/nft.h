@@ -83,7 +83,9 @@ int nft_dp_adopt(struct nft_dp *dp);
  * Make the kernel hold exactly ds, in one atomic transaction carrying only
  * the differences from what is programmed. Returns 0 or -errno; on error
  * the kernel is unchanged (the transaction is all or nothing) and so is
- * what dp believes is programmed.
+ * what dp believes is programmed. Except -ENOBUFS: the kernel's answers
+ * were lost and the transaction may have been applied; after any error,
+ * nft_dp_adopt() and a full sync make the two agree again.
  */
 int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_stats *st);
 

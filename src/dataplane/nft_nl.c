@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <stdatomic.h>
 #include <libnftnl/common.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -50,8 +51,13 @@ int nft_nl_open(struct nft_nl *nl, int family)
 		nl->sock = NULL;
 		return -e;
 	}
-	/* extended ACK: the kernel says what it did not like */
+	/*
+	 * Extended ACK: the kernel says what it did not like. Capped ACK: an
+	 * error does not echo the whole request back, so the errors of a large
+	 * batch fit the receive buffer (nft_txn_commit() sizes it).
+	 */
 	mnl_socket_setsockopt(nl->sock, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nl->sock, NETLINK_CAP_ACK, &one, sizeof(one));
 	nl->portid = mnl_socket_get_portid(nl->sock);
 	return 0;
 }
@@ -105,6 +111,38 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
 	return dc->cb(nlh, dc->data);
 }
 
+int nft_nl_drain(struct nft_nl *nl)
+{
+	static uint8_t buf[1 << 16];
+	int n = 0;
+
+	if (!nl->sock)
+		return 0;
+	while (recv(mnl_socket_get_fd(nl->sock), buf, sizeof(buf), MSG_DONTWAIT) >= 0 ||
+	       errno == ENOBUFS)
+		n++;
+	return n;
+}
+
+/*
+ * Run cb over the messages of buf that answer seq; others (left over from
+ * an earlier exchange) are skipped. MNL_CB_STOP once seq is done, else
+ * MNL_CB_OK, or -1 with errno (an error from the kernel included).
+ */
+static int request_replies(struct nft_nl *nl, const uint8_t *buf, size_t len, uint32_t seq,
+                           struct dump_ctx *dc)
+{
+	const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+	int left = (int)len, ret = MNL_CB_OK;
+
+	for (; ret == MNL_CB_OK && mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+		if (h->nlmsg_seq != seq)
+			continue; /* a stale answer */
+		ret = mnl_cb_run(h, h->nlmsg_len, seq, nl->portid, dump_msg_cb, dc);
+	}
+	return ret;
+}
+
 int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *data)
 {
 	static uint8_t buf[1 << 16];
@@ -113,19 +151,67 @@ int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *
 	ssize_t n;
 	int ret;
 
+	nft_nl_drain(nl);
 	if (mnl_socket_sendto(nl->sock, req, req->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
 		n = mnl_socket_recvfrom(nl->sock, buf, sizeof(buf));
-		if (n < 0)
-			return -errno;
-		ret = mnl_cb_run(buf, (size_t)n, seq, nl->portid, dump_msg_cb, &dc);
-		if (ret < 0)
-			return -errno;
+		if (n < 0) {
+			ret = -errno;
+			nft_nl_drain(nl); /* the rest of an overrun dump */
+			return ret;
+		}
+		ret = request_replies(nl, buf, (size_t)n, seq, &dc);
+		if (ret < 0) {
+			ret = -errno;
+			nft_nl_drain(nl); /* the rest of a failed dump */
+			return ret;
+		}
 		if (ret == MNL_CB_STOP)
 			break;
 	}
 	return dc.interrupted ? -EINTR : 0;
+}
+
+/* ---- fault injection (a test hook) ------------------------------------- */
+
+static const struct {
+	const char *name;
+	int err;
+} fault_errnos[] = {
+    {"ENOBUFS", ENOBUFS}, {"EEXIST", EEXIST}, {"ENOENT", ENOENT}, {"EBUSY", EBUSY},
+    {"EPERM", EPERM},     {"EINVAL", EINVAL}, {"ENOMEM", ENOMEM}, {"EINTR", EINTR},
+};
+
+/* "commit:ENOBUFS:3" -> ENOBUFS, 3. 0 when spec is none of that form. */
+static int fault_parse(const char *spec, unsigned long *nth)
+{
+	char name[16];
+	int used = 0;
+
+	if (sscanf(spec, "commit:%15[A-Z]:%lu%n", name, nth, &used) != 2 || *nth == 0)
+		return 0;
+	if (spec[used] != '\0' && spec[used] != ',')
+		return 0;
+	for (size_t i = 0; i < sizeof(fault_errnos) / sizeof(fault_errnos[0]); i++)
+		if (!strcmp(name, fault_errnos[i].name))
+			return fault_errnos[i].err;
+	return 0;
+}
+
+int nft_fault_commit(void)
+{
+	static atomic_ulong commits;
+	unsigned long n = atomic_fetch_add(&commits, 1) + 1, nth;
+	const char *spec = getenv("SVCPROXY_FAULT");
+
+	for (; spec && *spec; spec = strchr(spec, ',') ? strchr(spec, ',') + 1 : "") {
+		int err = fault_parse(spec, &nth);
+
+		if (err && nth == n)
+			return err;
+	}
+	return 0;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -254,71 +340,128 @@ const uint8_t *nft_txn_seal(struct nft_txn *t, size_t *len)
 	return t->buf;
 }
 
+void nft_txn_replies_begin(struct nft_txn *t, struct nft_replies *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->first = t->first_seq;
+	r->last = t->last_seq;
+	r->end = t->last_seq + 1; /* batch end */
+}
+
+/* Log the error of operation seq of t. */
+static void reply_error(const struct nft_txn *t, const struct nlmsghdr *h, int error)
+{
+	const char *msg = extack_msg(h);
+	uint32_t op = h->nlmsg_seq - t->first_seq - 1;
+
+	if (op < t->n_ops)
+		log_err("nft", "transaction rejected at operation %u of %zu (%s): %s%s%s", op + 1,
+		        t->n_ops, t->what[op], strerror(-error), msg ? ": " : "", msg ? msg : "");
+	else
+		log_err("nft", "transaction of %zu operations rejected: %s%s%s", t->n_ops,
+		        strerror(-error), msg ? ": " : "", msg ? msg : "");
+}
+
+void nft_txn_replies(const struct nft_txn *t, struct nft_replies *r, const void *buf, size_t len)
+{
+	const struct nlmsghdr *h = buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+		const struct nlmsgerr *e;
+
+		/* only answers to this batch count: seq in [batch begin, batch end] */
+		if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq - r->first > r->end - r->first ||
+		    mnl_nlmsg_get_payload_len(h) < sizeof(*e)) {
+			r->stale++;
+			continue;
+		}
+		e = mnl_nlmsg_get_payload(h);
+		if (e->error) {
+			reply_error(t, h, e->error);
+			if (!r->err)
+				r->err = e->error;
+		}
+		if (h->nlmsg_seq == r->last)
+			r->done = true;
+	}
+}
+
+/*
+ * Size the socket buffers for this batch: the whole batch goes out in one
+ * sendmsg(), and every operation may be answered (an error, with capped
+ * ACKs about REPLY_TRUESIZE bytes of receive buffer each).
+ */
+#define REPLY_TRUESIZE 1024
+static void size_buffers(struct nft_txn *t, int fd)
+{
+	struct nft_nl *nl = t->nl;
+	int snd = (int)t->len + 4096, rcv = (int)((t->n_ops + 2) * REPLY_TRUESIZE) + (1 << 16);
+
+	if (snd > nl->sndbuf && !setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)))
+		nl->sndbuf = snd;
+	if (rcv > nl->rcvbuf && !setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)))
+		nl->rcvbuf = rcv;
+}
+
 int nft_txn_commit(struct nft_txn *t)
 {
 	static uint8_t rbuf[1 << 16];
 	struct nft_nl *nl = t->nl;
-	uint32_t last_seq;
-	bool acked = false;
-	int err = 0, fd;
+	struct nft_replies r;
+	int fd, fault;
 	size_t len;
 
 	nft_txn_elems_flush(t);
 	if (!t->n_ops)
 		return 0;
 	nft_txn_seal(t, &len);
-	last_seq = t->last_seq;
-
-	fd = mnl_socket_get_fd(nl->sock);
-	if ((int)t->len + 4096 > nl->sndbuf) {
-		int sz = (int)t->len + 4096;
-
-		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) == 0)
-			nl->sndbuf = sz;
+	fault = nft_fault_commit();
+	if (fault) {
+		log_err("nft", "transaction of %zu operations not sent: SVCPROXY_FAULT injects %s",
+		        t->n_ops, strerror(fault));
+		return -fault;
 	}
+	fd = mnl_socket_get_fd(nl->sock);
+	size_buffers(t, fd);
+	nft_nl_drain(nl); /* nothing of an earlier exchange may be read as ours */
 	if (mnl_socket_sendto(nl->sock, t->buf, t->len) < 0) {
-		err = -errno;
-		log_err("nft", "sending a %zu-byte transaction failed: %s", t->len,
-		        strerror(errno));
+		int err = -errno;
+
+		log_err("nft", "sending a %zu-byte transaction failed: %s", t->len, strerror(-err));
 		return err;
 	}
-	/* nfnetlink handled the whole batch inside sendmsg(): answers are queued */
-	while (!acked) {
-		ssize_t n = recv(fd, rbuf, sizeof(rbuf), err ? MSG_DONTWAIT : 0);
-		const struct nlmsghdr *h;
+	/*
+	 * nfnetlink handled the whole batch inside sendmsg(): the answers are
+	 * queued, the last operation's ACK (or error) last. Once it is read,
+	 * or after an error, what remains is drained without waiting.
+	 */
+	nft_txn_replies_begin(t, &r);
+	for (;;) {
+		ssize_t n =
+		    recv(fd, rbuf, sizeof(rbuf), r.done || r.err || r.lost ? MSG_DONTWAIT : 0);
 
+		if (n < 0 && errno == ENOBUFS) {
+			/* the receive buffer overran: answers were lost, ours perhaps */
+			log_err("nft", "answers to a transaction of %zu operations were lost (%s)",
+			        t->n_ops, strerror(errno));
+			r.lost = true;
+			continue;
+		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			return err ? err : -errno;
+			if (!r.err)
+				r.err = -errno;
+			break;
 		}
-		len = (size_t)n;
-		for (h = (const struct nlmsghdr *)rbuf; mnl_nlmsg_ok(h, (int)len);
-		     h = mnl_nlmsg_next(h, (int *)&len)) {
-			const struct nlmsgerr *e;
-			const char *msg;
-			uint32_t op;
-
-			if (h->nlmsg_type != NLMSG_ERROR)
-				continue;
-			e = mnl_nlmsg_get_payload(h);
-			if (e->error == 0) {
-				if (h->nlmsg_seq == last_seq)
-					acked = true;
-				continue;
-			}
-			msg = extack_msg(h);
-			op = h->nlmsg_seq - t->first_seq - 1;
-			log_err("nft", "transaction rejected at operation %u of %zu (%s): %s%s%s",
-			        op + 1, t->n_ops, op < t->n_ops ? t->what[op] : "commit",
-			        strerror(-e->error), msg ? ": " : "", msg ? msg : "");
-			if (!err)
-				err = e->error;
-			if (h->nlmsg_seq == last_seq)
-				acked = true;
-		}
+		nft_txn_replies(t, &r, rbuf, (size_t)n);
 	}
-	return err;
+	if (r.stale)
+		log_debug("nft", "skipped %zu answer(s) of earlier exchanges", r.stale);
+	if (!r.err && !r.done)
+		r.err = r.lost ? -ENOBUFS : -EPROTO; /* not acknowledged: assume it failed */
+	return r.err;
 }
 
 void nft_txn_free(struct nft_txn *t)

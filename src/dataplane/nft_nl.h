@@ -103,10 +103,42 @@ const uint8_t *nft_txn_seal(struct nft_txn *t, size_t *len);
 /*
  * Send the batch and read the answers. Returns 0 when every operation
  * was accepted, or the first error as -errno (logged with the operation
- * it concerns). The kernel applies a batch all or nothing. A batch with
- * no operation is not sent.
+ * it concerns); -ENOBUFS when answers were lost (the receive buffer
+ * overran) and the batch's fate is unknown: read the kernel back. The
+ * kernel applies a batch all or nothing. A batch with no operation is not
+ * sent. Only answers whose sequence numbers are the batch's count; the
+ * socket is drained before sending and after an error, so nothing is left
+ * for the next exchange.
  */
 int nft_txn_commit(struct nft_txn *t);
+
+/*
+ * Reading the answers to a sealed batch, one datagram at a time (what
+ * nft_txn_commit() does with what it receives; tests feed canned ones).
+ * Errors are logged with the operation they concern.
+ */
+struct nft_replies {
+	uint32_t first, last, end; /* sequence numbers: batch begin, last operation, batch end */
+	int err;                   /* the first error, -errno; 0 */
+	bool done;                 /* the last operation was answered */
+	bool lost;                 /* answers were lost (ENOBUFS) */
+	size_t stale;              /* messages that were no answer to this batch */
+};
+void nft_txn_replies_begin(struct nft_txn *t, struct nft_replies *r);
+void nft_txn_replies(const struct nft_txn *t, struct nft_replies *r, const void *buf, size_t len);
+
+/* Read and drop whatever is queued on the socket. Returns the messages dropped. */
+int nft_nl_drain(struct nft_nl *nl);
+
+/*
+ * TEST HOOK, not an interface: SVCPROXY_FAULT="commit:ENOBUFS:3" makes the
+ * 3rd commit of the process fail with ENOBUFS without being sent (the
+ * kernel is unchanged, as after a real failure). Several, comma-separated:
+ * "commit:EEXIST:2,commit:ENOENT:5". Errnos: ENOBUFS EEXIST ENOENT EBUSY
+ * EPERM EINVAL ENOMEM EINTR. Returns the errno to inject for this commit,
+ * or 0; counts commits (call it once per commit).
+ */
+int nft_fault_commit(void);
 void nft_txn_free(struct nft_txn *t);
 
 #endif
