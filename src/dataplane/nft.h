@@ -49,6 +49,7 @@
 #include "common/addr.h"
 #include "compile/compile.h"
 #include "dataplane/nft_layout.h"
+#include "dataplane/nft_read.h"
 #include "dataplane/nft_render.h"
 
 struct nft_dp_opts {
@@ -95,15 +96,6 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
  * generations mean nothing was changed in between. 0 or -errno.
  */
 int nft_dp_genid(struct nft_dp *dp, uint32_t *id);
-
-/*
- * Read the table of this family back from the kernel into *out (which is
- * initialised here). Returns 0, -ENOENT when there is no table, or -errno.
- */
-int nft_read_sets(int family, struct nft_sets *out);
-
-/* Print the chains and rules of our table as the kernel holds them. 0 or -errno. */
-int nft_show_rules(int family, FILE *f);
 
 /* Delete our table of this family. 0 also when there was none. */
 int nft_cleanup(int family);

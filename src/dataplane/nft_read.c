@@ -20,7 +20,6 @@
 #include <sys/socket.h>
 
 #include "common/mem.h"
-#include "dataplane/nft.h"
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
 {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataplane/nft_layout.h"
 #include "dataplane/nft_nl.h"
@@ -21,6 +22,15 @@ struct nft_table_info {
 	bool found;
 	char comment[256]; /* the layout text, "" when there is none */
 };
+
+/*
+ * Read the table of this family back from the kernel into *out (which is
+ * initialised here). Returns 0, -ENOENT when there is no table, or -errno.
+ */
+int nft_read_sets(int family, struct nft_sets *out);
+
+/* Print the chains and rules of our table as the kernel holds them. 0 or -errno. */
+int nft_show_rules(int family, FILE *f);
 
 /* Our table of nl's family: found or not (0), or -errno. */
 int nft_read_table(struct nft_nl *nl, struct nft_table_info *ti);
