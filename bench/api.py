@@ -75,7 +75,7 @@ def service(i):
 
 def slice_(i, e, shift=0):
     eps = [{"addresses": [str(ipaddress.IPv4Address(POD_BASE + i * e + j + shift))],
-            "conditions": {"ready": True}} for j in range(e)]
+            "conditions": {"ready": True}, "nodeName": f"node-{j + 1}"} for j in range(e)]
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": f"svc-{i}-1", "namespace": "bench",
                          "labels": {"kubernetes.io/service-name": f"svc-{i}"}},
