@@ -104,7 +104,7 @@ skip()
 
 pass()
 {
-	[[ -n "$BPF_PIN" ]] && bpf_assert_used
+	[[ -n "$BPF_PIN" && -z "$BPF_ASSERTED" ]] && bpf_assert_used
 	echo "PASS: ${*:-ok}" >&2
 	exit 0
 }
@@ -318,7 +318,9 @@ bpf_new_cgroup()
 }
 
 # bpf_assert_used: with the bpf dataplane, a passing test must have had its socket programs
-# decide something (translate or refuse), or it proved nothing about them.
+# decide something (translate or refuse), or it proved nothing about them. pass() calls it
+# unless the test did (before a cleanup, say).
+BPF_ASSERTED=""
 bpf_assert_used()
 {
 	local out n=0 pin
@@ -329,6 +331,7 @@ bpf_assert_used()
 		log "bpf counters ($pin): $(grep -A9 '^counters:' <<<"$out" | tr -s ' ' | tr '\n' ';')"
 	done
 	((n > 0)) || fail "the bpf programs translated or refused nothing: $out"
+	BPF_ASSERTED=1
 }
 
 # bpf_delete_service ADDR PORT tcp|udp: deletes an IPv4 Service entry from the bpf dataplane's

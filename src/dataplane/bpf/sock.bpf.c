@@ -27,6 +27,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Keys are hashed as raw bytes: a hole the compiler may leave undefined would lose entries. */
+_Static_assert(sizeof(struct sp_svc_key) == 20, "sp_svc_key has padding");
+_Static_assert(sizeof(struct sp_slot_key) == 8, "sp_slot_key has padding");
+_Static_assert(sizeof(struct sp_backend) == 20, "sp_backend has padding");
+_Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
+_Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

@@ -68,13 +68,13 @@ struct sp_aff_key {
 struct sp_aff_val {
 	struct sp_backend backend; /* valid while slot still holds it */
 	__u32 slot;
-	__u32 pad;
 	__u64 last_ns; /* bpf_ktime_get_ns() of the last use */
 };
 
 struct sp_rev_key {
 	__u64 cookie; /* the socket's */
 	struct sp_backend backend;
+	__u32 pad; /* to the 8-byte alignment, so no key byte is left undefined */
 };
 
 struct sp_rev_val {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# --dataplane bpf specifics (issue 11), on top of the ClusterIP tests that run with bpf too:
+#  - connect() is translated in the socket: the node keeps no NAT conntrack entry for a
+#    pod -> ClusterIP connection, and getpeername() still returns the Service address;
+#  - unconnected UDP: the reply's source (recvfrom) is the Service address, not the pod's;
+#  - traffic from outside the node (the "ext" client, outside the test's cgroup) still reaches
+#    a NodePort and the ClusterIP through nftables, programmed alongside;
+#  - restart adoption under load: kill -9 and a restart while a pod connects in a loop,
+#    zero failed connections (the pinned links keep the programs attached meanwhile);
+#  - svcproxy cleanup removes the pins, which detaches the programs.
+E2E_DATAPLANE=bpf
+. "$(dirname "$0")/lib.sh"
+SOCKPEER=${SOCKPEER:-$BUILD_DIR/tests/sockpeer}
+harness_init
+[[ -x "$SOCKPEER" ]] || fail "sockpeer not built: $SOCKPEER"
+setup_cluster 3
+start_podserver pod-a pod-a 8080 --tcp
+start_podserver pod-a pod-a-udp 5353 --udp
+{
+	simple_service web 10.96.0.70 80 8080 TCP 10.244.1.11
+	echo "---"
+	simple_service dns 10.96.0.71 53 5353 UDP 10.244.1.11
+	echo "---"
+	cat <<'YAML'
+apiVersion: v1
+kind: Service
+metadata:
+  name: np
+  namespace: default
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.72
+  ports:
+  - port: 80
+    targetPort: 8080
+    protocol: TCP
+    nodePort: 30070
+YAML
+	echo "---"
+	slice_yaml np 8080 TCP 10.244.1.11
+} | write_manifest services.yaml
+start_svcproxy
+wait_for 5 http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ not answered within 5 s"
+
+# ---- getpeername: the Service address; no DNAT conntrack entry on the node
+out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80) || fail "sockpeer tcp 10.96.0.70 80: exit $?"
+assert_eq "10.96.0.70:80" "$out" "getpeername() after connect() to the ClusterIP"
+out=$(in_ns node "$SOCKPEER" tcp 10.96.0.70 80) || fail "node: sockpeer tcp 10.96.0.70 80: exit $?"
+assert_eq "10.96.0.70:80" "$out" "getpeername() on the node"
+in_ns pod-b curl -sS --max-time 2 --local-port 41070 http://10.96.0.70/ >/dev/null ||
+	fail "pod-b -> 10.96.0.70 from port 41070"
+ct=$(in_ns node conntrack -L -p tcp --orig-port-src 41070 2>/dev/null | tr '\n' ';')
+log "conntrack of that connection: $ct"
+assert_contains "$ct" "dst=10.244.1.11" "the connection went to the pod's address from the start"
+assert_not_contains "$ct" "10.96.0.70" "no NAT conntrack entry for the ClusterIP"
+
+# ---- unconnected UDP: the reply comes from the Service address
+out=$(in_ns pod-b "$SOCKPEER" udp 10.96.0.71 53) || fail "sockpeer udp 10.96.0.71 53: exit $?"
+log "unconnected UDP: $out"
+assert_eq "10.96.0.71:53" "${out%% *}" "recvfrom() source of the reply"
+assert_contains "$out" "pod-a-udp" "the reply"
+
+# ---- from outside: nftables serves NodePort and ClusterIP
+out=$(http_get ext "http://$EXT_NODE_IP:30070/") || fail "ext -> NodePort $EXT_NODE_IP:30070: curl exit $?"
+assert_contains "$out" "pod-a" "ext -> NodePort (nftables, bpf selected)"
+in_ns ext ip route add "$SERVICE_CIDR" via "$EXT_NODE_IP" || fail "ext route to $SERVICE_CIDR"
+out=$(http_get ext http://10.96.0.70/) || fail "ext -> ClusterIP 10.96.0.70: curl exit $?"
+assert_contains "$out" "pod-a" "ext -> ClusterIP through the node (nftables)"
+
+# ---- restart adoption under load: zero failed connections
+load_out="$WORK/load.out"
+in_ns pod-c bash -c 'for i in $(seq 60); do
+	curl -s --max-time 2 -o /dev/null -w "%{http_code}\n" http://10.96.0.70/ || echo fail
+	sleep 0.05; done' >"$load_out" 2>&1 &
+load_pid=$!
+BG_PIDS+=("$load_pid")
+sleep 0.5
+kill -KILL "$SP_PID"
+wait "$SP_PID" 2>/dev/null
+SP_PID=""
+sleep 0.5 # no svcproxy at all meanwhile
+start_svcproxy
+wait "$load_pid"
+log "load across kill -9 and restart: $(sort "$load_out" | uniq -c | tr -s ' \n' ' ')"
+assert_eq 60 "$(grep -cx 200 "$load_out")" "connections answered of 60 across kill -9 and restart"
+restart_line=$(grep "initial sync" "$SP_LOG" | tail -n 1)
+assert_contains "$restart_line" "; 0 element changes" "the restart adopts maps and table unchanged"
+
+# ---- show bpf reads the maps back
+show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "svcproxy show bpf: $show"
+log "show bpf:"$'\n'"$show"
+assert_contains "$show" "10.96.0.70:80/tcp" "svcproxy show bpf"
+assert_contains "$show" "slot 0 -> 10.244.1.11:8080" "svcproxy show bpf (slot)"
+bpf_assert_used
+
+# ---- cleanup unpins everything: the programs are detached
+stop_svcproxy
+node_exec "$SVCPROXY" cleanup --bpf-pin-path "$BPF_PIN" || fail "svcproxy cleanup: exit $?"
+[[ -e "$BPF_PIN" ]] && fail "$BPF_PIN still exists after svcproxy cleanup: $(ls "$BPF_PIN")"
+out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80 2>&1) && fail "10.96.0.70 still connects after cleanup: $out"
+log "after cleanup: $out"
+pass "socket-level translation, Service address kept, outside traffic on nftables, restart without a gap"
