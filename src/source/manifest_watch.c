@@ -186,7 +186,9 @@ static void route_event(struct manifest_source *ms, const struct inotify_event *
 		if (ev->wd == r->pwd) { /* the directory holding PATH: PATH's name only */
 			if (ev->mask & IN_IGNORED)
 				r->pwd = -1;
-			if (self || (ev->len && !strcmp(ev->name, r->pname)))
+			/* ... and for a file PATH, a ConfigMap volume's "..data" swap too */
+			if (self || (ev->len && (!strcmp(ev->name, r->pname) ||
+			                         (!r->is_dir && !strncmp(ev->name, "..", 2)))))
 				touch(v, n, i, NULL);
 		} else if (ev->wd != r->wd) {
 			continue;

@@ -515,7 +515,7 @@ static void test_watch_bulk_and_configmap(void **state)
 static void test_watch_file_path(void **state)
 {
 	struct fix *f = *state;
-	char path[128];
+	char path[128], cm[128];
 	const char *paths[] = {path};
 	struct manifest_source *ms;
 	struct model m;
@@ -532,6 +532,33 @@ static void test_watch_file_path(void **state)
 	assert_int_equal(settle(ms, fd, &f->d), 0);
 
 	put(f, "one.yaml", svc_yaml("one", 81));
+	assert_int_equal(settle(ms, fd, &f->d), 1);
+	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
+	assert_int_equal(m.n_services, 1);
+	assert_int_equal(m.services[0]->ports[0].port, 81);
+	model_free_view(&m);
+	manifest_source_free(ms);
+
+	/* a file PATH in a ConfigMap volume: cm.yaml -> ..data/cm.yaml, ..data swapped */
+	snprintf(path, sizeof(path), "%s/..v1", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v1/cm.yaml", svc_yaml("cm", 80));
+	snprintf(path, sizeof(path), "%s/..v2", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v2/cm.yaml", svc_yaml("cm", 81));
+	snprintf(path, sizeof(path), "%s/..data", f->dir);
+	assert_int_equal(symlink("..v1", path), 0);
+	snprintf(path, sizeof(path), "%s/cm.yaml", f->dir);
+	assert_int_equal(symlink("..data/cm.yaml", path), 0);
+	snprintf(cm, sizeof(cm), "%s", path);
+	paths[0] = cm;
+	ms = src_new(paths, 1);
+	assert_int_equal(manifest_source_load(ms, &f->d), 0);
+	fd = manifest_source_watch(ms);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/..data_tmp", f->dir);
+	assert_int_equal(symlink("..v2", path), 0);
+	put_rename(f, "..data_tmp", "..data");
 	assert_int_equal(settle(ms, fd, &f->d), 1);
 	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
 	assert_int_equal(m.n_services, 1);
