@@ -75,6 +75,6 @@ int cmd_cleanup(const struct options *o);
 /* kpcleanup.c: remove kube-proxy's nftables tables and iptables chains */
 int cmd_cleanup_kube_proxy(void);
 /* proto: "tcp", "udp", "sctp" or NULL (tcp) */
-int cmd_trace(const char *src, const char *dst, const char *proto);
+int cmd_trace(const char *src, const char *dst, const char *proto, const char *bpf_pin_path);
 
 #endif

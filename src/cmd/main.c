@@ -149,13 +149,15 @@ static void usage_for(const char *cmd, FILE *f)
 		      "            with its endpoint slots, and the programs' counters\n",
 		      f);
 	} else if (!strcmp(cmd, "trace")) {
-		fputs("Usage: svcproxy trace SRC DST:PORT [tcp|udp|sctp]\n\n"
+		fputs("Usage: svcproxy trace SRC DST:PORT [tcp|udp|sctp] [--bpf-pin-path PATH]\n\n"
 		      "Explain what the kernel does with a new connection from SRC to\n"
 		      "DST:PORT (default tcp), hop by hop: which chain and set decide, which\n"
 		      "endpoints it may be DNATed to with their chances, masquerade or not,\n"
 		      "or why it is rejected or dropped. Read from the live tables and this\n"
 		      "node's addresses (run it in the node's network namespace); nothing is\n"
-		      "sent. DST may be [IPv6]:PORT.\n",
+		      "sent. DST may be [IPv6]:PORT. With the bpf dataplane's maps pinned\n"
+		      "(at --bpf-pin-path, default /sys/fs/bpf/svcproxy), it first says what\n"
+		      "its socket programs do with a connect from a process in their cgroup.\n",
 		      f);
 	} else if (!strcmp(cmd, "cleanup")) {
 		fputs("Usage: svcproxy cleanup [--kube-proxy] [--bpf-pin-path PATH]\n\n"
@@ -288,7 +290,8 @@ static bool opt_allowed(const char *cmd, int opt)
 	case OPT_CGROUP_ROOT:
 		return syncing;
 	case OPT_BPF_PIN_PATH:
-		return syncing || !strcmp(cmd, "cleanup") || !strcmp(cmd, "show");
+		return syncing || !strcmp(cmd, "cleanup") || !strcmp(cmd, "show") ||
+		       !strcmp(cmd, "trace");
 	default:
 		return daemon;
 	}
@@ -702,7 +705,7 @@ int main(int argc, char **argv)
 		if (argc - optind < 2 || argc - optind > 3)
 			return bad_usage(cmd, "needs SRC DST:PORT [tcp|udp|sctp]");
 		return cmd_trace(argv[optind], argv[optind + 1],
-		                 argc - optind == 3 ? argv[optind + 2] : NULL);
+		                 argc - optind == 3 ? argv[optind + 2] : NULL, o.bpf_pin_path);
 	}
 	if (optind < argc) {
 		ret = bad_usage(cmd, "unexpected argument '%s'", argv[optind]);

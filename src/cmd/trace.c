@@ -18,6 +18,7 @@
 #include "cmd/cmd.h"
 #include "cmd/trace.h"
 #include "common/log.h"
+#include "dataplane/bpf/bpf_dp.h"
 #include "dataplane/nft.h"
 #include "model/model.h"
 
@@ -363,7 +364,7 @@ int trace_walk(struct trace *t)
 	return 0;
 }
 
-int cmd_trace(const char *src, const char *dst, const char *proto)
+int cmd_trace(const char *src, const char *dst, const char *proto, const char *bpf_pin_path)
 {
 	struct trace t = {0};
 	char host[IPADDR_STRLEN + 2];
@@ -407,6 +408,7 @@ int cmd_trace(const char *src, const char *dst, const char *proto)
 		return EXIT_USAGE;
 	}
 	t.out = stdout;
+	bpf_trace(bpf_pin_path, &t.dst, t.port, t.proto, stdout); /* the bpf dataplane's part */
 	t.from_node = is_local(&t.src);
 	t.to_node = is_local(&t.dst);
 	ret = nft_read_sets(t.dst.family, &t.s);

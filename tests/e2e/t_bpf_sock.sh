@@ -7,7 +7,8 @@
 #    a NodePort and the ClusterIP through nftables, programmed alongside;
 #  - restart adoption under load: kill -9 and a restart while a pod connects in a loop,
 #    zero failed connections (the pinned links keep the programs attached meanwhile);
-#  - svcproxy cleanup removes the pins, which detaches the programs.
+#  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
+#    the programs.
 E2E_DATAPLANE=bpf
 . "$(dirname "$0")/lib.sh"
 SOCKPEER=${SOCKPEER:-$BUILD_DIR/tests/sockpeer}
@@ -91,6 +92,11 @@ show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "s
 log "show bpf:"$'\n'"$show"
 assert_contains "$show" "10.96.0.70:80/tcp" "svcproxy show bpf"
 assert_contains "$show" "slot 0 -> 10.244.1.11:8080" "svcproxy show bpf (slot)"
+tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.96.0.70:80 --bpf-pin-path "$BPF_PIN" 2>&1) ||
+	fail "svcproxy trace: $tr"
+log "trace:"$'\n'"$tr"
+assert_contains "$tr" "sp_connect4 decides" "svcproxy trace names the program that decides"
+assert_contains "$tr" "10.244.1.11:8080" "svcproxy trace (endpoint)"
 bpf_assert_used
 
 # ---- cleanup unpins everything: the programs are detached

@@ -19,6 +19,7 @@
 #define SVCPROXY_BPF_DP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "compile/compile.h"
@@ -61,6 +62,14 @@ int bpf_cleanup(const char *pin_path);
 
 /* Print what the pinned maps hold (svcproxy show). -ENOENT when nothing is pinned. */
 int bpf_show(const char *pin_path, FILE *f);
+
+/*
+ * svcproxy trace: what the socket programs do with a connect to addr:port/proto from a
+ * process in their cgroup, printed to f. 1 when a Service entry decides it, 0 when the
+ * programs leave it alone (or nothing is pinned), -errno.
+ */
+int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, uint8_t proto,
+              FILE *f);
 
 /* The first cgroup2 mount point of /proc/self/mountinfo into buf; -ENOENT when none. */
 int bpf_cgroup2_mount(char *buf, size_t len);

@@ -109,3 +109,74 @@ out:
 		close(fd_stats);
 	return ret;
 }
+
+/* The cgroup id the pinned connect link is attached to; 0 when unknown. */
+static unsigned long long pinned_cgroup(const char *dir, int family)
+{
+	char *path = xasprintf("%s/link_sp_connect%d", dir, family == AF_INET ? 4 : 6);
+	struct bpf_link_info info;
+	uint32_t len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	free(path);
+	memset(&info, 0, sizeof(info));
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.cgroup.cgroup_id = 0;
+	close(fd);
+	return info.cgroup.cgroup_id;
+}
+
+int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, uint8_t proto,
+              FILE *f)
+{
+	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
+	int fd_svc = open_map(dir, "sp_services"), fd_slots = open_map(dir, "sp_slots");
+	const char *prog = proto == IPPROTO_UDP ? "sp_connect/sp_sendmsg" : "sp_connect";
+	int v4 = addr->family == AF_INET, ret = 0;
+	struct sp_svc_key k = {.port = htons(port), .proto = proto, .family = v4 ? 4 : 6};
+	struct sp_svc_val v;
+
+	if (fd_svc < 0 || fd_slots < 0)
+		goto out;
+	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
+	if (bpf_map_lookup_elem(fd_svc, &k, &v))
+		goto out;
+	ret = 1;
+	fprintf(f,
+	        "bpf: from a process in the cgroup of svcproxy's socket programs (cgroup id "
+	        "%llu, pins %s), %s%d decides in the system call, before any packet:\n",
+	        pinned_cgroup(dir, addr->family), dir, prog, v4 ? 4 : 6);
+	if (v.flags & SP_F_REJECT) {
+		fputs("  no endpoint: the connect fails with ECONNREFUSED\n", f);
+		goto out;
+	}
+	if (!v.count) {
+		fputs(
+		    "  no endpoint allowed here (Local policy): left as it is, nftables drops it\n",
+		    f);
+		goto out;
+	}
+	fprintf(f, "  the destination becomes one of %u endpoint%s (1/%u each%s), no NAT:\n",
+	        v.count, v.count == 1 ? "" : "s", v.count,
+	        v.flags & SP_F_AFFINITY ? "; the client's last one while sessionAffinity holds"
+	                                : "");
+	for (__u32 i = 0; i < v.count; i++) {
+		struct sp_slot_key sk = {.svc_id = v.id, .slot = i};
+		struct sp_backend b;
+
+		if (bpf_map_lookup_elem(fd_slots, &sk, &b))
+			continue;
+		fputs("    ", f);
+		print_addr(f, b.family, b.addr, b.port);
+		fputc('\n', f);
+	}
+	fputs("  (a packet arriving from elsewhere takes the nftables path below)\n", f);
+out:
+	if (fd_svc >= 0)
+		close(fd_svc);
+	if (fd_slots >= 0)
+		close(fd_slots);
+	return ret;
+}

@@ -43,6 +43,12 @@ int bpf_show(const char *pin_path, FILE *f)
 	return -ENOENT;
 }
 
+int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, uint8_t proto,
+              FILE *f)
+{
+	return 0;
+}
+
 int bpf_cgroup2_mount(char *buf, size_t len)
 {
 	return -ENOTSUP;
