@@ -5,6 +5,36 @@
  */
 #include "manifest_fix.h"
 
+/*
+ * A ConfigMap volume as the kubelet writes it: cm.yaml -> ..data/cm.yaml,
+ * ..data -> ..v1 (cm on port 80); ..v2 holds the next version (port 81).
+ */
+static void configmap_volume(struct fix *f)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/..v1", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v1/cm.yaml", svc_yaml("cm", 80));
+	snprintf(path, sizeof(path), "%s/..v2", f->dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_raw(f, "..v2/cm.yaml", svc_yaml("cm", 81));
+	snprintf(path, sizeof(path), "%s/..data", f->dir);
+	assert_int_equal(symlink("..v1", path), 0);
+	snprintf(path, sizeof(path), "%s/cm.yaml", f->dir);
+	assert_int_equal(symlink("..data/cm.yaml", path), 0);
+}
+
+/* The kubelet's update: ..data swapped to ..v2 in one rename. */
+static void configmap_update(struct fix *f)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/..data_tmp", f->dir);
+	assert_int_equal(symlink("..v2", path), 0);
+	put_rename(f, "..data_tmp", "..data");
+}
+
 static void test_watch(void **state)
 {
 	struct fix *f = *state;
@@ -66,7 +96,7 @@ static void test_watch(void **state)
 static void test_watch_bulk_and_configmap(void **state)
 {
 	struct fix *f = *state;
-	char name[64], path[256], target[64], link[256];
+	char name[64], target[64];
 	int fd;
 
 	assert_int_equal(manifest_source_load(f->ms, &f->d), 0);
@@ -97,23 +127,11 @@ static void test_watch_bulk_and_configmap(void **state)
 	assert_int_equal(f->m.n_services, 0);
 
 	/* cm.yaml -> ..data/cm.yaml, ..data -> ..v1; the update swaps ..data to ..v2 */
-	snprintf(path, sizeof(path), "%s/..v1", f->dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	put_raw(f, "..v1/cm.yaml", svc_yaml("cm", 80));
-	snprintf(path, sizeof(path), "%s/..v2", f->dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	put_raw(f, "..v2/cm.yaml", svc_yaml("cm", 81));
-	snprintf(path, sizeof(path), "%s/..data", f->dir);
-	assert_int_equal(symlink("..v1", path), 0);
-	snprintf(path, sizeof(path), "%s/cm.yaml", f->dir);
-	assert_int_equal(symlink("..data/cm.yaml", path), 0);
+	configmap_volume(f);
 	assert_int_equal(events(f, fd), 1);
 	view(f);
 	assert_int_equal(svc(f, "cm")->ports[0].port, 80);
-	snprintf(path, sizeof(path), "%s/..data_tmp", f->dir);
-	assert_int_equal(symlink("..v2", path), 0);
-	snprintf(link, sizeof(link), "%s/..data", f->dir);
-	assert_int_equal(rename(path, link), 0);
+	configmap_update(f);
 	assert_int_equal(events(f, fd), 1);
 	view(f);
 	assert_int_equal(svc(f, "cm")->ports[0].port, 81);
@@ -148,25 +166,14 @@ static void test_watch_file_path(void **state)
 	manifest_source_free(ms);
 
 	/* a file PATH in a ConfigMap volume: cm.yaml -> ..data/cm.yaml, ..data swapped */
-	snprintf(path, sizeof(path), "%s/..v1", f->dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	put_raw(f, "..v1/cm.yaml", svc_yaml("cm", 80));
-	snprintf(path, sizeof(path), "%s/..v2", f->dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	put_raw(f, "..v2/cm.yaml", svc_yaml("cm", 81));
-	snprintf(path, sizeof(path), "%s/..data", f->dir);
-	assert_int_equal(symlink("..v1", path), 0);
-	snprintf(path, sizeof(path), "%s/cm.yaml", f->dir);
-	assert_int_equal(symlink("..data/cm.yaml", path), 0);
-	snprintf(cm, sizeof(cm), "%s", path);
+	configmap_volume(f);
+	snprintf(cm, sizeof(cm), "%s/cm.yaml", f->dir);
 	paths[0] = cm;
 	ms = src_new(paths, 1);
 	assert_int_equal(manifest_source_load(ms, &f->d), 0);
 	fd = manifest_source_watch(ms);
 	assert_true(fd >= 0);
-	snprintf(path, sizeof(path), "%s/..data_tmp", f->dir);
-	assert_int_equal(symlink("..v2", path), 0);
-	put_rename(f, "..data_tmp", "..data");
+	configmap_update(f);
 	assert_int_equal(settle(ms, fd, &f->d), 1);
 	assert_int_equal(manifest_source_model(ms, &m, &f->d), 0);
 	assert_int_equal(m.n_services, 1);
