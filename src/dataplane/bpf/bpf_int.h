@@ -43,4 +43,15 @@ extern const size_t bpf_n_maps;
 
 void bpf_state_free(struct bpf_dp *dp);
 
+/*
+ * The new slot layout of a Service: of cur[0..n_cur), those in want stay in
+ * their slot; a leaving one's slot goes to an endpoint of want not in cur,
+ * else to the last slot's endpoint; the other arrivals are appended.
+ * want[0..nw) is sorted by memcmp. out has room for n_cur + nw. Returns
+ * the new count. One endpoint added, removed or replaced changes at most
+ * two slots.
+ */
+uint32_t bpf_slots_arrange(const struct sp_backend *cur, uint32_t n_cur,
+                           const struct sp_backend *want, uint32_t nw, struct sp_backend *out);
+
 #endif

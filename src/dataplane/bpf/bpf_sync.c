@@ -5,9 +5,9 @@
  * no connect can observe half done.
  *
  * Slots are stable, as the nft dataplane's are: an endpoint keeps its slot
- * while it stays; a leaving one's slot is taken by the last slot's
- * endpoint; new ones are appended. One endpoint change is then one or two
- * slot writes plus the Service entry's count.
+ * while it stays; a leaving one's slot goes to an arriving endpoint, else
+ * to the last slot's; other arrivals are appended. One endpoint change is
+ * then one or two slot writes plus the Service entry's count.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -197,31 +197,38 @@ static struct sp_backend *entry_backends(const struct entry *e, uint32_t *n)
 	return out;
 }
 
-/*
- * The new slot layout: those of cur that stay keep their slot, a leaving
- * one's slot takes the last slot's endpoint, the new ones are appended.
- */
-static uint32_t arrange(const struct bpf_svc *cur, const struct sp_backend *want, uint32_t nw,
-                        struct sp_backend *out)
+uint32_t bpf_slots_arrange(const struct sp_backend *cur, uint32_t n_cur,
+                           const struct sp_backend *want, uint32_t nw, struct sp_backend *out)
 {
-	struct sp_backend *sorted;
-	uint32_t n = cur->n, base;
+	struct sp_backend *sorted = xmalloc(((size_t)n_cur + 1) * sizeof(*sorted));
+	uint32_t *holes = xmalloc(((size_t)n_cur + 1) * sizeof(*holes));
+	uint32_t n = n_cur, n_holes = 0, h = 0;
 
-	memcpy(out, cur->slots, n * sizeof(*out));
-	for (uint32_t i = 0; i < n;) {
-		if (bsearch(&out[i], want, nw, sizeof(*want), backend_cmp))
-			i++;
-		else
-			out[i] = out[--n];
-	}
-	sorted = xmalloc((n ? n : 1) * sizeof(*sorted));
-	memcpy(sorted, out, n * sizeof(*sorted));
+	memcpy(out, cur, n * sizeof(*out));
+	memcpy(sorted, cur, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), backend_cmp);
-	base = n;
-	for (uint32_t i = 0; i < nw; i++)
-		if (!bsearch(&want[i], sorted, base, sizeof(*sorted), backend_cmp))
+	for (uint32_t i = 0; i < n; i++)
+		if (!bsearch(&out[i], want, nw, sizeof(*want), backend_cmp))
+			holes[n_holes++] = i; /* ascending */
+	/* arrivals take the slots of leavers first: a replacement is one write */
+	for (uint32_t i = 0; i < nw; i++) {
+		if (bsearch(&want[i], sorted, n_cur, sizeof(*sorted), backend_cmp))
+			continue;
+		if (h < n_holes)
+			out[holes[h++]] = want[i];
+		else
 			out[n++] = want[i];
+	}
+	/* holes left: the highest first, each filled by the last slot's endpoint (or dropped) */
+	while (n_holes > h) {
+		uint32_t hole = holes[--n_holes];
+
+		if (hole != n - 1)
+			out[hole] = out[n - 1]; /* n - 1 is no hole: every hole above was handled */
+		n--;
+	}
 	free(sorted);
+	free(holes);
 	return n;
 }
 
@@ -259,7 +266,7 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	s->seen = dp->epoch;
 	want = entry_backends(e, &nw);
 	next = xcalloc((size_t)old_n + nw + 1, sizeof(*next));
-	n = arrange(s, want, nw, next);
+	n = bpf_slots_arrange(s->slots, s->n, want, nw, next);
 	for (uint32_t i = 0; i < n && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
