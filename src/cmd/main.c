@@ -640,10 +640,11 @@ static int config_apply(struct cmdline *cl, struct options *o, struct kpconfig *
 	o->nodeport_cidrs = kc->nodeport_cidrs;
 	o->n_nodeport_cidrs = kc->n_nodeport_cidrs;
 	kc->nodeport_cidrs = NULL;
-	/* unset: 'primary' in nftables mode or from the API, as kube-proxy */
+	/* unset: 'primary' in nftables mode or from the API (in-cluster too), as kube-proxy */
 	o->nodeport_primary =
 	    kc->nodeport_primary ||
-	    (!kc->nodeport_set && (kc->nftables_mode || o->kubeconfig || o->master));
+	    (!kc->nodeport_set && (kc->nftables_mode || o->kubeconfig || o->master ||
+	                           (!o->n_manifests && getenv("KUBERNETES_SERVICE_HOST"))));
 	o->masquerade_all = kc->masquerade_all;
 	o->sync_period = kc->sync_period;
 	o->min_sync_period = kc->min_sync_period;
