@@ -7,6 +7,7 @@
 #    a NodePort and the ClusterIP through nftables, programmed alongside;
 #  - restart adoption under load: kill -9 and a restart while a pod connects in a loop,
 #    zero failed connections (the pinned links keep the programs attached meanwhile);
+#  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs.
 E2E_DATAPLANE=bpf
@@ -40,6 +41,11 @@ YAML
 	echo "---"
 	slice_yaml np 8080 TCP 10.244.1.11
 } | write_manifest services.yaml
+# a --cgroup-root that is no cgroup v2 directory: a clear error, never a silent fallback
+out=$(node_exec "$SVCPROXY" sync --manifests "$MANIFESTS" --dataplane bpf --cgroup-root "$WORK" \
+	--bpf-pin-path "$BPF_PIN" 2>&1)
+assert_eq 1 "$?" "svcproxy sync --cgroup-root $WORK: exit status"
+assert_contains "$out" "is not a cgroup v2 directory" "svcproxy sync --cgroup-root $WORK"
 start_svcproxy
 wait_for 5 http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ not answered within 5 s"
 
