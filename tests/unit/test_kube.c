@@ -103,8 +103,8 @@ static void test_jscan_oversized(void **state)
 	struct jscan js;
 
 	jscan_init(&js, JSCAN_LIST, 12, collect, &g);
-	for (size_t i = 0; t[i]; i += 3)
-		assert_int_equal(jscan_feed(&js, t + i, strlen(t + i) < 3 ? strlen(t + i) : 3), 0);
+	for (size_t i = 0, n = strlen(t); i < n; i += 3) /* never step past the NUL */
+		assert_int_equal(jscan_feed(&js, t + i, n - i < 3 ? n - i : 3), 0);
 	assert_int_equal(jscan_end(&js), 0);
 	jscan_free(&js);
 	assert_int_equal(g.oversized, 13); /* reported as "more than 12" */
