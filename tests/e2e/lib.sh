@@ -299,14 +299,15 @@ bpf_setup()
 	BPF_CG_HOME="$mnt${home%/}"
 	[[ -d "$BPF_CG_HOME" ]] || skip "our cgroup $BPF_CG_HOME is not visible"
 	mkdir "/tmp/$PFX-bpffs" || fail "cannot create /tmp/$PFX-bpffs"
-	BPF_CGROUP=$(bpf_new_cgroup test) || exit 1
+	bpf_new_cgroup test BPF_CGROUP
 	BPF_PIN="/tmp/$PFX-bpffs/svcproxy"
 	BPF_PINS=("$BPF_PIN")
 	log "bpf dataplane: cgroup $BPF_CGROUP, pins under $BPF_PIN"
 }
 
-# bpf_new_cgroup NAME: creates the cgroup sp<pid>-NAME (a child of ours, never the root of the
-# hierarchy) and prints its path; bpf_teardown removes it.
+# bpf_new_cgroup NAME VAR: creates the cgroup sp<pid>-NAME (a child of ours, never the root of
+# the hierarchy) and sets VAR to its path; bpf_teardown removes it. (Not run in $(...): the
+# list of cgroups to remove must be this shell's.)
 BPF_CGROUPS=()
 BPF_PINS=() # every --bpf-pin-path in use: bpf_assert_used sums their counters
 bpf_new_cgroup()
@@ -314,7 +315,7 @@ bpf_new_cgroup()
 	local cg="$BPF_CG_HOME/$PFX-$1"
 	mkdir "$cg" || fail "cannot create cgroup $cg"
 	BPF_CGROUPS+=("$cg")
-	echo "$cg"
+	printf -v "$2" '%s' "$cg"
 }
 
 # bpf_assert_used: with the bpf dataplane, a passing test must have had its socket programs

@@ -101,7 +101,7 @@ harness2_init()
 		local n
 		BPF_PINS=()
 		for n in node-a node-b; do
-			BPF_CG2[$n]=$(bpf_new_cgroup "$n") || exit 1
+			bpf_new_cgroup "$n" "BPF_CG2[$n]"
 			BPF_PIN2[$n]="/tmp/$PFX-bpffs/$n"
 			BPF_PINS+=("${BPF_PIN2[$n]}")
 		done
