@@ -204,9 +204,11 @@ uint32_t bpf_slots_arrange(const struct sp_backend *cur, uint32_t n_cur,
 	uint32_t *holes = xmalloc(((size_t)n_cur + 1) * sizeof(*holes));
 	uint32_t n = n_cur, n_holes = 0, h = 0;
 
-	memcpy(out, cur, n * sizeof(*out));
-	memcpy(sorted, cur, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), backend_cmp);
+	if (n) { /* cur may be NULL when empty: memcpy's arguments must not be */
+		memcpy(out, cur, n * sizeof(*out));
+		memcpy(sorted, cur, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), backend_cmp);
+	}
 	for (uint32_t i = 0; i < n; i++)
 		if (!bsearch(&out[i], want, nw, sizeof(*want), backend_cmp))
 			holes[n_holes++] = i; /* ascending */
