@@ -17,7 +17,13 @@
  *   metrics_sync_done(ok)      cleared                   now
  *   metrics_sync_done(failed)  kept                      -
  *
- *   healthy  <=>  no pending queue  ||  now - oldest pending < health_timeout
+ *   healthy  <=>  (never synced || no pending queue || now - oldest pending < health_timeout)
+ *                 && (no heartbeat yet ||  now - last heartbeat < health_timeout)
+ *
+ * The heartbeat is ours (kube-proxy's loop cannot block in the ways a
+ * single-threaded C loop can): the main loop beats at every turn, and a
+ * loop that stopped turning is unhealthy after the same timeout as a
+ * change left unsynced.
  *
  * The age of the pending queue is measured on CLOCK_MONOTONIC so a wall
  * clock step cannot flip health; the times reported (JSON, gauges) are
@@ -62,6 +68,8 @@ struct fam_state {
 struct metrics_state {
 	double health_timeout; /* seconds */
 
+	bool beating;                     /* metrics_heartbeat() was called */
+	struct timespec beat_mono;        /* its last call */
 	bool queued;                      /* a change is waiting for a successful sync */
 	struct timespec queued_mono;      /* when the oldest such change arrived */
 	bool synced;                      /* at least one sync has succeeded */
@@ -154,6 +162,17 @@ void metrics_init(double health_timeout_sec)
 	memset(&state, 0, sizeof(state));
 	n_triggers = 0;
 	state.health_timeout = health_timeout_sec;
+	unlock();
+}
+
+void metrics_heartbeat(void)
+{
+	struct timespec mono;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	lock();
+	state.beating = true;
+	state.beat_mono = mono;
 	unlock();
 }
 
@@ -321,6 +340,8 @@ static int health_body(char *buf, size_t len, bool healthz)
 	synced = state.synced;
 	healthy =
 	    !synced || !state.queued || ts_diff(&mono, &state.queued_mono) < state.health_timeout;
+	if (state.beating && ts_diff(&mono, &state.beat_mono) >= state.health_timeout)
+		healthy = false;
 	last_ok = state.last_ok_real;
 	node_ok = !state.node_ineligible;
 	unlock();

@@ -19,6 +19,15 @@
  */
 void metrics_init(double health_timeout_sec);
 
+/*
+ * The main loop is alive: called at every turn of it (at least once a
+ * second). Once called, health also requires the last call to be less
+ * than health_timeout seconds old, so a loop stuck anywhere (a blocking
+ * read, a hung netlink socket) turns /healthz 503 although the HTTP
+ * thread still answers.
+ */
+void metrics_heartbeat(void);
+
 /* A change arrived that the next sync must apply. */
 void metrics_change_queued(void);
 /* counts for kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total */

@@ -113,6 +113,24 @@ static void test_oldest_queued_counts(void **unused)
 	assert_int_equal(metrics_health(NULL, 0), 1);
 }
 
+/* A main loop that stops beating turns health 503 though nothing is queued. */
+static void test_heartbeat(void **unused)
+{
+	metrics_init(0.05);
+	/* before the loop starts (initial sync): no heartbeat is expected */
+	usleep(100 * 1000);
+	assert_int_equal(metrics_health(NULL, 0), 1);
+	metrics_heartbeat();
+	assert_int_equal(metrics_health(NULL, 0), 1);
+	usleep(100 * 1000);
+	assert_int_equal(metrics_health(NULL, 0), 0);
+	/* a sync does not stand in for the loop */
+	metrics_sync_done(0.001, 1);
+	assert_int_equal(metrics_health(NULL, 0), 0);
+	metrics_heartbeat();
+	assert_int_equal(metrics_health(NULL, 0), 1);
+}
+
 /* ---- exposition ----------------------------------------------------- */
 
 static char *metrics_text(void)
@@ -510,6 +528,7 @@ int main(void)
 	    cmocka_unit_test(test_queued_within_timeout_is_healthy),
 	    cmocka_unit_test(test_stall_then_sync),
 	    cmocka_unit_test(test_oldest_queued_counts),
+	    cmocka_unit_test(test_heartbeat),
 	    cmocka_unit_test(test_metrics_write),
 	    cmocka_unit_test(test_http_loopback),
 	    cmocka_unit_test(test_http_ipv6_loopback),
