@@ -76,3 +76,13 @@ void diag_clear(struct diag *d)
 	d->n = 0;
 	d->n_warnings = 0;
 }
+
+size_t diag_log(struct diag *d, enum log_level lvl, const char *subsys)
+{
+	size_t n = d->n;
+
+	for (size_t i = 0; i < d->n; i++)
+		log_msg(lvl, subsys, "%s", d->msgs[i]);
+	diag_clear(d);
+	return n;
+}

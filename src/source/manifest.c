@@ -463,6 +463,14 @@ static bool adapter_ready(struct source *s)
 	return adapter_of(s)->started;
 }
 
+/* SIGHUP: every path read again, as at start. */
+static int adapter_reload(struct source *s, struct diag *d)
+{
+	int ret = manifest_source_load(adapter_of(s)->ms, d);
+
+	return ret < 0 ? ret : 1;
+}
+
 static int adapter_model(struct source *s, struct model *m, struct diag *d)
 {
 	return manifest_source_model(adapter_of(s)->ms, m, d);
@@ -480,6 +488,7 @@ static const struct source_ops manifest_ops = {
     .fd = adapter_fd,
     .handle = adapter_handle,
     .ready = adapter_ready,
+    .reload = adapter_reload,
     .model = adapter_model,
     .free = adapter_free,
 };

@@ -55,6 +55,12 @@ struct source_ops {
 	int (*handle)(struct source *s, struct diag *d);
 	bool (*ready)(struct source *s);
 	/*
+	 * Optional (NULL: nothing to re-read). Re-read everything from scratch,
+	 * as at start, for an operator's SIGHUP: 1 when the objects may have
+	 * changed, 0 when not, -errno (logged in d; the objects stay as they were).
+	 */
+	int (*reload)(struct source *s, struct diag *d);
+	/*
 	 * The current objects as a view: the arrays in *m belong to the caller
 	 * (model_free_view()), the objects to the source, valid until the next
 	 * handle(). 0 or -errno.
@@ -86,6 +92,11 @@ static inline int source_handle(struct source *s, struct diag *d)
 static inline bool source_ready(struct source *s)
 {
 	return s->ops->ready(s);
+}
+
+static inline int source_reload(struct source *s, struct diag *d)
+{
+	return s->ops->reload ? s->ops->reload(s, d) : 0;
 }
 
 static inline int source_model(struct source *s, struct model *m, struct diag *d)
