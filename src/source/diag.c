@@ -79,10 +79,10 @@ void diag_clear(struct diag *d)
 
 size_t diag_log(struct diag *d, enum log_level lvl, const char *subsys)
 {
-	size_t n = d->n;
+	size_t n = diag_errors(d);
 
 	for (size_t i = 0; i < d->n; i++)
-		log_msg(lvl, subsys, "%s", d->msgs[i]);
+		log_msg(d->warning[i] ? LOG_LVL_WARN : lvl, subsys, "%s", d->msgs[i]);
 	diag_clear(d);
 	return n;
 }

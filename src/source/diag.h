@@ -31,7 +31,8 @@ void diag_warn(struct diag *d, const char *fmt, ...) __attribute__((format(print
 /* Append copies of src's messages to dst, each keeping its level. */
 void diag_append(struct diag *dst, const struct diag *src);
 void diag_clear(struct diag *d); /* frees the messages; d stays usable */
-/* Log every message at lvl under subsys, then clear d. Returns how many. */
+/* Log every message under subsys, at lvl (warnings as warnings), then clear d. Returns how
+ * many errors. */
 size_t diag_log(struct diag *d, enum log_level lvl, const char *subsys);
 
 static inline size_t diag_errors(const struct diag *d)
