@@ -116,7 +116,9 @@ static void usage_for(const char *cmd, FILE *f)
 		        ? "Sync the Services of the sources to the kernel, then watch the sources\n"
 		          "and apply every change. Stops on SIGTERM or SIGINT and leaves the\n"
 		          "rules in place ('svcproxy cleanup' removes them). A restart adopts\n"
-		          "what is programmed without interrupting connections.\n\n"
+		          "what is programmed without interrupting connections. SIGHUP re-reads\n"
+		          "the sources and resyncs in full; a failed sync is retried in full\n"
+		          "with backoff. One instance per network namespace: a second exits 1.\n\n"
 		        : "One full sync of the sources' Services to the kernel, then exit.\n"
 		          "Invalid objects are reported and skipped (exit status 2); the valid\n"
 		          "ones are programmed.\n\n",
