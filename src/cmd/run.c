@@ -120,7 +120,14 @@ int cmd_run(const struct options *o, bool once)
 		ret = ret == STOPPED ? EXIT_OK : ret; /* nothing programmed */
 		goto out;
 	}
-	if (runner_sync(r, SYNC_REPAIR, -1)) {
+	/*
+	 * The kernel was read at runner_open(): the initial sync is a diff
+	 * against it. Its failure ends `sync`; `run` retries it as any failed
+	 * sync (the table could be read, so the privileges are there).
+	 */
+	ret = runner_sync(r, SYNC_CHANGE, -1);
+	lo.initial_failed = ret != 0;
+	if (ret && once) {
 		ret = EXIT_RUNTIME;
 		goto out;
 	}

@@ -125,6 +125,13 @@ int loop_run(struct runner *r, struct source *src, const struct loop_opts *o)
 		return efd;
 	}
 	sched_init(&s, o->min_sync_period, o->sync_period, RETRY_BASE, now_mono());
+	if (o->initial_failed) {
+		sched_done(&s, SYNC_REPAIR, false, now_mono());
+		log_warn("run",
+		         "the initial sync failed: reading the kernel back and syncing in "
+		         "full in %.1f s",
+		         sched_delay(&s, now_mono()));
+	}
 	log_info("run", "watching the %s source; min-sync-period %gs, sync-period %gs",
 	         source_name(src), o->min_sync_period, o->sync_period);
 	while (!stop) {

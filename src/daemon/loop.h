@@ -15,6 +15,8 @@
 #ifndef SVCPROXY_LOOP_H
 #define SVCPROXY_LOOP_H
 
+#include <stdbool.h>
+
 #include "daemon/runner.h"
 #include "source/source.h"
 
@@ -23,8 +25,9 @@ struct loop_opts {
 	double sync_period;     /* seconds */
 	const char *healthz_addr;
 	const char *metrics_addr;
-	int sigfd;  /* from process_setup() */
-	int lockfd; /* from instance_lock(); -1: none */
+	int sigfd;           /* from process_setup() */
+	int lockfd;          /* from instance_lock(); -1: none */
+	bool initial_failed; /* the initial sync failed: retry it as a repair */
 };
 
 /*
@@ -35,8 +38,8 @@ struct loop_opts {
 int loop_wait_ready(struct source *src, int sigfd);
 
 /*
- * After the initial sync (done by the caller at about now): serve until a
- * stop signal. 0 then, -errno when the loop cannot run (logged).
+ * After the initial sync (done by the caller at about now, failed or not):
+ * serve until a stop signal. 0 then, -errno when the loop cannot run (logged).
  */
 int loop_run(struct runner *r, struct source *src, const struct loop_opts *o);
 

@@ -419,7 +419,9 @@ struct runner *runner_new(const struct runner_opts *o, struct source *src)
 
 int runner_open(struct runner *r)
 {
-	return dp_open(r);
+	int failed_family, ret = dp_open(r);
+
+	return ret ? ret : dp_adopt(r, &failed_family);
 }
 
 void runner_free(struct runner *r)

@@ -44,14 +44,14 @@ void runner_free(struct runner *r); /* accepts NULL */
 
 /*
  * Open the dataplane and read what the kernel holds (a restart adopts its
- * table). 0 or -errno, logged with the object and a hint (EPERM: the
- * capability needed).
+ * table), so the initial sync can be a SYNC_CHANGE. 0 or -errno, logged
+ * with the object and a hint (EPERM: the capability needed).
  */
 int runner_open(struct runner *r);
 
 /*
- * One sync of kind k (SYNC_CHANGE, SYNC_PERIODIC, SYNC_REPAIR; "initial"
- * is a SYNC_REPAIR on a freshly opened runner):
+ * One sync of kind k (SYNC_CHANGE, SYNC_PERIODIC, SYNC_REPAIR; the first
+ * one is logged as "initial"):
  *
  *   CHANGE    program the model, diffed against what the last sync programmed
  *   PERIODIC  read the kernel back when anything may have changed it (its

@@ -11,6 +11,7 @@
 #    under a soft limit of 1024 are all held;
 #  - SIGTERM right after start (during the source load or the initial sync) stops it cleanly:
 #    exit status 0, not killed by the signal.
+# e2e-api: n/a - process set-up and the lock are the same whatever the source; it runs svcproxy with --manifests itself
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2

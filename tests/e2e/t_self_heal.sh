@@ -10,7 +10,9 @@
 #    which the kernel lets no one else touch): the other family's changes are programmed and
 #    its NodePorts held all the same, retries back off (1 s, 2 s, 4 s ...), and once the
 #    obstacle is gone the next retry programs ip6 too;
+#  - a failed initial sync does not end `run`: it is retried the same way;
 #  - failures are counted in the metrics.
+# e2e-api: n/a - the dataplane repairs itself whatever the source; the test restarts svcproxy twice
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 2
@@ -114,4 +116,26 @@ errors=$(in_ns node curl -sS --max-time 2 "http://$METRICS/metrics" |
 	awk '/^svcproxy_syncs_total\{result="error"\}/ { print $2 }')
 ((${errors:-0} >= 4)) || fail "svcproxy_syncs_total{result=\"error\"} = '${errors}', expected >= 4"
 log "svcproxy_syncs_total{result=\"error\"} = $errors"
+# ---- the initial sync failing (ip6 blocked before the start): run carries on and retries
+stop_svcproxy
+mkfifo "$WORK/nft2.in"
+in_ns node nft -i <"$WORK/nft2.in" >"$WORK/nft2.out" 2>&1 &
+nft_pid=$!
+BG_PIDS+=($nft_pid)
+exec 4>"$WORK/nft2.in"
+in_ns node nft delete table ip6 svcproxy
+echo 'add table ip6 svcproxy { flags owner; }' >&4
+wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | grep -q owner' ||
+	fail "could not create an owner table ip6 svcproxy: $(cat "$WORK/nft2.out")"
+start_svcproxy --sync-period 60s 4>&- # not inherited: closing it must end nft -i
+sleep 1.5
+kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited after a failed initial sync"
+grep -q "the initial sync failed" "$SP_LOG" || fail "the failed initial sync is not logged"
+http_ok pod-b http://10.96.0.48/ || fail "web 10.96.0.48 not answered after a failed initial sync"
+exec 4>&-
+wait "$nft_pid" 2>/dev/null
+wait_for 10 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
+	fail "table ip6 svcproxy not programmed after the obstacle went"
+log "a failed initial sync was retried: ip6 programmed ${WAITED_MS} ms after the obstacle went"
+
 pass "failed syncs repair themselves with backoff; one family failing does not hold up the other"
