@@ -31,8 +31,9 @@ log "$threads threads, each with CapEff $want, no_new_privs and a seccomp filter
 # ...and it still does its job: traffic, health, metrics, a change followed.
 wait_for 5 http_ok pod-b http://10.96.0.80/ || fail "ClusterIP not answered under the restrictions"
 in_ns node curl -sf --max-time 2 "http://$HEALTHZ/healthz" >/dev/null || fail "/healthz not answered"
-in_ns node curl -sf --max-time 2 "http://$METRICS/metrics" | grep -q kubeproxy_sync_proxy_rules_duration_seconds ||
-	fail "/metrics not answered"
+# (the body is read whole: grep -q stopping early would SIGPIPE curl under pipefail)
+metrics=$(in_ns node curl -sf --max-time 2 "http://$METRICS/metrics") || fail "/metrics not answered"
+assert_contains "$metrics" kubeproxy_sync_proxy_rules_duration_seconds "/metrics"
 simple_service demo2 10.96.0.81 80 8080 TCP 10.244.1.11 | write_manifest demo2.yaml # (a cluster IP cannot change)
 wait_for 5 http_ok pod-b http://10.96.0.81/ || fail "a change was not followed under the restrictions"
 kill -0 "$SP_PID" || fail "svcproxy died"
