@@ -447,6 +447,28 @@ static void slice_groups_select(struct slice_groups *g, const struct model *m,
 	}
 }
 
+/* Is a ClusterIP of s an address of this node? Then it is refused, reported in d. */
+static bool cluster_ip_is_node(const struct service *s, const struct compile_opts *o,
+                               struct diag *d)
+{
+	for (size_t i = 0; i < s->n_cluster_ips; i++)
+		for (size_t j = 0; j < o->n_node_addrs; j++) {
+			char a[IPADDR_STRLEN];
+
+			if (!ipaddr_equal(&s->cluster_ips[i], &o->node_addrs[j]))
+				continue;
+			diag_add(
+			    d,
+			    "%s: Service %s/%s: spec.clusterIPs[%zu]: %s is an address of this "
+			    "node; the Service is refused (it would capture every port of the "
+			    "node)",
+			    s->origin ? s->origin : "?", s->ns, s->name, i,
+			    ipaddr_str(&s->cluster_ips[i], a));
+			return true;
+		}
+	return false;
+}
+
 static const struct ipaddr *cluster_ip_of(const struct service *s, int family)
 {
 	for (size_t i = 0; i < s->n_cluster_ips; i++)
@@ -580,7 +602,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 		const struct ipaddr *vip = cluster_ip_of(s, o->family);
 		struct unit *u;
 
-		if (!service_is_proxied(s) || !vip)
+		if (!service_is_proxied(s) || !vip || cluster_ip_is_node(s, o, d))
 			continue;
 		out->n_services++;
 		slice_groups_select(&g, m, s);

@@ -41,6 +41,13 @@
 struct compile_opts {
 	const char *hostname; /* this node's name (--hostname-override) */
 	int family;           /* AF_INET: only this family's addresses are compiled */
+	/*
+	 * This node's addresses: a Service with a ClusterIP among them is
+	 * refused (reported in d, nothing compiled), since it would capture
+	 * every port of the node. May be none.
+	 */
+	const struct ipaddr *node_addrs;
+	size_t n_node_addrs;
 };
 
 struct backend {

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "compile/compile.h"
+#include "daemon/nodelocal.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -824,6 +825,71 @@ static void test_order_independent(void **state)
 	desired_free(&first);
 }
 
+/* A ClusterIP equal to a node address would capture every port of the node: refused. */
+static void test_cluster_ip_node_address_refused(void **state)
+{
+	struct fix *f = *state;
+	struct ipaddr node[2] = {ip("192.168.1.5"), ip("10.96.0.2")};
+	struct service *s = svc(&f->m, "default", "bad", "10.96.0.2");
+
+	svc_port(s, "", L4_TCP, 80, 80, NULL);
+	s = svc(&f->m, "default", "good", "10.96.0.3");
+	svc_port(s, "", L4_TCP, 80, 80, NULL);
+	f->o.node_addrs = node;
+	f->o.n_node_addrs = 2;
+	run(f);
+	assert_int_equal(f->ds.n_services, 1);
+	assert_int_equal(f->ds.n_entries, 1);
+	assert_entry(&f->ds, 0, "10.96.0.3", L4_TCP, 80, "default/good", "");
+	assert_int_equal(f->d.n, 1);
+	assert_string_equal(f->d.msgs[0],
+	                    "test.yaml: Service default/bad: spec.clusterIPs[0]: 10.96.0.2 is an "
+	                    "address of this node; the Service is refused (it would capture every "
+	                    "port of the node)");
+}
+
+/* NodePorts and external IP ports a node process listens on are left out. */
+static void test_node_local_filter(void **state)
+{
+	struct fix *f = *state;
+	struct ipaddr node[1] = {ip("192.168.1.5")};
+	struct listener ls[2] = {
+	    {.addr = {.family = AF_INET}, .proto = L4_TCP, .port = 30080}, /* 0.0.0.0:30080 */
+	    {.addr = ip("192.168.1.5"), .proto = L4_TCP, .port = 443},
+	};
+	struct node_local nl = {.addrs = node, .n_addrs = 1, .listeners = ls, .n_listeners = 2};
+	struct service *s = svc(&f->m, "default", "np", "10.96.0.1");
+
+	s->type = SVC_NODE_PORT;
+	svc_port(s, "a", L4_TCP, 80, 80, NULL);
+	svc_port(s, "b", L4_UDP, 80, 80, NULL);
+	s->ports[0].node_port = 30080; /* taken (tcp) */
+	s->ports[1].node_port = 30080; /* free (udp) */
+	s->n_external_ips = 2;
+	s->external_ips = xcalloc(2, sizeof(*s->external_ips));
+	s->external_ips[0] = ip("192.168.1.5"); /* node address, port 80 free */
+	s->external_ips[1] = ip("192.168.9.9"); /* not the node's */
+	s = svc(&f->m, "default", "web", "10.96.0.2");
+	svc_port(s, "", L4_TCP, 443, 443, NULL);
+	s->n_external_ips = 1;
+	s->external_ips = xcalloc(1, sizeof(*s->external_ips));
+	s->external_ips[0] = ip("192.168.1.5"); /* node address, 443 taken */
+	run(f);
+	assert_int_equal(count_kind(&f->ds, ENTRY_NODE_PORT), 2);
+	assert_int_equal(count_kind(&f->ds, ENTRY_EXTERNAL), 5);
+	node_local_filter(&nl, &f->ds, &f->d);
+	assert_int_equal(count_kind(&f->ds, ENTRY_NODE_PORT), 1);
+	assert_int_equal(f->ds.entries[0].proto, L4_UDP);
+	assert_int_equal(count_kind(&f->ds, ENTRY_EXTERNAL), 4);
+	assert_int_equal(count_kind(&f->ds, ENTRY_CLUSTER_IP), 3);
+	assert_int_equal(f->d.n, 2);
+	assert_string_equal(f->d.msgs[0], "Service default/np:a: nodePort 30080/tcp: a process on "
+	                                  "this node listens on it; not captured");
+	assert_string_equal(f->d.msgs[1],
+	                    "Service default/web: external IP 192.168.1.5 port 443/tcp: a process "
+	                    "on this node listens on it; not captured");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +916,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_conflict_keeps_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conflict_namespace_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_independent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cluster_ip_node_address_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_node_local_filter, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
