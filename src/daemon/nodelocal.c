@@ -225,17 +225,17 @@ void node_local_filter(const struct node_local *nl, struct desired *ds, struct d
 			continue;
 		}
 		if (e->kind == ENTRY_NODE_PORT)
-			diag_add(
+			diag_warn(
 			    d,
 			    "Service %s: nodePort %u/%s: a process on this node listens on it; "
 			    "not captured",
 			    e->label, e->port, l4proto_name(e->proto));
 		else
-			diag_add(d,
-			         "Service %s: external IP %s port %u/%s: a process on this node "
-			         "listens on it; not captured",
-			         e->label, ipaddr_str(&e->addr, a), e->port,
-			         l4proto_name(e->proto));
+			diag_warn(d,
+			          "Service %s: external IP %s port %u/%s: a process on this node "
+			          "listens on it; not captured",
+			          e->label, ipaddr_str(&e->addr, a), e->port,
+			          l4proto_name(e->proto));
 	}
 	ds->n_entries = w;
 }

@@ -16,6 +16,7 @@
 #include "common/mem.h"
 #include "compile/compile.h"
 #include "daemon/metrics.h"
+#include "daemon/nodelocal.h"
 #include "daemon/nodeports.h"
 #include "dataplane/bpf/bpf_dp.h"
 #include "dataplane/conntrack.h"
@@ -203,20 +204,53 @@ static void count_changes(const struct desired *a, const struct desired *b, unsi
 	}
 }
 
-/* The model now (*m, a view), compiled for every family. 0 or -errno (the source's). */
+/* Does any family have an entry a node process's port could collide with? */
+static bool has_node_entries(const struct desired ds[N_FAMILIES])
+{
+	for (int f = 0; f < N_FAMILIES; f++)
+		for (size_t i = 0; i < ds[f].n_entries; i++)
+			if (ds[f].entries[i].kind != ENTRY_CLUSTER_IP)
+				return true;
+	return false;
+}
+
+/*
+ * The model now (*m, a view), compiled for every family, without what
+ * would take over the node's own addresses and ports (nodelocal.h).
+ * 0 or -errno (the source's).
+ */
 static int compile_all(struct runner *r, struct model *m, struct desired ds[N_FAMILIES])
 {
+	struct node_local nl = {0};
 	struct diag d = {0};
 	int ret = source_model(r->src, m, &d);
 
 	diag_log(&d, LOG_LVL_ERROR, source_name(r->src));
+	if (!ret && node_local_read_addrs(&nl))
+		log_warn("sync", "cannot read this node's addresses: %s", strerror(errno));
 	for (int f = 0; !ret && f < N_FAMILIES; f++) {
-		struct compile_opts co = {.hostname = r->o.hostname, .family = families[f]};
+		struct compile_opts co = {
+		    .hostname = r->o.hostname,
+		    .family = families[f],
+		    .node_addrs = nl.addrs,
+		    .n_node_addrs = nl.n_addrs,
+		};
 
 		compile_with(r->comp[f], m, &co, &ds[f], &d);
 		/* the same conflict shows in both families: report it once */
 		diag_log(&d, f == 0 ? LOG_LVL_ERROR : LOG_LVL_DEBUG, "compile");
 	}
+	if (!ret && has_node_entries(ds)) {
+		int err = node_local_read_listeners(&nl);
+
+		if (err)
+			log_warn("sync", "cannot list this node's listening sockets: %s",
+			         strerror(-err));
+		for (int f = 0; !err && f < N_FAMILIES; f++)
+			node_local_filter(&nl, &ds[f], &d);
+		diag_log(&d, LOG_LVL_WARN, "sync");
+	}
+	node_local_free(&nl);
 	return ret;
 }
 
