@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "common/log.h"
@@ -226,6 +227,17 @@ bad_form:
  * addr is NULL or "" (disabled), or -errno (bind/listen's errno where MHD
  * leaves it, else -EIO) after logging a line naming the address.
  */
+unsigned int http_conn_limit(bool per_service)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur;
+	n /= per_service ? 64 : 8;
+	return (unsigned int)(n < 64 ? 64 : n > 4096 ? 4096 : n);
+}
+
 static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET6)
@@ -261,8 +273,8 @@ static int daemon_start(const struct http_role *role, const char *addr, struct M
 	*out = MHD_start_daemon(
 	    flags, port, NULL, NULL, handle, (void *)role, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, http_conn_limit(false),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)(sockaddr_is_loopback(&ss) ? 0 : HTTP_PER_IP_LIMIT), MHD_OPTION_END);
 	if (!*out) {
 		err = errno ? -errno : -EIO;

@@ -12,20 +12,28 @@
 #ifndef SVCPROXY_HTTP_H
 #define SVCPROXY_HTTP_H
 
+#include <stdbool.h>
+
 /*
  * Limits of every HTTP server svcproxy runs (these and the
  * healthCheckNodePort servers of nodeports.c). Probes and scrapers finish
  * in milliseconds; a client silent for HTTP_CONN_TIMEOUT seconds is
- * dropped, so idle connections cannot hold a server for long. A server
- * takes at most HTTP_CONN_LIMIT connections (far below the raised file
- * limit, so a flood never starves the sources and the dataplane of file
- * descriptors). Servers reachable from outside the node also cap each
- * client address at HTTP_PER_IP_LIMIT, so one client cannot lock out the
- * load balancer's probes.
+ * dropped, so idle connections cannot hold a server for long. Servers
+ * reachable from outside the node cap each client address at
+ * HTTP_PER_IP_LIMIT, so one client cannot lock out a load balancer's
+ * probes.
  */
 #define HTTP_CONN_TIMEOUT 5
-#define HTTP_CONN_LIMIT   256
 #define HTTP_PER_IP_LIMIT 32
+
+/*
+ * How many connections one server takes at once: a share of the file
+ * limit (raised to its hard limit at start), between 64 and 4096, so an
+ * idle flood is absorbed as Go's kube-proxy absorbs it, yet never starves
+ * the sources and the dataplane of file descriptors. healthCheckNodePort
+ * servers (one per Service) get a smaller share each.
+ */
+unsigned int http_conn_limit(bool per_service);
 
 struct http_servers;
 

@@ -193,7 +193,7 @@ static void sync_hc(struct nodeports *np, const struct desired *dss, size_t n_ds
 			    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, hc->port, NULL, NULL,
 			    hc_handle, hc, MHD_OPTION_CONNECTION_TIMEOUT,
 			    (unsigned int)HTTP_CONN_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-			    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			    http_conn_limit(true), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 			    (unsigned int)HTTP_PER_IP_LIMIT, MHD_OPTION_END);
 			if (!hc->d)
 				log_warn("nodeport",
