@@ -75,7 +75,21 @@ struct nlmsghdr *nft_nl_req(struct nft_nl *nl, void *buf, uint16_t type, uint16_
 	return nftnl_nlmsg_build_hdr(buf, type, family, flags, nl->seq++);
 }
 
-/* The text of an extended ACK, if the error message carries one. */
+/*
+ * mnl_nlmsg_ok() without its hole: libmnl compares (int)nlmsg_len, so a
+ * length of 2 GiB or more passes and mnl_nlmsg_next() jumps that far.
+ */
+static bool msg_ok(const struct nlmsghdr *h, int left)
+{
+	return left >= (int)sizeof(*h) && h->nlmsg_len >= sizeof(*h) &&
+	       h->nlmsg_len <= (uint32_t)left;
+}
+
+/*
+ * The text of an extended ACK, if the error message carries one. The TLVs
+ * follow the echoed request (none with capped ACKs), aligned as the
+ * kernel puts them; a text that is not NUL-terminated is none.
+ */
 static const char *extack_msg(const struct nlmsghdr *nlh)
 {
 	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
@@ -84,14 +98,20 @@ static const char *extack_msg(const struct nlmsghdr *nlh)
 
 	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
 		return NULL;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+		if (err->msg.nlmsg_len < sizeof(struct nlmsghdr) ||
+		    err->msg.nlmsg_len - sizeof(struct nlmsghdr) > plen)
+			return NULL;
 		off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	}
+	off = MNL_ALIGN(off);
 	if (off >= plen)
 		return NULL;
 	for (attr = (const struct nlattr *)((const uint8_t *)err + off);
 	     mnl_attr_ok(attr, (int)(plen - ((const uint8_t *)attr - (const uint8_t *)err)));
 	     attr = mnl_attr_next(attr))
-		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG)
+		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
 			return mnl_attr_get_str(attr);
 	return NULL;
 }
@@ -99,7 +119,7 @@ static const char *extack_msg(const struct nlmsghdr *nlh)
 struct dump_ctx {
 	nft_nl_cb cb;
 	void *data;
-	bool interrupted;
+	bool *interrupted;
 };
 
 static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
@@ -107,7 +127,7 @@ static int dump_msg_cb(const struct nlmsghdr *nlh, void *data)
 	struct dump_ctx *dc = data;
 
 	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-		dc->interrupted = true;
+		*dc->interrupted = true;
 	return dc->cb(nlh, dc->data);
 }
 
@@ -124,30 +144,29 @@ int nft_nl_drain(struct nft_nl *nl)
 	return n;
 }
 
-/*
- * Run cb over the messages of buf that answer seq; others (left over from
- * an earlier exchange) are skipped. MNL_CB_STOP once seq is done, else
- * MNL_CB_OK, or -1 with errno (an error from the kernel included).
- */
-static int request_replies(struct nft_nl *nl, const uint8_t *buf, size_t len, uint32_t seq,
-                           struct dump_ctx *dc)
+int nft_nl_answers(const struct nft_nl *nl, const void *buf, size_t len, uint32_t seq, nft_nl_cb cb,
+                   void *data, bool *interrupted)
 {
-	const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+	struct dump_ctx dc = {.cb = cb, .data = data, .interrupted = interrupted};
+	const struct nlmsghdr *h = buf;
 	int left = (int)len, ret = MNL_CB_OK;
 
-	for (; ret == MNL_CB_OK && mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+	errno = 0;
+	for (; ret == MNL_CB_OK && msg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
 		if (h->nlmsg_seq != seq)
 			continue; /* a stale answer */
-		ret = mnl_cb_run(h, h->nlmsg_len, seq, nl->portid, dump_msg_cb, dc);
+		ret = mnl_cb_run(h, h->nlmsg_len, seq, nl->portid, dump_msg_cb, &dc);
 	}
+	if (ret < 0 && errno <= 0)
+		errno = EPROTO; /* an error message without an errno, or a callback's failure */
 	return ret;
 }
 
 int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *data)
 {
 	static uint8_t buf[1 << 16];
-	struct dump_ctx dc = {.cb = cb, .data = data};
 	uint32_t seq = req->nlmsg_seq;
+	bool interrupted = false;
 	ssize_t n;
 	int ret;
 
@@ -161,7 +180,7 @@ int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *
 			nft_nl_drain(nl); /* the rest of an overrun dump */
 			return ret;
 		}
-		ret = request_replies(nl, buf, (size_t)n, seq, &dc);
+		ret = nft_nl_answers(nl, buf, (size_t)n, seq, cb, data, &interrupted);
 		if (ret < 0) {
 			ret = -errno;
 			nft_nl_drain(nl); /* the rest of a failed dump */
@@ -170,7 +189,7 @@ int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *
 		if (ret == MNL_CB_STOP)
 			break;
 	}
-	return dc.interrupted ? -EINTR : 0;
+	return interrupted ? -EINTR : 0;
 }
 
 /* ---- fault injection (a test hook) ------------------------------------- */
@@ -367,7 +386,7 @@ void nft_txn_replies(const struct nft_txn *t, struct nft_replies *r, const void 
 	const struct nlmsghdr *h = buf;
 	int left = (int)len;
 
-	for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+	for (; msg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
 		const struct nlmsgerr *e;
 
 		/* only answers to this batch count: seq in [batch begin, batch end] */
@@ -378,9 +397,12 @@ void nft_txn_replies(const struct nft_txn *t, struct nft_replies *r, const void 
 		}
 		e = mnl_nlmsg_get_payload(h);
 		if (e->error) {
-			reply_error(t, h, e->error);
+			/* a negative errno; anything else is no answer the kernel gives */
+			int error = e->error < 0 && e->error > -4096 ? e->error : -EPROTO;
+
+			reply_error(t, h, error);
 			if (!r->err)
-				r->err = e->error;
+				r->err = error;
 		}
 		if (h->nlmsg_seq == r->last)
 			r->done = true;

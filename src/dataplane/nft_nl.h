@@ -54,6 +54,17 @@ struct nlmsghdr *nft_nl_req(struct nft_nl *nl, void *buf, uint16_t type, uint16_
 typedef int (*nft_nl_cb)(const struct nlmsghdr *nlh, void *data);
 int nft_nl_request(struct nft_nl *nl, struct nlmsghdr *req, nft_nl_cb cb, void *data);
 
+/*
+ * One received datagram of the answers to request seq: cb on each of its
+ * messages of that sequence number (others are skipped), *interrupted set
+ * when a dump message says NLM_F_DUMP_INTR. Returns MNL_CB_STOP (0) once
+ * the request is done, MNL_CB_OK (1) when more is to come, or -1 with
+ * errno > 0 (an error from the kernel included). What nft_nl_request() does
+ * with each datagram it receives; the fuzzer feeds its own.
+ */
+int nft_nl_answers(const struct nft_nl *nl, const void *buf, size_t len, uint32_t seq, nft_nl_cb cb,
+                   void *data, bool *interrupted);
+
 /* ---- batches ------------------------------------------------------------ */
 
 struct nlattr;

@@ -7,12 +7,12 @@
 
 #include <errno.h>
 #include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
-#include <libnftnl/gen.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
+#include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,29 +21,94 @@
 
 #include "common/mem.h"
 
-static int table_cb(const struct nlmsghdr *nlh, void *data)
+/*
+ * The answer parsers read attributes with libmnl, not libnftnl: libnftnl
+ * exits the process (abi_breakage()) on an attribute of an unexpected size,
+ * and a read-back must survive whatever it is answered. An attribute that
+ * is missing or malformed reads as absent.
+ */
+#define ATTR_MAX 31 /* above every NFTA_*_MAX we read */
+struct attrs {
+	const struct nlattr *tb[ATTR_MAX + 1]; /* by type, the last of each; NULL: absent */
+};
+
+static int attr_cb(const struct nlattr *a, void *data)
+{
+	struct attrs *at = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type <= ATTR_MAX)
+		at->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+/* The attributes of an nf_tables message (after its nfgenmsg). */
+static void msg_attrs(const struct nlmsghdr *nlh, struct attrs *at)
+{
+	memset(at, 0, sizeof(*at));
+	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, at);
+}
+
+/* The attributes nested in a (none when a is NULL). */
+static void nest_attrs(const struct nlattr *a, struct attrs *at)
+{
+	memset(at, 0, sizeof(*at));
+	if (a)
+		mnl_attr_parse_nested(a, attr_cb, at);
+}
+
+/* A NUL-terminated string attribute, or NULL. */
+static const char *attr_str(const struct nlattr *a)
+{
+	return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 ? mnl_attr_get_str(a) : NULL;
+}
+
+/* The payload of a (NULL and 0 when a is NULL). */
+static const void *attr_bytes(const struct nlattr *a, uint32_t *len)
+{
+	*len = a ? mnl_attr_get_payload_len(a) : 0;
+	return a ? mnl_attr_get_payload(a) : NULL;
+}
+
+/* The value of a data register (NFTA_DATA_VALUE nested in a), or NULL. */
+static const void *data_value(const struct nlattr *a, uint32_t *len)
+{
+	struct attrs d;
+
+	nest_attrs(a, &d);
+	return attr_bytes(d.tb[NFTA_DATA_VALUE], len);
+}
+
+/*
+ * The text of a comment TLV (userdata: type, length, NUL-terminated text)
+ * of this type at the head of ud, into buf; false when there is none.
+ */
+static bool udata_comment(const uint8_t *ud, uint32_t len, uint8_t type, char *buf, size_t size)
+{
+	size_t l;
+
+	if (!ud || len <= 2 || ud[0] != type)
+		return false;
+	l = ud[1];
+	if (l == 0 || l + 2 > len || l > size)
+		return false;
+	memcpy(buf, ud + 2, l);
+	buf[l - 1] = '\0'; /* the text's own NUL, or its last byte when it has none */
+	return true;
+}
+
+int nft_read_table_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nft_table_info *ti = data;
-	struct nftnl_table *t = nftnl_table_alloc();
+	struct attrs at;
 	const void *ud;
-	uint32_t len = 0;
+	uint32_t len;
 
-	if (!t)
-		return MNL_CB_ERROR;
-	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
-		ti->found = true;
-		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
-		/* our layout text is the first TLV: type, length, NUL-terminated text */
-		if (ud && len > 2 && ((const uint8_t *)ud)[0] == NFTNL_UDATA_TABLE_COMMENT) {
-			size_t l = ((const uint8_t *)ud)[1];
-
-			if (l + 2 <= len && l < sizeof(ti->comment)) {
-				memcpy(ti->comment, (const uint8_t *)ud + 2, l);
-				ti->comment[l] = '\0';
-			}
-		}
-	}
-	nftnl_table_free(t);
+	msg_attrs(nlh, &at);
+	ti->found = true;
+	/* our layout text is the first TLV */
+	ud = attr_bytes(at.tb[NFTA_TABLE_USERDATA], &len);
+	udata_comment(ud, len, NFTNL_UDATA_TABLE_COMMENT, ti->comment, sizeof(ti->comment));
 	return MNL_CB_OK;
 }
 
@@ -61,7 +126,7 @@ int nft_read_table(struct nft_nl *nl, struct nft_table_info *ti)
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	memset(ti, 0, sizeof(*ti));
-	ret = nft_nl_request(nl, nlh, table_cb, ti);
+	ret = nft_nl_request(nl, nlh, nft_read_table_cb, ti);
 	return ret == -ENOENT ? 0 : ret;
 }
 
@@ -98,20 +163,25 @@ void nft_lb_chains_move(struct nft_lb_chains *dst, struct nft_lb_chains *src)
 	memset(src, 0, sizeof(*src));
 }
 
-static int chain_cb(const struct nlmsghdr *nlh, void *data)
+/* The name of the chain of an answer, when it is one of our table's; else NULL. */
+static const char *our_chain(const struct nlmsghdr *nlh)
 {
-	struct nft_lb_chains *cc = data;
-	struct nftnl_chain *c = nftnl_chain_alloc();
+	const char *table;
+	struct attrs at;
+
+	msg_attrs(nlh, &at);
+	table = attr_str(at.tb[NFTA_CHAIN_TABLE]);
+	return table && !strcmp(table, NFT_TABLE_NAME) ? attr_str(at.tb[NFTA_CHAIN_NAME]) : NULL;
+}
+
+int nft_read_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const char *name = our_chain(nlh);
 	enum nft_lb_kind kind;
 	uint32_t k;
 
-	if (!c)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
-	    !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NFT_TABLE_NAME) &&
-	    nft_lb_chain_parse(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), &kind, &k))
-		nft_lb_chains_mark(cc, kind, k);
-	nftnl_chain_free(c);
+	if (name && nft_lb_chain_parse(name, &kind, &k))
+		nft_lb_chains_mark(data, kind, k);
 	return MNL_CB_OK;
 }
 
@@ -123,66 +193,61 @@ int nft_read_lb_chains(struct nft_nl *nl, struct nft_lb_chains *out)
 	nft_lb_chains_free(out);
 	nlh =
 	    nft_nl_req(nl, buf, NFT_MSG_GETCHAIN, nft_nfproto(nl->family), NLM_F_DUMP | NLM_F_ACK);
-	return nft_nl_request(nl, nlh, chain_cb, out);
+	return nft_nl_request(nl, nlh, nft_read_chain_cb, out);
 }
 
 /* ---- elements ----------------------------------------------------------- */
 
-struct elems_ctx {
-	struct bytemap *s;
-	enum nft_data_kind dk;
-};
-
-static int elem_cb(struct nftnl_set_elem *e, void *data)
+/* One element (the attributes nested in an NFTA_LIST_ELEM) into the map. */
+static void read_elem(struct nft_read_elems_ctx *ec, const struct nlattr *el)
 {
-	struct elems_ctx *ec = data;
 	uint8_t dbuf[NFT_MAX_DATA] = {0};
 	const void *key, *d, *ud;
-	uint32_t klen = 0, dlen = 0, ulen = 0;
-	char comment[256] = "", *cm = NULL;
+	uint32_t klen, dlen, ulen;
+	char comment[256];
+	struct attrs at;
 
-	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	nest_attrs(el, &at);
+	key = data_value(at.tb[NFTA_SET_ELEM_KEY], &klen);
 	if (!key || klen != ec->s->klen)
-		return 0; /* not ours: the next diff replaces it */
+		return; /* not ours: the next diff replaces it */
 	if (ec->dk == D_VERDICT) {
-		const char *chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+		struct attrs data, verdict;
+		const char *chain;
 		enum nft_lb_kind kind;
 		uint32_t k, v;
 
+		nest_attrs(at.tb[NFTA_SET_ELEM_DATA], &data);
+		nest_attrs(data.tb[NFTA_DATA_VERDICT], &verdict);
+		chain = attr_str(verdict.tb[NFTA_VERDICT_CHAIN]);
 		if (chain && nft_lb_chain_parse(chain, &kind, &k)) {
 			v = nft_lb_pack(kind, k);
 			memcpy(dbuf, &v, 4);
 		}
 	} else if (ec->s->dlen) {
-		d = nftnl_set_elem_get(
-		    e, ec->dk == D_RANGE_END ? NFTNL_SET_ELEM_KEY_END : NFTNL_SET_ELEM_DATA, &dlen);
+		d = data_value(
+		    at.tb[ec->dk == D_RANGE_END ? NFTA_SET_ELEM_KEY_END : NFTA_SET_ELEM_DATA],
+		    &dlen);
 		if (d && dlen == ec->s->dlen)
 			memcpy(dbuf, d, dlen);
 	}
-	ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &ulen);
-	if (ud && ulen > 2 && ((const uint8_t *)ud)[0] == NFTNL_UDATA_SET_ELEM_COMMENT) {
-		size_t l = ((const uint8_t *)ud)[1];
-
-		if (l + 2 <= ulen && l > 0 && l < sizeof(comment)) {
-			memcpy(comment, (const uint8_t *)ud + 2, l);
-			comment[l - 1] = '\0';
-			cm = comment;
-		}
-	}
-	bytemap_put(ec->s, key, dbuf, cm);
-	return 0;
+	ud = attr_bytes(at.tb[NFTA_SET_ELEM_USERDATA], &ulen);
+	bytemap_put(ec->s, key, dbuf,
+	            udata_comment(ud, ulen, NFTNL_UDATA_SET_ELEM_COMMENT, comment, sizeof(comment))
+	                ? comment
+	                : NULL);
 }
 
-static int setelem_cb(const struct nlmsghdr *nlh, void *data)
+int nft_read_elems_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct elems_ctx *ec = data;
-	struct nftnl_set *s = nftnl_set_alloc();
+	const struct nlattr *el;
+	struct attrs at;
 
-	if (!s)
-		return MNL_CB_ERROR;
-	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0)
-		nftnl_set_elem_foreach(s, elem_cb, ec);
-	nftnl_set_free(s);
+	msg_attrs(nlh, &at);
+	if (at.tb[NFTA_SET_ELEM_LIST_ELEMENTS])
+		mnl_attr_for_each_nested(
+		    el, at.tb[NFTA_SET_ELEM_LIST_ELEMENTS]) if (mnl_attr_get_type(el) ==
+		                                                NFTA_LIST_ELEM) read_elem(data, el);
 	return MNL_CB_OK;
 }
 
@@ -190,7 +255,7 @@ int nft_read_elems(struct nft_nl *nl, enum nft_set_id id, struct bytemap *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_set *s = nftnl_set_alloc();
-	struct elems_ctx ec = {.s = out, .dk = nft_set_spec(id)->data};
+	struct nft_read_elems_ctx ec = {.s = out, .dk = nft_set_spec(id)->data};
 	struct nlmsghdr *nlh;
 
 	if (!s)
@@ -201,7 +266,7 @@ int nft_read_elems(struct nft_nl *nl, enum nft_set_id id, struct bytemap *out)
 	nftnl_set_set_str(s, NFTNL_SET_NAME, nft_set_name(id));
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	return nft_nl_request(nl, nlh, setelem_cb, &ec);
+	return nft_nl_request(nl, nlh, nft_read_elems_cb, &ec);
 }
 
 int nft_read_all_sets(struct nft_nl *nl, struct nft_sets *out)
@@ -242,15 +307,13 @@ int nft_read_sets(int family, struct nft_sets *out)
 
 /* ---- generation --------------------------------------------------------- */
 
-static int gen_cb(const struct nlmsghdr *nlh, void *data)
+int nft_read_gen_cb(const struct nlmsghdr *nlh, void *data)
 {
-	struct nftnl_gen *g = nftnl_gen_alloc();
+	struct attrs at;
 
-	if (!g)
-		return MNL_CB_ERROR;
-	if (nftnl_gen_nlmsg_parse(nlh, g) == 0)
-		*(uint32_t *)data = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
-	nftnl_gen_free(g);
+	msg_attrs(nlh, &at);
+	if (at.tb[NFTA_GEN_ID] && mnl_attr_validate(at.tb[NFTA_GEN_ID], MNL_TYPE_U32) == 0)
+		*(uint32_t *)data = ntohl(mnl_attr_get_u32(at.tb[NFTA_GEN_ID]));
 	return MNL_CB_OK;
 }
 
@@ -260,7 +323,7 @@ int nft_read_genid(struct nft_nl *nl, uint32_t *id)
 	struct nlmsghdr *nlh = nft_nl_req(nl, buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK);
 
 	*id = 0;
-	return nft_nl_request(nl, nlh, gen_cb, id);
+	return nft_nl_request(nl, nlh, nft_read_gen_cb, id);
 }
 
 /* ---- show rules --------------------------------------------------------- */
@@ -274,16 +337,12 @@ struct print_ctx {
 static int chain_print_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct print_ctx *pc = data;
-	struct nftnl_chain *c = nftnl_chain_alloc();
+	const char *name = our_chain(nlh);
 
-	if (!c)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
-	    !strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NFT_TABLE_NAME)) {
+	if (name) {
 		pc->names = xgrow(pc->names, &pc->cap, pc->n + 1, sizeof(*pc->names));
-		pc->names[pc->n++] = xstrdup(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		pc->names[pc->n++] = xstrdup(name);
 	}
-	nftnl_chain_free(c);
 	return MNL_CB_OK;
 }
 

@@ -56,4 +56,19 @@ int nft_read_all_sets(struct nft_nl *nl, struct nft_sets *out);
 /* The ruleset generation (NFT_MSG_GETGEN). 0 or -errno. */
 int nft_read_genid(struct nft_nl *nl, uint32_t *id);
 
+/*
+ * The answer parsers of the reads above (nft_nl_cb): each decodes one
+ * message of the kernel's answer into its data, what nft_nl_request()
+ * runs them on. Public for the fuzzer, which feeds them hostile answers
+ * (tests/fuzz/fuzz_nlreply.c). MNL_CB_OK, or MNL_CB_ERROR.
+ */
+int nft_read_table_cb(const struct nlmsghdr *nlh, void *ti);     /* struct nft_table_info */
+int nft_read_chain_cb(const struct nlmsghdr *nlh, void *chains); /* struct nft_lb_chains */
+int nft_read_gen_cb(const struct nlmsghdr *nlh, void *id);       /* uint32_t */
+struct nft_read_elems_ctx {
+	struct bytemap *s;     /* the set's map: its klen and dlen are the set's */
+	enum nft_data_kind dk; /* of the set (nft_set_spec()->data) */
+};
+int nft_read_elems_cb(const struct nlmsghdr *nlh, void *ctx); /* struct nft_read_elems_ctx */
+
 #endif
