@@ -377,12 +377,145 @@ static void count_fail(struct stats *st, int err)
 		st->fail_other++;
 }
 
+/* Start a connection of group cur in slot i. 1: in flight, 0: failed at once (counted), -1: fatal. */
+static int start_conn(int efd, struct slot *s, uint32_t i, int cur)
+{
+	struct group *g = &g_groups[cur];
+	struct sockaddr_in sa;
+	struct epoll_event ev;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("connrate: socket");
+		return -1;
+	}
+	if (g->bind.sin_family) {
+		int one = 1;
+
+		/* the port is picked at connect(), unique per 4-tuple */
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&g->bind, sizeof(g->bind))) {
+			perror("connrate: bind");
+			return -1;
+		}
+	}
+	pick_target(g, &sa);
+	s->t_start = now_s();
+	s->group = cur;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+		count_fail(&g->st, errno);
+		close(fd);
+		return 0;
+	}
+	s->fd = fd;
+	s->state = 1;
+	s->got = 0;
+	ev = (struct epoll_event){ .events = EPOLLOUT, .data.u32 = i };
+	epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+	return 1;
+}
+
+/*
+ * Event ev of slot s (in state 1 connecting, 2 reading the echo): counts
+ * what it completes. True when the connection is done (the slot is freed).
+ */
+static bool on_event(int efd, struct slot *s, const struct epoll_event *ev, int rw,
+		     const char *wbuf, double now)
+{
+	static char rbuf[MAX_RW];
+	struct group *g = &g_groups[s->group];
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (s->state == 1) {
+		getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err || ((ev->events & (EPOLLERR | EPOLLHUP)) && !(ev->events & EPOLLOUT))) {
+			count_fail(&g->st, err ? err : ECONNRESET);
+			return true;
+		}
+		hist_add(g, now - s->t_start);
+		if (now - s->t_start > g_slow_s)
+			g->st.slow++;
+		if (!rw) {
+			g->st.ok++;
+			return true;
+		}
+		if (write(s->fd, wbuf, (size_t)rw) != rw) {
+			count_fail(&g->st, errno);
+			return true;
+		}
+		struct epoll_event in = { .events = EPOLLIN, .data.u32 = ev->data.u32 };
+		epoll_ctl(efd, EPOLL_CTL_MOD, s->fd, &in);
+		s->state = 2;
+		return false;
+	}
+	/* state 2: reading the echo */
+	for (;;) {
+		ssize_t r = read(s->fd, rbuf, sizeof(rbuf));
+
+		if (r > 0) {
+			s->got += (size_t)r;
+			if (s->got >= (size_t)rw) {
+				g->st.ok++;
+				return true;
+			}
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN)
+			return false;
+		count_fail(&g->st, r == 0 ? ECONNRESET : errno);
+		return true;
+	}
+}
+
+static void slot_free(struct slot *s)
+{
+	close_rst(s->fd);
+	s->fd = -1;
+	s->state = 0;
+}
+
+/* Fail the connections older than timeout; returns how many. */
+static int expire(struct slot *slots, int inflight, double timeout, double now)
+{
+	int n = 0;
+
+	for (int i = 0; i < inflight; i++) {
+		struct slot *s = &slots[i];
+
+		if (s->state && now - s->t_start > timeout) {
+			count_fail(&g_groups[s->group].st, ETIMEDOUT);
+			slot_free(s);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* A 'tick' line per group on stderr: what happened since last_tick. */
+static void print_ticks(double now, double t0, double last_tick)
+{
+	for (int i = 0; i < g_n_groups; i++) {
+		struct group *g = &g_groups[i];
+
+		fprintf(stderr,
+			"tick t=%.3f group=%s conns=%llu failures=%llu slow=%llu "
+			"conn_per_s=%.0f\n",
+			now - t0, g->label, (unsigned long long)(g->st.ok - g->last_st.ok),
+			(unsigned long long)(g->st.fail - g->last_st.fail),
+			(unsigned long long)(g->st.slow - g->last_st.slow),
+			(double)(g->st.ok - g->last_st.ok) / (now - last_tick));
+		g->last_st = g->st;
+	}
+}
+
 static int client(int inflight, double duration, uint64_t count, double timeout, int rw,
 		  double interval, double slice, const char *fmt)
 {
 	static struct slot slots[MAX_INFLIGHT];
 	static struct epoll_event evs[MAX_INFLIGHT];
-	char wbuf[MAX_RW], rbuf[MAX_RW];
+	char wbuf[MAX_RW];
 	uint64_t started = 0;
 	int efd = epoll_create1(EPOLL_CLOEXEC), active = 0, cur = 0;
 	double t0 = now_s(), deadline = t0 + duration, next_tick = t0 + interval, last_tick = t0;
@@ -408,44 +541,15 @@ static int client(int inflight, double duration, uint64_t count, double timeout,
 		}
 		/* refill */
 		for (int i = 0; !stopping && !draining && i < inflight; i++) {
-			struct group *g = &g_groups[cur];
-			struct sockaddr_in sa;
-			struct slot *s = &slots[i];
-			struct epoll_event ev;
-			int fd;
+			int r;
 
-			if (s->state || (count && started >= count))
+			if (slots[i].state || (count && started >= count))
 				continue;
-			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (fd < 0) {
-				perror("connrate: socket");
+			r = start_conn(efd, &slots[i], (uint32_t)i, cur);
+			if (r < 0)
 				return 1;
-			}
-			if (g->bind.sin_family) {
-				int one = 1;
-
-				/* the port is picked at connect(), unique per 4-tuple */
-				setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-				if (bind(fd, (struct sockaddr *)&g->bind, sizeof(g->bind))) {
-					perror("connrate: bind");
-					return 1;
-				}
-			}
-			pick_target(g, &sa);
 			started++;
-			s->t_start = now_s();
-			s->group = cur;
-			if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
-				count_fail(&g->st, errno);
-				close(fd);
-				continue;
-			}
-			s->fd = fd;
-			s->state = 1;
-			s->got = 0;
-			ev = (struct epoll_event){ .events = EPOLLOUT, .data.u32 = (uint32_t)i };
-			epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
-			active++;
+			active += r;
 		}
 		if (stopping && !active)
 			break;
@@ -457,87 +561,19 @@ static int client(int inflight, double duration, uint64_t count, double timeout,
 		now = now_s();
 		for (int k = 0; k < n; k++) {
 			struct slot *s = &slots[evs[k].data.u32];
-			struct group *g = &g_groups[s->group];
-			int err = 0;
-			socklen_t len = sizeof(err);
 
-			if (!s->state)
-				continue;
-			if (s->state == 1) {
-				getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-				if (err || ((evs[k].events & (EPOLLERR | EPOLLHUP)) &&
-					    !(evs[k].events & EPOLLOUT))) {
-					count_fail(&g->st, err ? err : ECONNRESET);
-					goto done;
-				}
-				hist_add(g, now - s->t_start);
-				if (now - s->t_start > g_slow_s)
-					g->st.slow++;
-				if (!rw) {
-					g->st.ok++;
-					goto done;
-				}
-				if (write(s->fd, wbuf, (size_t)rw) != rw) {
-					count_fail(&g->st, errno);
-					goto done;
-				}
-				struct epoll_event ev = { .events = EPOLLIN, .data.u32 = evs[k].data.u32 };
-				epoll_ctl(efd, EPOLL_CTL_MOD, s->fd, &ev);
-				s->state = 2;
-				continue;
+			if (s->state && on_event(efd, s, &evs[k], rw, wbuf, now)) {
+				slot_free(s);
+				active--;
 			}
-			/* state 2: reading the echo */
-			for (;;) {
-				ssize_t r = read(s->fd, rbuf, sizeof(rbuf));
-
-				if (r > 0) {
-					s->got += (size_t)r;
-					if (s->got >= (size_t)rw) {
-						g->st.ok++;
-						goto done;
-					}
-					continue;
-				}
-				if (r < 0 && errno == EAGAIN)
-					break;
-				count_fail(&g->st, r == 0 ? ECONNRESET : errno);
-				goto done;
-			}
-			continue;
-done:
-			close_rst(s->fd);
-			s->fd = -1;
-			s->state = 0;
-			active--;
 		}
 		/* per-connection timeout */
 		if (now >= next_scan) {
 			next_scan = now + 0.005;
-			for (int i = 0; i < inflight; i++) {
-				struct slot *s = &slots[i];
-
-				if (s->state && now - s->t_start > timeout) {
-					count_fail(&g_groups[s->group].st, ETIMEDOUT);
-					close_rst(s->fd);
-					s->fd = -1;
-					s->state = 0;
-					active--;
-				}
-			}
+			active -= expire(slots, inflight, timeout, now);
 		}
 		if (interval > 0 && now >= next_tick) {
-			for (int i = 0; i < g_n_groups; i++) {
-				struct group *g = &g_groups[i];
-
-				fprintf(stderr,
-					"tick t=%.3f group=%s conns=%llu failures=%llu slow=%llu "
-					"conn_per_s=%.0f\n",
-					now - t0, g->label, (unsigned long long)(g->st.ok - g->last_st.ok),
-					(unsigned long long)(g->st.fail - g->last_st.fail),
-					(unsigned long long)(g->st.slow - g->last_st.slow),
-					(double)(g->st.ok - g->last_st.ok) / (now - last_tick));
-				g->last_st = g->st;
-			}
+			print_ticks(now, t0, last_tick);
 			last_tick = now;
 			next_tick = now + interval;
 		}
@@ -572,27 +608,39 @@ static void usage(FILE *f)
 		MAX_INFLIGHT, MAX_DURATION, MAX_RW);
 }
 
+static const struct option opts[] = {
+	{ "inflight", required_argument, NULL, 'c' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "rw", required_argument, NULL, 'w' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "kv", no_argument, NULL, 'k' },
+	{ "csv", no_argument, NULL, 'C' },
+	{ "serve", no_argument, NULL, 'S' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "seed", required_argument, NULL, 's' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "slow", required_argument, NULL, 'W' },
+	{ "group", required_argument, NULL, 'g' },
+	{ "slice", required_argument, NULL, 'L' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* Every group has targets; those without a source address take the default one. */
+static void groups_finish(const struct sockaddr_in *bind_addr)
+{
+	for (int i = 0; i < g_n_groups; i++) {
+		if (!g_groups[i].total_targets)
+			die("no targets in group ", g_groups[i].label);
+		if (!g_groups[i].bind.sin_family && bind_addr->sin_family)
+			g_groups[i].bind = *bind_addr;
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "inflight", required_argument, NULL, 'c' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "rw", required_argument, NULL, 'w' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "kv", no_argument, NULL, 'k' },
-		{ "csv", no_argument, NULL, 'C' },
-		{ "serve", no_argument, NULL, 'S' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "slow", required_argument, NULL, 'W' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "slice", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	int inflight = 8, rw = 0, port = 8080, c;
 	double duration = 5, timeout_ms = 3000, interval_ms = 0, slice_ms = 100;
 	uint64_t count = 0;
@@ -683,12 +731,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (int i = 0; i < g_n_groups; i++) {
-		if (!g_groups[i].total_targets)
-			die("no targets in group ", g_groups[i].label);
-		if (!g_groups[i].bind.sin_family && bind_addr.sin_family)
-			g_groups[i].bind = bind_addr;
-	}
+	groups_finish(&bind_addr);
 	return client(inflight, duration, count, timeout_ms / 1e3, rw, interval_ms / 1e3,
 		      slice_ms / 1e3, fmt);
 }

@@ -3,8 +3,8 @@
  * nft_ruleset.c - table, sets, chains and rules of svcproxy's layout
  * (see nft_ruleset.h and the drawing in nft.h).
  *
- * One file, ~800 lines with those comments: the whole fixed ruleset reads
- * in one place, path by path. Each builder carries the nft syntax of what
+ * Over 800 lines on purpose (about 800, half of them comments): the whole
+ * fixed ruleset reads in one place, path by path. Each builder carries the nft syntax of what
  * it adds in the comment above it; `svcproxy show rules` and the golden test
  * (tests/unit/golden/) print what the kernel and libnftnl make of it.
  */

@@ -177,6 +177,40 @@ static void serve_udp(int fd, const char *name)
 	sendto(fd, reply, (size_t)n, 0, (struct sockaddr *)&peer, plen);
 }
 
+/* An IPv4 or IPv6 address into *a (port 0); false when s is neither. */
+static bool parse_bind(const char *s, struct sockaddr_storage *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, &((struct sockaddr_in *)a)->sin_addr) == 1)
+		a->ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &((struct sockaddr_in6 *)a)->sin6_addr) == 1)
+		a->ss_family = AF_INET6;
+	else
+		return false;
+	return true;
+}
+
+/* Answer on the nls listeners until poll() fails (returns 1). */
+static int serve(const struct listener *ls, struct pollfd *pfd, int nls, const char *name)
+{
+	for (;;) {
+		if (poll(pfd, (nfds_t)nls, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "podserver: poll: %s\n", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < nls; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			if (ls[i].udp)
+				serve_udp(ls[i].fd, name);
+			else
+				serve_tcp(ls[i].fd, name);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -209,15 +243,7 @@ int main(int argc, char **argv)
 			nports++;
 			break;
 		case 'b':
-			memset(&bind_addr, 0, sizeof(bind_addr));
-			if (inet_pton(AF_INET, optarg,
-			              &((struct sockaddr_in *)&bind_addr)->sin_addr) == 1) {
-				bind_addr.ss_family = AF_INET;
-			} else if (inet_pton(AF_INET6, optarg,
-			                     &((struct sockaddr_in6 *)&bind_addr)->sin6_addr) ==
-			           1) {
-				bind_addr.ss_family = AF_INET6;
-			} else {
+			if (!parse_bind(optarg, &bind_addr)) {
 				fprintf(stderr,
 				        "podserver: --bind %s: not an IPv4 or IPv6 address\n",
 				        optarg);
@@ -260,21 +286,5 @@ int main(int argc, char **argv)
 	}
 	printf("ready\n");
 	fflush(stdout);
-
-	for (;;) {
-		if (poll(pfd, (nfds_t)nls, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "podserver: poll: %s\n", strerror(errno));
-			return 1;
-		}
-		for (int i = 0; i < nls; i++) {
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			if (ls[i].udp)
-				serve_udp(ls[i].fd, name);
-			else
-				serve_tcp(ls[i].fd, name);
-		}
-	}
+	return serve(ls, pfd, nls, name);
 }

@@ -156,6 +156,30 @@ static int stream(int fd, const char *msg, long count, long interval_ms)
 	return answered ? 0 : 1;
 }
 
+/* Bind fd to source port sport of any address of family. 0, or -1 (said on stderr). */
+static int bind_sport(int fd, int family, uint16_t sport)
+{
+	struct sockaddr_storage src;
+	socklen_t slen;
+	int one = 1;
+
+	memset(&src, 0, sizeof(src));
+	src.ss_family = (sa_family_t)family;
+	if (family == AF_INET6) {
+		((struct sockaddr_in6 *)&src)->sin6_port = htons(sport);
+		slen = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&src)->sin_port = htons(sport);
+		slen = sizeof(struct sockaddr_in);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&src, slen) < 0) {
+		perror("udpclient: bind");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -163,14 +187,14 @@ int main(int argc, char **argv)
 	    {"count", required_argument, NULL, 'c'}, {"interval-ms", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
 	};
-	struct sockaddr_storage dst, src;
+	struct sockaddr_storage dst;
 	socklen_t dlen = 0;
 	const char *msg = "ping";
 	long sport = 0, timeout_ms = 1000, count = 0, interval_ms = 200;
 	char buf[2048];
 	struct pollfd pfd;
 	ssize_t n;
-	int c, fd, one = 1;
+	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "s:t:c:i:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -209,23 +233,8 @@ int main(int argc, char **argv)
 		perror("udpclient: socket");
 		return 1;
 	}
-	if (sport) {
-		socklen_t slen;
-		memset(&src, 0, sizeof(src));
-		src.ss_family = dst.ss_family;
-		if (dst.ss_family == AF_INET6) {
-			((struct sockaddr_in6 *)&src)->sin6_port = htons((uint16_t)sport);
-			slen = sizeof(struct sockaddr_in6);
-		} else {
-			((struct sockaddr_in *)&src)->sin_port = htons((uint16_t)sport);
-			slen = sizeof(struct sockaddr_in);
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&src, slen) < 0) {
-			perror("udpclient: bind");
-			return 1;
-		}
-	}
+	if (sport && bind_sport(fd, dst.ss_family, (uint16_t)sport) < 0)
+		return 1;
 	if (connect(fd, (struct sockaddr *)&dst, dlen) < 0) {
 		if (errno == ECONNREFUSED) /* the bpf dataplane refuses in connect() itself */
 			goto refused;
