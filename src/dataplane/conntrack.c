@@ -21,10 +21,10 @@ struct flush {
 
 struct flush_list {
 	struct flush *v;
-	size_t n;
+	size_t n, cap;
 	int family;
 	struct nf_conntrack **doomed;
-	size_t n_doomed;
+	size_t n_doomed, doomed_cap;
 };
 
 static void flush_add(struct flush_list *fl, const struct entry *e, bool natted,
@@ -32,7 +32,7 @@ static void flush_add(struct flush_list *fl, const struct entry *e, bool natted,
 {
 	struct flush *f;
 
-	fl->v = xrealloc(fl->v, (fl->n + 1) * sizeof(*fl->v));
+	fl->v = xgrow(fl->v, &fl->cap, fl->n + 1, sizeof(*fl->v));
 	f = &fl->v[fl->n++];
 	memset(f, 0, sizeof(*f));
 	f->nodeport = e->kind == ENTRY_NODE_PORT;
@@ -110,7 +110,8 @@ static int ct_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void 
 			continue;
 		if (natted && (!ipaddr_equal(&f->backend.addr, &rsrc) || f->backend.port != rsport))
 			continue;
-		fl->doomed = xrealloc(fl->doomed, (fl->n_doomed + 1) * sizeof(*fl->doomed));
+		fl->doomed =
+		    xgrow(fl->doomed, &fl->doomed_cap, fl->n_doomed + 1, sizeof(*fl->doomed));
 		fl->doomed[fl->n_doomed] = nfct_clone(ct);
 		if (!fl->doomed[fl->n_doomed])
 			die_oom();
