@@ -60,6 +60,7 @@ static void on_source(struct source *src, struct sync_schedule *s)
 	int changed = source_handle(src, &d);
 
 	diag_log(&d, LOG_LVL_ERROR, source_name(src));
+	metrics_set_node_eligible(source_node_eligible(src));
 	if (changed > 0) {
 		sched_change(s, now_mono());
 		metrics_change_queued();
@@ -188,6 +189,7 @@ int loop_wait_ready(struct source *src, int sigfd)
 			}
 		source_handle(src, &d);
 		diag_log(&d, LOG_LVL_ERROR, source_name(src));
+		metrics_set_node_eligible(source_node_eligible(src));
 		if (now_mono() - said >= 10) {
 			said = now_mono();
 			log_info("run", "waiting for the %s source's initial state (%.0f s)",

@@ -66,6 +66,13 @@ struct source_ops {
 	 * handle(). 0 or -errno.
 	 */
 	int (*model)(struct source *s, struct model *m, struct diag *d);
+	/*
+	 * Optional (NULL: always). May this node take load-balancer traffic?
+	 * Not when its Node object is deleted, being deleted or drained: then
+	 * /healthz answers 503 (kube-proxy's nodeEligible) while the rules stay.
+	 * Changes are seen after handle().
+	 */
+	bool (*node_eligible)(struct source *s);
 	void (*free)(struct source *s); /* accepts a source never started */
 };
 
@@ -97,6 +104,11 @@ static inline bool source_ready(struct source *s)
 static inline int source_reload(struct source *s, struct diag *d)
 {
 	return s->ops->reload ? s->ops->reload(s, d) : 0;
+}
+
+static inline bool source_node_eligible(struct source *s)
+{
+	return !s->ops->node_eligible || s->ops->node_eligible(s);
 }
 
 static inline int source_model(struct source *s, struct model *m, struct diag *d)

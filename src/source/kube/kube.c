@@ -17,7 +17,6 @@
 
 #include "common/log.h"
 #include "common/mem.h"
-#include "daemon/metrics.h"
 #include "model/model.h"
 #include "source/kube/informer.h"
 #include "source/kube/kubeconfig.h"
@@ -116,10 +115,14 @@ static int kube_handle(struct source *s, struct diag *d)
 		             ? "Node %s is deleted, being deleted or drained: /healthz now 503"
 		             : "Node %s is eligible again",
 		         k->hostname);
-		metrics_set_node_eligible(!ineligible);
 	}
 	k->node_ineligible = ineligible;
 	return changed;
+}
+
+static bool kube_node_eligible(struct source *s)
+{
+	return !ksrc(s)->node_ineligible;
 }
 
 static bool kube_ready(struct source *s)
@@ -189,6 +192,7 @@ static const struct source_ops kube_ops = {
     .handle = kube_handle,
     .ready = kube_ready,
     .model = kube_model,
+    .node_eligible = kube_node_eligible,
     .free = kube_free,
 };
 

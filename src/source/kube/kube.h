@@ -7,7 +7,7 @@
  *   !service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless
  * and this node's Node (fieldSelector metadata.name=HOSTNAME): its zone for
  * topology; when it is deleted, being deleted or drained by the cluster
- * autoscaler, /healthz answers 503 (metrics_set_node_eligible()). Ready
+ * autoscaler, /healthz answers 503 (source.h: node_eligible). Ready
  * once each of the three has been listed completely; nothing is
  * programmed before.
  *
