@@ -118,6 +118,45 @@ static void assert_backend(const struct nft_sets *ns, const uint8_t vip[4], uint
 	assert_null(bytemap_comment(&ns->s[SET_BACKENDS], i));
 }
 
+/* The key and value lengths of the IPv4 sets. */
+static void assert_layouts_v4(const struct nft_sets *ns)
+{
+	assert_int_equal(ns->s[SET_SERVICE_IPS].klen, 12);
+	assert_int_equal(ns->s[SET_SERVICE_IPS].dlen, 4);
+	assert_int_equal(ns->s[SET_BACKENDS].klen, 16);
+	assert_int_equal(ns->s[SET_BACKENDS].dlen, 8);
+	assert_int_equal(ns->s[SET_NO_ENDPOINTS].klen, 12);
+	assert_int_equal(ns->s[SET_NO_ENDPOINTS].dlen, 0);
+	assert_int_equal(ns->s[SET_CLUSTER_IPS].klen, 4);
+	assert_int_equal(ns->s[SET_CLUSTER_IPS].dlen, 0);
+	assert_int_equal(ns->s[SET_HAIRPIN].klen, 8);
+	assert_int_equal(ns->s[SET_HAIRPIN].dlen, 0);
+}
+
+/* The hairpin element (pod, pod) is there. */
+static void must_find_hairpin_v4(const struct nft_sets *ns, const uint8_t pod[4])
+{
+	uint8_t pair[8];
+
+	memcpy(pair, pod, 4);
+	memcpy(pair + 4, pod, 4);
+	must_find(&ns->s[SET_HAIRPIN], pair);
+}
+
+/* An A.P.T key decodes to addr, proto, port. */
+static void assert_key_decodes_v4(const uint8_t *k, const char *addr, uint8_t proto, uint16_t port)
+{
+	struct ipaddr a;
+	uint8_t p;
+	uint16_t pt;
+	char buf[IPADDR_STRLEN];
+
+	nft_key_decode(AF_INET, k, &a, &p, &pt);
+	assert_string_equal(ipaddr_str(&a, buf), addr);
+	assert_int_equal(p, proto);
+	assert_int_equal(pt, port);
+}
+
 static void test_render_ipv4(void **unused)
 {
 	static const uint8_t vip1[4] = {10, 96, 0, 1}, vip2[4] = {10, 96, 0, 2};
@@ -125,7 +164,7 @@ static void test_render_ipv4(void **unused)
 	                     p9[4] = {10, 244, 2, 9};
 	struct desired ds = {.family = AF_INET};
 	struct nft_sets ns;
-	uint8_t k[12], pair[8];
+	uint8_t k[12];
 	uint32_t kk;
 	size_t i;
 
@@ -137,17 +176,7 @@ static void test_render_ipv4(void **unused)
 	add_entry(&ds, "10.96.0.3", L4_SCTP, 3868, "default/empty", (const char *)NULL);
 	nft_render(&ds, &ns);
 
-	/* layouts */
-	assert_int_equal(ns.s[SET_SERVICE_IPS].klen, 12);
-	assert_int_equal(ns.s[SET_SERVICE_IPS].dlen, 4);
-	assert_int_equal(ns.s[SET_BACKENDS].klen, 16);
-	assert_int_equal(ns.s[SET_BACKENDS].dlen, 8);
-	assert_int_equal(ns.s[SET_NO_ENDPOINTS].klen, 12);
-	assert_int_equal(ns.s[SET_NO_ENDPOINTS].dlen, 0);
-	assert_int_equal(ns.s[SET_CLUSTER_IPS].klen, 4);
-	assert_int_equal(ns.s[SET_CLUSTER_IPS].dlen, 0);
-	assert_int_equal(ns.s[SET_HAIRPIN].klen, 8);
-	assert_int_equal(ns.s[SET_HAIRPIN].dlen, 0);
+	assert_layouts_v4(&ns);
 
 	/* service_ips: entries with backends, value k */
 	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 2);
@@ -205,29 +234,13 @@ static void test_render_ipv4(void **unused)
 
 	/* hairpin: (pod, pod) once per backend address */
 	assert_int_equal(ns.s[SET_HAIRPIN].n, 3);
-	memcpy(pair, p5, 4);
-	memcpy(pair + 4, p5, 4);
-	must_find(&ns.s[SET_HAIRPIN], pair);
-	memcpy(pair, p7, 4);
-	memcpy(pair + 4, p7, 4);
-	must_find(&ns.s[SET_HAIRPIN], pair);
-	memcpy(pair, p9, 4);
-	memcpy(pair + 4, p9, 4);
-	must_find(&ns.s[SET_HAIRPIN], pair);
+	must_find_hairpin_v4(&ns, p5);
+	must_find_hairpin_v4(&ns, p7);
+	must_find_hairpin_v4(&ns, p9);
 
 	/* the keys decode back */
-	{
-		struct ipaddr a;
-		uint8_t proto;
-		uint16_t port;
-		char buf[IPADDR_STRLEN];
-
-		key3_v4(k, vip2, L4_TCP, 443);
-		nft_key_decode(AF_INET, k, &a, &proto, &port);
-		assert_string_equal(ipaddr_str(&a, buf), "10.96.0.2");
-		assert_int_equal(proto, L4_TCP);
-		assert_int_equal(port, 443);
-	}
+	key3_v4(k, vip2, L4_TCP, 443);
+	assert_key_decodes_v4(k, "10.96.0.2", L4_TCP, 443);
 
 	nft_sets_free(&ns);
 	free_built(&ds);
