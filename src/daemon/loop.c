@@ -58,9 +58,12 @@ static void on_source(struct source *src, struct sync_schedule *s)
 {
 	struct diag d = {0};
 	int changed = source_handle(src, &d);
+	unsigned n_svc, n_eps;
 
 	diag_log(&d, LOG_LVL_ERROR, source_name(src));
 	metrics_set_node_eligible(source_node_eligible(src));
+	source_changes(src, &n_svc, &n_eps);
+	metrics_add_pending(n_svc, n_eps);
 	if (changed > 0) {
 		sched_change(s, now_mono());
 		metrics_change_queued();

@@ -73,6 +73,12 @@ struct source_ops {
 	 * Changes are seen after handle().
 	 */
 	bool (*node_eligible)(struct source *s);
+	/*
+	 * Optional (NULL: not counted). How many Service and EndpointSlice
+	 * events handle() has taken in since the last call (kube-proxy's
+	 * *_changes_pending metrics); the counts restart at 0.
+	 */
+	void (*changes)(struct source *s, unsigned *services, unsigned *slices);
 	void (*free)(struct source *s); /* accepts a source never started */
 };
 
@@ -109,6 +115,13 @@ static inline int source_reload(struct source *s, struct diag *d)
 static inline bool source_node_eligible(struct source *s)
 {
 	return !s->ops->node_eligible || s->ops->node_eligible(s);
+}
+
+static inline void source_changes(struct source *s, unsigned *services, unsigned *slices)
+{
+	*services = *slices = 0;
+	if (s->ops->changes)
+		s->ops->changes(s, services, slices);
 }
 
 static inline int source_model(struct source *s, struct model *m, struct diag *d)

@@ -239,6 +239,7 @@ static void watch_upsert(struct informer *inf, const struct kmeta *m, const char
 	if (obj) {
 		grave(sh, inf->kind, kstore_put(&inf->store, key, m->rv, obj));
 		sh->changed = true;
+		sh->events[inf->kind]++;
 		if (inf->kind == KK_NODE)
 			sh->node_ineligible = !kobj_node_eligible(text, len, m);
 	}
@@ -259,6 +260,7 @@ static void watch_delete(struct informer *inf, const struct kmeta *m)
 	if (obj) {
 		grave(sh, inf->kind, obj);
 		sh->changed = true;
+		sh->events[inf->kind]++;
 		if (inf->kind == KK_NODE)
 			sh->node_ineligible = true; /* gone */
 	}
@@ -336,6 +338,7 @@ static void store_replace(struct list_ctx *lc)
 		if (!f || f->obj != e->obj) {
 			grave(sh, inf->kind, e->obj);
 			changed = true;
+			sh->events[inf->kind]++; /* changed or gone */
 		}
 	}
 	kstore_clear(&inf->store);

@@ -54,6 +54,8 @@ struct kshared {
 	const struct decode_opts *opts; /* validation settings for decode_object(), or NULL */
 	/* this node's Node is deleted, being deleted or drained (kobj_node_eligible()) */
 	bool node_ineligible;
+	/* objects added, changed or deleted since the last handle(), per kind */
+	unsigned events[KK_N];
 };
 
 struct kentry {

@@ -30,7 +30,8 @@ struct kube_src {
 	struct kshared sh;
 	struct informer inf[KK_N];
 	bool started;
-	bool node_ineligible; /* as last reported */
+	bool node_ineligible;   /* as last reported */
+	unsigned pending[KK_N]; /* events taken in by handle(), not yet asked for */
 };
 
 static struct kube_src *ksrc(struct source *s)
@@ -108,6 +109,10 @@ static int kube_handle(struct source *s, struct diag *d)
 	changed = sh->changed;
 	sh->changed = false;
 	ineligible = sh->node_ineligible;
+	for (int i = 0; i < KK_N; i++) {
+		k->pending[i] += sh->events[i];
+		sh->events[i] = 0;
+	}
 	pthread_mutex_unlock(&sh->lock);
 	if (ineligible != k->node_ineligible) {
 		log_info("api",
@@ -118,6 +123,15 @@ static int kube_handle(struct source *s, struct diag *d)
 	}
 	k->node_ineligible = ineligible;
 	return changed;
+}
+
+static void kube_changes(struct source *s, unsigned *services, unsigned *slices)
+{
+	struct kube_src *k = ksrc(s);
+
+	*services = k->pending[KK_SERVICE];
+	*slices = k->pending[KK_SLICE];
+	memset(k->pending, 0, sizeof(k->pending));
 }
 
 static bool kube_node_eligible(struct source *s)
@@ -193,6 +207,7 @@ static const struct source_ops kube_ops = {
     .ready = kube_ready,
     .model = kube_model,
     .node_eligible = kube_node_eligible,
+    .changes = kube_changes,
     .free = kube_free,
 };
 
