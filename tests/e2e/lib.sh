@@ -135,6 +135,7 @@ assert_not_contains() # HAYSTACK NEEDLE WHAT
 
 # ---------------------------------------------------------------- helpers
 
+# now_ms: wall-clock milliseconds since the epoch (also the clock of udpclient's stream lines).
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # wait_for SECONDS CMD...: runs CMD every 100 ms until it succeeds; 1 on timeout.
@@ -525,28 +526,154 @@ udp_ok() { [[ -n "$(udp_get "$@" 2>/dev/null)" ]]; }
 
 # ---------------------------------------------------------------- manifests
 
-# service_yaml NAME CLUSTERIP PORT TARGETPORT PROTO: a one-port ClusterIP Service.
-service_yaml()
+# Writers of the objects svcproxy reads, one YAML document each on stdout, no "---" around it
+# (callers separate documents with `echo ---`). A test states its objects with these rather
+# than with heredocs of its own; only tests of YAML handling itself write text by hand.
+
+# yaml_list A,B,...: a YAML flow sequence of quoted strings: ["A", "B"]; "" gives [].
+yaml_list()
 {
-	cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $1
-  namespace: default
-spec:
-  type: ClusterIP
-  clusterIP: $2
-  ports:
-  - port: $3
-    targetPort: $4
-    protocol: $5
-EOF
+	local out="" x
+	local -a xs
+	IFS=, read -ra xs <<<"$1"
+	for x in "${xs[@]}"; do out+="${out:+, }\"$x\""; done
+	echo "[$out]"
 }
 
-# slice_yaml SERVICE PORT PROTO IP[@NODE]...: an EndpointSlice (unnamed port) with ready
-# endpoints, IPv4.
+# service_yaml NAME CLUSTERIP [PORT TARGETPORT PROTO] [KEY=VALUE...]: a Service in namespace
+# default with the one port PORT -> TARGETPORT/PROTO, or the ports of ports=. Keys:
+#   type=ClusterIP|NodePort|LoadBalancer   spec.type (default ClusterIP)
+#   nodePort=N                 the nodePort of the one port
+#   ports=P,P...               P is NAME:PORT:TARGETPORT:PROTO[:NODEPORT]; NAME may be empty,
+#                              TARGETPORT a number or a container port name
+#   etp=POLICY  itp=POLICY     externalTrafficPolicy, internalTrafficPolicy
+#   healthCheckNodePort=N      externalIPs=IP,...
+#   sourceRanges=CIDR,...      loadBalancerSourceRanges
+#   lbIP=IP                    status.loadBalancer.ingress[0].ip
+#   affinity=ClientIP[:SECS]   sessionAffinity, with sessionAffinityConfig's timeoutSeconds
+#   ipFamilies=F,...  ipFamilyPolicy=P  clusterIPs=IP,...  trafficDistribution=V
+service_yaml()
+{
+	local name=$1 cip=$2 kv k v type=ClusterIP ports="" np="" lbip="" p pname pport target proto pnp
+	local -a spec=() plist=()
+	shift 2
+	if (($# >= 3)) && [[ "$1" != *=* ]]; then
+		ports=":$1:$2:$3"
+		shift 3
+	fi
+	for kv in "$@"; do
+		k=${kv%%=*} v=${kv#*=}
+		case $k in
+		type) type=$v ;;
+		nodePort) np=$v ;;
+		ports) ports=$v ;;
+		etp) spec+=("externalTrafficPolicy: $v") ;;
+		itp) spec+=("internalTrafficPolicy: $v") ;;
+		healthCheckNodePort) spec+=("healthCheckNodePort: $v") ;;
+		externalIPs) spec+=("externalIPs: $(yaml_list "$v")") ;;
+		sourceRanges) spec+=("loadBalancerSourceRanges: $(yaml_list "$v")") ;;
+		lbIP) lbip=$v ;;
+		affinity)
+			spec+=("sessionAffinity: ${v%%:*}")
+			[[ "$v" == *:* ]] &&
+				spec+=("sessionAffinityConfig:"$'\n'"    clientIP:"$'\n'"      timeoutSeconds: ${v#*:}")
+			;;
+		ipFamilies | clusterIPs) spec+=("$k: $(yaml_list "$v")") ;;
+		ipFamilyPolicy | trafficDistribution) spec+=("$k: $v") ;;
+		*) fail "service_yaml $name: unknown option '$kv'" ;;
+		esac
+	done
+	[[ -n "$ports" ]] || fail "service_yaml $name: no ports"
+	printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\n' "$name"
+	printf 'spec:\n  type: %s\n  clusterIP: %s\n' "$type" "$cip"
+	((${#spec[@]} == 0)) || printf '  %s\n' "${spec[@]}"
+	echo "  ports:"
+	IFS=, read -ra plist <<<"$ports"
+	for p in "${plist[@]}"; do
+		IFS=: read -r pname pport target proto pnp <<<"$p"
+		[[ -n "$pname" ]] && printf '  - name: %s\n    port: %s\n' "$pname" "$pport" ||
+			printf '  - port: %s\n' "$pport"
+		printf '    targetPort: %s\n    protocol: %s\n' "$target" "$proto"
+		pnp=${pnp:-$np}
+		[[ -z "$pnp" ]] || printf '    nodePort: %s\n' "$pnp"
+	done
+	[[ -z "$lbip" ]] || printf 'status:\n  loadBalancer:\n    ingress:\n    - ip: %s\n' "$lbip"
+}
+
+# node_yaml NAME [LABEL=VALUE...]: a v1 Node with those labels.
+node_yaml()
+{
+	local kv
+	printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n' "$1"
+	(($# > 1)) && echo "  labels:"
+	for kv in "${@:2}"; do printf '    %s: %s\n' "${kv%%=*}" "${kv#*=}"; done
+}
+
+# slice_yaml SERVICE PORT PROTO EP...: the EndpointSlice SERVICE-1 of slice_af_yaml, IPv4.
 slice_yaml() { slice_af_yaml "$1-1" "$1" IPv4 "$2" "$3" "${@:4}"; }
+
+# slice_head SLICE SERVICE IPv4|IPv6 PORTS PROTO: an EndpointSlice up to "endpoints:"; the
+# caller writes the endpoints. PORTS is one port number (an unnamed port) or a comma list of
+# [NAME:]PORT[:PROTO] (PROTO defaults to the PROTO argument).
+slice_head()
+{
+	local p pname pport proto
+	local -a plist
+	printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: %s\n' "$1"
+	printf '  namespace: default\n  labels:\n    kubernetes.io/service-name: %s\n' "$2"
+	printf 'addressType: %s\nports:\n' "$3"
+	IFS=, read -ra plist <<<"$4"
+	for p in "${plist[@]}"; do
+		pname="" proto=$5
+		[[ "${p%%:*}" =~ ^[0-9]+$ ]] || { pname=${p%%:*} p=${p#*:}; }
+		pport=${p%%:*}
+		[[ "$p" == *:* ]] && proto=${p#*:}
+		[[ -n "$pname" ]] && printf -- '- name: %s\n  port: %s\n' "$pname" "$pport" ||
+			printf -- '- port: %s\n' "$pport"
+		printf '  protocol: %s\n' "$proto"
+	done
+	echo "endpoints:"
+}
+
+# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORTS PROTO EP...: an EndpointSlice named SLICE of that
+# address type (PORTS as for slice_head), one endpoint per EP, which is IP[@NODE][/KEY=VALUE...]:
+#   @NODE                      nodeName
+#   ready=B serving=B terminating=B   conditions (ready defaults to true; the others are
+#                              written only when given)
+#   zone=Z                     zone
+#   hints=Z[+Z...]             hints.forZones
+slice_af_yaml()
+{
+	local ep addr kv cond hints z
+	local -a attrs zs
+	slice_head "$@"
+	shift 5
+	if (($# == 0)); then
+		echo "  []"
+		return
+	fi
+	for ep in "$@"; do
+		IFS=/ read -ra attrs <<<"$ep"
+		addr=${attrs[0]}
+		echo "- addresses: [\"${addr%@*}\"]"
+		[[ "$addr" == *@* ]] && echo "  nodeName: ${addr#*@}"
+		cond="ready: true" hints=""
+		for kv in "${attrs[@]:1}"; do
+			case ${kv%%=*} in
+			ready) cond=${cond/ready: true/ready: ${kv#*=}} ;;
+			serving | terminating) cond+=", ${kv%%=*}: ${kv#*=}" ;;
+			zone) echo "  zone: ${kv#*=}" ;;
+			hints)
+				IFS=+ read -ra zs <<<"${kv#*=}"
+				for z in "${zs[@]}"; do hints+="${hints:+, }{name: $z}"; done
+				echo "  hints: {forZones: [$hints]}"
+				;;
+			*) fail "slice_af_yaml $1: endpoint $ep: unknown attribute '$kv'" ;;
+			esac
+		done
+		echo "  conditions: {$cond}"
+	done
+}
 
 # simple_service NAME CLUSTERIP PORT TARGETPORT PROTO IP...: Service + EndpointSlice, one doc.
 simple_service()
@@ -716,47 +843,6 @@ udp_stream_first()
 		{ t = $1; r = $0; sub(/^[0-9]+ /, "", r) }
 		t >= since && r ~ pat { print; found = 1; exit }
 		END { exit !found }' "$1"
-}
-
-# epoch_ms: wall-clock milliseconds (the clock of udpclient's stream lines).
-epoch_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# slice_head SLICE SERVICE IPv4|IPv6 PORT PROTO: an EndpointSlice (one unnamed port) up to
-# "endpoints:"; the caller writes the endpoints.
-slice_head()
-{
-	cat <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $2
-addressType: $3
-ports:
-- port: $4
-  protocol: $5
-endpoints:
-EOF
-}
-
-# slice_af_yaml SLICE SERVICE IPv4|IPv6 PORT PROTO IP[@NODE]...: an EndpointSlice named SLICE
-# (one unnamed port) of that address type, with ready endpoints (nodeName NODE when given).
-slice_af_yaml()
-{
-	local ip
-	slice_head "$@"
-	shift 5
-	if (($# == 0)); then
-		echo "  []"
-		return
-	fi
-	for ip in "$@"; do
-		echo "- addresses: [\"${ip%@*}\"]"
-		[[ "$ip" == *@* ]] && echo "  nodeName: ${ip#*@}"
-		echo "  conditions: {ready: true}"
-	done
 }
 
 # count_answers N WHO URL [curl options...]: N requests; prints "<count> <answer>" per

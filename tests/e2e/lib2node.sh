@@ -311,6 +311,6 @@ try_bind()
 
 # ---------------------------------------------------------------- manifests
 
-# slice2_yaml SERVICE PORT PROTO IP@NODE...: EndpointSlice (one unnamed port) whose ready
-# endpoints carry nodeName (e.g. 10.244.1.11@node-a).
+# slice2_yaml SERVICE PORT PROTO IP@NODE[/KEY=VALUE...]...: slice_yaml, its endpoints carrying
+# nodeName (e.g. 10.244.1.11@node-a); conditions, zone, hints as slice_af_yaml's.
 slice2_yaml() { slice_yaml "$@"; }

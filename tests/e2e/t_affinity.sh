@@ -13,39 +13,18 @@ harness_init
 setup_cluster 5
 for p in pod-a pod-b pod-c; do start_podserver "$p" "$p" 8080 --tcp; done
 
-# svc NAME CLUSTERIP [TIMEOUT|default|none]
-svc()
-{
-	cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $1
-  namespace: default
-spec:
-  type: ClusterIP
-  clusterIP: $2
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-EOF
-	case $3 in
-	none) ;;
-	default) echo "  sessionAffinity: ClientIP" ;;
-	*) printf '  sessionAffinity: ClientIP\n  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: %s\n' "$3" ;;
-	esac
-	echo "---"
-}
 manifest() # IPs of sticky's endpoints
 {
-	svc spread 10.96.0.30 none
+	service_yaml spread 10.96.0.30 80 8080 TCP
+	echo "---"
 	slice_af_yaml spread-1 spread IPv4 8080 TCP 10.244.1.11 10.244.1.12 10.244.1.13
 	echo "---"
-	svc sticky 10.96.0.31 default
+	service_yaml sticky 10.96.0.31 80 8080 TCP affinity=ClientIP
+	echo "---"
 	slice_af_yaml sticky-1 sticky IPv4 8080 TCP "$@"
 	echo "---"
-	svc short 10.96.0.32 2
+	service_yaml short 10.96.0.32 80 8080 TCP affinity=ClientIP:2
+	echo "---"
 	slice_af_yaml short-1 short IPv4 8080 TCP 10.244.1.11 10.244.1.12 10.244.1.13
 }
 manifest 10.244.1.11 10.244.1.12 10.244.1.13 | write_manifest affinity.yaml

@@ -16,22 +16,9 @@ for p in a1 a2 b1; do start_podserver "$p" "$p" 8080 --tcp; done
 {
 	for s in aff:30095:10.96.7.10 noaff:30096:10.96.7.11; do
 		IFS=: read -r name np cip <<<"$s"
-		cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $name
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: $cip
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: $np
-EOF
-		[[ $name == aff ]] && printf '  sessionAffinity: ClientIP\n  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 2\n'
+		aff=""
+		[[ $name == aff ]] && aff=affinity=ClientIP:2
+		service_yaml "$name" "$cip" 80 8080 TCP type=NodePort nodePort="$np" $aff
 		echo "---"
 		slice2_yaml "$name" 8080 TCP 10.244.1.11@node-a 10.244.1.12@node-a 10.244.2.11@node-b
 		echo "---"

@@ -10,21 +10,8 @@ setup_cluster 5
 for p in pod-a pod-b pod-c; do start_podserver "$p" "$p" 8080 --tcp; done
 manifest() # OTHER_ENDPOINTS... (for Service other); sticky keeps a, b, c (+ d when EXTRA=1)
 {
-	cat <<YAML
-apiVersion: v1
-kind: Service
-metadata:
-  name: sticky
-  namespace: default
-spec:
-  clusterIP: 10.96.0.36
-  sessionAffinity: ClientIP
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
----
-YAML
+	service_yaml sticky 10.96.0.36 80 8080 TCP affinity=ClientIP
+	echo "---"
 	slice_yaml sticky 8080 TCP 10.244.1.11 10.244.1.12 10.244.1.13 ${EXTRA:+10.244.1.14}
 	echo "---"
 	simple_service other 10.96.0.37 80 8080 TCP "$@"

@@ -78,13 +78,7 @@ assert_contains "$(cat "$SP_LOG")" "listing again" "svcproxy log says why it lis
 http_ok pod-b http://10.96.0.1/ || fail "base Service broken after the relist"
 
 # ---- this node's Node: its deletion is noticed
-cat <<'EOF' | write_manifest node.yaml
-apiVersion: v1
-kind: Node
-metadata:
-  name: node1
-  labels: {topology.kubernetes.io/zone: zone-a}
-EOF
+node_yaml node1 topology.kubernetes.io/zone=zone-a | write_manifest node.yaml
 healthz_code() { in_ns node curl -s -o /dev/null -w '%{http_code}' "http://$HEALTHZ/healthz"; }
 healthz_503() { [[ "$(healthz_code)" == 503 ]]; }
 wait_for 5 test "$(healthz_code)" = 200 || fail "/healthz not 200 with an eligible Node: $(healthz_code)"

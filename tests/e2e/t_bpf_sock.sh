@@ -23,21 +23,7 @@ start_podserver pod-a pod-a-udp 5353 --udp
 	echo "---"
 	simple_service dns 10.96.0.71 53 5353 UDP 10.244.1.11
 	echo "---"
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: np
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.72
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30070
-YAML
+	service_yaml np 10.96.0.72 80 8080 TCP type=NodePort nodePort=30070
 	echo "---"
 	slice_yaml np 8080 TCP 10.244.1.11
 } | write_manifest services.yaml

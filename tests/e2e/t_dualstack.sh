@@ -11,24 +11,9 @@ setup_cluster_ds 3
 start_podserver pod-a pod-a 8080 --tcp --bind=::
 start_podserver pod-b pod-b 8080 --tcp --bind=::
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: ds
-  namespace: default
-spec:
-  type: ClusterIP
-  ipFamilyPolicy: RequireDualStack
-  ipFamilies: [IPv4, IPv6]
-  clusterIP: 10.96.0.60
-  clusterIPs: ["10.96.0.60", "fd00:10:96::60"]
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
----
-YAML
+	service_yaml ds 10.96.0.60 80 8080 TCP ipFamilyPolicy=RequireDualStack ipFamilies=IPv4,IPv6 \
+		clusterIPs=10.96.0.60,fd00:10:96::60
+	echo "---"
 	slice_af_yaml ds-v4 ds IPv4 8080 TCP 10.244.1.11 10.244.1.12
 	echo "---"
 	slice_af_yaml ds-v6 ds IPv6 8080 TCP fd00:10:244:1::11 fd00:10:244:1::12

@@ -10,27 +10,9 @@ setup_2node
 start_podserver a1 a1 8080 --tcp
 start_podserver b1 b1 8080 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: etpc
-  namespace: default
-spec:
-  type: LoadBalancer
-  clusterIP: 10.96.5.20
-  externalTrafficPolicy: Cluster
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30083
-status:
-  loadBalancer:
-    ingress:
-    - ip: 192.168.60.12
----
-YAML
+	service_yaml etpc 10.96.5.20 80 8080 TCP type=LoadBalancer etp=Cluster nodePort=30083 \
+		lbIP=192.168.60.12
+	echo "---"
 	slice2_yaml etpc 8080 TCP 10.244.1.11@node-a 10.244.2.11@node-b
 } | write_manifest etpc.yaml
 start_svcproxy_both

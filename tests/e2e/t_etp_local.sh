@@ -20,28 +20,9 @@ start_podserver b1 b1 8080 --tcp
 start_podserver b2 b2 8080 --tcp
 etp_manifest()
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: etp
-  namespace: default
-spec:
-  type: LoadBalancer
-  clusterIP: 10.96.5.10
-  externalTrafficPolicy: Local
-  healthCheckNodePort: 32000
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30082
-status:
-  loadBalancer:
-    ingress:
-    - ip: 192.168.60.11
----
-YAML
+	service_yaml etp 10.96.5.10 80 8080 TCP type=LoadBalancer etp=Local healthCheckNodePort=32000 \
+		nodePort=30082 lbIP=192.168.60.11
+	echo "---"
 	slice2_yaml etp 8080 TCP "$@"
 }
 etp_manifest 10.244.1.11@node-a | write_manifest etp.yaml

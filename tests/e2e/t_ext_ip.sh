@@ -11,22 +11,8 @@ start_podserver a1 a1 8080 --tcp
 start_podserver b1 b1 8080 --tcp
 start_podserver a1 a1-81 8081 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: ext
-  namespace: default
-spec:
-  type: ClusterIP
-  clusterIP: 10.96.3.10
-  externalIPs: ["192.168.60.20"]
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
----
-YAML
+	service_yaml ext 10.96.3.10 80 8080 TCP externalIPs=192.168.60.20
+	echo "---"
 	slice2_yaml ext 8080 TCP 10.244.1.11@node-a 10.244.2.11@node-b
 } | write_manifest ext.yaml
 start_svcproxy_both

@@ -9,27 +9,9 @@ harness2_init
 setup_2node
 start_podserver a1 a1 8080 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: lb
-  namespace: default
-spec:
-  type: LoadBalancer
-  clusterIP: 10.96.4.10
-  loadBalancerSourceRanges: ["192.168.50.100/32"]
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30081
-status:
-  loadBalancer:
-    ingress:
-    - ip: 192.168.60.10
----
-YAML
+	service_yaml lb 10.96.4.10 80 8080 TCP type=LoadBalancer sourceRanges=192.168.50.100/32 \
+		nodePort=30081 lbIP=192.168.60.10
+	echo "---"
 	slice2_yaml lb 8080 TCP 10.244.1.11@node-a
 } | write_manifest lb.yaml
 start_svcproxy_both

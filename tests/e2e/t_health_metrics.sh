@@ -72,9 +72,8 @@ trigger=$(date -u -d '2 seconds ago' +%Y-%m-%dT%H:%M:%SZ)
 {
 	service_yaml demo 10.96.0.70 80 8080 TCP
 	echo "---"
-	slice_head demo-1 demo IPv4 8080 TCP | sed "s|^  labels:|  annotations:\n    endpoints.kubernetes.io/last-change-trigger-time: \"$trigger\"\n  labels:|"
-	echo '- addresses: ["10.244.1.11"]'
-	echo '  conditions: {ready: true, serving: true}'
+	slice_yaml demo 8080 TCP 10.244.1.11/serving=true |
+		sed "s|^  labels:|  annotations:\n    endpoints.kubernetes.io/last-change-trigger-time: \"$trigger\"\n  labels:|"
 } | write_manifest demo.yaml
 np_count() {
 	get "http://$METRICS/metrics"

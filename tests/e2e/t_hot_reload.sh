@@ -25,39 +25,9 @@ base_ok "after adding web"
 # 2. Add a port (file replaced by rename).
 two_ports()
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-spec:
-  clusterIP: 10.96.0.20
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
-  - name: alt
-    port: 81
-    targetPort: 8081
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv4
-ports:
-- name: http
-  port: 8080
-- name: alt
-  port: 8081
-endpoints:
-- addresses: ["10.244.1.11"]
-  conditions: {ready: true}
-YAML
+	service_yaml web 10.96.0.20 ports=http:80:8080:TCP,alt:81:8081:TCP
+	echo "---"
+	slice_af_yaml web-1 web IPv4 http:8080,alt:8081 TCP 10.244.1.11
 }
 two_ports | write_manifest web.yaml
 wait_for 5 http_ok pod-b http://10.96.0.20:81/ || fail "added port 81 not reachable within 5 s"

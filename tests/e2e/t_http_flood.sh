@@ -11,18 +11,9 @@ harness_init
 setup_cluster 2
 start_podserver pod-a pod-a 8080 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata: {name: lb, namespace: default}
-spec:
-  type: LoadBalancer
-  clusterIP: 10.96.0.90
-  externalTrafficPolicy: Local
-  healthCheckNodePort: 32000
-  ports: [{port: 80, targetPort: 8080, protocol: TCP, nodePort: 30090}]
----
-YAML
+	service_yaml lb 10.96.0.90 80 8080 TCP type=LoadBalancer etp=Local healthCheckNodePort=32000 \
+		nodePort=30090
+	echo "---"
 	slice_yaml lb 8080 TCP 10.244.1.11@node
 } | write_manifest lb.yaml
 start_svcproxy --hostname-override node

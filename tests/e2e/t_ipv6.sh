@@ -10,32 +10,14 @@ harness_init
 setup_cluster_ds 3
 start_podserver pod-a pod-a 8080 --tcp --bind=::
 start_podserver pod-b pod-b 8080 --tcp --bind=::
-v6_service()
 {
-	cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $1
-  namespace: default
-spec:
-  type: ClusterIP
-  ipFamilyPolicy: SingleStack
-  ipFamilies: [IPv6]
-  clusterIP: $2
-  clusterIPs: ["$2"]
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-EOF
-}
-{
-	v6_service v6 fd00:10:96::10
+	service_yaml v6 fd00:10:96::10 80 8080 TCP ipFamilyPolicy=SingleStack ipFamilies=IPv6 \
+		clusterIPs=fd00:10:96::10
 	echo "---"
 	slice_af_yaml v6-1 v6 IPv6 8080 TCP fd00:10:244:1::11 fd00:10:244:1::12
 	echo "---"
-	v6_service v6-empty fd00:10:96::11
+	service_yaml v6-empty fd00:10:96::11 80 8080 TCP ipFamilyPolicy=SingleStack ipFamilies=IPv6 \
+		clusterIPs=fd00:10:96::11
 } | write_manifest v6.yaml
 CLUSTER_CIDR=$CLUSTER_CIDR_DS
 start_svcproxy

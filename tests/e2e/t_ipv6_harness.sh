@@ -35,12 +35,12 @@ assert_eq 4 "$(grep -c ' refused$' <<<"$out")" "stream lines 'refused' out of 4 
 
 # udp_stream_start / udp_stream_first, then stop_pod: replies stop.
 s="$WORK/stream.out"
-t0=$(epoch_ms)
+t0=$(now_ms)
 udp_stream_start pod-c "$s" 10.244.1.11:5353 --sport 40125
 wait_for 3 udp_stream_first "$s" "$t0" '^pod-a ' || fail "stream to pod-a: no reply within 3 s: $(cat "$s")"
 stop_pod pod-a
 [[ -z "$(ip netns pids "$(ns_of pod-a)")" ]] || fail "stop_pod pod-a left processes behind"
-t1=$(epoch_ms)
+t1=$(now_ms)
 sleep 1
 wait_for 3 udp_stream_first "$s" "$((t1 + 500))" '^(-|refused)$' || fail "stream still answered after stop_pod: $(tail -n 5 "$s")"
 log "ok: stream after stop_pod: $(udp_stream_first "$s" "$((t1 + 500))" '^(-|refused)$')"

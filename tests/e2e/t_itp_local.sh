@@ -11,41 +11,12 @@ setup_2node
 start_podserver a1 a1 8080 --tcp
 start_podserver b1 b1 8080 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: itp
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.6.10
-  internalTrafficPolicy: Local
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30084
----
-YAML
+	service_yaml itp 10.96.6.10 80 8080 TCP type=NodePort itp=Local nodePort=30084
+	echo "---"
 	slice2_yaml itp 8080 TCP 10.244.1.11@node-a 10.244.2.11@node-b
-	cat <<'YAML'
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: itp-a
-  namespace: default
-spec:
-  type: ClusterIP
-  clusterIP: 10.96.6.11
-  internalTrafficPolicy: Local
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
----
-YAML
+	echo "---"
+	service_yaml itp-a 10.96.6.11 80 8080 TCP itp=Local
+	echo "---"
 	slice2_yaml itp-a 8080 TCP 10.244.1.11@node-a
 } | write_manifest itp.yaml
 start_svcproxy_both

@@ -10,62 +10,13 @@ start_podserver pod-a pod-a-web 8080 --tcp
 start_podserver pod-a pod-a-metrics 9090 --tcp
 start_podserver pod-b pod-b-web 8081 --tcp
 start_podserver pod-b pod-b-metrics 9090 --tcp
-write_manifest named.yaml <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: named
-  namespace: default
-spec:
-  clusterIP: 10.96.0.12
-  ports:
-  - name: http
-    port: 80
-    targetPort: web
-    protocol: TCP
-  - name: metrics
-    port: 9090
-    targetPort: 9090
-    protocol: TCP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: named-a
-  namespace: default
-  labels:
-    kubernetes.io/service-name: named
-addressType: IPv4
-ports:
-- name: http
-  port: 8080
-  protocol: TCP
-- name: metrics
-  port: 9090
-  protocol: TCP
-endpoints:
-- addresses: ["10.244.1.11"]
-  conditions: {ready: true}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: named-b
-  namespace: default
-  labels:
-    kubernetes.io/service-name: named
-addressType: IPv4
-ports:
-- name: metrics
-  port: 9090
-  protocol: TCP
-- name: http
-  port: 8081
-  protocol: TCP
-endpoints:
-- addresses: ["10.244.1.12"]
-  conditions: {ready: true}
-YAML
+{
+	service_yaml named 10.96.0.12 ports=http:80:web:TCP,metrics:9090:9090:TCP
+	echo "---"
+	slice_af_yaml named-a named IPv4 http:8080,metrics:9090 TCP 10.244.1.11
+	echo "---"
+	slice_af_yaml named-b named IPv4 metrics:9090,http:8081 TCP 10.244.1.12
+} | write_manifest named.yaml
 start_svcproxy
 wait_for 5 http_ok pod-c http://10.96.0.12/ || fail "http://10.96.0.12/ not answered within 5 s"
 

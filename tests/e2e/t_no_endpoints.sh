@@ -15,23 +15,8 @@ start_podserver pod-a pod-a 8080 --tcp
 	service_yaml notready 10.96.0.18 80 8080 TCP
 	echo "---"
 	service_yaml emptyudp 10.96.0.19 53 5353 UDP
-	cat <<'YAML'
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: notready-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: notready
-addressType: IPv4
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-- addresses: ["10.244.1.11"]
-  conditions: {ready: false, serving: false, terminating: false}
-YAML
+	echo "---"
+	slice_yaml notready 8080 TCP 10.244.1.11/ready=false/serving=false/terminating=false
 } | write_manifest services.yaml
 start_svcproxy
 wait_for 5 http_ok pod-b http://10.96.0.16/ || fail "control Service 10.96.0.16 not answered within 5 s"

@@ -14,16 +14,8 @@ start_podserver node node-process 30095 --tcp # listens on every node address
 start_podserver node sshd-like 2222 --tcp
 np_service()
 {
-	cat <<YAML
-apiVersion: v1
-kind: Service
-metadata: {name: $1, namespace: default}
-spec:
-  type: NodePort
-  clusterIP: $2
-  ports: [{port: 80, targetPort: 8080, protocol: TCP, nodePort: $3}]
----
-YAML
+	service_yaml "$1" "$2" 80 8080 TCP type=NodePort nodePort="$3"
+	echo "---"
 	slice_yaml "$1" 8080 TCP 10.244.1.11
 }
 {

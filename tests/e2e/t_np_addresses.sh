@@ -11,22 +11,8 @@ add_lan_addr node-a 192.168.51.11/24
 add_lan_addr node-b 192.168.51.12/24
 add_lan_addr client 192.168.51.100/24
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: np-addr
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.1.20
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30080
----
-YAML
+	service_yaml np-addr 10.96.1.20 80 8080 TCP type=NodePort nodePort=30080
+	echo "---"
 	slice2_yaml np-addr 8080 TCP 10.244.1.11@node-a
 } | write_manifest np-addr.yaml
 start_svcproxy2 node-a --nodeport-addresses 192.168.50.0/24

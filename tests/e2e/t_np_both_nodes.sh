@@ -13,22 +13,8 @@ start_podserver b1 b1 8080 --tcp
 add_lan_addr node-b 192.168.51.12/24
 add_lan_addr client 192.168.51.100/24
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: np-web
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.1.10
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30080
----
-YAML
+	service_yaml np-web 10.96.1.10 80 8080 TCP type=NodePort nodePort=30080
+	echo "---"
 	slice2_yaml np-web 8080 TCP 10.244.1.11@node-a 10.244.2.11@node-b
 } | write_manifest np-web.yaml
 start_svcproxy_both

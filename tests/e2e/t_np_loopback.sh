@@ -8,22 +8,8 @@ setup_2node
 start_podserver a1 a1 8080 --tcp
 start_podserver b1 b1 8080 --tcp
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: np-lo
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.1.30
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30080
----
-YAML
+	service_yaml np-lo 10.96.1.30 80 8080 TCP type=NodePort nodePort=30080
+	echo "---"
 	slice2_yaml np-lo 8080 TCP 10.244.1.11@node-a 10.244.2.11@node-b
 } | write_manifest np-lo.yaml
 start_svcproxy_both

@@ -16,47 +16,11 @@ for n in node-a node-b; do
 	assert_eq bound "$(try_bind "$n" udp 0.0.0.0 30053)" "$n: bind udp 0.0.0.0:30053 before svcproxy"
 done
 
-cat <<'YAML' | write_manifest held.yaml
-apiVersion: v1
-kind: Service
-metadata:
-  name: held
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.1.40
-  ports:
-  - name: http
-    port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30080
-  - name: dns
-    port: 53
-    targetPort: 5353
-    protocol: UDP
-    nodePort: 30053
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: held-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: held
-addressType: IPv4
-ports:
-- name: http
-  port: 8080
-  protocol: TCP
-- name: dns
-  port: 5353
-  protocol: UDP
-endpoints:
-- addresses: ["10.244.1.11"]
-  nodeName: node-a
-  conditions: {ready: true}
-YAML
+{
+	service_yaml held 10.96.1.40 type=NodePort ports=http:80:8080:TCP:30080,dns:53:5353:UDP:30053
+	echo "---"
+	slice_af_yaml held-1 held IPv4 http:8080,dns:5353:UDP TCP 10.244.1.11@node-a
+} | write_manifest held.yaml
 start_svcproxy_both
 wait_for 5 http_ok client "http://$NODE_A_IP:30080/" || fail "client -> $NODE_A_IP:30080 not answered within 5 s"
 wait_for 5 udp_ok client "$NODE_B_IP:30053" || fail "client -> udp $NODE_B_IP:30053 not answered within 5 s"

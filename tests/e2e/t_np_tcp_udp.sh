@@ -7,47 +7,11 @@ harness2_init
 setup_2node
 start_podserver a1 a1-tcp 8080 --tcp
 start_podserver a1 a1-udp 5353 --udp
-cat <<'YAML' | write_manifest dual.yaml
-apiVersion: v1
-kind: Service
-metadata:
-  name: dual
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.1.50
-  ports:
-  - name: tcp
-    port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30090
-  - name: udp
-    port: 80
-    targetPort: 5353
-    protocol: UDP
-    nodePort: 30090
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: dual-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: dual
-addressType: IPv4
-ports:
-- name: tcp
-  port: 8080
-  protocol: TCP
-- name: udp
-  port: 5353
-  protocol: UDP
-endpoints:
-- addresses: ["10.244.1.11"]
-  nodeName: node-a
-  conditions: {ready: true}
-YAML
+{
+	service_yaml dual 10.96.1.50 type=NodePort ports=tcp:80:8080:TCP:30090,udp:80:5353:UDP:30090
+	echo "---"
+	slice_af_yaml dual-1 dual IPv4 tcp:8080,udp:5353:UDP TCP 10.244.1.11@node-a
+} | write_manifest dual.yaml
 start_svcproxy_both
 
 wait_for 5 http_ok client "http://$NODE_A_IP:30090/" || fail "client -> tcp $NODE_A_IP:30090 not answered within 5 s"

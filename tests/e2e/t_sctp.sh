@@ -12,41 +12,10 @@ setup_cluster 3
 start_podserver pod-a pod-a 8080 --tcp
 {
 	simple_service web 10.96.0.71 80 8080 TCP 10.244.1.11
-	cat <<'YAML'
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: sctp
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.70
-  ports:
-  - name: assoc
-    port: 9999
-    targetPort: 9999
-    protocol: SCTP
-    nodePort: 30099
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: sctp-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: sctp
-addressType: IPv4
-ports:
-- name: assoc
-  port: 9999
-  protocol: SCTP
-endpoints:
-- addresses: ["10.244.1.11"]
-  conditions: {ready: true}
-- addresses: ["10.244.1.12"]
-  conditions: {ready: true}
-YAML
+	echo "---"
+	service_yaml sctp 10.96.0.70 type=NodePort ports=assoc:9999:9999:SCTP:30099
+	echo "---"
+	slice_af_yaml sctp-1 sctp IPv4 assoc:9999 SCTP 10.244.1.11 10.244.1.12
 } | write_manifest sctp.yaml
 out=$("$SVCPROXY" check --manifests "$MANIFESTS" 2>&1) || fail "svcproxy check rejected the SCTP manifest: $out"
 start_svcproxy

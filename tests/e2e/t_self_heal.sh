@@ -41,7 +41,7 @@ udp_stream_start pod-b "$WORK/udp.out" 10.96.0.53:53 --sport 40001 --count 40
 sleep 1
 udp_stream_first "$WORK/udp.out" 0 '^pod-a' >/dev/null &&
 	fail "the UDP flow was answered while its backend element was missing"
-t_hup=$(epoch_ms)
+t_hup=$(now_ms)
 kill -HUP "$SP_PID"
 wait_for 4 udp_stream_first "$WORK/udp.out" "$t_hup" '^pod-a' ||
 	fail "the UDP flow begun while its element was missing is not answered after the repair: $(tr '\n' ';' <"$WORK/udp.out")"
@@ -63,35 +63,10 @@ wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | grep -q owner' ||
 	fail "could not create an owner table ip6 svcproxy: $(cat "$WORK/nft.out")"
 fails_before=$(grep -c " sync failed after" "$SP_LOG")
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: np
-  namespace: default
-spec:
-  type: NodePort
-  clusterIP: 10.96.0.50
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-    nodePort: 30080
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: v6
-  namespace: default
-spec:
-  ipFamilies: [IPv6]
-  clusterIP: fd00:10:96::50
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
----
-YAML
+	service_yaml np 10.96.0.50 80 8080 TCP type=NodePort nodePort=30080
+	echo "---"
+	service_yaml v6 fd00:10:96::50 80 8080 TCP ipFamilies=IPv6
+	echo "---"
 	slice_yaml np 8080 TCP 10.244.1.11
 } | write_manifest np.yaml
 # the IPv4 side is programmed and its NodePort held, though ip6 fails

@@ -15,32 +15,25 @@ harness_init
 setup_cluster 4
 for p in pod-a pod-b pod-c; do start_podserver "$p" "$p" 8080 --tcp; done
 
-READY="{ready: true, serving: true, terminating: false}"
-TERM="{ready: false, serving: true, terminating: true}"
-GONE="{ready: false, serving: false, terminating: true}"
-# svc_slice NAME CLUSTERIP IP=CONDITIONS...
+# endpoint conditions, appended to an address (slice_af_yaml)
+READY=/ready=true/serving=true/terminating=false
+TERM=/ready=false/serving=true/terminating=true
+GONE=/ready=false/serving=false/terminating=true
+# svc_slice NAME CLUSTERIP EP...
 svc_slice()
 {
-	local name=$1 cip=$2 ep
-	shift 2
-	service_yaml "$name" "$cip" 80 8080 TCP
-	echo "---"
-	slice_head "$name-1" "$name" IPv4 8080 TCP
-	for ep in "$@"; do
-		echo "- addresses: [\"${ep%%=*}\"]"
-		echo "  conditions: ${ep#*=}"
-	done
-	echo "---"
+	service_yaml "$1" "$2" 80 8080 TCP && echo "---"
+	slice_yaml "$1" 8080 TCP "${@:3}" && echo "---"
 }
 A=10.244.1.11 B=10.244.1.12 C=10.244.1.13
 manifest() # only-term's endpoints
 {
 	svc_slice only-term 10.96.0.40 "$@"
-	svc_slice mixed 10.96.0.41 "$A=$READY" "$B=$TERM"
-	svc_slice not-serving 10.96.0.42 "$A=$GONE"
-	svc_slice all-term 10.96.0.43 "$A=$TERM" "$B=$TERM" "$C=$GONE"
+	svc_slice mixed 10.96.0.41 "$A$READY" "$B$TERM"
+	svc_slice not-serving 10.96.0.42 "$A$GONE"
+	svc_slice all-term 10.96.0.43 "$A$TERM" "$B$TERM" "$C$GONE"
 }
-manifest "$A=$TERM" | write_manifest terminating.yaml
+manifest "$A$TERM" | write_manifest terminating.yaml
 start_svcproxy
 wait_for 5 http_ok pod-d http://10.96.0.41/ || fail "mixed (10.96.0.41, one ready endpoint) not answered within 5 s"
 
@@ -59,7 +52,7 @@ expect 30 http://10.96.0.43/ "pod-a pod-b" "two serving+terminating endpoints an
 r=$(CURL_TIMEOUT=2 http_get pod-d http://10.96.0.42/ 2>&1)
 assert_eq 7 "$?" "pod-d -> 10.96.0.42 (only endpoint terminating and not serving) curl exit status (7 = refused; output: $r)"
 
-manifest "$A=$TERM" "$C=$READY" | write_manifest terminating.yaml
+manifest "$A$TERM" "$C$READY" | write_manifest terminating.yaml
 only_c() { [[ "$(http_get pod-d http://10.96.0.40/)" == "pod-c "* ]]; }
 wait_for 5 only_c || fail "only-term got a ready endpoint pod-c, but pod-c does not answer within 5 s"
 expect 20 http://10.96.0.40/ "pod-c" "a ready endpoint appeared next to the terminating one"

@@ -19,20 +19,14 @@ setup_cluster 3
 start_echo pod-a 9000
 start_podserver pod-b pod-b 9000 --tcp
 
-manifest() # endpoint lines ("IP=CONDITIONS"), none for an empty slice
+manifest() # endpoints (slice_af_yaml's EPs), none for an empty slice
 {
-	local ep
 	service_yaml echo 10.96.0.45 90 9000 TCP
 	echo "---"
-	slice_head "echo-1" "echo" IPv4 9000 TCP
-	(($# == 0)) && echo "  []"
-	for ep in "$@"; do
-		echo "- addresses: [\"${ep%%=*}\"]"
-		echo "  conditions: ${ep#*=}"
-	done
+	slice_yaml echo 9000 TCP "$@"
 }
 A=10.244.1.11 B=10.244.1.12
-manifest "$A={ready: true}" | write_manifest echo.yaml
+manifest "$A" | write_manifest echo.yaml
 start_svcproxy
 wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.45:90,connect-timeout=1 <<<probe | grep -qx probe' ||
 	fail "echo Service 10.96.0.45:90 does not echo within 5 s"
@@ -58,14 +52,14 @@ conn_port=$(in_ns pod-c ss -Htn state established 'dport = :90' | awk '{ split($
 log "connection from pod-c port $conn_port: $(in_ns node conntrack -L -p tcp --orig-port-src "$conn_port" 2>/dev/null)"
 
 # 2. pod-a terminating, pod-b ready: new connections reach pod-b (so the change is applied).
-manifest "$A={ready: false, serving: true, terminating: true}" "$B={ready: true}" | write_manifest echo.yaml
+manifest "$A/ready=false/serving=true/terminating=true" "$B" | write_manifest echo.yaml
 new_to_b() { [[ "$(http_get pod-c http://10.96.0.45:90/)" == "pod-b "* ]]; }
 wait_for 5 new_to_b || fail "pod-a terminating + pod-b ready: new connections do not reach pod-b within 5 s"
 for i in 1 2 3 4 5; do new_to_b || fail "pod-a terminating: new connection $i not answered by pod-b"; done
 round_trip two "pod-a terminating, pod-b ready"
 
 # 3. pod-a removed from the EndpointSlice.
-manifest "$B={ready: true}" | write_manifest echo.yaml
+manifest "$B" | write_manifest echo.yaml
 a_gone() { ! in_ns node "$SVCPROXY" show services 2>/dev/null | grep -q '10\.244\.1\.11:9000'; }
 wait_for 5 a_gone || fail "pod-a still in 'svcproxy show services' 5 s after its removal: $(in_ns node "$SVCPROXY" show services 2>&1)"
 sleep 0.5

@@ -18,49 +18,15 @@ start_podserver b1 b1 8080 --tcp
 {
 	for s in etp:10.96.7.20 itp:10.96.7.21; do
 		name=${s%%:*} cip=${s#*:}
-		cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $name
-  namespace: default
-spec:
-EOF
 		if [[ $name == etp ]]; then
-			printf '  type: NodePort\n  externalTrafficPolicy: Local\n'
+			service_yaml etp "$cip" 80 8080 TCP type=NodePort etp=Local nodePort=30097
 		else
-			printf '  type: ClusterIP\n  internalTrafficPolicy: Local\n'
+			service_yaml itp "$cip" 80 8080 TCP itp=Local
 		fi
-		cat <<EOF
-  clusterIP: $cip
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-EOF
-		[[ $name == etp ]] && echo "    nodePort: 30097"
-		cat <<EOF
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $name-1
-  namespace: default
-  labels:
-    kubernetes.io/service-name: $name
-addressType: IPv4
-ports:
-- port: 8080
-  protocol: TCP
-endpoints:
-- addresses: ["10.244.1.11"]
-  nodeName: node-a
-  conditions: {ready: false, serving: true, terminating: true}
-- addresses: ["10.244.2.11"]
-  nodeName: node-b
-  conditions: {ready: true, serving: true, terminating: false}
----
-EOF
+		echo "---"
+		slice2_yaml "$name" 8080 TCP 10.244.1.11@node-a/ready=false/serving=true/terminating=true \
+			10.244.2.11@node-b/serving=true/terminating=false
+		echo "---"
 	done
 } | write_manifest terminating.yaml
 start_svcproxy_both

@@ -16,67 +16,24 @@ harness_init
 setup_cluster 4
 for p in pod-a pod-b pod-c; do start_podserver "$p" "$p" 8080 --tcp; done
 
-node_yaml()
-{
-	cat <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: node1
-  labels:
-    kubernetes.io/hostname: node1
-    topology.kubernetes.io/zone: $1
-EOF
-}
-
-# svc NAME CLUSTERIP [EXTRA SPEC LINE]
-svc()
-{
-	cat <<EOF
-apiVersion: v1
-kind: Service
-metadata:
-  name: $1
-  namespace: default
-spec:
-  type: ClusterIP
-  clusterIP: $2
-  ports:
-  - port: 80
-    targetPort: 8080
-    protocol: TCP
-${3:-}
----
-EOF
-}
-
-# slice NAME EP... where EP is IP/ZONE/HINT (HINT "-" = no hints field, ZONE "-" = no zone)
-slice()
-{
-	local name=$1 ep ip zone hint
-	shift
-	slice_head "$name-1" "$name" IPv4 8080 TCP
-	for ep in "$@"; do
-		IFS=/ read -r ip zone hint <<<"$ep"
-		echo "- addresses: [\"$ip\"]"
-		echo "  conditions: {ready: true}"
-		[[ "$zone" != - ]] && echo "  zone: $zone"
-		[[ "$hint" != - ]] && echo "  hints: {forZones: [{name: $hint}]}"
-	done
-	echo "---"
-}
+# svc NAME CLUSTERIP [KEY=VALUE...]; slice NAME EP... (EPs as slice_af_yaml's)
+svc() { service_yaml "$1" "$2" 80 8080 TCP "${@:3}" && echo "---"; }
+slice() { slice_af_yaml "$1-1" "$1" IPv4 8080 TCP "${@:2}" && echo "---"; }
+zone_yaml() { node_yaml node1 kubernetes.io/hostname=node1 topology.kubernetes.io/zone="$1"; }
 
 A=10.244.1.11 B=10.244.1.12 C=10.244.1.13
-node_yaml zone-a | write_manifest node.yaml
+zone_yaml zone-a | write_manifest node.yaml
 {
 	svc hinted 10.96.0.50
-	slice hinted "$A/zone-a/zone-a" "$B/zone-b/zone-b" "$C/zone-b/zone-b"
+	slice hinted "$A/zone=zone-a/hints=zone-a" "$B/zone=zone-b/hints=zone-b" \
+		"$C/zone=zone-b/hints=zone-b"
 	svc partial 10.96.0.51
-	slice partial "$A/zone-a/zone-a" "$B/zone-b/zone-b" "$C/zone-b/-"
+	slice partial "$A/zone=zone-a/hints=zone-a" "$B/zone=zone-b/hints=zone-b" "$C/zone=zone-b"
 	svc nozone 10.96.0.52
-	slice nozone "$A/zone-b/zone-b" "$B/zone-b/zone-b" "$C/zone-c/zone-c"
-	svc close 10.96.0.53 "  trafficDistribution: PreferClose"
-	slice close "$A/zone-a/-" "$B/zone-b/-" "$C/zone-a/-"
+	slice nozone "$A/zone=zone-b/hints=zone-b" "$B/zone=zone-b/hints=zone-b" \
+		"$C/zone=zone-c/hints=zone-c"
+	svc close 10.96.0.53 trafficDistribution=PreferClose
+	slice close "$A/zone=zone-a" "$B/zone=zone-b" "$C/zone=zone-a"
 } | write_manifest services.yaml
 start_svcproxy --hostname-override node1
 
@@ -95,7 +52,7 @@ expect_backends 30 http://10.96.0.52/ "pod-a pod-b pod-c" "no endpoint hinted fo
 expect_backends 30 http://10.96.0.53/ "pod-a pod-c" "PreferClose: the zone-a endpoints"
 
 # The node changes zone: the hints for zone-b apply from now on.
-node_yaml zone-b | write_manifest node.yaml
+zone_yaml zone-b | write_manifest node.yaml
 only_zone_b()
 {
 	local c

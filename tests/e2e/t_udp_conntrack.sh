@@ -19,7 +19,7 @@ wait_for 5 udp_ok pod-c 10.96.0.80:53 || fail "udp 10.96.0.80:53 not answered wi
 
 flow() { in_ns node conntrack -L -p udp --orig-port-src 40000 2>/dev/null | tr '\n' ';'; }
 s="$WORK/stream.out"
-t0=$(epoch_ms)
+t0=$(now_ms)
 udp_stream_start pod-c "$s" 10.96.0.80:53 --sport 40000
 wait_for 3 udp_stream_first "$s" "$t0" '^pod-a 10\.244\.1\.13$' ||
 	fail "stream from sport 40000 not answered by pod-a within 3 s: $(tail -n 5 "$s" | tr '\n' ';')"
@@ -29,7 +29,7 @@ log "conntrack before: $(flow)"
 	fail "expected the conntrack entry for sport 40000 to be DNATed to 10.244.1.11 (reply src=10.244.1.11), got: $(flow)"
 
 stop_pod pod-a
-t_change=$(epoch_ms)
+t_change=$(now_ms)
 simple_service dns 10.96.0.80 53 5353 UDP 10.244.1.12 | write_manifest dns.yaml
 log "pod-a stopped, EndpointSlice -> pod-b at $t_change"
 if ! wait_for 7 udp_stream_first "$s" "$t_change" '^pod-b '; then

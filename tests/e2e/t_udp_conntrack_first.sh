@@ -27,7 +27,7 @@ wait_for 5 http_ok pod-c http://10.96.0.82/ || fail "control Service 10.96.0.82 
 
 flows() { in_ns node conntrack -L -p udp 2>/dev/null | grep 'dst=10\.96\.0\.8[13] ' | tr '\n' ';'; }
 s="$WORK/stream-pod.out" n="$WORK/stream-node.out" l="$WORK/stream-late.out"
-t0=$(epoch_ms)
+t0=$(now_ms)
 udp_stream_start pod-c "$s" 10.96.0.81:53 --sport 40001
 udp_stream_start node "$n" 10.96.0.81:53 --sport 40002
 udp_stream_start pod-a "$l" 10.96.0.83:53 --sport 40003
@@ -48,7 +48,7 @@ log "conntrack before: $(flows)"
 	echo "---"
 	simple_service late 10.96.0.83 53 5353 UDP 10.244.1.12
 } | write_manifest dns.yaml
-t_change=$(epoch_ms) # the file is renamed into place, or (t_x[api]) the API write returned
+t_change=$(now_ms) # the file is renamed into place, or (t_x[api]) the API write returned
 log "EndpointSlice of dns with pod-b, and Service late with pod-b, written at $t_change"
 for who in pod-c node pod-a; do
 	case $who in

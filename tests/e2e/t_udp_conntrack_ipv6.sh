@@ -11,23 +11,8 @@ start_podserver pod-a pod-a 5353 --udp --bind=::
 start_podserver pod-b pod-b 5353 --udp --bind=::
 manifest()
 {
-	cat <<'YAML'
-apiVersion: v1
-kind: Service
-metadata:
-  name: dns6
-  namespace: default
-spec:
-  type: ClusterIP
-  ipFamilies: [IPv6]
-  clusterIP: fd00:10:96::80
-  clusterIPs: ["fd00:10:96::80"]
-  ports:
-  - port: 53
-    targetPort: 5353
-    protocol: UDP
----
-YAML
+	service_yaml dns6 fd00:10:96::80 53 5353 UDP ipFamilies=IPv6 clusterIPs=fd00:10:96::80
+	echo "---"
 	slice_af_yaml dns6-1 dns6 IPv6 5353 UDP "$1"
 }
 manifest fd00:10:244:1::11 | write_manifest dns6.yaml
@@ -38,7 +23,7 @@ wait_for 5 udp_ok pod-c "$dst" || fail "udp $dst not answered within 5 s"
 
 flow() { in_ns node conntrack -L -f ipv6 -p udp --orig-port-src 40010 2>/dev/null | tr '\n' ';'; }
 s="$WORK/stream.out"
-t0=$(epoch_ms)
+t0=$(now_ms)
 udp_stream_start pod-c "$s" "$dst" --sport 40010
 wait_for 3 udp_stream_first "$s" "$t0" '^pod-a fd00:10:244:1::13$' ||
 	fail "stream from sport 40010 not answered by pod-a within 3 s: $(tail -n 5 "$s" | tr '\n' ';')"
@@ -48,7 +33,7 @@ log "conntrack before: $(flow)"
 	fail "expected the conntrack entry for sport 40010 to be DNATed to fd00:10:244:1::11, got: $(flow)"
 
 stop_pod pod-a
-t_change=$(epoch_ms)
+t_change=$(now_ms)
 manifest fd00:10:244:1::12 | write_manifest dns6.yaml
 log "pod-a stopped, EndpointSlice -> pod-b at $t_change"
 if ! wait_for 7 udp_stream_first "$s" "$t_change" '^pod-b '; then
