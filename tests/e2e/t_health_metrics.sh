@@ -9,6 +9,7 @@ start_podserver pod-a pod-a 8080 --tcp
 simple_service demo 10.96.0.70 80 8080 TCP 10.244.1.11 | write_manifest demo.yaml
 t0=$(date +%s)
 start_svcproxy
+sp_started_ms=$(now_ms)
 
 # get URL: sets CODE and BODY.
 get()
@@ -68,6 +69,9 @@ log "ok: last sync at $ts, $count syncs"
 
 # Network programming latency: an EndpointSlice change whose
 # endpoints.kubernetes.io/last-change-trigger-time is 2 s old is observed once synced.
+# svcproxy ignores trigger times from before its own start (as kube-proxy does), and the
+# annotation has whole seconds: "2 s ago" must fall at least a second after the start.
+while (($(now_ms) < sp_started_ms + 3500)); do sleep 0.2; done
 trigger=$(date -u -d '2 seconds ago' +%Y-%m-%dT%H:%M:%SZ)
 {
 	service_yaml demo 10.96.0.70 80 8080 TCP
