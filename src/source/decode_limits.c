@@ -162,8 +162,13 @@ static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
 		*size = sub;
 		return 0;
 	}
+	/*
+	 * Every container is busy while it is walked, anchored or not: an alias
+	 * can also name a node by path (libfyaml reads "*" then "/" as the root),
+	 * and one that leads back into a node being walked would recurse forever.
+	 */
 	anchored = fy_node_get_anchor(n) != NULL;
-	if (anchored)
+	if (fy_node_get_type(n) != FYNT_SCALAR)
 		fy_node_set_meta(n, WALK_BUSY);
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
@@ -190,8 +195,11 @@ static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
 		}
 		break;
 	}
+	/* only anchored nodes can be reached again through an alias: they keep their size */
 	if (anchored)
 		fy_node_set_meta(n, (void *)(uintptr_t)(total + 2));
+	else if (fy_node_get_type(n) != FYNT_SCALAR)
+		fy_node_set_meta(n, NULL);
 	*size = total;
 	return 0;
 }

@@ -122,6 +122,9 @@ static void test_billion_laughs(void **state)
 	/* an alias to its own ancestor */
 	assert_int_equal(dec(f, "rec.yaml", "a: &a [1, *a]\n"), -EINVAL);
 	assert_msg(f, "rec.yaml:1:12: an alias may not refer to a node that contains it");
+	/* ...or to one by path ("*" "/" is the root), anchored or not (found by the fuzzer) */
+	assert_int_equal(dec(f, "path.yaml", "a: &a [*/,1a]\n"), -EINVAL);
+	assert_msg(f, "path.yaml:1:9: an alias may not refer to a node that contains it");
 
 	/* ordinary use of aliases stays fine */
 	assert_int_equal(dec(f, "ok.yaml",
