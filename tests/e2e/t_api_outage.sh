@@ -42,7 +42,7 @@ assert_contains "$(cat "$SP_LOG")" "the programmed rules stay" "svcproxy log dur
 simple_service new 10.96.0.3 80 8080 TCP 10.244.1.11 | write_manifest new.yaml
 wait_for 40 in_kernel 10.96.0.3 || fail "a change after the outage was not applied within 40 s"
 log "ok: change after the outage applied after ${WAITED_MS} ms"
-http_ok pod-b http://10.96.0.3/ || fail "the Service created after the outage does not answer"
+wait_for 5 http_ok pod-b http://10.96.0.3/ || fail "the Service created after the outage does not answer"
 
 # ---- a hung server (pause) and 500s: nothing changes, then it catches up
 before=$(ruleset)

@@ -23,7 +23,7 @@ answer_is() { [[ "$(http_get pod-b "$1" 2>/dev/null)" == "$2 "* ]]; }
 simple_service web 10.96.0.20 80 8080 TCP 10.244.1.11 | write_manifest web.yaml
 wait_for 1 in_kernel 10.96.0.20 || fail "created Service not in the kernel within 1 s"
 log "ok: created Service in the kernel ${WAITED_MS} ms after the API write returned"
-http_ok pod-b http://10.96.0.20/ || fail "created Service does not answer"
+wait_for 5 http_ok pod-b http://10.96.0.20/ || fail "created Service does not answer"
 
 slice_yaml web 8080 TCP 10.244.1.12 | write_manifest web-slice.yaml
 simple_service web 10.96.0.20 80 8080 TCP 10.244.1.12 | write_manifest web.yaml
