@@ -741,10 +741,8 @@ int main(int argc, char **argv)
 	}
 	if (o.nodeport_primary)
 		nodeport_resolve_primary(&o);
-	if (o.config && !strcmp(cmd, "run")) {
+	if (o.config && !strcmp(cmd, "run"))
 		conntrack_apply_config(&kc.ct);
-		config_watch_start(o.config);
-	}
 	ret = cmd_run(&o, !strcmp(cmd, "sync"));
 out:
 	diag_clear(&warns);

@@ -115,6 +115,9 @@ int cmd_run(const struct options *o, bool once)
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
+	/* a thread: only now, so that it too runs with the reduced capabilities */
+	if (!once && o->config)
+		config_watch_start(o->config);
 	ret = start_source(src, lo.sigfd, &problems);
 	if (ret) {
 		ret = ret == STOPPED ? EXIT_OK : ret; /* nothing programmed */
