@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/mem.h"
+#include "common/utf8.h"
 
 void jscan_init(struct jscan *js, enum jscan_mode mode, size_t max_item, jscan_fn fn, void *arg)
 {
@@ -468,39 +469,6 @@ int json_str(const char *v, size_t vlen, char *out, size_t size)
 
 bool json_utf8_valid(const char *str, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char b = s[i], lo = 0x80, hi = 0xbf;
-		size_t n;
-
-		if (b && b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf)
-			n = 1;
-		else if (b >= 0xe0 && b <= 0xef)
-			n = 2;
-		else if (b >= 0xf0 && b <= 0xf4)
-			n = 3;
-		else
-			return false; /* NUL, a continuation byte, or an invalid lead */
-		if (b == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (b == 0xed)
-			hi = 0x9f; /* surrogates */
-		else if (b == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (b == 0xf4)
-			hi = 0x8f; /* beyond U+10FFFF */
-		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= n; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return false;
-		i += n + 1;
-	}
-	return true;
+	/* well-formed UTF-8 (common/utf8) without NUL, which JSON text never holds raw */
+	return utf8_invalid_at((const unsigned char *)str, len) == len && !memchr(str, 0, len);
 }
