@@ -14,58 +14,7 @@
 #include <string.h>
 
 #include "source/decode.h"
-
-struct fix {
-	struct model m;
-	struct diag d;
-};
-
-static int setup(void **state)
-{
-	static struct fix f;
-
-	memset(&f, 0, sizeof(f));
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-
-	model_free(&f->m);
-	diag_clear(&f->d);
-	return 0;
-}
-
-static int dec(struct fix *f, const char *origin, const char *text)
-{
-	return manifest_decode_buffer(origin, text, strlen(text), NULL, &f->m, &f->d, NULL);
-}
-
-/* Print all messages on failure, to make a broken expectation obvious. */
-static void assert_msg(struct fix *f, const char *want)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		if (!strcmp(f->d.msgs[i], want))
-			return;
-	print_error("missing message: %s\nhave %zu:\n", want, f->d.n);
-	for (size_t i = 0; i < f->d.n; i++)
-		print_error("  %s\n", f->d.msgs[i]);
-	fail();
-}
-
-/* A message containing sub exists. */
-static void assert_msg_has(struct fix *f, const char *sub)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		if (strstr(f->d.msgs[i], sub))
-			return;
-	print_error("no message contains: %s\nhave %zu:\n", sub, f->d.n);
-	for (size_t i = 0; i < f->d.n; i++)
-		print_error("  %s\n", f->d.msgs[i]);
-	fail();
-}
+#include "decode_fix.h"
 
 static void assert_ip(const struct ipaddr *a, const char *want)
 {

@@ -17,52 +17,7 @@
 #include <time.h>
 
 #include "source/decode.h"
-
-struct fix {
-	struct model m;
-	struct diag d;
-	struct decode_rejects rej;
-};
-
-static int setup(void **state)
-{
-	static struct fix f;
-
-	memset(&f, 0, sizeof(f));
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-
-	model_free(&f->m);
-	diag_clear(&f->d);
-	decode_rejects_clear(&f->rej);
-	return 0;
-}
-
-static int decn(struct fix *f, const char *origin, const char *text, size_t len)
-{
-	return manifest_decode_buffer(origin, text, len, NULL, &f->m, &f->d, &f->rej);
-}
-
-static int dec(struct fix *f, const char *origin, const char *text)
-{
-	return decn(f, origin, text, strlen(text));
-}
-
-static void assert_msg(struct fix *f, const char *want)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		if (!strcmp(f->d.msgs[i], want))
-			return;
-	print_error("missing message: %s\nhave %zu:\n", want, f->d.n);
-	for (size_t i = 0; i < f->d.n; i++)
-		print_error("  %s\n", f->d.msgs[i]);
-	fail();
-}
+#include "decode_fix.h"
 
 static double now_s(void)
 {
@@ -148,13 +103,13 @@ static void test_many_keys(void **state)
 	n = (size_t)snprintf(text, cap, "%sspec:\n  ports: [{port: 80}]\n", SVC_HEAD);
 	for (int i = 0; i < 40000; i++)
 		n += (size_t)snprintf(text + n, cap - n, "k%d: 1\n", i);
-	assert_int_equal(decn(f, "keys.yaml", text, n), 0);
+	assert_int_equal(decn(f, "keys.yaml", NULL, text, n), 0);
 	assert_int_equal(f->m.n_services, 1);
 	assert_true(now_s() - t0 < 5);
 
 	/* duplicates are still refused, in a large mapping as in a small one */
 	n += (size_t)snprintf(text + n, cap - n, "k39999: 2\n");
-	assert_int_equal(decn(f, "keys.yaml", text, n), -EINVAL);
+	assert_int_equal(decn(f, "keys.yaml", NULL, text, n), -EINVAL);
 	assert_msg(f, "keys.yaml:40007:1: duplicate key");
 	assert_int_equal(f->m.n_services, 1);
 	test_free(text);
@@ -174,7 +129,7 @@ static void test_many_ports(void **state)
 	for (int i = 1; i <= 60000; i++)
 		n += (size_t)snprintf(text + n, cap - n, "  - {name: p%d, port: %d}\n", i, i);
 	n += (size_t)snprintf(text + n, cap - n, "  - {name: p1, port: 60000}\n");
-	assert_int_equal(decn(f, "ports.yaml", text, n), 1);
+	assert_int_equal(decn(f, "ports.yaml", NULL, text, n), 1);
 	assert_true(now_s() - t0 < 10); /* pairwise: 1.8e9 comparisons */
 	assert_msg(f,
 	           "ports.yaml: Service default/web: spec.ports[60000]: duplicate port 60000/tcp "
@@ -189,10 +144,10 @@ static void test_nul(void **state)
 	static const char zeros[4096];
 	static const char tail[] = SVC_HEAD "spec: {ports: [{port: 80}]}\n\0garbage";
 
-	assert_int_equal(decn(f, "zero.yaml", zeros, sizeof(zeros)), -EINVAL);
+	assert_int_equal(decn(f, "zero.yaml", NULL, zeros, sizeof(zeros)), -EINVAL);
 	assert_msg(f, "zero.yaml:1:1: NUL byte: refused with all that follows (a truncated or "
 	              "corrupt file?)");
-	assert_int_equal(decn(f, "tail.yaml", tail, sizeof(tail) - 1), -EINVAL);
+	assert_int_equal(decn(f, "tail.yaml", NULL, tail, sizeof(tail) - 1), -EINVAL);
 	assert_msg(f, "tail.yaml:6:1: NUL byte: refused with all that follows (a truncated or "
 	              "corrupt file?)");
 	assert_int_equal(f->m.n_services, 0);
@@ -207,7 +162,7 @@ static void test_size_and_count(void **state)
 
 	assert_non_null(text);
 	memset(text, ' ', big);
-	assert_int_equal(decn(f, "big.yaml", text, big), -EINVAL);
+	assert_int_equal(decn(f, "big.yaml", NULL, text, big), -EINVAL);
 	assert_msg(f, "big.yaml: 67108865 bytes, more than the 64 MiB a manifest may have: "
 	              "refused");
 
@@ -215,14 +170,14 @@ static void test_size_and_count(void **state)
 		memcpy(text + n, doc, sizeof(doc) - 1);
 		n += sizeof(doc) - 1;
 	}
-	assert_int_equal(decn(f, "many.yaml", text, n), -EINVAL);
+	assert_int_equal(decn(f, "many.yaml", NULL, text, n), -EINVAL);
 	assert_msg(f, "many.yaml: more than 100000 objects: refused (split the file)");
 	free(text);
 
 	/* nesting: libfyaml's limit */
 	memset(text = malloc(200), '[', 100);
 	memset(text + 100, ']', 100);
-	assert_int_equal(decn(f, "deep.yaml", text, 200), -EINVAL);
+	assert_int_equal(decn(f, "deep.yaml", NULL, text, 200), -EINVAL);
 	free(text);
 }
 

@@ -17,67 +17,7 @@
 #include <libfyaml.h>
 
 #include "source/decode.h"
-
-struct fix {
-	struct model m;
-	struct diag d;
-	struct decode_rejects rej;
-};
-
-static int setup(void **state)
-{
-	static struct fix f;
-
-	memset(&f, 0, sizeof(f));
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-
-	model_free(&f->m);
-	diag_clear(&f->d);
-	decode_rejects_clear(&f->rej);
-	return 0;
-}
-
-static int deco(struct fix *f, const char *origin, const struct decode_opts *o, const char *text)
-{
-	return manifest_decode_buffer(origin, text, strlen(text), o, &f->m, &f->d, &f->rej);
-}
-
-static int dec(struct fix *f, const char *origin, const char *text)
-{
-	return deco(f, origin, NULL, text);
-}
-
-static void dump(struct fix *f)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		print_error("  %s%s\n", f->d.msgs[i], f->d.warning[i] ? " [W]" : "");
-}
-
-static void assert_msg(struct fix *f, const char *want)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		if (!strcmp(f->d.msgs[i], want))
-			return;
-	print_error("missing message: %s\nhave %zu:\n", want, f->d.n);
-	dump(f);
-	fail();
-}
-
-static void assert_has(struct fix *f, const char *sub)
-{
-	for (size_t i = 0; i < f->d.n; i++)
-		if (strstr(f->d.msgs[i], sub))
-			return;
-	print_error("no message contains: %s\nhave %zu:\n", sub, f->d.n);
-	dump(f);
-	fail();
-}
+#include "decode_fix.h"
 
 #define SVC_HEAD "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
 #define EPS_HEAD                                                                                   \
@@ -123,9 +63,9 @@ static void test_service_addresses(void **state)
 	                     "  ports: [{port: 80}]\n"
 	                     "status: {loadBalancer: {ingress: [{ip: 224.0.0.1}]}}\n"),
 	                 1);
-	assert_has(f, "spec.clusterIPs[1]: \"::1\" may not be in the loopback range");
-	assert_has(f, "spec.externalIPs[0]: \"0.0.0.0\" may not be unspecified");
-	assert_has(f, "status.loadBalancer.ingress[0].ip: \"224.0.0.1\" may not be multicast");
+	assert_msg_has(f, "spec.clusterIPs[1]: \"::1\" may not be in the loopback range");
+	assert_msg_has(f, "spec.externalIPs[0]: \"0.0.0.0\" may not be unspecified");
+	assert_msg_has(f, "status.loadBalancer.ingress[0].ip: \"224.0.0.1\" may not be multicast");
 	assert_int_equal(diag_errors(&f->d), 3);
 }
 
@@ -146,9 +86,9 @@ static void test_endpoint_addresses(void **state)
 	assert_msg(f, "eps.yaml: EndpointSlice default/web-1: endpoints[1].addresses[0]: "
 	              "\"169.254.169.254\" may not be in the link-local range (169.254.0.0/16, "
 	              "fe80::/10)");
-	assert_has(f, "endpoints[2].addresses[0]: \"0.0.0.0\" may not be unspecified");
-	assert_has(f, "endpoints[3].addresses[0]: \"224.0.0.251\" may not be in the link-local "
-	              "multicast range");
+	assert_msg_has(f, "endpoints[2].addresses[0]: \"0.0.0.0\" may not be unspecified");
+	assert_msg_has(f, "endpoints[3].addresses[0]: \"224.0.0.251\" may not be in the link-local "
+	                  "multicast range");
 	assert_int_equal(f->rej.n, 1);
 	assert_int_equal(f->rej.v[0].kind, OBJ_SLICE);
 
@@ -156,7 +96,7 @@ static void test_endpoint_addresses(void **state)
 	assert_int_equal(dec(f, "ep6.yaml",
 	                     EPS_HEAD "addressType: IPv6\nendpoints:\n- addresses: ['fe80::1']\n"),
 	                 1);
-	assert_has(f, "\"fe80::1\" may not be in the link-local range");
+	assert_msg_has(f, "\"fe80::1\" may not be in the link-local range");
 
 	diag_clear(&f->d);
 	assert_int_equal(dec(f, "v1.yaml",
@@ -194,8 +134,8 @@ static void test_node_port_range(void **state)
 
 	diag_clear(&f->d);
 	assert_int_equal(deco(f, "services.yaml", &low, text), 1);
-	assert_has(f, "spec.ports[1].nodePort: 30081 is not in the node port range (1-1000");
-	assert_has(f, "spec.healthCheckNodePort: 32000 is not in the node port range (1-1000");
+	assert_msg_has(f, "spec.ports[1].nodePort: 30081 is not in the node port range (1-1000");
+	assert_msg_has(f, "spec.healthCheckNodePort: 32000 is not in the node port range (1-1000");
 	assert_int_equal(diag_errors(&f->d), 2);
 	assert_int_equal(f->m.n_services, 0);
 	assert_int_equal(f->rej.n, 2);
@@ -240,8 +180,8 @@ static void test_unknown_fields(void **state)
 	           "services.yaml: Service default/web: metadata.lables: unknown field (warning)");
 	assert_msg(f, "services.yaml: Service default/web: spec.ports[0].tagetPort: unknown field "
 	              "(warning)");
-	assert_has(f, "spec.sessionAffinityConfig.clientIP.timeout: unknown field (warning)");
-	assert_has(f, "status.loadBalancer.ingres: unknown field (warning)");
+	assert_msg_has(f, "spec.sessionAffinityConfig.clientIP.timeout: unknown field (warning)");
+	assert_msg_has(f, "status.loadBalancer.ingres: unknown field (warning)");
 	assert_int_equal(f->d.n, 5);
 	assert_int_equal(f->d.n_warnings, 5);
 	assert_int_equal(diag_errors(&f->d), 0);
@@ -270,7 +210,7 @@ static void test_unknown_fields(void **state)
 		char want[128];
 
 		snprintf(want, sizeof(want), ": %s: unknown field (warning)", p);
-		assert_has(f, want);
+		assert_msg_has(f, want);
 	}
 	assert_int_equal(diag_errors(&f->d), 0);
 	assert_int_equal(f->m.n_nodes, 1);
@@ -320,7 +260,7 @@ static void test_decode_object(void **state)
 	assert_non_null(doc);
 	assert_int_equal(decode_object("api", fy_document_root(doc), NULL, &f->m, &f->d, NULL),
 	                 -EINVAL);
-	assert_has(f, "an alias may not refer to a node that contains it");
+	assert_msg_has(f, "an alias may not refer to a node that contains it");
 	fy_document_destroy(doc);
 	assert_int_equal(f->m.n_services, 1);
 }
