@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/bytemap.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "compile/endpoints.h"
@@ -198,10 +199,10 @@ static struct entry_block *compile_service(const struct service *s,
 
 struct unit {
 	char *key;            /* "ns/name" */
-	uint64_t gen;         /* of the Service */
+	uint64_t gen;         /* of the Service decided from; 0: decide again */
 	uint64_t *slice_gens; /* sorted */
 	size_t n_slice_gens;
-	struct entry_block *block; /* NULL: not proxied in this family */
+	struct entry_block *block; /* NULL: nothing in this family (not proxied, no address) */
 	bool seen;
 };
 
@@ -220,6 +221,7 @@ struct compiler {
 	size_t n_dead, cap_dead;
 	int family;
 	char *hostname, *zone;
+	uint64_t addrs_hash; /* of the node addresses of the last compile */
 	struct unit *units;
 	size_t n_units, cap_units;
 	struct bytemap index; /* 8-byte hash of "ns/name" -> u32 unit index */
@@ -447,6 +449,39 @@ static void slice_groups_select(struct slice_groups *g, const struct model *m,
 	}
 }
 
+/*
+ * Is u's block still right for Service s? Yes when s is the very object it
+ * was compiled from and the slices in s's hash group are exactly the objects
+ * it was compiled with. Generations are unique per object, so no name is
+ * compared: a slice of another Service that shares the hash makes the sets
+ * differ, and the caller then takes the slow path, which compares names.
+ * This is what keeps a sync with one change from reading every Service's
+ * and slice's strings.
+ */
+static bool unit_current(const struct unit *u, const struct service *s,
+                         const struct slice_groups *g, const struct model *m)
+{
+	uint64_t h = s->hash;
+	long f;
+	uint32_t idx;
+	size_t n = 0;
+
+	if (!u->block || u->gen != s->gen)
+		return false;
+	f = bytemap_find(&g->first, &h);
+	if (f < 0)
+		return u->n_slice_gens == 0;
+	memcpy(&idx, bytemap_data(&g->first, (size_t)f), 4);
+	for (; idx != UINT32_MAX; idx = g->next[idx]) {
+		uint64_t gen = m->slices[idx]->gen;
+
+		if (++n > u->n_slice_gens ||
+		    !bsearch(&gen, u->slice_gens, u->n_slice_gens, sizeof(gen), cmp_u64))
+			return false;
+	}
+	return n == u->n_slice_gens;
+}
+
 /* Is a ClusterIP of s an address of this node? Then it is refused, reported in d. */
 static bool cluster_ip_is_node(const struct service *s, const struct compile_opts *o,
                                struct diag *d)
@@ -494,7 +529,6 @@ static void unit_refresh(struct compiler *c, struct unit *u, const struct servic
 {
 	size_t n = g->n_mine;
 
-	u->seen = true;
 	if (u->block && u->gen == s->gen && u->n_slice_gens == n &&
 	    (!n || !memcmp(u->slice_gens, g->gens, n * sizeof(*g->gens))))
 		return;
@@ -580,6 +614,66 @@ static void resolve_conflicts(const struct compiler *c, struct desired *out, str
 	}
 }
 
+/* The node addresses, in any order (they refuse ClusterIPs: see cluster_ip_is_node()). */
+static uint64_t addrs_hash(const struct compile_opts *o)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < o->n_node_addrs; i++) {
+		const struct ipaddr *a = &o->node_addrs[i];
+
+		sum += fnv1a(fnv1a(FNV1A_INIT, &a->family, sizeof(a->family)), a->raw,
+		             a->family == AF_INET ? 4 : 16);
+	}
+	return sum;
+}
+
+/* What one compile carries from Service to Service. */
+struct pass {
+	const struct model *m;
+	const struct compile_opts *o;
+	bool trust;            /* the node addresses are those of the last compile */
+	struct slice_groups g; /* built at the first Service that needs it */
+	bool grouped;
+	struct fresh fresh;
+	struct diag *d;
+};
+
+/*
+ * The block of Service s in this compile (u is its unit), or NULL when s
+ * has nothing in this family. An object seen before is answered from the
+ * unit without reading more of it than its generation; a refused one
+ * (ClusterIP of this node) is decided again every time, so its message is
+ * repeated as long as it stands.
+ */
+static struct entry_block *unit_update(struct compiler *c, struct unit *u, const struct service *s,
+                                       struct pass *p)
+{
+	const struct ipaddr *vip;
+	bool same = p->trust && u->gen == s->gen;
+
+	if (same && !u->block)
+		return NULL;
+	if (!p->grouped) /* not at all when no Service has this family */
+		slice_groups_build(&p->g, p->m);
+	p->grouped = true;
+	if (same && unit_current(u, s, &p->g, p->m))
+		return u->block;
+	vip = cluster_ip_of(s, p->o->family);
+	if (!service_is_proxied(s) || !vip || cluster_ip_is_node(s, p->o, p->d)) {
+		block_retire(c, u->block);
+		u->block = NULL;
+		u->gen = vip && service_is_proxied(s) ? 0 : s->gen;
+		free(u->slice_gens);
+		u->slice_gens = NULL;
+		u->n_slice_gens = 0;
+		return NULL;
+	}
+	slice_groups_select(&p->g, p->m, s);
+	unit_refresh(c, u, s, &p->g, vip, p->o, &p->fresh);
+	return u->block;
+}
+
 /*
  * group the slices by Service -> per Service: reuse or recompile its block
  * -> merge the new entries into the sorted list -> resolve conflicts.
@@ -587,38 +681,38 @@ static void resolve_conflicts(const struct compiler *c, struct desired *out, str
 int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
                  struct desired *out, struct diag *d)
 {
-	struct slice_groups g;
-	struct fresh fresh = {0};
+	uint64_t ah = addrs_hash(o);
+	struct pass p = {.m = m, .o = o, .trust = ah == c->addrs_hash, .d = d};
 
+	c->addrs_hash = ah;
 	compiler_set_context(c, o, node_zone(m, o->hostname));
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
-	slice_groups_build(&g, m);
 	for (size_t i = 0; i < c->n_units; i++)
 		c->units[i].seen = false;
 	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
 	for (size_t si = 0; si < m->n_services; si++) {
 		const struct service *s = m->services[si];
-		const struct ipaddr *vip = cluster_ip_of(s, o->family);
-		struct unit *u;
+		struct unit *u = unit_get(c, s);
+		struct entry_block *b;
 
-		if (!service_is_proxied(s) || !vip || cluster_ip_is_node(s, o, d))
+		u->seen = true;
+		b = unit_update(c, u, s, &p);
+		if (!b)
 			continue;
 		out->n_services++;
-		slice_groups_select(&g, m, s);
-		u = unit_get(c, s);
-		unit_refresh(c, u, s, &g, vip, o, &fresh);
-		desired_add_block(out, u->block);
+		desired_add_block(out, b);
 	}
 	compiler_gc(c);
-	merge_sorted(c, &fresh);
+	merge_sorted(c, &p.fresh);
 	resolve_conflicts(c, out, d);
 	/* the sorted list no longer reads the replaced blocks */
 	for (size_t i = 0; i < c->n_dead; i++)
 		block_unref(c->dead[i]);
 	c->n_dead = 0;
-	free(fresh.v);
-	slice_groups_free(&g);
+	free(p.fresh.v);
+	if (p.grouped)
+		slice_groups_free(&p.g);
 	return 0;
 }
 

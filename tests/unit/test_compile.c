@@ -848,6 +848,68 @@ static void test_cluster_ip_node_address_refused(void **state)
 	                    "port of the node)");
 }
 
+/* compile_with() into f->ds on the compiler c, which keeps its cache between calls. */
+static void run_inc(struct fix *f, struct compiler *c)
+{
+	desired_free(&f->ds);
+	diag_clear(&f->d);
+	assert_int_equal(compile_with(c, &f->m, &f->o, &f->ds, &f->d), 0);
+}
+
+/*
+ * The incremental compiler answers unchanged Services from its cache; what
+ * the cache does not see by itself must still reach the output: node
+ * addresses that turn a ClusterIP into a node address and back, and a
+ * slice of another Service whose name hash collides with a cached one.
+ */
+static void test_incremental_cache(void **state)
+{
+	struct fix *f = *state;
+	struct compiler *c = compiler_new();
+	struct ipaddr node[1] = {ip("10.96.0.2")};
+	struct service *a = svc(&f->m, "default", "a", "10.96.0.2");
+	struct service *b = svc(&f->m, "default", "b", "10.96.0.3");
+	struct endpoint_slice *e;
+
+	svc_port(a, "", L4_TCP, 80, 8080, NULL);
+	svc_port(b, "", L4_TCP, 80, 8080, NULL);
+	e = slice(&f->m, "default", "a-1", "a", AF_INET);
+	slice_port(e, "", L4_TCP, 8080);
+	slice_ready(e, "10.244.0.1");
+	run_inc(f, c);
+	assert_int_equal(f->ds.n_entries, 2);
+	assert_entry(&f->ds, 0, "10.96.0.2", L4_TCP, 80, "default/a", "10.244.0.1:8080");
+
+	/* the node takes a's ClusterIP: a is refused, though nothing of it changed */
+	f->o.node_addrs = node;
+	f->o.n_node_addrs = 1;
+	run_inc(f, c);
+	assert_int_equal(f->ds.n_entries, 1);
+	assert_entry(&f->ds, 0, "10.96.0.3", L4_TCP, 80, "default/b", "");
+	assert_int_equal(f->d.n, 1);
+	run_inc(f, c); /* and the refusal is said at every compile while it stands */
+	assert_int_equal(f->ds.n_entries, 1);
+	assert_int_equal(f->d.n, 1);
+
+	/* the address goes: a comes back */
+	f->o.n_node_addrs = 0;
+	run_inc(f, c);
+	assert_int_equal(f->ds.n_entries, 2);
+	assert_entry(&f->ds, 0, "10.96.0.2", L4_TCP, 80, "default/a", "10.244.0.1:8080");
+
+	/* a slice of b that hashes like a (a collision): b gets it, a's cache is not fooled */
+	e = slice(&f->m, "default", "b-1", "b", AF_INET);
+	slice_port(e, "", L4_TCP, 8080);
+	slice_ready(e, "10.244.0.9");
+	e->hash = a->hash;
+	b->hash = a->hash;
+	run_inc(f, c);
+	assert_int_equal(f->ds.n_entries, 2);
+	assert_entry(&f->ds, 0, "10.96.0.2", L4_TCP, 80, "default/a", "10.244.0.1:8080");
+	assert_entry(&f->ds, 1, "10.96.0.3", L4_TCP, 80, "default/b", "10.244.0.9:8080");
+	compiler_free(c);
+}
+
 /* NodePorts and external IP ports a node process listens on are left out. */
 static void test_node_local_filter(void **state)
 {
@@ -917,6 +979,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_conflict_namespace_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_independent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_ip_node_address_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incremental_cache, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_local_filter, setup, teardown),
 	};
 
