@@ -222,6 +222,7 @@ struct compiler {
 	int family;
 	char *hostname, *zone;
 	uint64_t addrs_hash; /* of the node addresses of the last compile */
+	uint64_t cidrs_hash; /* of the cluster CIDRs the cache was compiled with */
 	struct unit *units;
 	size_t n_units, cap_units;
 	struct bytemap index; /* 8-byte hash of "ns/name" -> u32 unit index */
@@ -368,12 +369,31 @@ static const char *node_zone(const struct model *m, const char *hostname)
 	return NULL;
 }
 
+/* The cluster CIDRs, in order (they come from the command line). */
+static uint64_t cidrs_hash(const struct compile_opts *o)
+{
+	uint64_t h = FNV1A_INIT;
+
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
+		const struct cidr *x = &o->cluster_cidrs[i];
+
+		h = fnv1a(h, &x->addr.family, sizeof(x->addr.family));
+		h = fnv1a(h, x->addr.raw, x->addr.family == AF_INET ? 4 : 16);
+		h = fnv1a(h, &x->prefix_len, sizeof(x->prefix_len));
+	}
+	return h;
+}
+
 /* What every block depends on besides its objects: a change drops the cache. */
 static void compiler_set_context(struct compiler *c, const struct compile_opts *o, const char *zone)
 {
-	if (c->family == o->family && !cmp_str(c->hostname, o->hostname) && !cmp_str(c->zone, zone))
+	uint64_t ch = cidrs_hash(o);
+
+	if (c->family == o->family && !cmp_str(c->hostname, o->hostname) &&
+	    !cmp_str(c->zone, zone) && c->cidrs_hash == ch)
 		return;
 	compiler_reset(c);
+	c->cidrs_hash = ch;
 	c->family = o->family;
 	free(c->hostname);
 	free(c->zone);

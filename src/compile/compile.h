@@ -48,13 +48,25 @@ struct compile_opts {
 	 */
 	const struct ipaddr *node_addrs;
 	size_t n_node_addrs;
+	/*
+	 * --cluster-cidr, of any family (may be none). Every pod of this node
+	 * has an address in them: an endpoint with no nodeName outside them
+	 * (a backend outside the cluster) is known not to be one (backend.remote).
+	 */
+	const struct cidr *cluster_cidrs;
+	size_t n_cluster_cidrs;
 };
 
 struct backend {
 	struct ipaddr addr;
 	uint16_t port;
-	bool local;  /* on this node */
-	bool remote; /* nodeName names another node (no nodeName: neither) */
+	bool local; /* on this node */
+	/*
+	 * Not a pod of this node: nodeName names another node, or there is no
+	 * nodeName and the address is outside compile_opts.cluster_cidrs (no
+	 * nodeName and no cluster CIDRs: neither local nor remote).
+	 */
+	bool remote;
 };
 
 enum entry_kind {

@@ -94,6 +94,21 @@ struct cands {
 	size_t n, cap;
 };
 
+/* Is a cluster CIDR of a's family known, and a outside all of them? */
+static bool outside_pods(const struct compile_opts *o, const struct ipaddr *a)
+{
+	bool known = false;
+
+	for (size_t i = 0; i < o->n_cluster_cidrs; i++) {
+		if (o->cluster_cidrs[i].addr.family != a->family)
+			continue;
+		if (cidr_contains(&o->cluster_cidrs[i], a))
+			return false;
+		known = true;
+	}
+	return known;
+}
+
 /* Step 1: every usable endpoint of this family in the slices, for port sp. */
 static void gather_cands(struct cands *c, struct endpoint_slice *const *slices, size_t n_slices,
                          const struct svc_port *sp, const struct compile_opts *o)
@@ -121,7 +136,8 @@ static void gather_cands(struct cands *c, struct endpoint_slice *const *slices, 
 			    .addr = ep->addr,
 			    .port = pp->port,
 			    .local = named && !strcmp(o->hostname, ep->node_name),
-			    .remote = named && strcmp(o->hostname, ep->node_name),
+			    .remote = named ? strcmp(o->hostname, ep->node_name) != 0
+			                    : outside_pods(o, &ep->addr),
 			};
 			cd->ep = ep;
 			c->n++;

@@ -234,6 +234,8 @@ static int compile_all(struct runner *r, struct model *m, struct desired ds[N_FA
 		    .family = families[f],
 		    .node_addrs = nl.addrs,
 		    .n_node_addrs = nl.n_addrs,
+		    .cluster_cidrs = r->o.cluster_cidrs,
+		    .n_cluster_cidrs = r->o.n_cluster_cidrs,
 		};
 
 		compile_with(r->comp[f], m, &co, &ds[f], &d);

@@ -910,6 +910,46 @@ static void test_incremental_cache(void **state)
 	compiler_free(c);
 }
 
+/*
+ * An endpoint with no nodeName is remote (no hairpin element) only when
+ * cluster CIDRs are known and it is outside them: then it cannot be a pod
+ * of this node.
+ */
+static void test_unplaced_endpoint_remote(void **state)
+{
+	struct fix *f = *state;
+	struct cidr cidrs[2];
+	struct service *s = svc(&f->m, "default", "db", "10.96.0.5");
+	struct endpoint_slice *e;
+
+	assert_int_equal(cidr_parse("10.244.0.0/16", &cidrs[0]), 0);
+	assert_int_equal(cidr_parse("fd00::/48", &cidrs[1]), 0);
+	svc_port(s, "", L4_TCP, 5432, 5432, NULL);
+	e = slice(&f->m, "default", "db-1", "db", AF_INET);
+	slice_port(e, "", L4_TCP, 5432);
+	slice_ep(e, "10.244.3.4", READY, NULL);     /* may be a pod here */
+	slice_ep(e, "192.168.50.9", READY, NULL);   /* outside the cluster */
+	slice_ep(e, "10.244.3.5", READY, "node-2"); /* a pod of another node */
+	run(f);
+	assert_int_equal(f->ds.n_entries, 1);
+	assert_int_equal(f->ds.entries[0].n_backends, 3);
+	for (size_t i = 0; i < 3; i++) /* no cluster CIDR: only nodeName tells */
+		assert_int_equal(f->ds.entries[0].backends[i].remote, i == 1);
+
+	f->o.cluster_cidrs = cidrs;
+	f->o.n_cluster_cidrs = 2;
+	run(f);
+	/* sorted: 10.244.3.4, 10.244.3.5, 192.168.50.9 */
+	assert_false(f->ds.entries[0].backends[0].remote);
+	assert_true(f->ds.entries[0].backends[1].remote);
+	assert_true(f->ds.entries[0].backends[2].remote);
+
+	f->o.cluster_cidrs = &cidrs[1]; /* only another family's: nothing known */
+	f->o.n_cluster_cidrs = 1;
+	run(f);
+	assert_false(f->ds.entries[0].backends[2].remote);
+}
+
 /* NodePorts and external IP ports a node process listens on are left out. */
 static void test_node_local_filter(void **state)
 {
@@ -980,6 +1020,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_order_independent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_ip_node_address_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incremental_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unplaced_endpoint_remote, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_local_filter, setup, teardown),
 	};
 
