@@ -22,6 +22,7 @@ when a client test fails, and each section below stands on its own. Sections:
 
 import argparse
 import base64
+import bisect
 import collections
 import datetime
 import gzip
@@ -496,6 +497,12 @@ class Store:
         self.rv = first_rv
         self.compacted = first_rv
         self.objs = {r.plural: {} for r in RESOURCES}
+        # What lists read, so a page costs what it returns, not the whole table (as the real
+        # server's watch cache): the table sorted by key, rebuilt after a change, and each
+        # stored object's text as a list item, written when it is stored (checked by
+        # identity: objects are replaced, never mutated).
+        self.sorted = {r.plural: None for r in RESOURCES}
+        self.item_text = {r.plural: {} for r in RESOURCES}
         self.history = collections.deque()
         self.history_max = history_max
         self.watchers = set()
@@ -538,6 +545,24 @@ class Store:
                     state[k] = ev.prev
             return state
 
+    def sorted_items(self, res):
+        """The current (key, object) pairs of res sorted by key; callers hold self.lock. The
+        list is never changed once built: it may be read after the lock is released."""
+        items = self.sorted[res.plural]
+        if items is None:
+            items = self.sorted[res.plural] = sorted(self.objs[res.plural].items(),
+                                                     key=lambda kv: kv[0])
+        return items
+
+    def list_item(self, res, k, o):
+        """o's JSON text as a list item (kind and apiVersion left out, as the real server
+        does), from the cache when o is the object stored under k (an older version, from a
+        list at an older resourceVersion, is written again)."""
+        hit = self.item_text[res.plural].get(k)
+        if hit is not None and hit[0] is o:
+            return hit[1]
+        return dumps({f: v for f, v in o.items() if f not in ("kind", "apiVersion")})
+
     def events_since(self, rv):
         """Events after rv; raises 410 when rv is older than the compaction point."""
         if rv < self.compacted:
@@ -565,8 +590,12 @@ class Store:
                 self._account(obj, 1)
         if etype == "DELETED":
             table.pop(obj_key(obj), None)
+            self.item_text[res.plural].pop(obj_key(obj), None)
         else:
             table[obj_key(obj)] = obj
+            self.item_text[res.plural][obj_key(obj)] = (obj, dumps(
+                {f: v for f, v in obj.items() if f not in ("kind", "apiVersion")}))
+        self.sorted[res.plural] = None
         ev = Event(self.rv, res, etype, obj, prev)
         self.history.append(ev)
         while len(self.history) > self.history_max:
@@ -1611,19 +1640,24 @@ class ApiHandler(BaseHTTPRequestHandler):
                     if n > st.rv:
                         st.state_at(res, n)  # raises the 504 "Too large resource version"
                     list_rv, state = st.rv, st.objs[res.plural]
-            entries = list(state.items())
-        entries.sort(key=lambda kv: kv[0])
+            if state is st.objs[res.plural]:
+                entries = st.sorted_items(res)
+            else:
+                entries = sorted(state.items(), key=lambda kv: kv[0])
         out, token, remaining = [], "", None
         sel = q.get("labelSelector") or q.get("fieldSelector")
-        for i, (k, o) in enumerate(entries):
-            if (ns is not None and k[0] != ns) or (start is not None and k <= start):
+        first = 0 if start is None else bisect.bisect_right(entries, start, key=lambda kv: kv[0])
+        for i in range(first, len(entries)):
+            k, o = entries[i]
+            if ns is not None and k[0] != ns:
                 continue
             if not (lpred(o["metadata"].get("labels") or {}) and fpred(o)):
                 continue
             if limit and len(out) == limit:
                 token = encode_continue(list_rv, out_key)
                 if not sel:
-                    remaining = sum(1 for kk, _ in entries[i:] if ns is None or kk[0] == ns)
+                    remaining = len(entries) - i if ns is None else sum(
+                        1 for kk, _ in entries[i:] if kk[0] == ns)
                 break
             out.append(o)
             out_key = k
@@ -1638,12 +1672,11 @@ class ApiHandler(BaseHTTPRequestHandler):
             meta["remainingItemCount"] = remaining
         if wants_table(self.headers.get("Accept")):
             return self.send_json(200, table(res, items, meta, q.get("includeObject")))
-        strip = ("kind", "apiVersion")
+        st = self.app.store
         body = "".join([
             '{"kind":"', res.kind, 'List","apiVersion":"', res.api_version, '","metadata":',
             dumps(meta), ',"items":[',
-            ",".join(dumps({k: v for k, v in o.items() if k not in strip}) for o in items),
-            "]}"])
+            ",".join(st.list_item(res, obj_key(o), o) for o in items), "]}"])
         self.send_bytes(200, body.encode())
 
     # ---- watch

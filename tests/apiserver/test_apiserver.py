@@ -4,6 +4,7 @@ in process, no network. Run by meson's unit suite (tests/meson.build); the proto
 real clients is tested by tests/e2e/t_apiserver_clients.sh and t_apiserver_faults.sh."""
 
 import argparse
+import json
 import os
 import sys
 import unittest
@@ -252,6 +253,23 @@ class Lists(unittest.TestCase):
         self.assertEqual(([o["metadata"]["name"] for o in items], rv2), (["c", "d"], 106))
         items, _, tok, rem = self.list(SVC, "default", {"limit": "2", "continue": tok})
         self.assertEqual(([o["metadata"]["name"] for o in items], tok, rem), (["e"], "", None))
+
+    def test_cached_order_and_texts_follow_changes(self):
+        st = self.app.store
+        names = lambda: [o["metadata"]["name"] for o in self.list(SVC, "default", {})[0]]
+        self.assertEqual(names(), ["a", "b", "c", "d", "e"])
+        self.app.writes.create(SVC, "default", svc("bb"))
+        self.app.writes.delete(SVC, "default", "c")
+        self.assertEqual(names(), ["a", "b", "bb", "d", "e"])
+        cur = st.get(SVC, "default", "bb")
+        text = st.list_item(SVC, ("default", "bb"), cur)
+        self.assertEqual(json.loads(text), {k: v for k, v in cur.items()
+                                            if k not in ("kind", "apiVersion")})
+        self.app.writes.delete(SVC, "default", "bb")
+        self.assertNotIn(("default", "bb"), st.item_text["services"])
+        # an object no longer stored (a list at an older resourceVersion) is written anew
+        self.assertEqual(json.loads(st.list_item(SVC, ("default", "bb"), cur)),
+                         json.loads(text))
 
     def test_selectors_and_scope(self):
         items, *_ = self.list(SVC, None, {"labelSelector": "k in (a,e)"})
