@@ -13,6 +13,11 @@
  * connections, whichever comes first, or on SIGINT/SIGTERM, and prints a
  * summary.
  *
+ * Over 800 lines: one self-contained tool on purpose (bench/meson.build
+ * builds it alone, linked with nothing of svcproxy's, so a benchmark of
+ * svcproxy never measures with svcproxy's code); client, server and the
+ * group and cgroup options are its parts.
+ *
  * Groups (A/B comparison under a noisy machine): `--group LABEL[,BINDADDR]`
  * starts a group; the targets after it belong to it. With several groups
  * the client alternates: for --slice ms it opens connections of one group
@@ -21,9 +26,18 @@
  * connections and latencies, so slow drifts of background load hit every
  * group alike. One summary line per group.
  *
+ * cgroups (the bpf dataplane's socket programs see the sockets of the
+ * processes in their cgroup): `--cgroup DIR` after `--group` puts that
+ * group's connections in the cgroup v2 directory DIR (before any --group:
+ * every group's). A socket belongs to the cgroup its process was in when
+ * it was created, so at each switch of groups, once the previous group's
+ * connections are all closed, connrate moves itself into the next group's
+ * cgroup (writes its PID to DIR/cgroup.procs); the time the move takes is
+ * credited to no group. Either every group has a cgroup or none has.
+ *
  *   connrate [-c INFLIGHT] [-d SECONDS] [-n COUNT] [-t TIMEOUT_MS] [-b ADDR]
- *            [--rw BYTES] [--interval MS] [--kv|--csv] [--slice MS]
- *            [--group LABEL[,BIND]] TARGET... [--group LABEL[,BIND] TARGET...]
+ *            [--rw BYTES] [--interval MS] [--kv|--csv] [--slice MS] [--cgroup DIR]
+ *            [--group LABEL[,BIND]] [--cgroup DIR] TARGET... [--group ...]
  *   TARGET = ADDR:PORT or ADDR:PORT/COUNT (COUNT consecutive IPv4 addresses
  *            starting at ADDR), or @FILE (one TARGET per line)
  *
@@ -52,6 +66,7 @@
 #define MAX_DURATION 3600.0
 #define MAX_RW 4096
 #define MAX_GROUPS 8
+#define MAX_PATH 4096
 
 /* latency histogram: 100 ns buckets up to 20 ms, then 100 us buckets up to 10 s */
 #define FINE_NS 100
@@ -72,6 +87,8 @@ struct stats {
 struct group {
 	char label[32];
 	struct sockaddr_in bind; /* source address when sin_family is set */
+	const char *cgroup;      /* cgroup v2 directory of its sockets, NULL: none */
+	int cg_fd;               /* cgroup's cgroup.procs, open for writing */
 	struct range *ranges;
 	size_t n_ranges;
 	uint64_t total_targets;
@@ -95,6 +112,10 @@ static volatile sig_atomic_t g_stop;
 static struct group g_groups[MAX_GROUPS];
 static int g_n_groups;
 static double g_slow_s = 0.5; /* a connection slower than this counts as "slow" */
+static const char *g_in_cgroup; /* the cgroup connrate last moved itself into */
+static struct group g_defaults;  /* --cgroup before any --group */
+static uint64_t g_cg_moves;
+static double g_cg_move_s;
 
 static void on_signal(int sig)
 {
@@ -136,6 +157,7 @@ static struct group *new_group(const char *spec)
 	if (g_n_groups == MAX_GROUPS)
 		die("too many groups", "");
 	g = &g_groups[g_n_groups++];
+	g->cg_fd = -1;
 	comma = strchr(spec, ',');
 	len = comma ? (size_t)(comma - spec) : strlen(spec);
 	if (!len || len >= sizeof(g->label))
@@ -200,6 +222,51 @@ static void add_targets_file(struct group *g, const char *path)
 			add_target(g, line);
 	}
 	fclose(f);
+}
+
+/* DIR/cgroup.procs, open for writing (checked here, so a bad path fails before the run). */
+static int open_cgroup(const char *dir)
+{
+	char path[MAX_PATH];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= (int)sizeof(path))
+		die("cgroup path too long: ", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "connrate: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+/* --cgroup DIR: of group g, or of every group without one (g NULL). */
+static void set_cgroup(struct group *g, const char *dir)
+{
+	g = g ? g : &g_defaults;
+	g->cgroup = dir;
+	g->cg_fd = open_cgroup(dir);
+}
+
+/* Move connrate into g's cgroup unless it is there already. 0, or -1 (printed). */
+static int join_cgroup(const struct group *g)
+{
+	char pid[24];
+	int len = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	double t0;
+
+	if (!g->cgroup || (g_in_cgroup && !strcmp(g_in_cgroup, g->cgroup)))
+		return 0;
+	t0 = now_s();
+	if (write(g->cg_fd, pid, (size_t)len) != len) {
+		fprintf(stderr, "connrate: moving into cgroup %s: %s\n", g->cgroup,
+			strerror(errno));
+		return -1;
+	}
+	g_cg_move_s += now_s() - t0;
+	g_cg_moves++;
+	g_in_cgroup = g->cgroup;
+	return 0;
 }
 
 static void pick_target(const struct group *g, struct sockaddr_in *sa)
@@ -518,13 +585,17 @@ static int client(int inflight, double duration, uint64_t count, double timeout,
 	char wbuf[MAX_RW];
 	uint64_t started = 0;
 	int efd = epoll_create1(EPOLL_CLOEXEC), active = 0, cur = 0;
-	double t0 = now_s(), deadline = t0 + duration, next_tick = t0 + interval, last_tick = t0;
-	double next_scan = t0, slice_start = t0;
+	double t0, deadline, next_tick, last_tick, next_scan, slice_start;
 	bool draining = false;
 
 	memset(wbuf, 'x', sizeof(wbuf));
 	for (int i = 0; i < inflight; i++)
 		slots[i].fd = -1;
+	if (join_cgroup(&g_groups[0]))
+		return 1;
+	t0 = slice_start = next_scan = last_tick = now_s();
+	deadline = t0 + duration;
+	next_tick = t0 + interval;
 
 	for (;;) {
 		double now = now_s();
@@ -536,7 +607,9 @@ static int client(int inflight, double duration, uint64_t count, double timeout,
 		if (draining && !active) {
 			g_groups[cur].time += now - slice_start;
 			cur = (cur + 1) % g_n_groups;
-			slice_start = now;
+			if (join_cgroup(&g_groups[cur]))
+				return 1;
+			slice_start = now_s(); /* the move is nobody's time */
 			draining = false;
 		}
 		/* refill */
@@ -582,6 +655,9 @@ static int client(int inflight, double duration, uint64_t count, double timeout,
 	for (int i = 0; i < g_n_groups; i++)
 		print_result(fmt, &g_groups[i], inflight, i == 0);
 	fflush(stdout);
+	if (g_cg_moves)
+		fprintf(stderr, "connrate: %llu cgroup moves, %.1f us each on average\n",
+			(unsigned long long)g_cg_moves, g_cg_move_s / (double)g_cg_moves * 1e6);
 	return 0;
 }
 
@@ -601,6 +677,9 @@ static void usage(FILE *f)
 		"      --group L[,BIND] start a group: the targets after it are its own; several\n"
 		"                       groups alternate every --slice ms, each measured apart\n"
 		"      --slice MS       time slice per group (default 100)\n"
+		"      --cgroup DIR     the group's sockets are made in cgroup v2 directory DIR\n"
+		"                       (connrate moves itself there; before any --group: all\n"
+		"                       groups'); every group has one or none has\n"
 		"      --rw BYTES       after connecting write BYTES, read them back (max %d)\n"
 		"  -i, --interval MS    print a 'tick' line per group to stderr every MS ms\n"
 		"      --kv             key=value lines; --csv: header + one row per group\n"
@@ -624,19 +703,35 @@ static const struct option opts[] = {
 	{ "slow", required_argument, NULL, 'W' },
 	{ "group", required_argument, NULL, 'g' },
 	{ "slice", required_argument, NULL, 'L' },
+	{ "cgroup", required_argument, NULL, 'G' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
 
-/* Every group has targets; those without a source address take the default one. */
+/*
+ * Every group has targets; those without a source address or cgroup take the default one.
+ * Every group has a cgroup or none has: otherwise a group's sockets would land in whichever
+ * cgroup the group before it had.
+ */
 static void groups_finish(const struct sockaddr_in *bind_addr)
 {
+	int with_cg = 0;
+
 	for (int i = 0; i < g_n_groups; i++) {
-		if (!g_groups[i].total_targets)
-			die("no targets in group ", g_groups[i].label);
-		if (!g_groups[i].bind.sin_family && bind_addr->sin_family)
-			g_groups[i].bind = *bind_addr;
+		struct group *g = &g_groups[i];
+
+		if (!g->total_targets)
+			die("no targets in group ", g->label);
+		if (!g->bind.sin_family && bind_addr->sin_family)
+			g->bind = *bind_addr;
+		if (!g->cgroup && g_defaults.cgroup) {
+			g->cgroup = g_defaults.cgroup;
+			g->cg_fd = g_defaults.cg_fd;
+		}
+		with_cg += g->cgroup != NULL;
 	}
+	if (with_cg && with_cg != g_n_groups)
+		die("--cgroup: some groups have one, others not", "");
 }
 
 int main(int argc, char **argv)
@@ -707,6 +802,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			slice_ms = atof(optarg);
+			break;
+		case 'G':
+			set_cgroup(g, optarg);
 			break;
 		case 'h':
 			usage(stdout);
