@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""svcproxy benchmark suite (issue 3): measures every figure of the Targets table and prints
-figure | measured | target | ratio | ok, plus bench/out/results.csv. See bench/README.md.
+"""svcproxy benchmark suite (issues 3 and 11): measures every figure of their Targets tables,
+for the nft and the bpf dataplane side by side, and prints figure | dataplane | measured |
+target | ratio | ok, plus bench/out/results.csv. See bench/README.md.
 
-Needs root (it creates three network namespaces of its own, spb<pid>-client/-node/-pods, and
-deletes them on exit, also on failure or Ctrl-C). Nothing in the root namespace is touched.
+Needs root. It creates four network namespaces of its own (spb<pid>-client/-node/-ref/-pods),
+and for the bpf dataplane three cgroup v2 children of its own cgroup (spb<pid>-plain/-node/-ref)
+and a private bpffs at /tmp/spb<pid>-bpffs; all are removed on exit, also on failure or Ctrl-C.
+Nothing in the root namespace is touched, and nothing is attached to the machine's root cgroup.
 
-  bench/run.py            full run (10k x 10, 50k x 5, 100; about 2-4 minutes)
-  bench/run.py --quick    smoke run (1k x 10, 5k x 5, 100; about 30 seconds)
+  bench/run.py                  full run, both dataplanes (10k x 10, 50k x 5, 100; ~6-8 min)
+  bench/run.py --quick          smoke run (1k x 10, 5k x 5, 100; about a minute)
+  bench/run.py --dataplane bpf  one dataplane only (nft, bpf or both)
 """
 import argparse
 import csv
 import hashlib
 import importlib.machinery
+import json
 import os
 import re
 import shutil
@@ -52,8 +57,20 @@ CHANGE_RE = re.compile(
     r"change sync: .*?(\d+) element changes.* in ([\d.]+) ms \(dataplane ([\d.]+) ms\)"
     r"(?:; ([\d.]+) ms after the change was seen)?")
 
+# The bpf dataplane: svcproxy in node attaches its socket programs to cgroup "node", the one in
+# ref (50k vs 100) to "ref"; "plain" has nothing attached (the direct connections to compare
+# with). Every connrate group has a leaf cgroup of its own (programs attached to a cgroup run
+# for its descendants too), so connrate moves itself at every switch of groups (--cgroup) and
+# whatever a move costs falls on every group alike (bench/README.md). Maps and links are
+# pinned under a private bpffs, which svcproxy mounts at its first start.
+CGROUP_TREE = ("plain", "plain/direct", "plain/node", "node", "node/svc", "node/direct", "ref",
+               "ref/svc")
+BPFFS = f"/tmp/{PFX}-bpffs"
+BPF_PIN = {NS_NODE: f"{BPFFS}/node", NS_REF: f"{BPFFS}/ref"}
+
 started_pids = []  # every process we started (killed on exit)
 namespaces = []  # every namespace we created (deleted on exit)
+cgroups = {}  # name -> path of every cgroup we created (removed on exit)
 args = None
 out_dir = None
 raw_rows = []
@@ -138,6 +155,76 @@ def start_server():
     raise RuntimeError("connrate --serve did not get ready")
 
 
+def cgroup2_home():
+    """(the cgroup v2 directory this process is in, "") or (None, why not). The mount is the
+    first cgroup2 line of /proc/self/mountinfo, as svcproxy finds it (bpf_cgroup2_mount);
+    on this machine /sys/fs/cgroup/unified (hybrid mode)."""
+    mnt = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, sep, post = line.partition(" - ")
+            if sep and post.startswith("cgroup2 "):
+                mnt = pre.split()[4]
+                break
+    if not mnt:
+        return None, "no cgroup v2 mount in /proc/self/mountinfo"
+    with open("/proc/self/cgroup") as f:
+        own = next((x[3:].strip() for x in f if x.startswith("0::")), None)
+    if own is None:
+        return None, "no cgroup v2 line in /proc/self/cgroup"
+    home = os.path.normpath(mnt + "/" + own)
+    if not os.path.isdir(home):
+        return None, f"our own cgroup {home} is not visible"
+    return home, ""
+
+
+def setup_bpf(home):
+    """The cgroups the bpf runs use (children of our own cgroup, never the hierarchy's root
+    itself) and the empty directory svcproxy mounts its bpffs on."""
+    for name in CGROUP_TREE:  # parents first; cleanup_bpf removes them in reverse
+        path = os.path.join(home, f"{PFX}-{name}")
+        os.mkdir(path)
+        cgroups[name] = path
+    os.mkdir(BPFFS, 0o700)
+
+
+def is_mountpoint(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def cleanup_bpf():
+    """The bpffs (its pins hold the links that keep the programs attached; unmounting drops
+    them), then our cgroups (any process still in one is ours)."""
+    if os.path.isdir(BPFFS):
+        if is_mountpoint(BPFFS):
+            subprocess.run(["umount", BPFFS], capture_output=True)
+        try:
+            os.rmdir(BPFFS)
+        except OSError as e:
+            log(f"could not remove {BPFFS}: {e}")
+    for path in reversed(list(cgroups.values())):
+        for _ in range(50):
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    pids = f.read().split()
+            except FileNotFoundError:
+                break
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            try:
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            log(f"could not remove cgroup {path}")
+    cgroups.clear()
+
+
 def cleanup():
     for pid in reversed(started_pids):
         try:
@@ -149,6 +236,7 @@ def cleanup():
         except ChildProcessError:
             pass
     started_pids.clear()
+    cleanup_bpf()
     for ns in reversed(namespaces):
         # anything still inside one of our namespaces was started by us
         r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
@@ -163,21 +251,28 @@ def cleanup():
 
 # ------------------------------------------------------------------ connrate
 
+def client_cmd():
+    """connrate in the client's network namespace. nsenter --net, not `ip netns exec`: that
+    one mounts a private /sys, which hides the cgroup v2 mount connrate --cgroup writes to."""
+    return ["nsenter", f"--net=/run/netns/{NS_CLIENT}", args.connrate]
+
+
 def connrate(what, groups, inflight, seconds, timeout_ms=3000, extra=()):
-    """One bounded connrate run from the client. groups: [(label, path, targets)], path
-    "node" or "ref"; several groups alternate every 100 ms within the run. Returns
-    {label: key=value dict}."""
-    cmd = ["ip", "netns", "exec", NS_CLIENT, args.connrate, "-c", str(inflight),
-           "-d", str(seconds), "-t", str(timeout_ms), "--kv", *extra]
-    for label, path, targets in groups:
-        cmd += ["--group", f"{label},{PATHS[path][1]}", *targets]
+    """One bounded connrate run from the client. groups: [(label, path, targets, cgroup)],
+    path "node" or "ref", cgroup a path or None (all or none); several groups alternate every
+    100 ms within the run. Returns {label: key=value dict}."""
+    cmd = [*client_cmd(), "-c", str(inflight), "-d", str(seconds), "-t", str(timeout_ms),
+           "--kv", *extra]
+    for label, path, targets, cg in groups:
+        cmd += ["--group", f"{label},{PATHS[path][1]}", *(["--cgroup", cg] if cg else []),
+                *targets]
     r = sh(*cmd, capture=True, timeout=seconds + 30)
     out = {}
     for line in r.stdout.splitlines():
         kv = dict(x.split("=", 1) for x in line.split())
         res = {k: (v if k == "group" else float(v)) for k, v in kv.items()}
         res["what"] = what
-        res["path"] = next(p for lb, p, _ in groups if lb == res["group"])
+        res["path"] = next(p for lb, p, _, _ in groups if lb == res["group"])
         raw_rows.append(res)
         out[res["group"]] = res
         log(f"connrate {what} [{res['group']}]: {res['conn_per_s']:.0f} conn/s, p50 "
@@ -194,14 +289,14 @@ def svc_targets(n):
     return [f"{CLUSTERIP_BASE}:80/{n}"]
 
 
-def check_reachable(label, path, targets):
-    r = connrate("reachability", [(label, path, targets)], 1, 2, extra=("-n", "20"))[label]
+def check_reachable(label, path, targets, cg=None):
+    r = connrate("reachability", [(label, path, targets, cg)], 1, 2, extra=("-n", "20"))[label]
     if r["failures"] or r["conns"] < 20:
         raise RuntimeError(f"{label}: {int(r['failures'])} of 20 connections failed")
 
 
 def alt(what, variants, per_group_s, inflight):
-    """variants: [(label, path, targets)], alternating within one connrate run;
+    """variants: [(label, path, targets, cgroup)], alternating within one connrate run;
     returns {label: result}."""
     return connrate(what, variants, inflight, round(per_group_s * len(variants), 1))
 
@@ -237,10 +332,27 @@ class LogTail:
             time.sleep(0.001)
 
 
+def sp_runner(ns, dp):
+    """The command prefix that runs svcproxy in ns. bpf: nsenter --net, like the e2e harness:
+    `ip netns exec`'s private mount namespace would hide the cgroup v2 mount and take the
+    bpffs svcproxy mounts (and the pinned links) with it when svcproxy exits."""
+    if dp == "bpf":
+        return ["nsenter", f"--net=/run/netns/{ns}"]
+    return ["ip", "netns", "exec", ns]
+
+
+def sp_dp_args(ns, dp):
+    if dp != "bpf":
+        return []
+    cg = cgroups["node" if ns == NS_NODE else "ref"]
+    return ["--dataplane", "bpf", "--cgroup-root", cg, "--bpf-pin-path", BPF_PIN[ns]]
+
+
 class Svcproxy:
-    def __init__(self, ns, manifests, tag):
+    def __init__(self, ns, manifests, tag, dp):
         self.ns = ns
-        self.log_path = os.path.join(out_dir, f"svcproxy-{tag}.log")
+        self.dp = dp
+        self.log_path = os.path.join(out_dir, f"svcproxy-{dp}-{tag}.log")
         self.manifests = manifests
         self.proc = None
         self.tail = None
@@ -254,10 +366,11 @@ class Svcproxy:
             self.tail.lines()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, args.svcproxy_bin, "run", "--manifests",
+            [*sp_runner(self.ns, self.dp), args.svcproxy_bin, "run", "--manifests",
              self.manifests, "--min-sync-period", "0", "--sync-period", "30s",
              "--healthz-bind-address", "", "--metrics-bind-address", "",
-             "--hostname-override", "node"], stdout=logf, stderr=logf)
+             "--hostname-override", "node", *sp_dp_args(self.ns, self.dp)],
+            stdout=logf, stderr=logf)
         started_pids.append(self.proc.pid)
         return t0
 
@@ -298,20 +411,41 @@ class Svcproxy:
             started_pids.remove(self.proc.pid)
 
 
-def svcproxy_cleanup(ns):
-    in_ns(ns, args.svcproxy_bin, "cleanup", check=False)
+def svcproxy_cleanup(ns, dp):
+    """svcproxy cleanup in ns: its tables, and its pins in our private bpffs (never the
+    default /sys/fs/bpf/svcproxy, which may be someone else's)."""
+    sh(*sp_runner(ns, dp), args.svcproxy_bin, "cleanup", "--bpf-pin-path", BPF_PIN[ns],
+       check=False, capture=True)
     r = in_ns(ns, "nft", "list", "tables", capture=True, check=False)
     if "svcproxy" in r.stdout:
         raise RuntimeError("svcproxy cleanup left its table behind: " + r.stdout.strip())
+    if os.path.exists(BPF_PIN[ns]):
+        raise RuntimeError(f"svcproxy cleanup left {BPF_PIN[ns]} behind: "
+                           f"{os.listdir(BPF_PIN[ns])}")
 
 
-def cold_start(ns, manifests, tag, timeout):
-    """Start svcproxy on a node with no svcproxy table; time until its initial sync line."""
-    svcproxy_cleanup(ns)
-    sp = Svcproxy(ns, manifests, tag)
+def bpf_translated(ns):
+    """The bpf programs' "connects translated" counter, summed over the CPUs."""
+    r = sh("bpftool", "-j", "map", "dump", "pinned", f"{BPF_PIN[ns]}/sp_stats", capture=True)
+    total = 0
+    for ent in json.loads(r.stdout):
+        key = ent.get("key")
+        key = int(key[0], 0) if isinstance(key, list) else int(key)
+        if key == 0:  # SP_STAT_CONNECT, src/dataplane/bpf/sock.h
+            total += sum(int(v["value"]) if not isinstance(v["value"], list)
+                         else int.from_bytes(bytes(int(b, 0) for b in v["value"]), "little")
+                         for v in ent["values"])
+    return total
+
+
+def cold_start(ns, manifests, tag, timeout, dp):
+    """Start svcproxy on a node with no svcproxy table (nor pins); time until its initial
+    sync line."""
+    svcproxy_cleanup(ns, dp)
+    sp = Svcproxy(ns, manifests, tag, dp)
     t0 = sp.start()
     res = sp.wait_initial(t0, timeout)
-    log(f"cold sync {tag}: {res['services']} services, {res['endpoints']} endpoints: "
+    log(f"cold sync {dp} {tag}: {res['services']} services, {res['endpoints']} endpoints: "
         f"{res['wall_ms']:.0f} ms from start to the log line; logged {res['sync_ms']:.1f} ms "
         f"(dataplane {res['kernel_ms']:.1f} ms)")
     return sp, res
@@ -319,8 +453,8 @@ def cold_start(ns, manifests, tag, timeout):
 
 def endpoint_changes(sp, mdir, n, e, reps):
     """Rewrite svc-first.yaml (Service 0 alone) with endpoint 0 swapped between its own pod
-    IP and SPARE_POD, one change at a time; the daemon logs how long after it saw the change
-    the transaction was committed."""
+    IP and SPARE_POD, one change at a time; from the daemon's log: how long after it saw the
+    change the transaction was committed."""
     seen, wall, elems = [], [], []
     base = [genm.pod_ip(0, j, e) for j in range(e)]
     path = os.path.join(mdir, "svc-first.yaml")
@@ -337,7 +471,9 @@ def endpoint_changes(sp, mdir, n, e, reps):
         elems.append(int(m.group(1)))
         if m.group(4) is None:
             raise RuntimeError("change sync line without 'ms after the change was seen'")
-        seen.append(float(m.group(4)))
+        # the daemon's "ms after the change was seen" ends where the sync starts (daemon/
+        # loop.c); the sync's own "in N ms" follows: together, seen -> committed
+        seen.append(float(m.group(4)) + float(m.group(2)))
         wall.append((t1 - t0) * 1e3)
         time.sleep(0.1)
     log(f"endpoint change x{reps}: after-seen ms {seen}; file-write-to-log ms "
@@ -366,7 +502,7 @@ def bigfile_change(sp, mdir, reps):
         m, t1 = sp.tail.wait_for(CHANGE_RE, 20, sp.proc)
         if not m:
             raise RuntimeError("big-file endpoint change: no change sync line within 20 s")
-        seen.append(float(m.group(4) or "nan"))
+        seen.append(float(m.group(4) or "nan") + float(m.group(2)))
         wall.append((t1 - t0) * 1e3)
         time.sleep(0.1)
     if reps % 2:
@@ -379,16 +515,17 @@ def bigfile_change(sp, mdir, reps):
     return seen, wall
 
 
-def restart_test(sp, n, seconds_before=1.5, seconds_after=1.5):
-    """connrate (8 in flight, 3 s connect timeout) against all ClusterIPs while the daemon is
-    killed with SIGKILL and started again. Failed connections, and connections that took
-    over 0.5 s (a lost SYN is retransmitted after 1 s), are counted."""
-    rpath = os.path.join(out_dir, "restart-connrate.log")
+def restart_test(sp, n, cg, seconds_before=1.5, seconds_after=1.5):
+    """connrate (8 in flight, 3 s connect timeout; in cgroup cg unless None) against all
+    ClusterIPs while the daemon is killed with SIGKILL and started again. Failed connections,
+    and connections that took over 0.5 s (a lost SYN is retransmitted after 1 s), are
+    counted."""
+    rpath = os.path.join(out_dir, f"restart-connrate-{sp.dp}.log")
     rout = open(rpath, "w")
     cap = 90
-    cr = subprocess.Popen(["ip", "netns", "exec", NS_CLIENT, args.connrate,
-                           "-b", PATHS["node"][1], "-c", "8", "-d", str(cap), "-t", "3000",
-                           "-i", "250", "--kv", *svc_targets(n)], stdout=rout, stderr=rout)
+    cr = subprocess.Popen([*client_cmd(), "-b", PATHS["node"][1], "-c", "8", "-d", str(cap),
+                           "-t", "3000", "-i", "250", "--kv", *(["--cgroup", cg] if cg else []),
+                           *svc_targets(n)], stdout=rout, stderr=rout)
     started_pids.append(cr.pid)
     try:
         time.sleep(seconds_before)
@@ -412,7 +549,7 @@ def restart_test(sp, n, seconds_before=1.5, seconds_after=1.5):
         raise RuntimeError(f"restart: connrate printed no result: {text[-500:]}")
     kv = {k: (v if k == "group" else float(v))
           for k, v in (x.split("=", 1) for x in last[-1].split())}
-    kv["what"] = "clusterip during kill -9 + restart"
+    kv["what"] = f"{sp.dp} clusterip during kill -9 + restart"
     kv["path"] = "node"
     raw_rows.append(kv)
     res["failures"] = int(kv["failures"])
@@ -427,7 +564,7 @@ def restart_test(sp, n, seconds_before=1.5, seconds_after=1.5):
 def iptables_load(ipt_file):
     """Load the kube-proxy iptables layout into the node (svcproxy's table removed first);
     returns the wall time of iptables-legacy-restore in ms."""
-    svcproxy_cleanup(NS_NODE)
+    svcproxy_cleanup(NS_NODE, "nft")
     with open(ipt_file) as f:
         rules = f.read()
     t0 = time.monotonic()
@@ -445,13 +582,19 @@ def iptables_flush():
 
 # ------------------------------------------------------------------ report
 
+DP_RANK = {"nft": 0, "bpf": 1, "iptables": 2}
+
+
 class Report:
+    """Rows grouped by figure: a figure's rows (one per dataplane) print together, nft first,
+    figures in the order they were first added (or `order`)."""
+
     def __init__(self):
         self.rows = []
+        self.fig_order = {}
 
-    def add(self, figure, measured, unit, op, target, notes="", order=None):
-        """op: '<=' or '>=' or '' (informational). Rows print in `order` (default: as
-        added)."""
+    def add(self, figure, dp, measured, unit, op, target, notes="", order=None):
+        """op: '<=' or '>=' or '' (informational)."""
         if measured is None:
             ratio, ok = None, "ERROR" if op else "-"
         elif op:
@@ -459,9 +602,11 @@ class Report:
             ok = "yes" if (measured <= target if op == "<=" else measured >= target) else "NO"
         else:
             ratio, ok = None, "-"
-        self.rows.append({"order": len(self.rows) + 1 if order is None else order,
-                          "figure": figure, "measured": measured, "unit": unit, "op": op,
-                          "target": target, "ratio": ratio, "ok": ok, "notes": notes})
+        if figure not in self.fig_order or order is not None:
+            self.fig_order[figure] = len(self.fig_order) + 1 if order is None else order
+        self.rows.append({"figure": figure, "dp": dp, "measured": measured, "unit": unit,
+                          "op": op, "target": target, "ratio": ratio, "ok": ok,
+                          "notes": notes})
 
     @staticmethod
     def fmt(v, unit=""):
@@ -476,78 +621,236 @@ class Report:
         return f"{s} {unit}".strip() if unit and unit != "x" else s
 
     def sorted(self):
-        return sorted(self.rows, key=lambda r: r["order"])
+        return sorted(self.rows, key=lambda r: (self.fig_order[r["figure"]],
+                                                DP_RANK.get(r["dp"], -1)))
 
     def print(self, title, file=sys.stdout):
-        hdr = ["figure", "measured", "target", "ratio", "ok?", "notes"]
-        body = []
+        hdr = ["figure", "dataplane", "measured", "target", "ratio", "ok?", "notes"]
+        body, prev = [], None
         for r in self.sorted():
             tgt = f"{r['op']} {self.fmt(r['target'], r['unit'])}" if r["op"] else "-"
-            body.append([r["figure"], self.fmt(r["measured"], r["unit"]), tgt,
+            body.append(["" if r["figure"] == prev else r["figure"], r["dp"],
+                         self.fmt(r["measured"], r["unit"]), tgt,
                          f"{r['ratio']:.3f}" if r["ratio"] is not None else "-", r["ok"],
                          r["notes"]])
-        w = [max(len(hdr[i]), *(len(b[i]) for b in body)) for i in range(5)]
+            prev = r["figure"]
+        n = len(hdr) - 1
+        w = [max(len(hdr[i]), *(len(b[i]) for b in body)) for i in range(n)]
         print(f"\n{title}", file=file)
-        print(" | ".join(h.ljust(w[i]) if i < 5 else h for i, h in enumerate(hdr)), file=file)
-        print("-|-".join("-" * w[i] for i in range(5)) + "-|-" + "-" * 5, file=file)
+        print(" | ".join(h.ljust(w[i]) if i < n else h for i, h in enumerate(hdr)), file=file)
+        print("-|-".join("-" * w[i] for i in range(n)) + "-|-" + "-" * 5, file=file)
         for b in body:
-            print(" | ".join(c.ljust(w[i]) if i < 5 else c for i, c in enumerate(b)),
+            print(" | ".join(c.ljust(w[i]) if i < n else c for i, c in enumerate(b)),
                   file=file)
         file.flush()
 
     def write_csv(self, path):
         with open(path, "w", newline="") as f:
             wr = csv.writer(f)
-            wr.writerow(["figure", "measured", "unit", "target_op", "target", "ratio", "ok",
-                         "notes"])
+            wr.writerow(["figure", "dataplane", "measured", "unit", "target_op", "target",
+                         "ratio", "ok", "notes"])
             for r in self.sorted():
-                wr.writerow([r["figure"], "" if r["measured"] is None else
+                wr.writerow([r["figure"], r["dp"], "" if r["measured"] is None else
                              round(r["measured"], 3), r["unit"], r["op"], r["target"],
                              "" if r["ratio"] is None else round(r["ratio"], 4), r["ok"],
                              r["notes"]])
 
 
+# ------------------------------------------------------------------ phases
+
+# Targets per dataplane: nft's are issue 3's, bpf's issue 11's (bench/README.md).
+TARGETS = {
+    "nft": {"cold10": 1000.0, "cold50": 5000.0, "change": 10.0, "restart": 2000.0,
+            "rss": 50.0, "rate_empty": 0.90, "rate_same": None, "lat": 5.0, "rate50": 0.97},
+    "bpf": {"cold10": 1000.0, "cold50": 5000.0, "change": 5.0, "restart": 1000.0,
+            "rss": 50.0, "rate_empty": 0.98, "rate_same": 0.98, "lat": 1.0, "rate50": 0.98},
+}
+
+
+class Ctx:
+    """What every phase needs: sizes, manifests, labels, durations."""
+
+    def __init__(self, quick, work, seconds):
+        self.N10, self.E10 = (1000, 10) if quick else (10000, 10)
+        self.N50, self.E50 = (5000, 5) if quick else (50000, 5)
+        self.N100, self.E100 = 100, 10
+        self.rate_s = seconds or (2 if quick else 6)
+        self.lat_s = self.rate_s / 2
+        self.n_changes = 6 if quick else 10
+        self.l10 = f"{self.N10 // 1000}k"
+        self.l50 = f"{self.N50 // 1000}k"
+        self.m10, self.m50, self.m100 = (os.path.join(work, x) for x in ("m10", "m50", "m100"))
+        self.ipt = os.path.join(work, "iptables.rules")
+        self.P10, self.S10 = pod_targets(self.N10, self.E10), svc_targets(self.N10)
+
+
+def cg_of(dp, name):
+    """The cgroup of a connrate group: none with nft; with bpf a leaf of CGROUP_TREE, under
+    "plain" (nothing attached), "node" or "ref" (svcproxy's programs attached there)."""
+    return cgroups[name] if dp == "bpf" else None
+
+
+def phase_noise(rep, c, dp):
+    """A/A before anything is loaded: pod IPs through node vs through ref, both empty. With
+    bpf the client moves between the cgroups at every switch, as in the bpf runs."""
+    aa = alt(f"A/A {dp} both empty c=8",
+             [("direct-ref", "ref", c.P10, cg_of(dp, "plain/direct")),
+              ("direct-node", "node", c.P10, cg_of(dp, "node/direct"))],
+             c.rate_s, 8)
+    node, ref = aa["direct-node"]["conn_per_s"], aa["direct-ref"]["conn_per_s"]
+    why = "; the client moves between two cgroups at every switch, nothing attached yet" \
+        if dp == "bpf" else ""
+    rep.add("noise floor (A/A): direct via node / via ref, both empty", dp, node / ref, "x", "",
+            None, f"{node:.0f} vs {ref:.0f} conn/s; should be 1.0{why}")
+
+
+def rate_figures(rep, c, dp, rate, lat, variants, translated):
+    t = TARGETS[dp]
+    (d_rate, c_rate, l_rate) = (rate[v[0]]["conn_per_s"] for v in variants[:3])
+    (d_p50, c_p50, l_p50) = (lat[v[0]]["p50_us"] for v in variants[:3])
+    (d_p99, c_p99, l_p99) = (lat[v[0]]["p99_us"] for v in variants[:3])
+    tr = f"; the programs translated {translated} connects" if translated is not None else ""
+    rep.add(f"conn rate ClusterIP / direct via an empty node at {c.l10}, 8 in flight", dp,
+            c_rate / d_rate, "x", ">=", t["rate_empty"],
+            f"{c_rate:.0f} vs {d_rate:.0f} conn/s (direct: an identical node without rules)")
+    rep.add(f"conn rate ClusterIP / direct via the same node at {c.l10}, 8 in flight", dp,
+            c_rate / l_rate, "x", ">=" if t["rate_same"] else "", t["rate_same"],
+            f"{c_rate:.0f} vs {l_rate:.0f} conn/s (the same client to the pod IPs through the "
+            f"svcproxy node){tr}")
+    rep.add(f"added connect latency p50 vs direct via an empty node at {c.l10}, 1 in flight",
+            dp, c_p50 - d_p50, "us", "<=", t["lat"], f"ClusterIP p50 {c_p50:.1f} us p99 "
+            f"{c_p99:.1f} us; direct p50 {d_p50:.1f} us p99 {d_p99:.1f} us")
+    rep.add("  same, vs direct via the same node", dp, c_p50 - l_p50, "us", "", None,
+            f"direct (svcproxy node) p50 {l_p50:.1f} us p99 {l_p99:.1f} us")
+    if len(variants) > 3:  # bpf: the programs' cost on a connect they leave alone
+        n_rate, n_p50 = rate[variants[3][0]]["conn_per_s"], lat[variants[3][0]]["p50_us"]
+        rep.add(f"  direct via the same node: in the programs' cgroup / outside it", dp,
+                l_rate / n_rate, "x", "", None, f"{l_rate:.0f} vs {n_rate:.0f} conn/s, p50 "
+                f"{l_p50:.1f} vs {n_p50:.1f} us (a connect the programs leave alone)")
+
+
+def phase_10k(rep, c, dp):
+    """svcproxy (dp) at 10k x 10 on node, ref empty: cold sync, rates, latency, endpoint
+    changes, RSS, kill -9 + restart."""
+    t = TARGETS[dp]
+    sp, cold = cold_start(NS_NODE, c.m10, c.l10, 120, dp)
+    rep.add(f"cold full sync {c.l10}x{c.E10}: start -> synced", dp, cold["wall_ms"], "ms", "<=",
+            t["cold10"], f"logged sync {cold['sync_ms']:.1f} ms, dataplane "
+            f"{cold['kernel_ms']:.1f} ms; {cold['services']} svc {cold['endpoints']} eps "
+            f"{cold['changes']} elem changes")
+    cg_svc = cg_of(dp, "node/svc")
+    check_reachable("clusterip", "node", c.S10, cg_svc)
+    variants = [("direct-empty", "ref", c.P10, cg_of(dp, "plain/direct")),
+                (f"clusterip-{c.l10}", "node", c.S10, cg_svc),
+                ("direct-svcnode", "node", c.P10, cg_of(dp, "node/direct"))]
+    if dp == "bpf":  # the same path, from outside the programs' cgroup
+        variants.append(("direct-svcnode-nocg", "node", c.P10, cg_of(dp, "plain/node")))
+    tr0 = bpf_translated(NS_NODE) if dp == "bpf" else None
+    rate = alt(f"svcproxy {dp} {c.l10} c=8", variants, c.rate_s, 8)
+    lat = alt(f"svcproxy {dp} {c.l10} c=1", variants, c.lat_s, 1)
+    translated = None
+    if dp == "bpf":
+        # proof that the ClusterIP connects were rewritten by the programs, not DNATed
+        translated = bpf_translated(NS_NODE) - tr0
+        cip = sum(int(r[variants[1][0]]["conns"]) for r in (rate, lat))
+        if translated < cip:
+            raise RuntimeError(f"bpf: the programs translated {translated} connects, but "
+                               f"{cip} ClusterIP connections were made")
+    rate_figures(rep, c, dp, rate, lat, variants, translated)
+
+    seen, wall, elems = endpoint_changes(sp, c.m10, c.N10, c.E10, c.n_changes)
+    rep.add(f"one endpoint changed at {c.l10}: seen -> committed (median of {len(seen)})", dp,
+            statistics.median(seen), "ms", "<=", t["change"],
+            f"max {max(seen):.1f} ms; file rename -> log line median "
+            f"{statistics.median(wall):.1f} ms; {statistics.median(elems):.0f} elem changes "
+            "per sync")
+    if dp == "nft":
+        big = bigfile_change(sp, c.m10, 4 if c.N10 >= 10000 else 3)
+        if big:
+            rep.add(f"  same, endpoint in a 1000-Service file (median of {len(big[0])})", dp,
+                    statistics.median(big[0]), "ms", "", None, "file rename -> log line "
+                    f"median {statistics.median(big[1]):.1f} ms (includes re-reading the file)")
+    st = sp.status()
+    restart = restart_test(sp, c.N10, cg_svc)
+    sp.stop()
+    svcproxy_cleanup(NS_NODE, dp)
+    rep.add(f"restart (kill -9, start) at {c.l10}: start -> synced", dp, restart["wall_ms"],
+            "ms", "<=", t["restart"], f"logged sync {restart['sync_ms']:.1f} ms, dataplane "
+            f"{restart['kernel_ms']:.1f} ms, {restart['changes']} elem changes")
+    rep.add(f"restart at {c.l10}: failed connections", dp, restart["failures"], "", "<=", 0,
+            f"of {restart['conns']} connections (8 in flight, 3 s timeout); "
+            f"{restart['slow']} took > 0.5 s")
+    rep.add(f"peak RSS at {c.l10}x{c.E10} (VmHWM)", dp, st["VmHWM"], "MB", "<=", t["rss"],
+            f"VmRSS {st['VmRSS']:.1f} MB after the initial sync and the change syncs")
+
+
+def phase_50k(rep, c, dp):
+    """svcproxy (dp) with 50k Services in node and with 100 in ref, one alternating run."""
+    t = TARGETS[dp]
+    sp50, cold50 = cold_start(NS_NODE, c.m50, c.l50, 300, dp)
+    st50 = sp50.status()
+    rep.add(f"cold full sync {c.l50}x{c.E50}: start -> synced", dp, cold50["wall_ms"], "ms",
+            "<=", t["cold50"], f"logged sync {cold50['sync_ms']:.1f} ms, dataplane "
+            f"{cold50['kernel_ms']:.1f} ms; VmHWM {st50['VmHWM']:.1f} MB",
+            order=rep.fig_order.get(f"cold full sync {c.l10}x{c.E10}: start -> synced", 0) + .5)
+    sp100, _ = cold_start(NS_REF, c.m100, "100", 60, dp)
+    variants = [(f"clusterip-{c.l50}", "node", svc_targets(c.N50), cg_of(dp, "node/svc")),
+                ("clusterip-100", "ref", svc_targets(c.N100), cg_of(dp, "ref/svc"))]
+    for v in variants:
+        check_reachable(*v)
+    rate = alt(f"svcproxy {dp} {c.l50} vs 100 c=8", variants, c.rate_s, 8)
+    r50, r100 = (rate[v[0]]["conn_per_s"] for v in variants)
+    sp50.stop()
+    sp100.stop()
+    svcproxy_cleanup(NS_NODE, dp)
+    svcproxy_cleanup(NS_REF, dp)
+    rep.add(f"conn rate at {c.l50} vs at 100 Services, 8 in flight", dp, r50 / r100, "x", ">=",
+            t["rate50"], f"{r50:.0f} vs {r100:.0f} conn/s (two identical nodes)")
+
+
+def phase_iptables(rep, c, cold_ms):
+    """(b) the upstream kube-proxy iptables layout at 10k on node; ref empty."""
+    load_ms = iptables_load(c.ipt)
+    try:
+        check_reachable("iptables-clusterip", "node", c.S10)
+        variants = [("direct-empty", "ref", c.P10, None),
+                    (f"iptables-clusterip-{c.l10}", "node", c.S10, None)]
+        rate = alt(f"iptables {c.l10} c=8", variants, c.rate_s, 8)
+        lat = alt(f"iptables {c.l10} c=1", variants, c.lat_s, 1)
+    finally:
+        iptables_flush()
+    bd_rate, i_rate = (rate[v[0]]["conn_per_s"] for v in variants)
+    bd_p50, i_p50 = (lat[v[0]]["p50_us"] for v in variants)
+    i_p99 = lat[variants[1][0]]["p99_us"]
+    rep.add(f"(b) iptables layout {c.l10}x{c.E10}: iptables-legacy-restore", "iptables", load_ms,
+            "ms", "", None, f"vs svcproxy nft cold sync {cold_ms:.0f} ms")
+    rep.add(f"conn rate ClusterIP / direct via an empty node at {c.l10}, 8 in flight",
+            "iptables", i_rate / bd_rate, "x", "", None, f"{i_rate:.0f} vs {bd_rate:.0f} conn/s")
+    rep.add(f"added connect latency p50 vs direct via an empty node at {c.l10}, 1 in flight",
+            "iptables", i_p50 - bd_p50, "us", "", None,
+            f"p50 {i_p50:.1f} us p99 {i_p99:.1f} us; direct p50 {bd_p50:.1f} us")
+
+
 # ------------------------------------------------------------------ main
 
-def main():
-    global args, out_dir
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1k x 10, 5k x 5")
+    ap.add_argument("--dataplane", choices=("nft", "bpf", "both"), default="both",
+                    help="which svcproxy dataplane(s) to measure (default both, side by side)")
     ap.add_argument("--svcproxy", default=os.path.join(ROOT_DIR, "build", "svcproxy"))
     ap.add_argument("--connrate", default=os.path.join(ROOT_DIR, "build", "bench", "connrate"))
     ap.add_argument("--out", default=os.path.join(BENCH_DIR, "out"))
     ap.add_argument("--seconds", type=float, help="connrate seconds per variant of a rate "
                     "figure (6; quick 2); latency figures get half")
     ap.add_argument("--no-iptables", action="store_true", help="skip the iptables layout")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    if os.geteuid() != 0:
-        sys.exit("bench: needs root (network namespaces, nftables)")
-    for b in (args.svcproxy, args.connrate):
-        if not os.access(b, os.X_OK):
-            sys.exit(f"bench: {b} not built (run: ninja -C build)")
-    have_ipt = shutil.which("iptables-legacy-restore") is not None and not args.no_iptables
-    if not have_ipt and not args.no_iptables:
-        log("iptables-legacy-restore not found (Debian package iptables): skipping layout (b)")
 
-    q = args.quick
-    N10, E10 = (1000, 10) if q else (10000, 10)
-    N50, E50 = (5000, 5) if q else (50000, 5)
-    N100, E100 = 100, 10
-    rate_s = args.seconds or (2 if q else 6)
-    lat_s = rate_s / 2
-    n_changes = 6 if q else 10
-    label10 = f"{N10 // 1000}k" if N10 >= 1000 else str(N10)
-    label50 = f"{N50 // 1000}k"
-
-    out_dir = args.out
-    os.makedirs(out_dir, exist_ok=True)
-    for f in os.listdir(out_dir):
-        if f.endswith((".log", ".csv")):
-            os.unlink(os.path.join(out_dir, f))
-    work = tempfile.mkdtemp(prefix=f"{PFX}.")
-    # a private copy: others may rebuild build/svcproxy while this runs
+def binary_rev(work):
+    """A private copy of svcproxy (others may rebuild build/svcproxy while this runs) and a
+    description of what it is."""
     args.svcproxy_bin = os.path.join(work, "svcproxy")
     shutil.copy2(args.svcproxy, args.svcproxy_bin)
     rev = subprocess.run(["git", "-C", ROOT_DIR, "describe", "--always", "--dirty"],
@@ -555,152 +858,99 @@ def main():
     with open(args.svcproxy_bin, "rb") as f:
         rev += " (binary sha256 " + hashlib.sha256(f.read()).hexdigest()[:12] + ", built " + \
             time.strftime("%H:%M", time.localtime(os.stat(args.svcproxy).st_mtime)) + ")"
+    return rev
+
+
+def run_all(rep, c, dps, have_ipt):
+    log(f"generating manifests: {c.N10}x{c.E10}, {c.N50}x{c.E50}, {c.N100}x{c.E100}")
+    sh(GEN, "-n", str(c.N10), "-e", str(c.E10), "-o", c.m10, "--separate-first",
+       *(["--iptables", c.ipt] if have_ipt else []))
+    sh(GEN, "-n", str(c.N50), "-e", str(c.E50), "-o", c.m50)
+    sh(GEN, "-n", str(c.N100), "-e", str(c.E100), "-o", c.m100)
+    setup_topology()
+    start_server()
+    log(f"namespaces {', '.join(namespaces)} up; server listening")
+    check_reachable("direct-ref", "ref", c.P10)
+    check_reachable("direct-node", "node", c.P10)
+    for dp in dps:
+        phase_noise(rep, c, dp)
+    for dp in dps:
+        phase_10k(rep, c, dp)
+        phase_50k(rep, c, dp)
+    if have_ipt:
+        cold = next((r["measured"] for r in rep.rows if r["dp"] == "nft"
+                     and r["figure"].startswith("cold full sync")), None) or 0.0
+        phase_iptables(rep, c, cold)
+
+
+def write_raw():
+    if not raw_rows:
+        return
+    keys = sorted({k for r in raw_rows for k in r if k not in ("what", "group")})
+    with open(os.path.join(out_dir, "connrate-raw.csv"), "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["what", "group"] + keys)
+        for r in raw_rows:
+            wr.writerow([r["what"], r.get("group", "")] + [r.get(k, "") for k in keys])
+
+
+def main():
+    global args, out_dir
+    args = parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces, nftables, cgroups)")
+    for b in (args.svcproxy, args.connrate):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"bench: {b} not built (run: ninja -C build)")
+    have_ipt = shutil.which("iptables-legacy-restore") is not None and not args.no_iptables
+    if not have_ipt and not args.no_iptables:
+        log("iptables-legacy-restore not found (Debian package iptables): skipping layout (b)")
+    dps = ["nft", "bpf"] if args.dataplane == "both" else [args.dataplane]
+    rep = Report()
+    cg_home = None
+    if "bpf" in dps:
+        cg_home, why = cgroup2_home()
+        if not cg_home:
+            rep.add(f"ERROR: bpf dataplane not measured: {why}", "bpf", None, "", "<=", None,
+                    order=1e9)
+            dps.remove("bpf")
+
+    out_dir = args.out
+    os.makedirs(out_dir, exist_ok=True)
+    for f in os.listdir(out_dir):
+        if f.endswith((".log", ".csv")):
+            os.unlink(os.path.join(out_dir, f))
+    work = tempfile.mkdtemp(prefix=f"{PFX}.")
+    rev = binary_rev(work)
 
     def on_signal(sig, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_signal)
 
-    rep = Report()
+    c = Ctx(args.quick, work, args.seconds)
     t_start = time.monotonic()
     load0 = open("/proc/loadavg").read().split()[0]
     try:
-        m10, m50, m100 = (os.path.join(work, x) for x in ("m10", "m50", "m100"))
-        ipt = os.path.join(work, "iptables.rules")
-        log(f"generating manifests: {N10}x{E10}, {N50}x{E50}, {N100}x{E100}")
-        sh(GEN, "-n", str(N10), "-e", str(E10), "-o", m10, "--separate-first",
-           *(["--iptables", ipt] if have_ipt else []))
-        sh(GEN, "-n", str(N50), "-e", str(E50), "-o", m50)
-        sh(GEN, "-n", str(N100), "-e", str(E100), "-o", m100)
-
-        setup_topology()
-        start_server()
-        log(f"namespaces {', '.join(namespaces)} up; server listening")
-
-        P10, S10 = pod_targets(N10, E10), svc_targets(N10)
-        # ---- svcproxy at 10k on node; ref stays empty
-        check_reachable("direct-ref", "ref", P10)
-        check_reachable("direct-node", "node", P10)
-        aa = alt("A/A both empty c=8", [("direct-ref", "ref", P10),
-                                        ("direct-node", "node", P10)], rate_s, 8)
-        sp, cold10 = cold_start(NS_NODE, m10, label10, 120)
-        rep.add(f"cold full sync {label10}x{E10}: start -> synced", cold10["wall_ms"], "ms",
-                "<=", 1000.0, f"logged sync {cold10['sync_ms']:.1f} ms, dataplane "
-                f"{cold10['kernel_ms']:.1f} ms; {cold10['services']} svc "
-                f"{cold10['endpoints']} eps {cold10['changes']} elem changes")
-        check_reachable("clusterip", "node", S10)
-        variants = [("direct-empty", "ref", P10),
-                    (f"clusterip-{label10}", "node", S10),
-                    ("direct-svcnode", "node", P10)]
-        rate = alt(f"svcproxy {label10} c=8", variants, rate_s, 8)
-        lat = alt(f"svcproxy {label10} c=1", variants, lat_s, 1)
-        d_rate, c_rate, l_rate = (rate[v[0]]["conn_per_s"] for v in variants)
-        d_p50, c_p50, l_p50 = (lat[v[0]]["p50_us"] for v in variants)
-        d_p99, c_p99, l_p99 = (lat[v[0]]["p99_us"] for v in variants)
-
-        seen, wall, elems = endpoint_changes(sp, m10, N10, E10, n_changes)
-        big = bigfile_change(sp, m10, 3 if q else 4)
-        st10 = sp.status()
-        restart = restart_test(sp, N10)
-        sp.stop()
-        svcproxy_cleanup(NS_NODE)
-
-        rep.add(f"one endpoint changed at {label10}: seen -> committed (median of "
-                f"{len(seen)})", statistics.median(seen), "ms", "<=", 10.0,
-                f"max {max(seen):.1f} ms; file rename -> log line median "
-                f"{statistics.median(wall):.1f} ms; {statistics.median(elems):.0f} elem "
-                "changes per sync")
-        if big:
-            rep.add(f"  same, endpoint in a 1000-Service file (median of {len(big[0])})",
-                    statistics.median(big[0]), "ms", "", None,
-                    f"file rename -> log line median {statistics.median(big[1]):.1f} ms "
-                    "(includes re-reading the file)")
-        rep.add(f"restart (kill -9, start) at {label10}: start -> synced", restart["wall_ms"],
-                "ms", "<=", 2000.0, f"logged sync {restart['sync_ms']:.1f} ms, dataplane "
-                f"{restart['kernel_ms']:.1f} ms, {restart['changes']} elem changes")
-        rep.add(f"restart at {label10}: failed connections", restart["failures"], "", "<=", 0,
-                f"of {restart['conns']} connections (8 in flight, 3 s timeout); "
-                f"{restart['slow']} took > 0.5 s")
-        rep.add(f"peak RSS at {label10}x{E10} (VmHWM)", st10["VmHWM"], "MB", "<=", 50.0,
-                f"VmRSS {st10['VmRSS']:.1f} MB after initial + {len(seen) + 4} change syncs")
-        rep.add("  noise floor: direct via node / via ref, both empty (A/A)",
-                aa["direct-node"]["conn_per_s"] / aa["direct-ref"]["conn_per_s"], "x", "", None,
-                f"{aa['direct-node']['conn_per_s']:.0f} vs {aa['direct-ref']['conn_per_s']:.0f}"
-                " conn/s; should be 1.0")
-        rep.add(f"conn rate ClusterIP/direct at {label10}, 8 in flight", c_rate / d_rate, "x",
-                ">=", 0.90, f"{c_rate:.0f} vs {d_rate:.0f} conn/s (direct: through an "
-                "identical node without rules)")
-        rep.add("  same, vs direct through the svcproxy node", c_rate / l_rate, "x", "", None,
-                f"{c_rate:.0f} vs {l_rate:.0f} conn/s (both conntracked)")
-        rep.add(f"added connect latency p50 at {label10}, 1 in flight", c_p50 - d_p50, "us",
-                "<=", 5.0, f"ClusterIP p50 {c_p50:.1f} us p99 {c_p99:.1f} us; direct p50 "
-                f"{d_p50:.1f} us p99 {d_p99:.1f} us")
-        rep.add("  same, vs direct through the svcproxy node", c_p50 - l_p50, "us", "", None,
-                f"direct (svcproxy node) p50 {l_p50:.1f} us p99 {l_p99:.1f} us")
-
-        # ---- 50k on node, 100 on ref, interleaved
-        sp50, cold50 = cold_start(NS_NODE, m50, label50, 300)
-        st50 = sp50.status()
-        rep.add(f"cold full sync {label50}x{E50}: start -> synced", cold50["wall_ms"], "ms",
-                "<=", 5000.0, f"logged sync {cold50['sync_ms']:.1f} ms, dataplane "
-                f"{cold50['kernel_ms']:.1f} ms; VmHWM {st50['VmHWM']:.1f} MB", order=1.5)
-        sp100, _ = cold_start(NS_REF, m100, "100", 60)
-        check_reachable(f"clusterip-{label50}", "node", svc_targets(N50))
-        check_reachable("clusterip-100", "ref", svc_targets(N100))
-        variants = [(f"clusterip-{label50}", "node", svc_targets(N50)),
-                    ("clusterip-100", "ref", svc_targets(N100))]
-        rate = alt(f"svcproxy {label50} vs 100 c=8", variants, rate_s, 8)
-        r50, r100 = (rate[v[0]]["conn_per_s"] for v in variants)
-        sp50.stop()
-        sp100.stop()
-        svcproxy_cleanup(NS_NODE)
-        svcproxy_cleanup(NS_REF)
-        rep.add(f"conn rate at {label50} vs at 100 Services, 8 in flight", r50 / r100, "x",
-                ">=", 0.97, f"{r50:.0f} vs {r100:.0f} conn/s (two identical nodes)")
-
-        # ---- (b) upstream kube-proxy iptables layout at 10k on node; ref empty
-        if have_ipt:
-            load_ms = iptables_load(ipt)
-            try:
-                check_reachable("iptables-clusterip", "node", S10)
-                variants = [("direct-empty", "ref", P10),
-                            (f"iptables-clusterip-{label10}", "node", S10)]
-                rate = alt(f"iptables {label10} c=8", variants, rate_s, 8)
-                lat = alt(f"iptables {label10} c=1", variants, lat_s, 1)
-            finally:
-                iptables_flush()
-            bd_rate, i_rate = (rate[v[0]]["conn_per_s"] for v in variants)
-            bd_p50, i_p50 = (lat[v[0]]["p50_us"] for v in variants)
-            i_p99 = lat[variants[1][0]]["p99_us"]
-            rep.add(f"(b) iptables layout {label10}x{E10}: iptables-legacy-restore", load_ms,
-                    "ms", "", None, f"vs svcproxy cold sync {cold10['wall_ms']:.0f} ms")
-            rep.add(f"(b) iptables layout: conn rate / direct at {label10}, 8 in flight",
-                    i_rate / bd_rate, "x", "", None,
-                    f"{i_rate:.0f} vs {bd_rate:.0f} conn/s (svcproxy: {c_rate / d_rate:.3f})")
-            rep.add(f"(b) iptables layout: added connect latency p50 at {label10}",
-                    i_p50 - bd_p50, "us", "", None,
-                    f"p50 {i_p50:.1f} us p99 {i_p99:.1f} us; direct p50 {bd_p50:.1f} us")
+        if "bpf" in dps:
+            setup_bpf(cg_home)
+        run_all(rep, c, dps, have_ipt)
     except KeyboardInterrupt:
         log("interrupted")
         raise
     except Exception as e:  # report what we have, then fail
         log(f"ERROR: {e}")
-        rep.add(f"ERROR: {e}", None, "", "<=", None, order=1e9)
+        rep.add(f"ERROR: {e}", "-", None, "", "<=", None, order=1e9)
     finally:
         cleanup()
         shutil.rmtree(work, ignore_errors=True)
-        if raw_rows:
-            keys = sorted({k for r in raw_rows for k in r if k not in ("what", "group")})
-            with open(os.path.join(out_dir, "connrate-raw.csv"), "w", newline="") as f:
-                wr = csv.writer(f)
-                wr.writerow(["what", "group"] + keys)
-                for r in raw_rows:
-                    wr.writerow([r["what"], r.get("group", "")] + [r.get(k, "") for k in keys])
+        write_raw()
 
     rep.write_csv(os.path.join(out_dir, "results.csv"))
     load1 = open("/proc/loadavg").read().split()[0]
-    title = (f"svcproxy bench ({'quick' if q else 'full'}), svcproxy {rev}, "
-             f"{time.strftime('%Y-%m-%d %H:%M')}, {time.monotonic() - t_start:.0f} s, "
-             f"{os.cpu_count()} CPUs, load average {load0} at start, {load1} at end")
+    title = (f"svcproxy bench ({'quick' if args.quick else 'full'}, {'+'.join(dps)}), "
+             f"svcproxy {rev}, {time.strftime('%Y-%m-%d %H:%M')}, "
+             f"{time.monotonic() - t_start:.0f} s, {os.cpu_count()} CPUs, load average "
+             f"{load0} at start, {load1} at end")
     rep.print(title)
     with open(os.path.join(out_dir, "summary.txt"), "w") as f:
         rep.print(title, file=f)
