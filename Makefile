@@ -13,7 +13,8 @@
 #   make fuzz-long     every libFuzzer target for an hour each
 #   make format        clang-format -i over src/ and tests/
 #   make format-check  fail if clang-format would change anything
-#   make bench         benchmark suite of issue 3 (root; bench/README.md); BENCH_ARGS=--quick
+#   make bench         benchmark of issues 3 and 11, nft and bpf (root; bench/README.md);
+#                      BENCH_ARGS=--quick, BENCH_ARGS="--dataplane bpf"
 #   make bench-api     the API source's rows of issue 8 (root; bench/api.py); BENCH_ARGS=--quick
 
 SHELL := /bin/bash
