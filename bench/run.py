@@ -724,9 +724,10 @@ def rate_figures(rep, c, dp, rate, lat, variants, translated):
             f"direct (svcproxy node) p50 {l_p50:.1f} us p99 {l_p99:.1f} us")
     if len(variants) > 3:  # bpf: the programs' cost on a connect they leave alone
         n_rate, n_p50 = rate[variants[3][0]]["conn_per_s"], lat[variants[3][0]]["p50_us"]
-        rep.add(f"  direct via the same node: in the programs' cgroup / outside it", dp,
+        rep.add("  direct via the same node: in the programs' cgroup / outside it", dp,
                 l_rate / n_rate, "x", "", None, f"{l_rate:.0f} vs {n_rate:.0f} conn/s, p50 "
-                f"{l_p50:.1f} vs {n_p50:.1f} us (a connect the programs leave alone)")
+                f"{l_p50:.1f} vs {n_p50:.1f} us (a connect the programs leave alone)",
+                order=rep.fig_order["  same, vs direct via the same node"] + .5)
 
 
 def phase_10k(rep, c, dp):
