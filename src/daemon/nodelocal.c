@@ -181,6 +181,33 @@ bool node_local_has_addr(const struct node_local *nl, const struct ipaddr *a)
 	return false;
 }
 
+static bool addr_is_loopback(const struct ipaddr *a)
+{
+	static const uint8_t lo6[16] = {[15] = 1};
+
+	return a->family == AF_INET ? a->raw[0] == 127 : !memcmp(a->raw, lo6, 16);
+}
+
+size_t node_local_nodeport_addrs(const struct node_local *nl, const struct cidr *cidrs, size_t n,
+                                 struct ipaddr **out)
+{
+	size_t k = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < nl->n_addrs; i++) {
+		const struct ipaddr *a = &nl->addrs[i];
+		bool in = n == 0;
+
+		for (size_t c = 0; c < n && !in; c++)
+			in = cidr_contains(&cidrs[c], a);
+		if (!in || addr_is_loopback(a))
+			continue;
+		*out = xrealloc(*out, (k + 1) * sizeof(**out));
+		(*out)[k++] = *a;
+	}
+	return k;
+}
+
 static bool addr_is_any(const struct ipaddr *a)
 {
 	static const uint8_t zero[16];

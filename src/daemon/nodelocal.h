@@ -50,6 +50,17 @@ void node_local_free(struct node_local *nl);
 bool node_local_has_addr(const struct node_local *nl, const struct ipaddr *a);
 
 /*
+ * The node addresses NodePorts are served on: those of nl inside one of
+ * cidrs[0..n) (--nodeport-addresses; none: every address), never loopback
+ * (127.0.0.0/8, ::1), as kube-proxy's nftables mode and svcproxy's rules
+ * (CVE-2020-8558). For the bpf dataplane, which needs them listed; the
+ * rules ask the kernel (fib daddr type local). *out is malloc'd (NULL when
+ * none); returns the count.
+ */
+size_t node_local_nodeport_addrs(const struct node_local *nl, const struct cidr *cidrs, size_t n,
+                                 struct ipaddr **out);
+
+/*
  * Remove from ds the entries that would capture a node process's port: a
  * NodePort entry whose protocol/port a process listens on (any address),
  * and an external entry on a node address whose port a process listens on

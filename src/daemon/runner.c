@@ -33,7 +33,9 @@ struct runner {
 	struct runner_opts o;
 	struct source *src;
 	struct nft_dp *dp[N_FAMILIES];
-	struct bpf_dp *bpf;                /* --dataplane bpf; NULL for nft alone */
+	struct bpf_dp *bpf;      /* --dataplane bpf; NULL for nft alone */
+	struct ipaddr *np_addrs; /* bpf: the node addresses NodePorts are served on */
+	size_t n_np_addrs;
 	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
 	struct nodeports *np;              /* held ports and health checks; run only */
 	struct desired last[N_FAMILIES];   /* what the last successful sync programmed */
@@ -122,7 +124,7 @@ static int dp_adopt(struct runner *r, int *failed_family)
 static int dp_sync_bpf(struct runner *r, const struct desired ds[N_FAMILIES], size_t *changes)
 {
 	struct bpf_sync_stats bs = {0};
-	int ret = r->bpf ? bpf_dp_sync(r->bpf, ds, N_FAMILIES, &bs) : 0;
+	int ret = r->bpf ? bpf_dp_sync(r->bpf, ds, N_FAMILIES, r->np_addrs, r->n_np_addrs, &bs) : 0;
 
 	*changes += bs.changes;
 	return ret;
@@ -228,6 +230,11 @@ static int compile_all(struct runner *r, struct model *m, struct desired ds[N_FA
 	diag_log(&d, LOG_LVL_ERROR, source_name(r->src));
 	if (!ret && node_local_read_addrs(&nl))
 		log_warn("sync", "cannot read this node's addresses: %s", strerror(errno));
+	else if (!ret && r->bpf) { /* the socket programs need them listed; kept when unreadable */
+		free(r->np_addrs);
+		r->n_np_addrs = node_local_nodeport_addrs(&nl, r->o.nodeport_cidrs,
+		                                          r->o.n_nodeport_cidrs, &r->np_addrs);
+	}
 	for (int f = 0; !ret && f < N_FAMILIES; f++) {
 		struct compile_opts co = {
 		    .hostname = r->o.hostname,
@@ -470,5 +477,6 @@ void runner_free(struct runner *r)
 		compiler_free(r->comp[f]);
 	}
 	dp_close(r);
+	free(r->np_addrs);
 	free(r);
 }

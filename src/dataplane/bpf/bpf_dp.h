@@ -11,9 +11,11 @@
  * which connects go untranslated. bpf_cleanup() unpins everything, which
  * detaches the programs.
  *
- * What it programs: ClusterIP and external (externalIPs, LoadBalancer)
- * entries of TCP and UDP, for connects from processes in the cgroup.
- * NodePorts, SCTP and traffic entering from outside stay with nftables.
+ * What it programs: every entry of TCP and UDP - ClusterIPs, externalIPs,
+ * LoadBalancer IPs and NodePorts (on the node addresses given to the sync)
+ * - for connects from processes in the cgroup: the node's and its pods'.
+ * SCTP and packets entering the node from elsewhere stay with nftables,
+ * whose table then holds only that (nft.h, NFT_SCOPE_ENTERING).
  */
 #ifndef SVCPROXY_BPF_DP_H
 #define SVCPROXY_BPF_DP_H
@@ -51,11 +53,14 @@ int bpf_dp_adopt(struct bpf_dp *dp);
 
 /*
  * Make the maps hold the entries of ds[0..n) (one desired state per
- * address family). Per Service: new slots first, the Service entry
+ * address family), NodePorts served on np_addrs[0..n_np_addrs) (the
+ * node's addresses --nodeport-addresses allows, loopback excluded: the
+ * caller's choice). Per Service: new slots first, the Service entry
  * (count) second, stale slots last. 0 or -errno; after an error the next
  * sync re-adopts from the maps first.
  */
-int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n, struct bpf_sync_stats *st);
+int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
+                const struct ipaddr *np_addrs, size_t n_np_addrs, struct bpf_sync_stats *st);
 
 /* Unpin every link and map under pin_path (NULL: default); 0 also when nothing is there. */
 int bpf_cleanup(const char *pin_path);

@@ -26,10 +26,11 @@ struct bpf_svc {
 struct bpf_dp {
 	struct sp_sock *skel;
 	char *pin_path;
-	int fd_services, fd_slots, fd_affinity, fd_revnat;
-	struct bytemap index; /* sp_svc_key -> uint32_t id */
-	struct bpf_svc *svc;  /* by id */
-	uint32_t n_svc;       /* ids below this were handed out */
+	int fd_services, fd_slots, fd_affinity, fd_revnat, fd_node_addrs;
+	struct bytemap index;      /* sp_svc_key -> uint32_t id */
+	struct bytemap node_addrs; /* sp_node_key: what sp_node_addrs holds */
+	struct bpf_svc *svc;       /* by id */
+	uint32_t n_svc;            /* ids below this were handed out */
 	size_t cap_svc;
 	uint32_t *free_ids;
 	size_t n_free, cap_free;

@@ -29,8 +29,8 @@
 #include "dataplane/bpf/bpf_int.h"
 #include "sock.skel.h"
 
-const char *const bpf_map_names[] = {"sp_services", "sp_slots", "sp_affinity", "sp_revnat",
-                                     "sp_stats"};
+const char *const bpf_map_names[] = {"sp_services", "sp_slots", "sp_affinity",
+                                     "sp_revnat",   "sp_stats", "sp_node_addrs"};
 const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
 
 /* Link pins: "link_" + the program's name. */
@@ -207,7 +207,7 @@ static int load(struct bpf_dp *dp)
 {
 	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
 	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
-	                          dp->skel->maps.sp_stats};
+	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs};
 	int ret;
 
 	for (size_t i = 0; i < bpf_n_maps; i++) {
@@ -233,6 +233,7 @@ static int load(struct bpf_dp *dp)
 	dp->fd_slots = bpf_map__fd(dp->skel->maps.sp_slots);
 	dp->fd_affinity = bpf_map__fd(dp->skel->maps.sp_affinity);
 	dp->fd_revnat = bpf_map__fd(dp->skel->maps.sp_revnat);
+	dp->fd_node_addrs = bpf_map__fd(dp->skel->maps.sp_node_addrs);
 	return 0;
 }
 
@@ -246,6 +247,7 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 	libbpf_set_print(libbpf_log);
 	dp->pin_path = xstrdup(o->pin_path ? o->pin_path : BPF_DEFAULT_PIN_PATH);
 	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
+	bytemap_init(&dp->node_addrs, sizeof(struct sp_node_key), 0);
 	dp->need_adopt = true;
 	if (!cgroup) {
 		ret = bpf_cgroup2_mount(cg, sizeof(cg));
@@ -285,6 +287,7 @@ void bpf_dp_close(struct bpf_dp *dp)
 		return;
 	bpf_state_free(dp);
 	bytemap_free(&dp->index);
+	bytemap_free(&dp->node_addrs);
 	sp_sock__destroy(dp->skel); /* the pins keep maps and links alive */
 	free(dp->pin_path);
 	free(dp);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,10 +17,20 @@
 #include "common/mem.h"
 #include "dataplane/bpf/bpf_int.h"
 
+static bool addr_zero(const __u32 *addr)
+{
+	return !(addr[0] | addr[1] | addr[2] | addr[3]);
+}
+
+/* addr:port; a NodePort entry's zero address as "*" (every address of sp_node_addrs). */
 static void print_addr(FILE *f, int family, const __u32 *addr, __u16 port)
 {
 	char buf[INET6_ADDRSTRLEN];
 
+	if (addr_zero(addr)) {
+		fprintf(f, "*:%u", ntohs(port));
+		return;
+	}
 	inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf));
 	fprintf(f, family == 4 ? "%s:%u" : "[%s]:%u", buf, ntohs(port));
 }
@@ -33,10 +44,32 @@ static int open_map(const char *dir, const char *name)
 	return fd;
 }
 
+/* The node addresses NodePort entries ("*:port") apply to. */
+static void show_node_addrs(const char *dir, FILE *f)
+{
+	int fd = open_map(dir, "sp_node_addrs");
+	struct sp_node_key k, next;
+	void *prev = NULL;
+
+	if (fd < 0)
+		return;
+	fputs("NodePorts (*:port) on:", f);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		char buf[INET6_ADDRSTRLEN];
+
+		k = next;
+		prev = &k;
+		inet_ntop(k.family == 4 ? AF_INET : AF_INET6, k.addr, buf, sizeof(buf));
+		fprintf(f, " %s", buf);
+	}
+	fputc('\n', f);
+	close(fd);
+}
+
 static void show_stats(int fd, FILE *f)
 {
 	static const char *const names[SP_STAT_COUNT] = {
-	    "connects translated", "datagrams translated", "refused (no endpoint)", "affinity hits",
+	    "connects translated", "datagrams translated", "refused/unreachable", "affinity hits",
 	    "replies/peer names restored"};
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 *v;
@@ -82,7 +115,7 @@ int bpf_show(const char *pin_path, FILE *f)
 		fprintf(f, "/%s  id %u, %u endpoint%s%s", k.proto == IPPROTO_TCP ? "tcp" : "udp",
 		        v.id, v.count, v.count == 1 ? "" : "s",
 		        v.flags & SP_F_REJECT ? ", no endpoints: connect refused"
-		        : !v.count            ? ", none allowed here: nftables drops"
+		        : !v.count            ? ", none allowed here: connect unreachable"
 		                              : "");
 		if (v.flags & SP_F_AFFINITY)
 			fprintf(f, ", sessionAffinity ClientIP %us", v.affinity_timeout);
@@ -98,6 +131,7 @@ int bpf_show(const char *pin_path, FILE *f)
 			fputc('\n', f);
 		}
 	}
+	show_node_addrs(dir, f);
 	fputs("counters:\n", f);
 	show_stats(fd_stats, f);
 out:
@@ -136,26 +170,43 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 	const char *prog = proto == IPPROTO_UDP ? "sp_connect/sp_sendmsg" : "sp_connect";
 	int v4 = addr->family == AF_INET, ret = 0;
 	struct sp_svc_key k = {.port = htons(port), .proto = proto, .family = v4 ? 4 : 6};
+	bool node = false;
 	struct sp_svc_val v;
 
 	if (fd_svc < 0 || fd_slots < 0)
 		goto out;
 	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
-	if (bpf_map_lookup_elem(fd_svc, &k, &v))
-		goto out;
+	if (bpf_map_lookup_elem(fd_svc, &k, &v)) {
+		/* a node address: the NodePort entry, as the programs look it up */
+		struct sp_node_key nk = {.family = k.family};
+		int fd_nodes = open_map(dir, "sp_node_addrs");
+		__u32 one;
+
+		memcpy(nk.addr, k.addr, sizeof(nk.addr));
+		memset(k.addr, 0, sizeof(k.addr));
+		node = fd_nodes >= 0 && !bpf_map_lookup_elem(fd_nodes, &nk, &one) &&
+		       !bpf_map_lookup_elem(fd_svc, &k, &v);
+		if (fd_nodes >= 0)
+			close(fd_nodes);
+		if (!node)
+			goto out;
+	}
 	ret = 1;
 	fprintf(f,
 	        "bpf: from a process in the cgroup of svcproxy's socket programs (cgroup id "
 	        "%llu, pins %s), %s%d decides in the system call, before any packet:\n",
 	        pinned_cgroup(dir, addr->family), dir, prog, v4 ? 4 : 6);
+	if (node)
+		fprintf(f, "  an address of this node (sp_node_addrs): NodePort %u/%s\n", port,
+		        proto == IPPROTO_UDP ? "udp" : "tcp");
 	if (v.flags & SP_F_REJECT) {
 		fputs("  no endpoint: the connect fails with ECONNREFUSED\n", f);
 		goto out;
 	}
 	if (!v.count) {
-		fputs(
-		    "  no endpoint allowed here (Local policy): left as it is, nftables drops it\n",
-		    f);
+		fputs("  no endpoint allowed here (Local policy): the connect fails with "
+		      "EHOSTUNREACH\n",
+		      f);
 		goto out;
 	}
 	fprintf(f, "  the destination becomes one of %u endpoint%s (1/%u each%s), no NAT:\n",

@@ -27,7 +27,8 @@ int bpf_dp_adopt(struct bpf_dp *dp)
 	return -ENOTSUP;
 }
 
-int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n, struct bpf_sync_stats *st)
+int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
+                const struct ipaddr *np_addrs, size_t n_np_addrs, struct bpf_sync_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	return -ENOTSUP;

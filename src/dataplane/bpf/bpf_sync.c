@@ -8,6 +8,10 @@
  * while it stays; a leaving one's slot goes to an arriving endpoint, else
  * to the last slot's; other arrivals are appended. One endpoint change is
  * then one or two slot writes plus the Service entry's count.
+ *
+ * NodePorts are entries with the address zeroed; the node addresses they
+ * apply to are the set sp_node_addrs, kept apart so that an address coming
+ * or going is one write, whatever the number of NodePorts.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +42,7 @@ void bpf_state_free(struct bpf_dp *dp)
 	dp->cap_svc = 0;
 	dp->n_free = dp->cap_free = 0;
 	bytemap_free(&dp->index);
+	bytemap_free(&dp->node_addrs);
 }
 
 static struct bpf_svc *svc_at(struct bpf_dp *dp, uint32_t id)
@@ -134,6 +139,19 @@ static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	bytemap_put(&dp->index, key, &id, NULL);
 }
 
+/* The node addresses sp_node_addrs holds. */
+static void adopt_node_addrs(struct bpf_dp *dp)
+{
+	struct sp_node_key k, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(dp->fd_node_addrs, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		bytemap_put(&dp->node_addrs, &k, NULL, NULL);
+	}
+}
+
 int bpf_dp_adopt(struct bpf_dp *dp)
 {
 	struct sp_svc_key k, next;
@@ -149,6 +167,7 @@ int bpf_dp_adopt(struct bpf_dp *dp)
 		if (bpf_map_lookup_elem(dp->fd_services, &k, &v) == 0)
 			adopt_one(dp, &k, &v);
 	}
+	adopt_node_addrs(dp);
 	ret = prune_slots(dp);
 	if (ret) {
 		log_err("bpf", "cannot prune map %s/sp_slots: %s", dp->pin_path, strerror(-ret));
@@ -162,15 +181,17 @@ int bpf_dp_adopt(struct bpf_dp *dp)
 
 /* ---------------------------------------------------------------- sync */
 
-static bool entry_key(const struct entry *e, struct sp_svc_key *k)
+/* The map key of an entry of this family's desired state; a NodePort's has no address. */
+static bool entry_key(int family, const struct entry *e, struct sp_svc_key *k)
 {
-	if (e->kind == ENTRY_NODE_PORT || (e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP))
-		return false;
+	if (e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP)
+		return false; /* SCTP: nftables' */
 	memset(k, 0, sizeof(*k));
-	memcpy(k->addr, e->addr.raw, ipaddr_len(&e->addr));
+	if (e->kind != ENTRY_NODE_PORT)
+		memcpy(k->addr, e->addr.raw, ipaddr_len(&e->addr));
 	k->port = htons(e->port);
 	k->proto = e->proto;
-	k->family = e->addr.family == AF_INET ? 4 : 6;
+	k->family = family == AF_INET ? 4 : 6;
 	return true;
 }
 
@@ -320,7 +341,37 @@ static int sync_gone(struct bpf_dp *dp, size_t *changes)
 	return ret;
 }
 
-int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n, struct bpf_sync_stats *st)
+/* Make sp_node_addrs hold exactly addrs[0..n). */
+static int sync_node_addrs(struct bpf_dp *dp, const struct ipaddr *addrs, size_t n, size_t *changes)
+{
+	struct bytemap want;
+	int ret = 0;
+
+	bytemap_init(&want, sizeof(struct sp_node_key), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct sp_node_key k = {.family = addrs[i].family == AF_INET ? 4 : 6};
+
+		memcpy(k.addr, addrs[i].raw, ipaddr_len(&addrs[i]));
+		bytemap_put(&want, &k, NULL, NULL);
+	}
+	for (size_t i = 0; i < want.n && !ret; i++) {
+		const uint32_t one = 1;
+
+		if (bytemap_find(&dp->node_addrs, bytemap_key(&want, i)) < 0)
+			ret = map_write(dp->fd_node_addrs, bytemap_key(&want, i), &one, changes);
+	}
+	for (size_t i = 0; i < dp->node_addrs.n && !ret; i++)
+		if (bytemap_find(&want, bytemap_key(&dp->node_addrs, i)) < 0)
+			ret =
+			    map_delete(dp->fd_node_addrs, bytemap_key(&dp->node_addrs, i), changes);
+	if (!ret)
+		bytemap_move(&dp->node_addrs, &want);
+	bytemap_free(&want);
+	return ret;
+}
+
+int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
+                const struct ipaddr *np_addrs, size_t n_np_addrs, struct bpf_sync_stats *st)
 {
 	struct sp_svc_key key;
 	int ret = 0;
@@ -332,9 +383,10 @@ int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n, struct bp
 			return ret;
 	}
 	dp->epoch++;
+	ret = sync_node_addrs(dp, np_addrs, n_np_addrs, &st->changes);
 	for (size_t f = 0; f < n && !ret; f++)
 		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
-			if (entry_key(&ds[f].entries[i], &key))
+			if (entry_key(ds[f].family, &ds[f].entries[i], &key))
 				ret = sync_entry(dp, &key, &ds[f].entries[i], &st->changes);
 	if (!ret)
 		ret = sync_gone(dp, &st->changes);

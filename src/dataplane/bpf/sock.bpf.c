@@ -13,8 +13,11 @@
  * Verdicts: no Service at the address: leave it alone (return 1). No
  * endpoint at all: fail with ECONNREFUSED at once (bpf_set_retval, then
  * return 0: the kernel takes our retval instead of EPERM). Endpoints, but
- * none allowed here by a Local policy: leave it alone, nftables drops it.
- * Only sockets of processes in the attached cgroup (and below) are seen.
+ * none allowed here by a Local policy: fail with EHOSTUNREACH (nftables
+ * would drop the packets; a connect cannot be dropped).
+ * Service addresses are ClusterIPs, externalIPs, LoadBalancer IPs and, for
+ * NodePorts, the node's addresses (sock.h). Only sockets of processes in
+ * the attached cgroup (and below) are seen: the node's own and its pods'.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -24,12 +27,14 @@
 #include "sock.h"
 
 #define SP_ECONNREFUSED 111 /* asm-generic/errno.h */
+#define SP_EHOSTUNREACH 113
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Keys are hashed as raw bytes: a hole the compiler may leave undefined would lose entries. */
 _Static_assert(sizeof(struct sp_svc_key) == 20, "sp_svc_key has padding");
 _Static_assert(sizeof(struct sp_slot_key) == 8, "sp_slot_key has padding");
+_Static_assert(sizeof(struct sp_node_key) == 20, "sp_node_key has padding");
 _Static_assert(sizeof(struct sp_backend) == 20, "sp_backend has padding");
 _Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
 _Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
@@ -41,6 +46,14 @@ struct {
 	__type(key, struct sp_svc_key);
 	__type(value, struct sp_svc_val);
 } sp_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SP_MAX_NODE_ADDRS);
+	__type(key, struct sp_node_key);
+	__type(value, __u32);
+} sp_node_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -71,7 +84,7 @@ struct {
 	__type(value, __u64);
 } sp_stats SEC(".maps");
 
-enum { V_PASS, V_REFUSE, V_XLATE };
+enum { V_PASS, V_REFUSE, V_UNREACH, V_XLATE };
 
 static __always_inline void count(__u32 what)
 {
@@ -117,11 +130,32 @@ static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct
 	bpf_map_update_elem(&sp_affinity, &ak, &av, BPF_ANY);
 }
 
-/* Where a new connection or datagram to key goes: V_PASS, V_REFUSE or V_XLATE (*out). */
+/*
+ * The Service entry of key: its own, or when key's address is one of the
+ * node's (sp_node_addrs), the NodePort entry of its port (address zeroed).
+ */
+static __always_inline struct sp_svc_val *svc_lookup(const struct sp_svc_key *key)
+{
+	struct sp_svc_val *svc = bpf_map_lookup_elem(&sp_services, key);
+	struct sp_node_key nk = {.family = key->family};
+	struct sp_svc_key any = {.port = key->port, .proto = key->proto, .family = key->family};
+
+	if (svc)
+		return svc;
+	nk.addr[0] = key->addr[0];
+	nk.addr[1] = key->addr[1];
+	nk.addr[2] = key->addr[2];
+	nk.addr[3] = key->addr[3];
+	if (!bpf_map_lookup_elem(&sp_node_addrs, &nk))
+		return NULL;
+	return bpf_map_lookup_elem(&sp_services, &any);
+}
+
+/* Where a new connection or datagram to key goes: V_PASS, V_REFUSE, V_UNREACH or V_XLATE (*out). */
 static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_key *key,
                                 struct sp_backend *out)
 {
-	struct sp_svc_val *svc = bpf_map_lookup_elem(&sp_services, key);
+	struct sp_svc_val *svc = svc_lookup(key);
 	struct sp_slot_key sk;
 	struct sp_backend *b;
 	__u64 now = 0;
@@ -131,7 +165,7 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_k
 	if (svc->flags & SP_F_REJECT)
 		return V_REFUSE;
 	if (!svc->count)
-		return V_PASS;
+		return V_UNREACH;
 	if (svc->flags & SP_F_AFFINITY) {
 		now = bpf_ktime_get_ns();
 		if (affinity_get(ctx, svc, now, out)) {
@@ -169,10 +203,11 @@ static __always_inline int l4_ok(struct bpf_sock_addr *ctx)
 	return ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_UDP;
 }
 
-static __always_inline int refuse(void)
+/* Fail the system call with -err (bpf_set_retval: not the EPERM of a plain 0). */
+static __always_inline int refuse(int err)
 {
 	count(SP_STAT_REFUSED);
-	bpf_set_retval(-SP_ECONNREFUSED);
+	bpf_set_retval(-err);
 	return 0;
 }
 
@@ -187,7 +222,9 @@ static __always_inline int fwd4(struct bpf_sock_addr *ctx, __u32 stat)
 	key.addr[0] = ctx->user_ip4;
 	switch (pick(ctx, &key, &b)) {
 	case V_REFUSE:
-		return refuse();
+		return refuse(SP_ECONNREFUSED);
+	case V_UNREACH:
+		return refuse(SP_EHOSTUNREACH);
 	case V_XLATE:
 		ctx->user_ip4 = b.addr[0];
 		ctx->user_port = b.port;
@@ -228,7 +265,9 @@ static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat)
 	}
 	switch (pick(ctx, &key, &b)) {
 	case V_REFUSE:
-		return refuse();
+		return refuse(SP_ECONNREFUSED);
+	case V_UNREACH:
+		return refuse(SP_EHOSTUNREACH);
 	case V_XLATE:
 		if (b.family == 4) {
 			ctx->user_ip6[0] = 0;

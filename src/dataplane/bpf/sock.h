@@ -9,9 +9,17 @@
  *
  *   sp_services  svc_key -> svc_val      one per Service address:port/proto
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service
+ *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
  *   sp_revnat    rev_key -> rev_val      backend -> Service, per socket (LRU)
  *   sp_stats     per-CPU counters, SP_STAT_*
+ *
+ * A NodePort is a Service entry whose address is all zeros ("every node
+ * address", as Cilium's wildcard entries): a connect to an address of
+ * sp_node_addrs that matches no entry of its own is looked up again with
+ * the address zeroed. The loader fills sp_node_addrs with the node's
+ * addresses that --nodeport-addresses allows, never loopback (kube-proxy's
+ * nftables mode serves no localhost NodePort).
  *
  * Update order (the loader's contract): slots are written before the
  * Service entry that makes them visible (count) and deleted after it
@@ -22,15 +30,20 @@
 
 #include <linux/types.h>
 
-#define SP_MAX_SERVICES 262144
-#define SP_MAX_SLOTS    1048576
-#define SP_MAX_AFFINITY 65536
-#define SP_MAX_REVNAT   131072
+#define SP_MAX_SERVICES   262144
+#define SP_MAX_SLOTS      1048576
+#define SP_MAX_AFFINITY   65536
+#define SP_MAX_REVNAT     131072
+#define SP_MAX_NODE_ADDRS 4096
 
 /* svc_val.flags */
 #define SP_F_REJECT   0x1 /* no endpoint at all: connect/sendmsg fail with ECONNREFUSED */
 #define SP_F_AFFINITY 0x2 /* sessionAffinity: ClientIP, affinity_timeout seconds */
-/* count 0 without SP_F_REJECT: none allowed by a Local policy; nftables drops it */
+/*
+ * count 0 without SP_F_REJECT: endpoints exist, none allowed here by a Local
+ * policy (internalTrafficPolicy: Local). nftables drops such packets; a
+ * socket program cannot drop a connect, so it fails with EHOSTUNREACH.
+ */
 
 struct sp_svc_key {
 	__u32 addr[4];
@@ -44,6 +57,12 @@ struct sp_svc_val {
 	__u16 count;
 	__u16 flags;
 	__u32 affinity_timeout; /* seconds */
+};
+
+struct sp_node_key {
+	__u32 addr[4];
+	__u8 family;
+	__u8 pad[3];
 };
 
 struct sp_slot_key {
@@ -87,7 +106,7 @@ struct sp_rev_val {
 enum sp_stat {
 	SP_STAT_CONNECT = 0, /* connects translated */
 	SP_STAT_SENDMSG,     /* datagrams translated */
-	SP_STAT_REFUSED,     /* refused: no endpoint */
+	SP_STAT_REFUSED,     /* refused: no endpoint, or none allowed here */
 	SP_STAT_AFFINITY,    /* sessionAffinity hits */
 	SP_STAT_REVNAT,      /* recvmsg/getpeername addresses restored */
 	SP_STAT_COUNT
