@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,28 @@ static void print_slots(const struct nft_sets *s, const struct bytemap *vmap, si
 	}
 }
 
-static int show_services(int family)
+/*
+ * Beside the bpf dataplane the table is not every Service: say so (stderr:
+ * stdout is data) and have the caller print the socket programs' maps too.
+ */
+static void note_scope(int family, const char *layout, bool *bpf)
+{
+	struct nft_layout_parsed lp;
+
+	if (nft_layout_parse(layout, &lp))
+		return;
+	if (lp.scope == NFT_SCOPE_ENTERING) {
+		fprintf(stderr,
+		        "svcproxy show: table %s %s serves only traffic entering from other hosts "
+		        "(--dataplane bpf); the socket programs' maps follow it\n",
+		        family == AF_INET6 ? "ip6" : "ip", NFT_TABLE_NAME);
+		*bpf = true;
+	}
+	nft_layout_parsed_free(&lp);
+}
+
+/* The Services of family's table; *bpf set when it is the one kept beside the bpf dataplane. */
+static int show_services(int family, bool *bpf)
 {
 	static const enum nft_set_id shown[] = {
 	    SET_SERVICE_IPS,  SET_SERVICE_IPS_CLUSTER, SET_NODEPORTS,     SET_NODEPORTS_CLUSTER,
@@ -74,6 +96,7 @@ static int show_services(int family)
 		        strerror(-ret));
 		return EXIT_RUNTIME;
 	}
+	note_scope(family, s.layout, bpf);
 	for (size_t j = 0; j < sizeof(shown) / sizeof(shown[0]); j++)
 		cap += s.s[shown[j]].n;
 	rows = xcalloc(cap, sizeof(*rows));
@@ -152,9 +175,17 @@ int cmd_show(const char *what, const struct options *o)
 	}
 
 	if (!strcmp(what, "services")) {
+		bool bpf = false;
+
 		printf("%-34s %-30s %s\n", "SERVICE", "ADDRESS", "ENDPOINTS (numgen slot order)");
-		if (show_services(AF_INET) || show_services(AF_INET6))
+		if (show_services(AF_INET, &bpf) || show_services(AF_INET6, &bpf))
 			status = EXIT_RUNTIME;
+		if (bpf) {
+			putchar('\n');
+			if (bpf_show(o->bpf_pin_path, stdout))
+				fprintf(stderr, "svcproxy show: no bpf maps pinned under %s\n",
+				        o->bpf_pin_path ? o->bpf_pin_path : BPF_DEFAULT_PIN_PATH);
+		}
 		return status;
 	}
 	if (!strcmp(what, "rules")) {

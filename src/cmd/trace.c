@@ -345,7 +345,15 @@ int trace_walk(struct trace *t)
 	        t->from_node ? "from this node (output hooks)"
 	                     : "arriving at this node (prerouting)");
 
-	if (!trace_firewall(t, k3))
+	if (t->opts.scope == NFT_SCOPE_ENTERING &&
+	    !(t->opts.paths & (t->from_node ? NFT_PATH_OUTPUT : NFT_PATH_INBOUND)))
+		hop(t, NULL,
+		    "--dataplane bpf: table %s has no %s hook (it serves only packets entering "
+		    "to NodePorts, externalIPs and LoadBalancer IPs, and SCTP): nftables leaves "
+		    "the packet alone%s",
+		    NFT_TABLE_NAME, t->from_node ? "output" : "prerouting",
+		    t->from_node ? "; the node's own connects are the socket programs'" : "");
+	else if (!trace_firewall(t, k3))
 		;
 	else if (bytemap_find(&t->s.s[SET_CLUSTER_IPS], t->dst.raw) >= 0)
 		trace_cluster_ip(t, k3, from_cluster);
@@ -357,9 +365,13 @@ int trace_walk(struct trace *t)
 		trace_nodeport(t, k2, from_cluster);
 	else
 		hop(t, NULL,
-		    "%s port %u/%s is no Service address svcproxy knows: it leaves the packet "
+		    "%s port %u/%s is no Service address svcproxy knows%s: it leaves the packet "
 		    "alone (normal routing)",
-		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto));
+		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto),
+		    t->opts.scope == NFT_SCOPE_ENTERING
+		        ? " in nftables (--dataplane bpf: TCP/UDP ClusterIPs are translated by the "
+		          "socket programs alone, for connects made on this node)"
+		        : "");
 	nft_layout_parsed_free(&t->opts);
 	return 0;
 }

@@ -73,6 +73,8 @@ static int dp_open(struct runner *r)
 		    .nodeport_cidrs = r->o.nodeport_cidrs,
 		    .n_nodeport_cidrs = r->o.n_nodeport_cidrs,
 		    .masquerade_all = r->o.masquerade_all,
+		    /* beside the socket programs: only what enters from elsewhere, and SCTP */
+		    .scope = r->o.dataplane_bpf ? NFT_SCOPE_ENTERING : NFT_SCOPE_ALL,
 		};
 
 		r->dp[f] = nft_dp_open(&no);

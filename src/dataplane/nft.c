@@ -46,6 +46,9 @@ static int ruleset_cfg(const struct nft_dp_opts *o, char *layout, size_t size,
 	rc->family = o->family;
 	rc->comment = layout;
 	rc->o = (struct nft_layout_opts){
+	    .scope = o->scope,
+	    /* ENTERING: none until a sync or the table read back says which */
+	    .paths = o->scope == NFT_SCOPE_ALL ? NFT_PATHS_ALL : 0,
 	    .masquerade_all = o->masquerade_all,
 	    .cluster_cidrs = o->cluster_cidrs,
 	    .n_cluster_cidrs = o->n_cluster_cidrs,
@@ -110,6 +113,42 @@ static void rebuild_refs(struct nft_sets *prog)
 	}
 }
 
+/*
+ * Take the paths of the table from comment when it is ours but for them
+ * (scope entering: the paths follow the content). Then dp's layout is the
+ * kernel's and the table is adopted as it is.
+ */
+static void adopt_paths(struct nft_dp *dp, const char *comment)
+{
+	struct nft_layout_parsed lp;
+	struct nft_layout_opts o = dp->rc.o;
+	char layout[sizeof(dp->layout)];
+
+	if (o.scope != NFT_SCOPE_ENTERING || nft_layout_parse(comment, &lp))
+		return;
+	o.paths = lp.paths;
+	nft_layout_parsed_free(&lp);
+	if (!nft_layout_comment(layout, sizeof(layout), dp->rc.family, &o) &&
+	    !strcmp(layout, comment)) {
+		dp->rc.o.paths = o.paths;
+		memcpy(dp->layout, layout, sizeof(layout));
+	}
+}
+
+/*
+ * Set the paths the next sync builds (scope entering). A change of paths
+ * is a change of layout: the table is rebuilt. 0, or -EINVAL when the
+ * comment would not fit (it fitted with every path: cannot happen).
+ */
+static int want_paths(struct nft_dp *dp, unsigned paths)
+{
+	if (paths == dp->rc.o.paths)
+		return 0;
+	dp->rc.o.paths = paths;
+	dp->layout_ok = false;
+	return nft_layout_comment(dp->layout, sizeof(dp->layout), dp->rc.family, &dp->rc.o);
+}
+
 /* The table is absent or not ours to diff against: the next sync builds it anew. */
 static void adopt_rebuild(struct nft_dp *dp, bool exists)
 {
@@ -133,6 +172,8 @@ int nft_dp_adopt(struct nft_dp *dp)
 		ret = nft_read_table(&dp->nl, &ti);
 		if (ret)
 			return ret;
+		if (ti.found)
+			adopt_paths(dp, ti.comment);
 		if (!ti.found || strcmp(ti.comment, dp->layout)) {
 			if (ti.found)
 				log_info("nft",
@@ -329,10 +370,12 @@ void nft_build_batch(const struct nft_dp_opts *o, const struct desired *ds, uint
 	const uint8_t *b;
 
 	ruleset_cfg(o, layout, sizeof(layout), &rc);
+	rc.o.paths = nft_scope_paths(o->scope, ds);
+	nft_layout_comment(layout, sizeof(layout), o->family, &rc.o);
 	p.rc = &rc;
 	nft_nl_init_offline(&nl, o->family);
 	nl.seq = 1; /* reproducible bytes */
-	nft_render(ds, &want);
+	nft_render(o->scope, ds, &want);
 	nft_sets_init(&empty, o->family);
 	nft_txn_begin(&t, &nl);
 	plan_put(&t, &p, &empty, &want);
@@ -481,7 +524,7 @@ static int sync_full(struct nft_dp *dp, const struct desired *ds, struct nft_syn
 	struct nft_sets want, empty;
 	int ret;
 
-	nft_render(ds, &want);
+	nft_render(dp->rc.o.scope, ds, &want);
 	nft_sets_init(&empty, dp->rc.family);
 	st->rebuilt = !dp->layout_ok;
 	if (!st->rebuilt)
@@ -501,6 +544,13 @@ static int sync_full(struct nft_dp *dp, const struct desired *ds, struct nft_syn
 static void elem_copy(struct bytemap *dst, const struct bytemap *src, size_t i)
 {
 	bytemap_put(dst, bytemap_key(src, i), bytemap_data(src, i), bytemap_comment(src, i));
+}
+
+/* Render e into out when the table holds it (its scope). */
+static void render_served(const struct nft_dp *dp, const struct entry *e, struct nft_sets *out)
+{
+	if (nft_scope_serves(dp->rc.o.scope, e))
+		nft_render_entry(dp->rc.family, e, out);
 }
 
 /*
@@ -528,9 +578,9 @@ static int sync_incremental(struct nft_dp *dp, const struct desired *ds, struct 
 			continue;
 		}
 		if (c <= 0)
-			nft_render_entry(dp->rc.family, &old->entries[i++], &minus);
+			render_served(dp, &old->entries[i++], &minus);
 		if (c >= 0)
-			nft_render_entry(dp->rc.family, &ds->entries[j++], &plus);
+			render_served(dp, &ds->entries[j++], &plus);
 	}
 	stabilize_all(&dp->prog, &plus);
 
@@ -685,6 +735,9 @@ int nft_dp_sync(struct nft_dp *dp, const struct desired *ds, struct nft_sync_sta
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	ret = want_paths(dp, nft_scope_paths(dp->rc.o.scope, ds));
+	if (ret)
+		return ret;
 	if (dp->layout_ok && dp->have_last && dp->last.family == ds->family)
 		ret = sync_incremental(dp, ds, st);
 	else

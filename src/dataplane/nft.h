@@ -26,6 +26,11 @@
  *       Local traffic policy leaves without endpoint are dropped. Checking
  *       before routing keeps the verdict independent of the node's routes.
  *
+ * Beside the bpf dataplane (scope NFT_SCOPE_ENTERING, nft_layout.h) the
+ * table holds only what the socket programs cannot see - packets entering
+ * from elsewhere to NodePorts, externalIPs and LoadBalancer IPs, and SCTP -
+ * and only the hooks that needs: none at all without such entries.
+ *
  * Rules referencing a map live in as few chains as possible: the kernel
  * walks a whole map each time a new chain binds it.
  *
@@ -59,6 +64,7 @@ struct nft_dp_opts {
 	const struct cidr *nodeport_cidrs; /* --nodeport-addresses; none: every local address */
 	size_t n_nodeport_cidrs;
 	bool masquerade_all;
+	enum nft_scope scope; /* NFT_SCOPE_ALL (0), or ENTERING beside the bpf dataplane */
 };
 
 struct nft_sync_stats {

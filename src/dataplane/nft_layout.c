@@ -287,6 +287,12 @@ long nft_slot(struct nft_slots *it, uint32_t slot)
 	return bytemap_find(it->map, it->key);
 }
 
+/* ---- scope and paths ---------------------------------------------------- */
+
+/* The names of the NFT_PATH_* bits in the table comment, lowest bit first. */
+static const char *const path_names[] = {"cluster", "inbound", "output"};
+#define N_PATHS 3
+
 /* ---- the table comment -------------------------------------------------- */
 
 /* Append "; <what> a,b" for this family's CIDRs to buf. Returns -1 when too long. */
@@ -319,7 +325,38 @@ int nft_layout_comment(char *buf, size_t size, int family, const struct nft_layo
 	    comment_cidrs(buf, size, "nodeport-addresses ", o->nodeport_cidrs, o->n_nodeport_cidrs,
 	                  family))
 		return -EINVAL;
+	if (o->scope == NFT_SCOPE_ENTERING) {
+		size_t len = strlen(buf);
+		bool any = false;
+
+		len += (size_t)snprintf(buf + len, size - len, "; scope entering; paths");
+		for (int i = 0; i < N_PATHS && len < size; i++)
+			if (o->paths & (1u << i)) {
+				len += (size_t)snprintf(buf + len, size - len, "%s%s",
+				                        any ? "," : " ", path_names[i]);
+				any = true;
+			}
+		if (!any && len < size)
+			len += (size_t)snprintf(buf + len, size - len, " none");
+		if (len >= size)
+			return -EINVAL;
+	}
 	return 0;
+}
+
+/* "inbound,output" (or "none") into NFT_PATH_* bits; unknown names are ignored. */
+static unsigned paths_parse(const char *s)
+{
+	unsigned p = 0;
+
+	for (int i = 0; i < N_PATHS; i++) {
+		size_t l = strlen(path_names[i]);
+
+		for (const char *at = s; (at = strstr(at, path_names[i])); at += l)
+			if ((at == s || at[-1] == ',') && (at[l] == ',' || at[l] == '\0'))
+				p |= 1u << i;
+	}
+	return p;
 }
 
 int nft_layout_parse(const char *comment, struct nft_layout_parsed *out)
@@ -329,6 +366,7 @@ int nft_layout_parse(const char *comment, struct nft_layout_parsed *out)
 	int n = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->paths = NFT_PATHS_ALL;
 	if (sscanf(comment, "svcproxy layout %d%n", &out->version, &n) != 1)
 		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%s", comment + n);
@@ -343,6 +381,10 @@ int nft_layout_parse(const char *comment, struct nft_layout_parsed *out)
 		else if (!strncmp(part, "nodeport-addresses ", 19))
 			cidr_list_parse(part + 19, &out->nodeport_cidrs, &out->n_nodeport_cidrs,
 			                &bad);
+		else if (!strcmp(part, "scope entering"))
+			out->scope = NFT_SCOPE_ENTERING;
+		else if (!strncmp(part, "paths ", 6))
+			out->paths = paths_parse(part + 6);
 	}
 	return 0;
 }

@@ -23,6 +23,8 @@
  * rebuilt, and trace knows the options without being told:
  *
  *   "svcproxy layout 6; masquerade-all no; cluster-cidr 10.244.0.0/16; nodeport-addresses ..."
+ *
+ * beside the bpf dataplane, followed by "; scope entering; paths inbound" (nft_scope).
  */
 #ifndef SVCPROXY_NFT_LAYOUT_H
 #define SVCPROXY_NFT_LAYOUT_H
@@ -184,9 +186,43 @@ void nft_slots_begin(struct nft_slots *it, const struct nft_sets *s, const struc
                      size_t vi);
 long nft_slot(struct nft_slots *it, uint32_t slot);
 
+/* ---- scope and paths ---------------------------------------------------- */
+
+/*
+ * What the table serves. NFT_SCOPE_ALL: every Service address, whoever
+ * sends to it (the nft dataplane). NFT_SCOPE_ENTERING: beside the bpf
+ * dataplane, whose socket programs translate every TCP and UDP connect
+ * made on the node (its processes and its pods) to any Service address:
+ * the table keeps only what they cannot see, packets entering the node
+ * from elsewhere to NodePorts, externalIPs and LoadBalancer IPs, and SCTP,
+ * which they do not handle. TCP and UDP ClusterIPs are not in it: nothing
+ * DNATs them any more (ClusterIPs are not served to other hosts, as with
+ * Cilium's kube-proxy replacement by default).
+ */
+enum nft_scope { NFT_SCOPE_ALL = 0, NFT_SCOPE_ENTERING };
+
+/*
+ * The paths of the table: which base chains (hooks) and dispatch rules it
+ * has. With NFT_SCOPE_ALL every path, always; with NFT_SCOPE_ENTERING those
+ * its entries need (nft_scope_paths()), so that with only TCP/UDP
+ * ClusterIPs the table registers no hook at all, and a NodePort adds the
+ * inbound path alone. A change of paths is a change of layout: the table
+ * is rebuilt in one transaction (only when Services come or go across
+ * these lines, never for an endpoint change).
+ */
+enum {
+	NFT_PATH_CLUSTER = 0x1, /* services: ip daddr @cluster_ips goto cluster_ip_path */
+	NFT_PATH_INBOUND = 0x2, /* nat prerouting/postrouting, filter prerouting/input */
+	NFT_PATH_OUTPUT = 0x4,  /* nat output, filter output: the node's own connections */
+	NFT_PATHS_ALL = 0x7,
+};
+/* Which entries a table of a scope holds, and the paths they need: nft_render.h. */
+
 /* ---- the table comment -------------------------------------------------- */
 
 struct nft_layout_opts {
+	enum nft_scope scope;
+	unsigned paths; /* NFT_PATH_*: what the comment says the table has */
 	bool masquerade_all;
 	const struct cidr *cluster_cidrs; /* of any family; only this family's count */
 	size_t n_cluster_cidrs;
@@ -207,6 +243,8 @@ int nft_layout_comment(char *buf, size_t size, int family, const struct nft_layo
  */
 struct nft_layout_parsed {
 	int version;
+	enum nft_scope scope;
+	unsigned paths; /* NFT_PATHS_ALL when the comment names none (scope all) */
 	bool masquerade_all;
 	struct cidr *cluster_cidrs;
 	size_t n_cluster_cidrs;

@@ -6,6 +6,7 @@
  */
 #include "nft_render.h"
 
+#include <netinet/in.h>
 #include <string.h>
 
 uint32_t nft_refs_get(const struct bytemap *r, const void *key)
@@ -119,9 +120,38 @@ void nft_render_entry(int fam, const struct entry *e, struct nft_sets *out)
 	}
 }
 
-void nft_render(const struct desired *ds, struct nft_sets *out)
+void nft_render(enum nft_scope scope, const struct desired *ds, struct nft_sets *out)
 {
 	nft_sets_init(out, ds->family);
 	for (size_t i = 0; i < ds->n_entries; i++)
-		nft_render_entry(ds->family, &ds->entries[i], out);
+		if (nft_scope_serves(scope, &ds->entries[i]))
+			nft_render_entry(ds->family, &ds->entries[i], out);
+}
+
+bool nft_scope_serves(enum nft_scope scope, const struct entry *e)
+{
+	/* the bpf dataplane's socket programs handle TCP and UDP (sock.bpf.c) */
+	return scope == NFT_SCOPE_ALL || e->kind != ENTRY_CLUSTER_IP ||
+	       (e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP);
+}
+
+unsigned nft_scope_paths(enum nft_scope scope, const struct desired *ds)
+{
+	unsigned p = 0;
+
+	if (scope == NFT_SCOPE_ALL)
+		return NFT_PATHS_ALL;
+	for (size_t i = 0; i < ds->n_entries && p != NFT_PATHS_ALL; i++) {
+		const struct entry *e = &ds->entries[i];
+		bool sctp = e->proto != IPPROTO_TCP && e->proto != IPPROTO_UDP;
+
+		if (!nft_scope_serves(scope, e))
+			continue;
+		p |= NFT_PATH_INBOUND;
+		if (e->kind == ENTRY_CLUSTER_IP)
+			p |= NFT_PATH_CLUSTER;
+		if (sctp) /* the node's own SCTP connections: no socket program sees them */
+			p |= NFT_PATH_OUTPUT;
+	}
+	return p;
 }

@@ -633,13 +633,13 @@ static void put_affinity_record(struct nft_txn *t)
 }
 
 /*
- * chain nat_prerouting { type nat hook prerouting priority -100; jump services }
- * chain nat_output { type nat hook output priority -100; jump services }
- * chain nat_postrouting { type nat hook postrouting priority 100;
+ * chain nat_prerouting { type nat hook prerouting priority -100; jump services }  (inbound)
+ * chain nat_output { type nat hook output priority -100; jump services }          (output)
+ * chain nat_postrouting { type nat hook postrouting priority 100;                 (either)
  *     ct status dnat ip saddr . ip daddr @hairpin masquerade
  *     meta mark & 0x4000 != 0 meta mark set mark & ~0x4000 masquerade fully-random }
  */
-static void put_nat_hooks(struct nft_txn *t)
+static void put_nat_hooks(struct nft_txn *t, unsigned paths)
 {
 	static const char *const svc[] = {"services", NULL};
 	int fam = t->nl->family;
@@ -647,8 +647,13 @@ static void put_nat_hooks(struct nft_txn *t)
 	uint32_t bit = NFT_MASQ_MARK, all = 0xffffffffu;
 	struct nftnl_rule *r;
 
-	put_base_chain_jump(t, "nat_prerouting", "nat", NF_INET_PRE_ROUTING, -100, svc, false);
-	put_base_chain_jump(t, "nat_output", "nat", NF_INET_LOCAL_OUT, -100, svc, false);
+	if (paths & NFT_PATH_INBOUND)
+		put_base_chain_jump(t, "nat_prerouting", "nat", NF_INET_PRE_ROUTING, -100, svc,
+		                    false);
+	if (paths & NFT_PATH_OUTPUT)
+		put_base_chain_jump(t, "nat_output", "nat", NF_INET_LOCAL_OUT, -100, svc, false);
+	if (!(paths & (NFT_PATH_INBOUND | NFT_PATH_OUTPUT)))
+		return;
 
 	/* postrouting: hairpin (a pod reaching itself) and marked traffic */
 	put_chain_hook(t, "nat_postrouting", "nat", NF_INET_POST_ROUTING, 100);
@@ -760,14 +765,14 @@ static void put_post_dnat_checks(struct nft_txn *t)
 
 /*
  * The filter base chains, new connections only (ct state new):
- * filter_prerouting            prerouting -110  jump firewall_check
- * filter_prerouting_post_dnat  prerouting  -90  jump post_dnat
- * filter_input                 input      -110  jump nodeport_check_new
- * filter_output                output     -110  jump endpoints_check_local
- * filter_output_post_dnat      output      -90  jump post_dnat_local
+ * filter_prerouting            prerouting -110  jump firewall_check         (inbound)
+ * filter_prerouting_post_dnat  prerouting  -90  jump post_dnat              (inbound)
+ * filter_input                 input      -110  jump nodeport_check_new     (inbound)
+ * filter_output                output     -110  jump endpoints_check_local  (output)
+ * filter_output_post_dnat      output      -90  jump post_dnat_local        (output)
  * Checking before routing keeps the verdict independent of the node's routes.
  */
-static void put_filter_hooks(struct nft_txn *t)
+static void put_filter_hooks(struct nft_txn *t, unsigned paths)
 {
 	static const char *const pre[] = {"firewall_check", NULL};
 	static const char *const pre_post[] = {"post_dnat", NULL};
@@ -775,31 +780,45 @@ static void put_filter_hooks(struct nft_txn *t)
 	static const char *const out[] = {"endpoints_check_local", NULL};
 	static const char *const post[] = {"post_dnat_local", NULL};
 
-	put_base_chain_jump(t, "filter_prerouting", "filter", NF_INET_PRE_ROUTING, -110, pre, true);
-	put_base_chain_jump(t, "filter_prerouting_post_dnat", "filter", NF_INET_PRE_ROUTING, -90,
-	                    pre_post, true);
-	put_base_chain_jump(t, "filter_input", "filter", NF_INET_LOCAL_IN, -110, in, true);
+	if (paths & NFT_PATH_INBOUND) {
+		put_base_chain_jump(t, "filter_prerouting", "filter", NF_INET_PRE_ROUTING, -110,
+		                    pre, true);
+		put_base_chain_jump(t, "filter_prerouting_post_dnat", "filter", NF_INET_PRE_ROUTING,
+		                    -90, pre_post, true);
+		put_base_chain_jump(t, "filter_input", "filter", NF_INET_LOCAL_IN, -110, in, true);
+	}
+	if (!(paths & NFT_PATH_OUTPUT))
+		return;
 	put_base_chain_jump(t, "filter_output", "filter", NF_INET_LOCAL_OUT, -110, out, true);
 	/* after DNAT: what is still addressed to a ClusterIP had no such port */
 	put_base_chain_jump(t, "filter_output_post_dnat", "filter", NF_INET_LOCAL_OUT, -90, post,
 	                    true);
 }
 
+/*
+ * The paths (nft_layout.h) decide the hooks and the ClusterIP dispatch;
+ * the regular chains and sets are always there, so the read-back and the
+ * element diff never depend on them.
+ */
 void nft_ruleset_put(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 {
+	unsigned paths = c->o.paths;
+
 	put_table(t, NFT_MSG_NEWTABLE, c->comment);
 	put_sets(t, c);
 	put_mark_masq(t);
 	put_chain(t, "services");
 	put_chain(t, "nodeports");
-	put_chain(t, "cluster_ip_path");
+	if (paths & NFT_PATH_CLUSTER)
+		put_chain(t, "cluster_ip_path");
 	put_affinity_map(t);
-	put_cluster_ip_path(t, c);
+	if (paths & NFT_PATH_CLUSTER)
+		put_cluster_ip_path(t, c);
 	put_external_marks(t, c);
 	put_dispatch(t, c);
 	put_affinity_record(t);
-	put_nat_hooks(t);
+	put_nat_hooks(t, paths);
 	put_endpoint_checks(t);
 	put_post_dnat_checks(t);
-	put_filter_hooks(t);
+	put_filter_hooks(t, paths);
 }

@@ -221,6 +221,12 @@ dataplane_args()
 		printf '%s\n' --dataplane bpf --cgroup-root "${1:-$BPF_CGROUP}" --bpf-pin-path "${2:-$BPF_PIN}"
 }
 
+# pin_args: svcproxy show's and trace's option naming this run's bpf pins (none for nft).
+pin_args()
+{
+	[[ -n "$BPF_PIN" ]] && printf '%s\n' --bpf-pin-path "$BPF_PIN"
+}
+
 # ---------------------------------------------------------------- lifecycle
 
 cleanup()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ClusterIP from a pod, from another pod and from the node: 10.96.0.10:80 -> pod-a:8080.
 # The backend sees the client pod's own address (no SNAT for pod -> ClusterIP), and
-# `svcproxy show services` reads the Service back from the kernel.
+# `svcproxy show services` reads the Service back from the kernel (with --dataplane bpf from the
+# socket programs' maps, which it prints after the table).
 . "$(dirname "$0")/lib.sh"
 harness_init
 setup_cluster 3
@@ -17,7 +18,8 @@ done
 out=$(http_get node http://10.96.0.10/) || fail "node -> 10.96.0.10:80: curl exit $?"
 assert_eq "pod-a $GW" "$out" "node -> ClusterIP answer"
 
-out=$(in_ns node "$SVCPROXY" show services 2>&1) || fail "svcproxy show services: exit $?: $out"
+mapfile -t pin < <(pin_args)
+out=$(in_ns node "$SVCPROXY" show services "${pin[@]}" 2>&1) || fail "svcproxy show services: exit $?: $out"
 log "show services: $out"
 assert_contains "$out" "10.96.0.10" "svcproxy show services"
 pass "ClusterIP reachable from pods and the node"

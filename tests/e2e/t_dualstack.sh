@@ -40,7 +40,8 @@ tables=$(in_ns node nft list tables 2>&1)
 log "nft list tables: $(tr '\n' ';' <<<"$tables")"
 assert_contains "$tables" "table ip svcproxy" "nft list tables in the node"
 assert_contains "$tables" "table ip6 svcproxy" "nft list tables in the node"
-show=$(in_ns node "$SVCPROXY" show services 2>&1) || fail "svcproxy show services: exit $?: $show"
+mapfile -t pin < <(pin_args)
+show=$(in_ns node "$SVCPROXY" show services "${pin[@]}" 2>&1) || fail "svcproxy show services: exit $?: $show"
 log "show services:"$'\n'"$show"
 assert_contains "$show" "10.96.0.60" "svcproxy show services"
 assert_contains "$show" "fd00:10:96::60" "svcproxy show services"

@@ -16,6 +16,10 @@
  * goto or a verdict map element) from a base chain no earlier in the hook
  * order than the previous hop's.
  *
+ * The bpf_* cases are tables of scope NFT_SCOPE_ENTERING (beside the bpf
+ * dataplane) for the same manifests: only what enters the node from
+ * elsewhere, and no hook at all for TCP ClusterIPs alone.
+ *
  * argv[1]: the golden directory.
  */
 #include <stdarg.h>
@@ -57,6 +61,8 @@ struct path {
 
 struct golden_case {
 	const char *name;
+	const char *yaml; /* the manifests: <yaml>.yaml */
+	enum nft_scope scope;
 	int family;
 	const char *cluster_cidrs, *nodeport_cidrs;
 	bool masquerade_all;
@@ -65,6 +71,8 @@ struct golden_case {
 
 static const struct golden_case cases[] = {
     {"clusterip",
+     "clusterip",
+     NFT_SCOPE_ALL,
      AF_INET,
      "10.244.0.0/16",
      NULL,
@@ -78,6 +86,8 @@ static const struct golden_case cases[] = {
          {"10.244.3.3", "10.200.0.1", 80, L4_TCP, false, false, NULL},
      }},
     {"features",
+     "features",
+     NFT_SCOPE_ALL,
      AF_INET,
      "10.244.0.0/16",
      "192.168.0.0/16",
@@ -97,6 +107,8 @@ static const struct golden_case cases[] = {
          {"192.168.1.5", "10.96.1.40", 443, L4_TCP, true, false, "endpoints_check_local"},
      }},
     {"ipv6",
+     "ipv6",
+     NFT_SCOPE_ALL,
      AF_INET6,
      "fd00:10:244::/48",
      NULL,
@@ -105,6 +117,37 @@ static const struct golden_case cases[] = {
          {"fd00:10:244:2::5", "fd00:10:96::10", 80, L4_TCP, false, false, "nat_postrouting"},
          {"2001:db8::1", "2001:db8::53", 30086, L4_TCP, false, true, "nat_postrouting"},
          {"2001:db8::1", "::1", 30086, L4_TCP, false, true, "nodeport_check"},
+     }},
+    /* TCP ClusterIPs only: a table with no hook; nothing of nftables on any path */
+    {"bpf_clusterip",
+     "clusterip",
+     NFT_SCOPE_ENTERING,
+     AF_INET,
+     "10.244.0.0/16",
+     NULL,
+     false,
+     {
+         {"10.244.3.3", "10.96.0.10", 80, L4_TCP, false, false, NULL},
+         {"192.0.2.1", "10.96.0.10", 80, L4_TCP, false, false, NULL},
+         {"172.18.0.2", "10.96.0.10", 80, L4_TCP, true, false, NULL},
+     }},
+    /* the inbound path for external IPs, LoadBalancer IPs, NodePorts; no output hook */
+    {"bpf_features",
+     "features",
+     NFT_SCOPE_ENTERING,
+     AF_INET,
+     "10.244.0.0/16",
+     "192.168.0.0/16",
+     false,
+     {
+         {"203.0.113.9", "192.168.60.11", 80, L4_TCP, false, false, "nat_postrouting"},
+         {"192.0.2.1", "192.168.60.11", 80, L4_TCP, false, false, "firewall_check"},
+         {"192.0.2.1", "192.168.50.20", 80, L4_TCP, false, false, "nat_postrouting"},
+         {"192.0.2.1", "192.168.1.5", 30080, L4_TCP, false, true, "nat_postrouting"},
+         {"192.0.2.1", "127.0.0.1", 30053, L4_UDP, false, true, "nodeport_check"},
+         {"10.244.3.3", "10.96.1.10", 80, L4_TCP, false, false, NULL},
+         {"192.168.1.5", "10.96.1.30", 80, L4_TCP, true, false, NULL},
+         {"192.168.1.5", "192.168.1.5", 30080, L4_TCP, true, true, NULL},
      }},
 };
 
@@ -153,7 +196,7 @@ static void load(const struct golden_case *gc, struct loaded *l)
 	size_t len;
 
 	memset(l, 0, sizeof(*l));
-	snprintf(path, sizeof(path), "%s/%s.yaml", golden_dir, gc->name);
+	snprintf(path, sizeof(path), "%s/%s.yaml", golden_dir, gc->yaml);
 	yaml = read_file(path, &len);
 	assert_non_null(yaml);
 	assert_int_equal(manifest_decode_buffer(path, yaml, len, NULL, &l->m, &d, NULL), 0);
@@ -167,6 +210,7 @@ static void load(const struct golden_case *gc, struct loaded *l)
 	l->o.cluster_cidrs = l->cc;
 	l->o.nodeport_cidrs = l->nc;
 	l->o.masquerade_all = gc->masquerade_all;
+	l->o.scope = gc->scope;
 }
 
 static void unload(struct loaded *l)
@@ -548,6 +592,8 @@ static void check_order(const struct graph *g, const struct hops *h, const char 
 static void check_paths(const struct golden_case *gc, const struct loaded *l, const struct graph *g)
 {
 	struct nft_layout_opts lo = {
+	    .scope = gc->scope,
+	    .paths = nft_scope_paths(gc->scope, &l->ds),
 	    .masquerade_all = l->o.masquerade_all,
 	    .cluster_cidrs = l->o.cluster_cidrs,
 	    .n_cluster_cidrs = l->o.n_cluster_cidrs,
@@ -563,7 +609,7 @@ static void check_paths(const struct golden_case *gc, const struct loaded *l, co
 
 		snprintf(what, sizeof(what), "%s: %s -> %s:%u%s", gc->name, pa->src, pa->dst,
 		         pa->port, pa->from_node ? " (from the node)" : "");
-		nft_render(&l->ds, &t.s);
+		nft_render(gc->scope, &l->ds, &t.s);
 		assert_int_equal(
 		    nft_layout_comment(t.s.layout, sizeof(t.s.layout), gc->family, &lo), 0);
 		assert_int_equal(ipaddr_parse(pa->src, &t.src), 0);
@@ -625,12 +671,22 @@ static void test_ipv6(void **unused)
 	run_case(&cases[2]);
 }
 
+static void test_bpf_clusterip(void **unused)
+{
+	run_case(&cases[3]);
+}
+
+static void test_bpf_features(void **unused)
+{
+	run_case(&cases[4]);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_clusterip),
-	    cmocka_unit_test(test_features),
-	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_clusterip),    cmocka_unit_test(test_features),
+	    cmocka_unit_test(test_ipv6),         cmocka_unit_test(test_bpf_clusterip),
+	    cmocka_unit_test(test_bpf_features),
 	};
 
 	golden_dir = argc > 1 ? argv[1] : "tests/unit/golden";

@@ -174,7 +174,7 @@ static void test_render_ipv4(void **unused)
 	add_entry(&ds, "10.96.0.2", L4_TCP, 443, "default/api", "10.244.0.5:8443",
 	          (const char *)NULL);
 	add_entry(&ds, "10.96.0.3", L4_SCTP, 3868, "default/empty", (const char *)NULL);
-	nft_render(&ds, &ns);
+	nft_render(NFT_SCOPE_ALL, &ds, &ns);
 
 	assert_layouts_v4(&ns);
 
@@ -267,7 +267,7 @@ static void test_render_ipv6(void **unused)
 	e->n_backends = 1;
 	e->backends[0].addr = pod;
 	e->backends[0].port = 5353;
-	nft_render(&ds, &ns);
+	nft_render(NFT_SCOPE_ALL, &ds, &ns);
 
 	assert_int_equal(ns.s[SET_SERVICE_IPS].klen, 24);
 	assert_int_equal(ns.s[SET_BACKENDS].klen, 28);
@@ -307,7 +307,7 @@ static void test_render_empty(void **unused)
 	struct desired ds = {.family = AF_INET};
 	struct nft_sets ns;
 
-	nft_render(&ds, &ns);
+	nft_render(NFT_SCOPE_ALL, &ds, &ns);
 	assert_int_equal(ns.s[SET_SERVICE_IPS].n + ns.s[SET_BACKENDS].n + ns.s[SET_NO_ENDPOINTS].n +
 	                     ns.s[SET_CLUSTER_IPS].n + ns.s[SET_HAIRPIN].n,
 	                 0);
@@ -331,8 +331,8 @@ static void test_render_diff(void **unused)
 	add_entry(&b, "10.96.0.1", L4_TCP, 80, "default/web", "10.244.0.1:80", "10.244.0.2:80",
 	          "10.244.0.3:80", (const char *)NULL);
 	add_entry(&b, "10.96.0.2", L4_TCP, 80, "default/idle", (const char *)NULL);
-	nft_render(&a, &na);
-	nft_render(&b, &nb);
+	nft_render(NFT_SCOPE_ALL, &a, &na);
+	nft_render(NFT_SCOPE_ALL, &b, &nb);
 
 	assert_int_equal(diff(&na.s[SET_SERVICE_IPS], &nb.s[SET_SERVICE_IPS], &c), 2);
 	assert_int_equal(c.v[0].op, 'd');
@@ -348,7 +348,7 @@ static void test_render_diff(void **unused)
 	assert_int_equal(c.v[0].op, 'd');
 	/* the same desired state renders identically */
 	nft_sets_free(&nb);
-	nft_render(&a, &nb);
+	nft_render(NFT_SCOPE_ALL, &a, &nb);
 	assert_int_equal(diff(&na.s[SET_SERVICE_IPS], &nb.s[SET_SERVICE_IPS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_BACKENDS], &nb.s[SET_BACKENDS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_NO_ENDPOINTS], &nb.s[SET_NO_ENDPOINTS], &c), 0);
@@ -361,13 +361,67 @@ static void test_render_diff(void **unused)
 	free_built(&b);
 }
 
+/*
+ * Beside the bpf dataplane (NFT_SCOPE_ENTERING) the table holds no TCP/UDP
+ * ClusterIP and needs no hook for them; SCTP stays, with every path; an
+ * external entry needs the inbound path only. The paths survive the table
+ * comment, which is how a restart adopts the table as it is.
+ */
+static void test_scope_entering(void **unused)
+{
+	struct desired ds = {.family = AF_INET};
+	struct nft_layout_opts o = {.scope = NFT_SCOPE_ENTERING};
+	struct nft_layout_parsed lp;
+	struct nft_sets ns;
+	char comment[256];
+
+	add_entry(&ds, "10.96.0.1", L4_TCP, 80, "default/web", "10.244.0.1:80", (const char *)NULL);
+	assert_int_equal(nft_scope_paths(NFT_SCOPE_ENTERING, &ds), 0);
+	assert_int_equal(nft_scope_paths(NFT_SCOPE_ALL, &ds), NFT_PATHS_ALL);
+	nft_render(NFT_SCOPE_ENTERING, &ds, &ns);
+	assert_int_equal(ns.s[SET_SERVICE_IPS].n + ns.s[SET_CLUSTER_IPS].n, 0);
+	nft_sets_free(&ns);
+
+	add_entry(&ds, "10.96.0.2", L4_TCP, 80, "default/ext", "10.244.0.1:80", (const char *)NULL);
+	ds.entries[1].kind = ENTRY_EXTERNAL;
+	assert_int_equal(nft_scope_paths(NFT_SCOPE_ENTERING, &ds), NFT_PATH_INBOUND);
+	nft_render(NFT_SCOPE_ENTERING, &ds, &ns);
+	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 1);
+	assert_int_equal(ns.s[SET_CLUSTER_IPS].n, 0);
+	nft_sets_free(&ns);
+
+	add_entry(&ds, "10.96.0.3", L4_SCTP, 80, "default/sctp", "10.244.0.1:80",
+	          (const char *)NULL);
+	o.paths = nft_scope_paths(NFT_SCOPE_ENTERING, &ds);
+	assert_int_equal(o.paths, NFT_PATHS_ALL);
+	nft_render(NFT_SCOPE_ENTERING, &ds, &ns);
+	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 2);
+	assert_int_equal(ns.s[SET_CLUSTER_IPS].n, 1);
+	nft_sets_free(&ns);
+
+	for (unsigned p = 0; p <= NFT_PATHS_ALL; p++) {
+		o.paths = p;
+		assert_int_equal(nft_layout_comment(comment, sizeof(comment), AF_INET, &o), 0);
+		assert_int_equal(nft_layout_parse(comment, &lp), 0);
+		assert_int_equal(lp.scope, NFT_SCOPE_ENTERING);
+		assert_int_equal(lp.paths, p);
+		nft_layout_parsed_free(&lp);
+	}
+	o.scope = NFT_SCOPE_ALL;
+	assert_int_equal(nft_layout_comment(comment, sizeof(comment), AF_INET, &o), 0);
+	assert_null(strstr(comment, "scope"));
+	assert_int_equal(nft_layout_parse(comment, &lp), 0);
+	assert_int_equal(lp.paths, NFT_PATHS_ALL);
+	nft_layout_parsed_free(&lp);
+	free_built(&ds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_render_ipv4),
-	    cmocka_unit_test(test_render_ipv6),
-	    cmocka_unit_test(test_render_empty),
-	    cmocka_unit_test(test_render_diff),
+	    cmocka_unit_test(test_render_ipv4),    cmocka_unit_test(test_render_ipv6),
+	    cmocka_unit_test(test_render_empty),   cmocka_unit_test(test_render_diff),
+	    cmocka_unit_test(test_scope_entering),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
