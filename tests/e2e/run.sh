@@ -24,9 +24,12 @@ TIMEOUT=${E2E_TIMEOUT:-180}
 mkdir -p "$LOG_DIR"
 
 # The tests that run a second time with the bpf dataplane (issue 11): the same scripts, only
-# the harness differs.
+# the harness differs. ClusterIP tests, then external entry points: their clients outside the
+# node are served by the table kept beside the socket programs, those on it by the programs.
 BPF_TESTS=(t_clusterip t_spread t_named_port t_udp t_no_endpoints t_affinity t_terminating
-	t_itp_local t_dualstack t_restart_drift)
+	t_itp_local t_dualstack t_restart_drift t_hairpin
+	t_np_tcp_udp t_etp_local t_etp_cluster t_ext_ip t_ext_lb_source_ranges t_np_addresses
+	t_np_loopback t_affinity_nodeport)
 
 tests=() bpf_tests=()
 if (($# == 0)); then

@@ -5,6 +5,7 @@
 # node's address on its path (its own pod: 10.244.X.1; the other node's pod: its lan address),
 # never 192.168.50.100/.101.
 . "$(dirname "$0")/lib2node.sh"
+BPF_EXPECT_IDLE=1 # [bpf]: its clients are outside the nodes
 harness2_init
 setup_2node
 start_podserver a1 a1 8080 --tcp

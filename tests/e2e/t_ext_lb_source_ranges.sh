@@ -5,6 +5,7 @@
 # times out (not refused). The source ranges apply to the LoadBalancer address only: the same
 # Service's NodePort still answers 192.168.50.101.
 . "$(dirname "$0")/lib2node.sh"
+BPF_EXPECT_IDLE=1 # [bpf]: its clients are outside the nodes
 harness2_init
 setup_2node
 start_podserver a1 a1 8080 --tcp

@@ -3,6 +3,7 @@
 # (and another 127/8 address) gets no answer from a pod, and svcproxy has not turned on
 # route_localnet. The same NodePort answers the client on the node addresses meanwhile.
 . "$(dirname "$0")/lib2node.sh"
+BPF_EXPECT_IDLE=1 # [bpf]: 127.0.0.1:NodePort must stay untranslated
 harness2_init
 setup_2node
 start_podserver a1 a1 8080 --tcp
