@@ -360,9 +360,10 @@ static void log_sync(const struct runner *r, const char *why, const struct sync_
 {
 	char since[64] = "", v6[48] = "";
 
+	/* seen -> committed: the wait for this sync (pending_for) and the sync itself (dt) */
 	if (pending_for >= 0)
 		snprintf(since, sizeof(since), "; %.1f ms after the change was seen",
-		         pending_for * 1e3);
+		         (pending_for + dt) * 1e3);
 	if (r->have_last[1] && r->last[1].n_services)
 		snprintf(v6, sizeof(v6), " (%zu of them IPv6)", r->last[1].n_services);
 	log_info(
