@@ -27,6 +27,9 @@ import sys
 import tempfile
 import time
 
+import bpfenv  # bench/bpfenv.py: the bpf dataplane's cgroups and bpffs
+from report import Report  # bench/report.py: the table
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(BENCH_DIR)
 GEN = os.path.join(BENCH_DIR, "gen-manifests")
@@ -59,14 +62,9 @@ CHANGE_RE = re.compile(
     r"(?:change|periodic) sync: .*?(\d+) element changes.* in ([\d.]+) ms "
     r"\(dataplane ([\d.]+) ms\); ([\d.]+) ms after the change was seen")
 
-# The bpf dataplane: svcproxy in node attaches its socket programs to cgroup "node", the one in
-# ref (50k vs 100) to "ref"; "plain" has nothing attached (the direct connections to compare
-# with). Every connrate group has a leaf cgroup of its own (programs attached to a cgroup run
-# for its descendants too), so connrate moves itself at every switch of groups (--cgroup) and
-# whatever a move costs falls on every group alike (bench/README.md). Maps and links are
-# pinned under a private bpffs, which svcproxy mounts at its first start.
-CGROUP_TREE = ("plain", "plain/direct", "plain/node", "node", "node/svc", "node/direct", "ref",
-               "ref/svc")
+# The bpf dataplane (bpfenv.py): svcproxy in node attaches its socket programs to cgroup
+# "node", the one in ref (50k vs 100) to "ref"; maps and links are pinned under a private
+# bpffs, which svcproxy mounts at its first start.
 BPFFS = f"/tmp/{PFX}-bpffs"
 BPF_PIN = {NS_NODE: f"{BPFFS}/node", NS_REF: f"{BPFFS}/ref"}
 
@@ -157,76 +155,6 @@ def start_server():
     raise RuntimeError("connrate --serve did not get ready")
 
 
-def cgroup2_home():
-    """(the cgroup v2 directory this process is in, "") or (None, why not). The mount is the
-    first cgroup2 line of /proc/self/mountinfo, as svcproxy finds it (bpf_cgroup2_mount);
-    on this machine /sys/fs/cgroup/unified (hybrid mode)."""
-    mnt = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, sep, post = line.partition(" - ")
-            if sep and post.startswith("cgroup2 "):
-                mnt = pre.split()[4]
-                break
-    if not mnt:
-        return None, "no cgroup v2 mount in /proc/self/mountinfo"
-    with open("/proc/self/cgroup") as f:
-        own = next((x[3:].strip() for x in f if x.startswith("0::")), None)
-    if own is None:
-        return None, "no cgroup v2 line in /proc/self/cgroup"
-    home = os.path.normpath(mnt + "/" + own)
-    if not os.path.isdir(home):
-        return None, f"our own cgroup {home} is not visible"
-    return home, ""
-
-
-def setup_bpf(home):
-    """The cgroups the bpf runs use (children of our own cgroup, never the hierarchy's root
-    itself) and the empty directory svcproxy mounts its bpffs on."""
-    for name in CGROUP_TREE:  # parents first; cleanup_bpf removes them in reverse
-        path = os.path.join(home, f"{PFX}-{name}")
-        os.mkdir(path)
-        cgroups[name] = path
-    os.mkdir(BPFFS, 0o700)
-
-
-def is_mountpoint(path):
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == path for line in f)
-
-
-def cleanup_bpf():
-    """The bpffs (its pins hold the links that keep the programs attached; unmounting drops
-    them), then our cgroups (any process still in one is ours)."""
-    if os.path.isdir(BPFFS):
-        if is_mountpoint(BPFFS):
-            subprocess.run(["umount", BPFFS], capture_output=True)
-        try:
-            os.rmdir(BPFFS)
-        except OSError as e:
-            log(f"could not remove {BPFFS}: {e}")
-    for path in reversed(list(cgroups.values())):
-        for _ in range(50):
-            try:
-                with open(os.path.join(path, "cgroup.procs")) as f:
-                    pids = f.read().split()
-            except FileNotFoundError:
-                break
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            try:
-                os.rmdir(path)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            log(f"could not remove cgroup {path}")
-    cgroups.clear()
-
-
 def cleanup():
     for pid in reversed(started_pids):
         try:
@@ -238,7 +166,7 @@ def cleanup():
         except ChildProcessError:
             pass
     started_pids.clear()
-    cleanup_bpf()
+    bpfenv.cleanup(cgroups, BPFFS, log)
     for ns in reversed(namespaces):
         # anything still inside one of our namespaces was started by us
         r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
@@ -578,82 +506,6 @@ def iptables_flush():
         in_ns(NS_NODE, "iptables-legacy", "-t", t, "-X", check=False)
 
 
-# ------------------------------------------------------------------ report
-
-DP_RANK = {"nft": 0, "bpf": 1, "iptables": 2}
-
-
-class Report:
-    """Rows grouped by figure: a figure's rows (one per dataplane) print together, nft first,
-    figures in the order they were first added (or `order`)."""
-
-    def __init__(self):
-        self.rows = []
-        self.fig_order = {}
-
-    def add(self, figure, dp, measured, unit, op, target, notes="", order=None):
-        """op: '<=' or '>=' or '' (informational)."""
-        if measured is None:
-            ratio, ok = None, "ERROR" if op else "-"
-        elif op:
-            ratio = measured / target if target else None
-            ok = "yes" if (measured <= target if op == "<=" else measured >= target) else "NO"
-        else:
-            ratio, ok = None, "-"
-        if figure not in self.fig_order or order is not None:
-            self.fig_order[figure] = len(self.fig_order) + 1 if order is None else order
-        self.rows.append({"figure": figure, "dp": dp, "measured": measured, "unit": unit,
-                          "op": op, "target": target, "ratio": ratio, "ok": ok,
-                          "notes": notes})
-
-    @staticmethod
-    def fmt(v, unit=""):
-        if v is None:
-            return "n/a"
-        if isinstance(v, float) and abs(v) < 10 and unit not in ("", "ms"):
-            s = f"{v:.3f}" if unit == "x" else f"{v:.2f}"
-        elif isinstance(v, float) and abs(v) < 100:
-            s = f"{v:.1f}"
-        else:
-            s = f"{v:.0f}" if isinstance(v, float) else str(v)
-        return f"{s} {unit}".strip() if unit and unit != "x" else s
-
-    def sorted(self):
-        return sorted(self.rows, key=lambda r: (self.fig_order[r["figure"]],
-                                                DP_RANK.get(r["dp"], -1)))
-
-    def print(self, title, file=sys.stdout):
-        hdr = ["figure", "dataplane", "measured", "target", "ratio", "ok?", "notes"]
-        body, prev = [], None
-        for r in self.sorted():
-            tgt = f"{r['op']} {self.fmt(r['target'], r['unit'])}" if r["op"] else "-"
-            body.append(["" if r["figure"] == prev else r["figure"], r["dp"],
-                         self.fmt(r["measured"], r["unit"]), tgt,
-                         f"{r['ratio']:.3f}" if r["ratio"] is not None else "-", r["ok"],
-                         r["notes"]])
-            prev = r["figure"]
-        n = len(hdr) - 1
-        w = [max(len(hdr[i]), *(len(b[i]) for b in body)) for i in range(n)]
-        print(f"\n{title}", file=file)
-        print(" | ".join(h.ljust(w[i]) if i < n else h for i, h in enumerate(hdr)), file=file)
-        print("-|-".join("-" * w[i] for i in range(n)) + "-|-" + "-" * 5, file=file)
-        for b in body:
-            print(" | ".join(c.ljust(w[i]) if i < n else c for i, c in enumerate(b)),
-                  file=file)
-        file.flush()
-
-    def write_csv(self, path):
-        with open(path, "w", newline="") as f:
-            wr = csv.writer(f)
-            wr.writerow(["figure", "dataplane", "measured", "unit", "target_op", "target",
-                         "ratio", "ok", "notes"])
-            for r in self.sorted():
-                wr.writerow([r["figure"], r["dp"], "" if r["measured"] is None else
-                             round(r["measured"], 3), r["unit"], r["op"], r["target"],
-                             "" if r["ratio"] is None else round(r["ratio"], 4), r["ok"],
-                             r["notes"]])
-
-
 # ------------------------------------------------------------------ phases
 
 # Targets per dataplane: nft's are issue 3's, bpf's issue 11's (bench/README.md).
@@ -683,7 +535,7 @@ class Ctx:
 
 
 def cg_of(dp, name):
-    """The cgroup of a connrate group: none with nft; with bpf a leaf of CGROUP_TREE, under
+    """The cgroup of a connrate group: none with nft; with bpf a leaf of bpfenv.CGROUP_TREE, under
     "plain" (nothing attached), "node" or "ref" (svcproxy's programs attached there)."""
     return cgroups[name] if dp == "bpf" else None
 
@@ -908,7 +760,7 @@ def main():
     rep = Report()
     cg_home = None
     if "bpf" in dps:
-        cg_home, why = cgroup2_home()
+        cg_home, why = bpfenv.cgroup2_home()
         if not cg_home:
             rep.add(f"ERROR: bpf dataplane not measured: {why}", "bpf", None, "", "<=", None,
                     order=1e9)
@@ -931,7 +783,7 @@ def main():
     load0 = open("/proc/loadavg").read().split()[0]
     try:
         if "bpf" in dps:
-            setup_bpf(cg_home)
+            cgroups.update(bpfenv.setup(cg_home, PFX, BPFFS))
         run_all(rep, c, dps, have_ipt)
     except KeyboardInterrupt:
         log("interrupted")
