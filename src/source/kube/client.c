@@ -38,6 +38,7 @@ struct kube_client {
 	const atomic_bool *stop;
 	char *err_body;
 	size_t err_len;
+	long http_version; /* CURL_HTTP_VERSION_* of the last answer, to log changes */
 };
 
 int kube_client_global_init(void)
@@ -193,6 +194,26 @@ static int status_message(void *arg, const char *key, size_t klen, const char *v
 	return 1;
 }
 
+/*
+ * Say which HTTP version the server answers with, when it changes: HTTP/2
+ * when it offers h2 by ALPN (a kube-apiserver does), else HTTP/1.1. An
+ * operator (and t_api_http2) can see that no silent fallback happened.
+ */
+static void note_http_version(struct kube_client *kc)
+{
+	long v = 0;
+
+	curl_easy_getinfo(kc->curl, CURLINFO_HTTP_VERSION, &v);
+	if (!v || v == kc->http_version)
+		return;
+	kc->http_version = v;
+	log_info("api", "%s answers over %s", kc->cfg->server,
+	         v == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
+	         : v == CURL_HTTP_VERSION_1_1 ? "HTTP/1.1"
+	         : v == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
+	                                      : "another HTTP version");
+}
+
 /* res->msg from a non-200 answer: its Status message, or its first line. */
 static void error_message(struct kube_client *kc, struct kube_result *res)
 {
@@ -238,6 +259,8 @@ int kube_get(struct kube_client *kc, const char *path,
 	curl_easy_setopt(kc->curl, CURLOPT_TIMEOUT, timeout);
 	cc = curl_easy_perform(kc->curl);
 	curl_easy_getinfo(kc->curl, CURLINFO_RESPONSE_CODE, &res->status);
+	if (res->status)
+		note_http_version(kc);
 	if (cc == CURLE_WRITE_ERROR && kc->body_ret) {
 		ret = kc->body_ret;
 	} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
