@@ -21,7 +21,7 @@ PACKAGES=(
 	# benchmark (bench/): iptables-legacy-restore for the kube-proxy iptables layout
 	iptables
 	# test Kubernetes API server (tests/apiserver/) and the real clients that check it
-	python3 python3-yaml openssl python3-kubernetes
+	python3 python3-yaml openssl python3-kubernetes python3-h2
 )
 
 missing=()
