@@ -180,6 +180,7 @@ static void test_kobj(void **state)
 	    "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"b\","
 	    "\"namespace\":\"ns\",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},"
 	    "\"spec\":{\"clusterIP\":\"10.96.0.11\",\"ports\":[{\"port\":70000}]}}";
+	struct kparser *kp = kparser_new();
 	struct diag d = {0};
 	struct service *s;
 	struct kmeta m;
@@ -189,7 +190,7 @@ static void test_kobj(void **state)
 	assert_string_equal(m.ns, "default");
 	assert_string_equal(m.rv, "42");
 	assert_false(m.has_kind);
-	s = kobj_decode(KK_SERVICE, item, strlen(item), &m, NULL, &d);
+	s = kobj_decode(kp, KK_SERVICE, item, strlen(item), &m, NULL, &d);
 	assert_non_null(s);
 	assert_int_equal(d.n, 0);
 	assert_string_equal(s->origin, "api");
@@ -200,7 +201,7 @@ static void test_kobj(void **state)
 	assert_int_equal(kobj_meta(bad, strlen(bad), &m), 0);
 	assert_true(m.has_kind);
 	assert_true(m.deleting);
-	assert_null(kobj_decode(KK_SERVICE, bad, strlen(bad), &m, NULL, &d));
+	assert_null(kobj_decode(kp, KK_SERVICE, bad, strlen(bad), &m, NULL, &d));
 	assert_true(d.n >= 1);
 	assert_non_null(strstr(d.msgs[0], "api: Service ns/b: spec.ports[0].port"));
 	diag_clear(&d);
@@ -222,9 +223,20 @@ static void test_kobj(void **state)
 		assert_true(kobj_node_eligible(n2, strlen(n2), &m));
 	}
 
-	assert_null(kobj_decode(KK_SERVICE, "{\"a\":\"\xff\"}", 9, &m, NULL, &d));
+	assert_null(kobj_decode(kp, KK_SERVICE, "{\"a\":\"\xff\"}", 9, &m, NULL, &d));
 	assert_non_null(strstr(d.msgs[0], "UTF-8"));
 	diag_clear(&d);
+
+	/* a text libfyaml refuses leaves the parser fit for the next object */
+	assert_int_equal(kobj_meta(item, strlen(item), &m), 0);
+	assert_null(kobj_decode(kp, KK_SERVICE, "{\"a\": [1,}", 10, &m, NULL, &d));
+	assert_non_null(strstr(d.msgs[0], "api: Service default/web: not a JSON object"));
+	diag_clear(&d);
+	s = kobj_decode(kp, KK_SERVICE, item, strlen(item), &m, NULL, &d);
+	assert_non_null(s);
+	assert_int_equal(d.n, 0);
+	kobj_free(KK_SERVICE, s);
+	kparser_free(kp);
 }
 
 /* --- kubeconfig ------------------------------------------------------------------- */

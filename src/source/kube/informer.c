@@ -213,7 +213,7 @@ static int list_take(struct list_ctx *lc, const char *text, size_t len)
 		kstore_put(fresh, key, old->rv, old->obj);
 		return 0;
 	}
-	obj = kobj_decode(inf->kind, text, len, &m, inf->sh->opts, msgs);
+	obj = kobj_decode(inf->kp, inf->kind, text, len, &m, inf->sh->opts, msgs);
 	if (obj)
 		kstore_put(fresh, key, m.rv, obj);
 	else if (old)
@@ -234,7 +234,7 @@ static void watch_upsert(struct informer *inf, const struct kmeta *m, const char
 	e = kstore_find(&inf->store, key);
 	if (e && m->rv[0] && !strcmp(e->rv, m->rv))
 		return;
-	obj = kobj_decode(inf->kind, text, len, m, sh->opts, &msgs);
+	obj = kobj_decode(inf->kp, inf->kind, text, len, m, sh->opts, &msgs);
 	pthread_mutex_lock(&sh->lock);
 	if (obj) {
 		grave(sh, inf->kind, kstore_put(&inf->store, key, m->rv, obj));
@@ -674,6 +674,7 @@ int informer_start(struct informer *inf)
 	int err;
 
 	inf->kc = kube_client_new(inf->sh->cfg);
+	inf->kp = kparser_new();
 	/* signals are for the daemon's signalfd, never for these threads */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -696,6 +697,8 @@ void informer_free(struct informer *inf)
 	kstore_clear(&inf->store);
 	kube_client_free(inf->kc);
 	inf->kc = NULL;
+	kparser_free(inf->kp);
+	inf->kp = NULL;
 	free(inf->query);
 	inf->query = NULL;
 }

@@ -83,6 +83,7 @@ struct informer {
 	pthread_t tid;
 	bool started;
 	struct kube_client *kc;
+	struct kparser *kp; /* the thread's, for every object it decodes */
 };
 
 /* selector: "labelSelector=...", already encoded, or "" */

@@ -81,14 +81,45 @@ static void add_kind(struct fy_document *doc, struct fy_node *root, enum kkind k
 		die_oom();
 }
 
-void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta *m,
-                  const struct decode_opts *opts, struct diag *d)
+struct kparser {
+	struct fy_parse_cfg cfg;
+};
+
+struct kparser *kparser_new(void)
 {
+	struct kparser *kp = xcalloc(1, sizeof(*kp));
+	struct fy_diag_cfg dcfg;
+
+	/*
+	 * A sink that writes nowhere and keeps nothing (libfyaml's messages
+	 * are not shown: a bad object gets decode.c's or our own), and never
+	 * looks at a terminal: no fp.
+	 */
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = NULL;
+	dcfg.colorize = false;
+	kp->cfg.diag = fy_diag_create(&dcfg);
+	if (!kp->cfg.diag)
+		die_oom();
+	fy_diag_set_collect_errors(kp->cfg.diag, false);
 	/* as decode.c parses: its own walk finds duplicate keys, in linear time */
-	const struct fy_parse_cfg cfg = {
-	    .flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
-	             FYPCF_JSON_FORCE,
-	};
+	kp->cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
+	                FYPCF_JSON_FORCE;
+	return kp;
+}
+
+void kparser_free(struct kparser *kp)
+{
+	if (!kp)
+		return;
+	fy_diag_destroy(kp->cfg.diag);
+	free(kp);
+}
+
+void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len,
+                  const struct kmeta *m, const struct decode_opts *opts, struct diag *d)
+{
 	struct fy_document *doc;
 	struct fy_node *root;
 	struct model out = {0};
@@ -101,7 +132,7 @@ void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta
 		diag_add(d, "api: %s: not valid UTF-8 JSON: ignored", ref);
 		return NULL;
 	}
-	doc = fy_document_build_from_string(&cfg, text, len);
+	doc = fy_document_build_from_string(&kp->cfg, text, len);
 	root = doc ? fy_document_root(doc) : NULL;
 	if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
 		diag_add(d, "api: %s: not a JSON object: ignored", ref);

@@ -46,13 +46,24 @@ int kobj_meta(const char *text, size_t len, struct kmeta *m);
 struct decode_opts;
 
 /*
+ * libfyaml's parse settings and message sink, made once for many objects:
+ * left to libfyaml, every document gets a sink of its own that probes
+ * whether stderr is a terminal, a tenth of an initial list's time. For one
+ * thread at a time (libfyaml's reference counts are not atomic).
+ */
+struct kparser;
+
+struct kparser *kparser_new(void);
+void kparser_free(struct kparser *kp); /* accepts NULL */
+
+/*
  * Decode an object of kind k (m from kobj_meta) with decode.c's options
- * (may be NULL). Returns the new model
+ * (may be NULL), parsed by kp. Returns the new model
  * object (struct service *, struct endpoint_slice *, struct node *), or
  * NULL when it is invalid: the problems are in d.
  */
-void *kobj_decode(enum kkind k, const char *text, size_t len, const struct kmeta *m,
-                  const struct decode_opts *opts, struct diag *d);
+void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len,
+                  const struct kmeta *m, const struct decode_opts *opts, struct diag *d);
 
 void kobj_free(enum kkind k, void *obj); /* accepts NULL */
 
