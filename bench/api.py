@@ -2,13 +2,16 @@
 """The API source's benchmark rows (issue 8), against the test API server (tests/apiserver).
 
     sudo bench/api.py [--services 10000] [--endpoints 10] [--seconds 60] [--quick]
+                      [--initial-only [--runs N]]
 
 In a network namespace it creates (spba<pid>, deleted on exit), it starts the test API server
 on 127.0.0.1:6443, stores N Services and N EndpointSlices (E ready endpoints each, the address
 scheme of bench/gen-manifests), and runs `svcproxy run --kubeconfig -v` three ways:
 
   initial list   svcproxy started -> its initial sync committed (every page listed, decoded,
-                 compiled and in the kernel); peak RSS (VmHWM) after it
+                 compiled and in the kernel); peak RSS (VmHWM) after it; the CPU time
+                 svcproxy and the test server spent until then (on a busy machine a
+                 steadier figure than the elapsed time)
   one update     one EndpointSlice changed through the API, 20 times: the watch event's
                  arrival (svcproxy's debug line) -> the sync line of its commit
   sustained      U updates/s for S seconds with --min-sync-period 1s: per event, arrival ->
@@ -128,6 +131,13 @@ def stop(p):
     PROCS.remove(p)
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of process pid (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vmhwm_kb(p):
     # the svcproxy process is the child of `ip netns exec` (which execs it: same pid)
     with open(f"/proc/{p.pid}/status") as f:
@@ -152,6 +162,54 @@ def pct(v, q):
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
+def updates(args, conn, kc, splog, rows, p):
+    """The one-update and sustained rows; p: the svcproxy of the initial list, stopped."""
+    n, e = args.services, args.endpoints
+    # ---- one update, 20 times
+    lat = []
+    for k in range(20):
+        start = len(lines(splog))
+        ctl(conn, "/apply", {"objects": [slice_(0, e, shift=(k + 1) % 2)]})
+        wait_line(splog, r"sync: change sync:", after=start, timeout=30)
+        ev, sy = events_and_syncs(splog, start)
+        if ev and sy:
+            lat.append((sy[0] - ev[0]) * 1e3)
+        time.sleep(0.1)
+    rows.append(("one EndpointSlice update: event -> committed (median)",
+                 pct(lat, 0.5), "ms", 10.0))
+    rows.append(("  the same, max of 20", max(lat), "ms", None))
+    stop(p)
+
+    # ---- sustained rate with --min-sync-period 1s
+    start = len(lines(splog))
+    p, _ = start_svcproxy(args, kc, splog, "1s")
+    wait_line(splog, r"sync: initial sync:", after=start)
+    start = len(lines(splog))
+    total = int(args.rate * args.seconds)
+    t = time.time()
+    for k in range(total):
+        ctl(conn, "/apply", {"objects": [slice_(k % n, e, shift=(k // n + 1) % 2)]})
+        delay = t + (k + 1) / args.rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+    achieved = total / (time.time() - t)
+    time.sleep(2.5)
+    ev, sy = events_and_syncs(splog, start)
+    lat = []
+    for x in ev:
+        later = [s for s in sy if s >= x]
+        if later:
+            lat.append((later[0] - x) * 1e3)
+    gaps = [b - a for a, b in zip(sy, sy[1:])]
+    rows.append((f"sustained {achieved:.0f} updates/s for {args.seconds:.0f} s: "
+                 "event -> kernel p99", pct(lat, 0.99) / 1e3, "s", 1.1))
+    rows.append(("  p50", pct(lat, 0.5) / 1e3, "s", None))
+    rows.append((f"  events seen / sent, syncs", f"{len(ev)}/{total}, {len(sy)}", "", None))
+    rows.append(("  shortest gap between two syncs (>= min-sync-period)",
+                 min(gaps) if gaps else 0, "s", None))
+    stop(p)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +218,10 @@ def main():
     ap.add_argument("--rate", type=int, default=100, help="updates per second (sustained)")
     ap.add_argument("--seconds", type=float, default=60, help="sustained run length")
     ap.add_argument("--quick", action="store_true", help="1000 Services, 10 s sustained")
+    ap.add_argument("--initial-only", action="store_true",
+                    help="the initial list rows only (no update rows)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="initial lists measured (median shown), with --initial-only")
     ap.add_argument("--svcproxy", default=os.path.join(ROOT, "build", "svcproxy"))
     args = ap.parse_args()
     if args.quick:
@@ -188,60 +250,35 @@ def main():
         log(f"{n} Services + {n} EndpointSlices stored in {time.time() - t:.1f} s")
         kc = os.path.join(work, "kubeconfig")
         splog = os.path.join(work, "svcproxy.log")
+        open(splog, "w").close()
 
         # ---- initial list
-        p, t0 = start_svcproxy(args, kc, splog, "0")
-        ln = wait_line(splog, r"sync: initial sync:")
-        rows.append((f"initial list {n}+{n} -> synced", ts(ln) - t0, "s", 2.0))
-        rows.append(("  peak RSS after it", vmhwm_kb(p) / 1024, "MB", 60.0))
-        for x in lines(splog):
-            if "api: listed" in x:
-                log(x[25:])
-        log(ln[25:])
-
-        # ---- one update, 20 times
-        lat = []
-        for k in range(20):
+        runs = []
+        for _ in range(args.runs if args.initial_only else 1):
             start = len(lines(splog))
-            ctl(conn, "/apply", {"objects": [slice_(0, e, shift=(k + 1) % 2)]})
-            wait_line(splog, r"sync: change sync:", after=start, timeout=30)
-            ev, sy = events_and_syncs(splog, start)
-            if ev and sy:
-                lat.append((sy[0] - ev[0]) * 1e3)
-            time.sleep(0.1)
-        rows.append(("one EndpointSlice update: event -> committed (median)",
-                     pct(lat, 0.5), "ms", 10.0))
-        rows.append(("  the same, max of 20", max(lat), "ms", None))
-        stop(p)
+            api_cpu = cpu_s(api.pid)
+            p, t0 = start_svcproxy(args, kc, splog, "0")
+            ln = wait_line(splog, r"sync: initial sync:", after=start)
+            runs.append((ts(ln) - t0, vmhwm_kb(p) / 1024, cpu_s(p.pid), cpu_s(api.pid) - api_cpu))
+            for x in lines(splog)[start:]:
+                if "api: listed" in x:
+                    log(x[25:])
+            log(ln[25:])
+            if args.initial_only:  # the next run starts from an empty kernel table again
+                stop(p)
+                subprocess.run(["ip", "netns", "exec", NS, args.svcproxy, "cleanup"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if len(runs) > 1:
+            log("runs (s, MB, svcproxy CPU s, server CPU s): " +
+                ", ".join(f"{a:.3f}/{b:.1f}/{c:.2f}/{d:.2f}" for a, b, c, d in runs))
+        med = sorted(runs)[len(runs) // 2]
+        rows.append((f"initial list {n}+{n} -> synced", med[0], "s", 2.0))
+        rows.append(("  peak RSS after it", med[1], "MB", 60.0))
+        rows.append(("  CPU until then: svcproxy", med[2], "s", None))
+        rows.append(("  CPU until then: test API server", med[3], "s", None))
 
-        # ---- sustained rate with --min-sync-period 1s
-        start = len(lines(splog))
-        p, _ = start_svcproxy(args, kc, splog, "1s")
-        wait_line(splog, r"sync: initial sync:", after=start)
-        start = len(lines(splog))
-        total = int(args.rate * args.seconds)
-        t = time.time()
-        for k in range(total):
-            ctl(conn, "/apply", {"objects": [slice_(k % n, e, shift=(k // n + 1) % 2)]})
-            delay = t + (k + 1) / args.rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-        achieved = total / (time.time() - t)
-        time.sleep(2.5)
-        ev, sy = events_and_syncs(splog, start)
-        lat = []
-        for x in ev:
-            later = [s for s in sy if s >= x]
-            if later:
-                lat.append((later[0] - x) * 1e3)
-        gaps = [b - a for a, b in zip(sy, sy[1:])]
-        rows.append((f"sustained {achieved:.0f} updates/s for {args.seconds:.0f} s: "
-                     "event -> kernel p99", pct(lat, 0.99) / 1e3, "s", 1.1))
-        rows.append(("  p50", pct(lat, 0.5) / 1e3, "s", None))
-        rows.append((f"  events seen / sent, syncs", f"{len(ev)}/{total}, {len(sy)}", "", None))
-        rows.append(("  shortest gap between two syncs (>= min-sync-period)",
-                     min(gaps) if gaps else 0, "s", None))
-        stop(p)
+        if not args.initial_only:
+            updates(args, conn, kc, splog, rows, p)
     finally:
         for p in PROCS:
             p.send_signal(signal.SIGTERM)
