@@ -6,7 +6,8 @@
 # create/update/delete are followed within 1 s; watches ended cleanly (END_STREAM), by a
 # reset (RST_STREAM) or by GOAWAY are resumed from their resourceVersion without a list;
 # 500s, a backend outage (503s from the front) and the front itself down leave the ruleset
-# untouched, and changes after them apply. kubectl -w through the front sees the same events.
+# untouched, and changes after them apply. kubectl -w through the front sees the same events,
+# and a 12 MB Service arrives whole as one watch event (DATA frames within flow control windows).
 E2E_SOURCE=api
 . "$(dirname "$0")/lib.sh"
 harness_init
@@ -112,23 +113,42 @@ wait_for 40 in_kernel 10.96.0.3 || fail "a change after the outage was not appli
 log "ok: change after the outage applied after ${WAITED_MS} ms"
 wait_for 5 http_ok pod-b http://10.96.0.3/ || fail "the Service created after the outage does not answer"
 
-# ---- the real kubectl through the front: the front is faithful
+# ---- the real kubectl through the front (the front is faithful), and a 12 MB Service as
+# one watch event: many DATA frames, through kubectl's 4 MiB stream window (flow control;
+# kubectl refuses watch events over 16 MiB)
+kube=""
 if [[ -x /usr/bin/kubectl ]]; then
+	kube=1
 	mark=$(($(wc -l <"$H2FRONT_LOG") + 1))
-	ip netns exec "$NODE" timeout 20 /usr/bin/kubectl --kubeconfig "$KUBECONFIG_H2" get services \
+	ip netns exec "$NODE" timeout 30 /usr/bin/kubectl --kubeconfig "$KUBECONFIG_H2" get services \
 		-w -o json --output-watch-events >"$WORK/kubectl.out" 2>&1 &
 	kpid=$!
 	BG_PIDS+=("$kpid")
 	kwatch() { tail -n +"$mark" "$H2FRONT_LOG" | grep -qE 'h2 GET /api/v1/namespaces/default/services\?.*watch=true.* -> 200'; }
 	wait_for 15 kwatch || fail "kubectl's watch did not arrive over h2: $(cat "$WORK/kubectl.out")"
-	simple_service kube 10.96.0.5 80 8080 TCP 10.244.1.11 | write_manifest kube.yaml
-	kseen() { jq -e -s 'any(.[]; .type == "ADDED" and .object.metadata.name == "kube")' \
-		"$WORK/kubectl.out" >/dev/null 2>&1; }
-	wait_for 5 kseen || fail "kubectl -w via the front did not see the new Service: $(cat "$WORK/kubectl.out")"
-	wait_for 5 in_kernel 10.96.0.5 || fail "Service kube not programmed"
-	kill -TERM "$kpid" 2>/dev/null
-	log "ok: kubectl get -w over h2 saw the ADDED event svcproxy applied"
 else
 	log "kubectl part skipped: /usr/bin/kubectl not installed"
 fi
+simple_service kube 10.96.0.5 80 8080 TCP 10.244.1.11 | write_manifest kube.yaml
+apictl big-object --mb 12 --name big --cluster-ip 10.96.0.9 >/dev/null || fail "big-object"
+wait_for 5 in_kernel 10.96.0.5 || fail "Service kube not programmed"
+wait_for 20 in_kernel 10.96.0.9 || fail "the 12 MB Service not programmed: $(tail -n 5 "$SP_LOG")"
+log "ok: the 12 MB Service applied from the h2 watch"
+if [[ -n "$kube" ]]; then
+	kseen() # NAME MINLEN: kubectl saw NAME ADDED with a padding annotation of MINLEN or more
+	{
+		jq -e -s --arg n "$1" --argjson l "$2" 'any(.[]; .type == "ADDED" and
+			.object.metadata.name == $n and
+			((.object.metadata.annotations["test.svcproxy/padding"] // "") | length) >= $l)' \
+			"$WORK/kubectl.out" >/dev/null 2>&1
+	}
+	wait_for 5 kseen kube 0 || fail "kubectl -w via the front did not see Service kube: $(head -c 500 "$WORK/kubectl.out")"
+	wait_for 20 kseen big 12000000 || fail "kubectl -w via the front: no whole 12 MB Service"
+	kill -TERM "$kpid" 2>/dev/null
+	log "ok: kubectl get -w over h2 saw both ADDED events svcproxy applied, the 12 MB one whole"
+fi
+simple_service after 10.96.0.8 80 8080 TCP 10.244.1.11 | write_manifest after.yaml
+wait_for 5 in_kernel 10.96.0.8 || fail "a change after the 12 MB event not applied within 5 s"
+wait_for 5 not_in_kernel 10.96.0.9 || fail "the 12 MB Service, deleted, still programmed"
+log "ok: the watch goes on after the 12 MB event (create, delete)"
 pass "HTTP/2: lists, concurrent watches, END_STREAM/RST_STREAM/GOAWAY, 500s and outages"
