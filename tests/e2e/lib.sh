@@ -730,6 +730,9 @@ remove_manifest()
 # A test that cannot work that way says so on a line of its own:
 #   # e2e-api: n/a - <why>
 # and run.sh lists it as not applicable in API mode instead of running it.
+# E2E_API_H2=1 (with E2E_SOURCES=api): svcproxy reaches the server through the HTTP/2 front
+# (tests/apiserver/h2front.py) on port 6444 of the same address, as it would speak to a real
+# kube-apiserver; apictl still talks to the server itself.
 
 E2E_SOURCE=${E2E_SOURCE:-manifests}
 . "$E2E_DIR/lib_apiserver.sh"
@@ -753,7 +756,14 @@ source_args()
 		SOURCE_ARGS=(--manifests "$MANIFESTS")
 		return
 	fi
-	[[ -n "$APISERVER_PID" ]] || start_apiserver "$1" "$2"
+	if [[ -z "$APISERVER_PID" ]]; then
+		start_apiserver "$1" "$2"
+		# E2E_API_H2=1: svcproxy talks to it through the HTTP/2 front, on port 6444
+		if [[ "${E2E_API_H2:-}" == 1 ]]; then
+			start_h2front "$1" "${2%:*}:6444"
+			KUBECONFIG_TOKEN=$KUBECONFIG_H2
+		fi
+	fi
 	api_sync
 	# with an API source NodePorts default to the node's primary IP (kube-proxy's nftables
 	# default); the tests were written for the manifests' default, every address
