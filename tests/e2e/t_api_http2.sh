@@ -101,7 +101,7 @@ apictl outage 6 >/dev/null
 wait_for 10 grep -q "HTTP 503" "$SP_LOG" || fail "svcproxy did not see the front's 503s"
 kill -TERM "$H2FRONT_PID"
 wait "$H2FRONT_PID" 2>/dev/null
-for i in 1 2 3 4 5 6; do
+for _ in 1 2 3 4 5 6; do
 	http_ok pod-b http://10.96.0.1/ || fail "base Service stopped answering with the front down"
 	sleep 0.5
 done
