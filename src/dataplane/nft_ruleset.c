@@ -559,7 +559,7 @@ static void put_cluster_ip_path(struct nft_txn *t, const struct nft_ruleset_cfg 
  * wrote them passed NFT_JUMP, a negative verdict, which meant "vmap").
  * The node's own connections leave with a local source address anyway.
  */
-static void put_external_marks(struct nft_txn *t, const struct nft_ruleset_cfg *c)
+static void put_external_marks(struct nft_txn *t, const struct nft_ruleset_cfg *c, bool tracked)
 {
 	put_set_rule(t, "services", FROM_ANY, KEY_APT, SET_EXTERNAL_MASQ, THEN_JUMP, "mark_masq");
 	put_set_rule(t, "services", FROM_NODE, KEY_APT, SET_SERVICE_IPS_CLUSTER, THEN_VMAP, NULL);
@@ -570,7 +570,8 @@ static void put_external_marks(struct nft_txn *t, const struct nft_ruleset_cfg *
 	put_set_rule(t, "nodeport_marks", FROM_NODE, KEY_PT, SET_NODEPORTS_CLUSTER, THEN_VMAP,
 	             NULL);
 	/* sessionAffinity: a client seen recently goes where it went before */
-	put_affinity_dnat(t, "services");
+	if (tracked)
+		put_affinity_dnat(t, "services");
 }
 
 /*
@@ -797,12 +798,16 @@ static void put_filter_hooks(struct nft_txn *t, unsigned paths)
 
 /*
  * The paths (nft_layout.h) decide the hooks and the ClusterIP dispatch;
- * the regular chains and sets are always there, so the read-back and the
- * element diff never depend on them.
+ * the sets are always there, so the read-back and the element diff never
+ * depend on them. With no path at all (beside bpf, TCP/UDP ClusterIPs
+ * only) no rule holds a ct or nat expression either: making one switches
+ * connection tracking on for the whole namespace (nf_ct_netns_get()), and
+ * every packet the node forwards would pay for it with no rule to use it.
  */
 void nft_ruleset_put(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 {
 	unsigned paths = c->o.paths;
+	bool tracked = paths != 0;
 
 	put_table(t, NFT_MSG_NEWTABLE, c->comment);
 	put_sets(t, c);
@@ -814,11 +819,13 @@ void nft_ruleset_put(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 	put_affinity_map(t);
 	if (paths & NFT_PATH_CLUSTER)
 		put_cluster_ip_path(t, c);
-	put_external_marks(t, c);
+	put_external_marks(t, c, tracked);
 	put_dispatch(t, c);
-	put_affinity_record(t);
+	if (tracked)
+		put_affinity_record(t);
 	put_nat_hooks(t, paths);
 	put_endpoint_checks(t);
-	put_post_dnat_checks(t);
+	if (tracked)
+		put_post_dnat_checks(t);
 	put_filter_hooks(t, paths);
 }

@@ -2,7 +2,7 @@
 # --dataplane bpf: nftables keeps only what enters the node from elsewhere (issue 11).
 #  - TCP ClusterIP Services only: the node's `nft list ruleset` has table svcproxy but not one
 #    base chain (no nat hook, no filter hook): every connect made on the node is the socket
-#    programs';
+#    programs'; and no ct or nat expression, so connection tracking stays off in the node;
 #  - a NodePort and an externalIP Service added: the inbound hooks appear (nat prerouting and
 #    postrouting, filter prerouting and input), no output hook, no ClusterIP in any set; the
 #    external client (outside the test's cgroup) reaches both through nftables;
@@ -39,6 +39,11 @@ assert_not_contains "$rs" " hook " "base chains with ClusterIP Services only"
 assert_not_contains "$rs" "10.96.0.80" "the ClusterIP in nftables"
 assert_contains "$(ruleset | grep -m1 'comment "svcproxy layout')" "scope entering; paths none" \
 	"the table comment"
+# nor a ct or nat expression in any chain: one would switch connection tracking on for the
+# whole namespace (nf_ct_netns_get), and every packet the node forwards would pay for it
+http_ok pod-b http://10.96.0.80/ || fail "pod-b -> 10.96.0.80"
+http_ok pod-b http://10.244.1.11:8080/ || fail "pod-b -> pod-a direct"
+assert_eq 0 "$(in_ns node conntrack -C 2>&1)" "conntrack entries in node (connection tracking off)"
 
 # ---- a NodePort and an externalIP: the inbound path alone
 {
