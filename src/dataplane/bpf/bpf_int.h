@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/bytemap.h"
+#include "compile/compile.h"
 #include "dataplane/bpf/bpf_dp.h"
 #include "dataplane/bpf/sock.h"
 
@@ -36,6 +37,14 @@ struct bpf_dp {
 	size_t n_free, cap_free;
 	uint32_t epoch;
 	bool need_adopt; /* our picture of the maps may be wrong: re-read before the next diff */
+	/*
+	 * The desired states the maps were last synced to, one per family, held
+	 * (desired_copy) so that their entry objects stay alive: the next sync
+	 * compares entries by label pointer and touches only those that differ.
+	 * n_last 0: none (after an adopt or a failed sync), the next sync is full.
+	 */
+	struct desired *last;
+	size_t n_last;
 };
 
 /* The names of the pinned maps, in bpffs under pin_path. */

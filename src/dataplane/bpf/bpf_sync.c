@@ -9,6 +9,13 @@
  * to the last slot's; other arrivals are appended. One endpoint change is
  * then one or two slot writes plus the Service entry's count.
  *
+ * A sync costs what changed: the desired states of the last sync are kept
+ * (bpf_dp.last), and compile() keeps an unchanged Service's entries as the
+ * very same objects, so a lockstep walk of the old and new sorted entries
+ * finds the changed ones by label pointer (as the nft dataplane does) and
+ * only those are rendered and diffed against their slots. With no last
+ * state (first sync, after an adopt or a failure) every entry is.
+ *
  * NodePorts are entries with the address zeroed; the node addresses they
  * apply to are the set sp_node_addrs, kept apart so that an address coming
  * or going is one write, whatever the number of NodePorts.
@@ -30,8 +37,19 @@ static int backend_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct sp_backend));
 }
 
+/* Forget the last synced states: the next sync diffs every entry. */
+static void last_free(struct bpf_dp *dp)
+{
+	for (size_t f = 0; f < dp->n_last; f++)
+		desired_free(&dp->last[f]);
+	free(dp->last);
+	dp->last = NULL;
+	dp->n_last = 0;
+}
+
 void bpf_state_free(struct bpf_dp *dp)
 {
+	last_free(dp);
 	for (uint32_t i = 0; i < dp->n_svc; i++)
 		free(dp->svc[i].slots);
 	free(dp->svc);
@@ -319,7 +337,23 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	return 0;
 }
 
-/* Services no entry wants any more: the entry first, then its slots. */
+/* Remove Service s from the maps: the entry first, then its slots. */
+static int svc_delete(struct bpf_dp *dp, struct bpf_svc *s, size_t *changes)
+{
+	uint32_t id = (uint32_t)(s - dp->svc);
+	int ret = map_delete(dp->fd_services, &s->key, changes);
+
+	for (uint32_t i = 0; i < s->n && !ret; i++) {
+		struct sp_slot_key sk = {.svc_id = id, .slot = i};
+
+		ret = map_delete(dp->fd_slots, &sk, changes);
+	}
+	if (!ret)
+		svc_forget(dp, s);
+	return ret;
+}
+
+/* Services no entry of this sync wanted (full sync). */
 static int sync_gone(struct bpf_dp *dp, size_t *changes)
 {
 	int ret = 0;
@@ -327,16 +361,75 @@ static int sync_gone(struct bpf_dp *dp, size_t *changes)
 	for (uint32_t id = 0; id < dp->n_svc && !ret; id++) {
 		struct bpf_svc *s = &dp->svc[id];
 
-		if (!s->used || s->seen == dp->epoch)
-			continue;
-		ret = map_delete(dp->fd_services, &s->key, changes);
-		for (uint32_t i = 0; i < s->n && !ret; i++) {
-			struct sp_slot_key sk = {.svc_id = id, .slot = i};
+		if (s->used && s->seen != dp->epoch)
+			ret = svc_delete(dp, s, changes);
+	}
+	return ret;
+}
 
-			ret = map_delete(dp->fd_slots, &sk, changes);
+/* The Service of an entry that left the desired state (incremental sync). */
+static int entry_gone(struct bpf_dp *dp, int family, const struct entry *e, size_t *changes)
+{
+	struct sp_svc_key key;
+	long at;
+
+	if (!entry_key(family, e, &key))
+		return 0;
+	at = bytemap_find(&dp->index, &key);
+	if (at < 0)
+		return 0;
+	return svc_delete(dp, &dp->svc[*(const uint32_t *)bytemap_data(&dp->index, (size_t)at)],
+	                  changes);
+}
+
+/* Every entry of ds[0..n), then the Services none wanted. */
+static int sync_full(struct bpf_dp *dp, const struct desired *ds, size_t n, size_t *changes)
+{
+	struct sp_svc_key key;
+	int ret = 0;
+
+	dp->epoch++;
+	for (size_t f = 0; f < n && !ret; f++)
+		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
+			if (entry_key(ds[f].family, &ds[f].entries[i], &key))
+				ret = sync_entry(dp, &key, &ds[f].entries[i], changes);
+	return ret ? ret : sync_gone(dp, changes);
+}
+
+/*
+ * Only the entries of ds that are not the very same objects as in old (both
+ * sorted by entry_cmp, one family): changed and new ones are synced, those
+ * that left are deleted. An entry whose key stays but whose object changed
+ * is synced in place (same id, stable slots).
+ */
+static int sync_changed(struct bpf_dp *dp, const struct desired *old, const struct desired *ds,
+                        size_t *changes)
+{
+	struct sp_svc_key key;
+	size_t i = 0, j = 0;
+	int ret = 0;
+
+	while ((i < old->n_entries || j < ds->n_entries) && !ret) {
+		const struct entry *o = i < old->n_entries ? &old->entries[i] : NULL;
+		const struct entry *e = j < ds->n_entries ? &ds->entries[j] : NULL;
+		int c = !o ? 1 : !e ? -1 : entry_cmp(o, e);
+
+		if (c == 0 && o->label == e->label) {
+			i++, j++; /* the very same entry object: unchanged */
+			continue;
 		}
-		if (!ret)
-			svc_forget(dp, s);
+		if (c < 0) {
+			ret = entry_gone(dp, old->family, o, changes);
+			i++;
+			continue;
+		}
+		if (c == 0)
+			i++;
+		if (entry_key(ds->family, e, &key))
+			ret = sync_entry(dp, &key, e, changes);
+		else if (c == 0) /* cannot happen (same key, same protocol); be safe */
+			ret = entry_gone(dp, old->family, o, changes);
+		j++;
 	}
 	return ret;
 }
@@ -370,10 +463,20 @@ static int sync_node_addrs(struct bpf_dp *dp, const struct ipaddr *addrs, size_t
 	return ret;
 }
 
+/* Whether dp->last can be the base of an incremental sync to ds[0..n). */
+static bool last_matches(const struct bpf_dp *dp, const struct desired *ds, size_t n)
+{
+	if (dp->n_last != n || !n)
+		return false;
+	for (size_t f = 0; f < n; f++)
+		if (dp->last[f].family != ds[f].family)
+			return false;
+	return true;
+}
+
 int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
                 const struct ipaddr *np_addrs, size_t n_np_addrs, struct bpf_sync_stats *st)
 {
-	struct sp_svc_key key;
 	int ret = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -382,17 +485,21 @@ int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
 		if (ret)
 			return ret;
 	}
-	dp->epoch++;
 	ret = sync_node_addrs(dp, np_addrs, n_np_addrs, &st->changes);
-	for (size_t f = 0; f < n && !ret; f++)
-		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
-			if (entry_key(ds[f].family, &ds[f].entries[i], &key))
-				ret = sync_entry(dp, &key, &ds[f].entries[i], &st->changes);
-	if (!ret)
-		ret = sync_gone(dp, &st->changes);
+	if (!ret && last_matches(dp, ds, n))
+		for (size_t f = 0; f < n && !ret; f++)
+			ret = sync_changed(dp, &dp->last[f], &ds[f], &st->changes);
+	else if (!ret)
+		ret = sync_full(dp, ds, n, &st->changes);
+	last_free(dp);
 	if (ret) {
 		log_err("bpf", "cannot write the maps under %s: %s", dp->pin_path, strerror(-ret));
 		dp->need_adopt = true;
+		return ret;
 	}
-	return ret;
+	dp->last = xcalloc(n ? n : 1, sizeof(*dp->last));
+	for (size_t f = 0; f < n; f++)
+		desired_copy(&dp->last[f], &ds[f]);
+	dp->n_last = n;
+	return 0;
 }
