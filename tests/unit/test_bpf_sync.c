@@ -196,10 +196,42 @@ static void test_incremental(void **state)
 	bpf_state_free(&fx->dp); /* drops the copies that still point at the strdup'ed label */
 }
 
+/* A sync that died half way: adopt keeps slots up to the first missing one, prunes the rest. */
+static void test_adopt_half_written(void **state)
+{
+	struct fixture *fx = *state;
+	int all[N_SVC];
+	struct sp_svc_key k = {.port = htons(80), .proto = IPPROTO_TCP, .family = 4};
+	struct sp_svc_val v;
+	struct sp_slot_key sk;
+	struct sp_backend junk = {.family = 4, .port = 1};
+
+	if (fx->dp.fd_services < 0)
+		skip();
+	for (int i = 0; i < N_SVC; i++)
+		all[i] = i;
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC * 4);
+	memcpy(k.addr, fx->entries[5].addr.raw, 4);
+	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_services, &k, &v), 0);
+	sk = (struct sp_slot_key){.svc_id = v.id, .slot = 1};
+	assert_int_equal(bpf_map_delete_elem(fx->dp.fd_slots, &sk), 0);
+	sk = (struct sp_slot_key){.svc_id = 100000, .slot = 0}; /* no Service has this id */
+	assert_int_equal(bpf_map_update_elem(fx->dp.fd_slots, &sk, &junk, BPF_ANY), 0);
+
+	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
+	/* the orphan and Service 5's slot 2 (behind the hole) are gone already */
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * 3 - 2);
+	/* Service 5: slots 1 and 2 written again, its entry rewritten (count) */
+	assert_int_equal(do_sync(fx, all, N_SVC), 3);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * 3);
+	assert_int_equal(do_sync(fx, all, N_SVC), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_incremental, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_adopt_half_written, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,27 +108,54 @@ static void slots_reserve(struct bpf_svc *s, uint32_t n)
 
 /* ---------------------------------------------------------------- adopt */
 
-/* Delete slots no Service entry makes visible (left by a sync that died half way). */
-static int prune_slots(struct bpf_dp *dp)
+/*
+ * Every key and value of map fd into *keys, *vals (malloc'ed, *n of them):
+ * in batches of BPF_MAP_LOOKUP_BATCH (one system call per 4096 elements, the
+ * maps hold ~100k slots at 10k Services), else one by one (a kernel without
+ * batch lookups for hash maps, or a bucket larger than a batch). 0 or -errno.
+ */
+/* Room for one more batch of grow elements in *keys and *vals. */
+static void read_room(uint8_t **keys, size_t *kcap, uint8_t **vals, size_t *vcap, size_t need,
+                      size_t ksz, size_t vsz)
 {
-	struct sp_slot_key k, next, *stale = NULL;
-	size_t n = 0, cap = 0;
-	void *prev = NULL;
-	int ret = 0;
+	*keys = xgrow(*keys, kcap, need, ksz);
+	*vals = xgrow(*vals, vcap, need, vsz);
+}
 
-	while (bpf_map_get_next_key(dp->fd_slots, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
-			continue;
-		stale = xgrow(stale, &cap, n + 1, sizeof(*stale));
-		stale[n++] = k;
+static int map_read_all(int fd, size_t ksz, size_t vsz, uint8_t **keys, uint8_t **vals, size_t *n)
+{
+	enum { CHUNK = 4096 };
+	/* the batch cursor: a bucket index for hash maps, a key for others */
+	uint64_t in[8], out[8];
+	size_t kcap = 0, vcap = 0;
+	uint8_t k[64], next[64];
+	void *prev = NULL;
+
+	*keys = *vals = NULL;
+	*n = 0;
+	for (bool first = true;; first = false) {
+		__u32 count = CHUNK;
+		int ret;
+
+		read_room(keys, &kcap, vals, &vcap, *n + CHUNK, ksz, vsz);
+		ret = bpf_map_lookup_batch(fd, first ? NULL : in, out, *keys + *n * ksz,
+		                           *vals + *n * vsz, &count, NULL);
+		if (ret && errno != ENOENT)
+			break; /* read it one by one instead */
+		*n += count;
+		if (ret)
+			return 0; /* ENOENT: that was the last batch */
+		memcpy(in, out, sizeof(in));
 	}
-	for (size_t i = 0; i < n; i++)
-		if (bpf_map_delete_elem(dp->fd_slots, &stale[i]) && errno != ENOENT)
-			ret = -errno;
-	free(stale);
-	return ret;
+	*n = 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		read_room(keys, &kcap, vals, &vcap, *n + 1, ksz, vsz);
+		memcpy(k, next, ksz);
+		prev = k;
+		if (bpf_map_lookup_elem(fd, k, *vals + *n * vsz) == 0)
+			memcpy(*keys + (*n)++ * ksz, k, ksz);
+	}
+	return errno == ENOENT ? 0 : -errno;
 }
 
 static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const struct sp_svc_val *val)
@@ -146,15 +173,56 @@ static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	s->key = *key;
 	s->val = *val;
 	slots_reserve(s, val->count);
-	for (s->n = 0; s->n < val->count; s->n++) {
-		struct sp_slot_key sk = {.svc_id = id, .slot = s->n};
-
-		if (bpf_map_lookup_elem(dp->fd_slots, &sk, &s->slots[s->n]))
-			break;
-	}
-	if (s->n != val->count)
-		s->val.count = (uint16_t)s->n; /* differs from the map's: the sync rewrites it */
+	/* filled by adopt_slots; family 0 marks a slot the map does not hold */
+	if (s->cap)
+		memset(s->slots, 0, (size_t)s->cap * sizeof(*s->slots));
+	s->n = val->count;
 	bytemap_put(&dp->index, key, &id, NULL);
+}
+
+/*
+ * Fill the adopted Services' slots from the slot map, read whole. A Service
+ * keeps its slots up to the first one missing (left by a sync that died half
+ * way; its count then differs from the map's and the sync rewrites it);
+ * slots no Service entry makes visible are deleted.
+ */
+static int adopt_slots(struct bpf_dp *dp)
+{
+	const size_t ksz = sizeof(struct sp_slot_key), vsz = sizeof(struct sp_backend);
+	uint8_t *keys, *vals;
+	size_t n;
+	int ret = map_read_all(dp->fd_slots, ksz, vsz, &keys, &vals, &n);
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct sp_slot_key k;
+
+		memcpy(&k, keys + i * ksz, ksz);
+		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
+			memcpy(&dp->svc[k.svc_id].slots[k.slot], vals + i * vsz, vsz);
+	}
+	for (uint32_t id = 0; id < dp->n_svc && !ret; id++) {
+		struct bpf_svc *s = &dp->svc[id];
+		uint32_t have = 0;
+
+		while (s->used && have < s->n && s->slots[have].family)
+			have++;
+		if (have != s->n)
+			s->val.count =
+			    (uint16_t)have; /* differs from the map's: the sync rewrites it */
+		s->n = have;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct sp_slot_key k;
+
+		memcpy(&k, keys + i * ksz, ksz);
+		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
+			continue;
+		if (bpf_map_delete_elem(dp->fd_slots, &k) && errno != ENOENT)
+			ret = -errno;
+	}
+	free(keys);
+	free(vals);
+	return ret;
 }
 
 /* The node addresses sp_node_addrs holds. */
@@ -172,23 +240,33 @@ static void adopt_node_addrs(struct bpf_dp *dp)
 
 int bpf_dp_adopt(struct bpf_dp *dp)
 {
-	struct sp_svc_key k, next;
-	struct sp_svc_val v;
-	void *prev = NULL;
+	const size_t ksz = sizeof(struct sp_svc_key), vsz = sizeof(struct sp_svc_val);
+	uint8_t *keys, *vals;
+	size_t n;
 	int ret;
 
 	bpf_state_free(dp);
 	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
-	while (bpf_map_get_next_key(dp->fd_services, prev, &next) == 0) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(dp->fd_services, &k, &v) == 0)
-			adopt_one(dp, &k, &v);
+	ret = map_read_all(dp->fd_services, ksz, vsz, &keys, &vals, &n);
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct sp_svc_key k;
+		struct sp_svc_val v;
+
+		memcpy(&k, keys + i * ksz, ksz);
+		memcpy(&v, vals + i * vsz, vsz);
+		adopt_one(dp, &k, &v);
+	}
+	free(keys);
+	free(vals);
+	if (ret) {
+		log_err("bpf", "cannot read map %s/sp_services: %s", dp->pin_path, strerror(-ret));
+		return ret;
 	}
 	adopt_node_addrs(dp);
-	ret = prune_slots(dp);
+	ret = adopt_slots(dp);
 	if (ret) {
-		log_err("bpf", "cannot prune map %s/sp_slots: %s", dp->pin_path, strerror(-ret));
+		log_err("bpf", "cannot read or prune map %s/sp_slots: %s", dp->pin_path,
+		        strerror(-ret));
 		return ret;
 	}
 	/* ids freed by svc_at holes may be in use by nobody: fine; used ones are skipped */
