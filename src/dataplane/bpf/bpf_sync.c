@@ -363,9 +363,84 @@ static int map_delete(int fd, const void *k, size_t *changes)
 	return bpf_map_delete_elem(fd, k) && errno != ENOENT ? -errno : 0;
 }
 
+/*
+ * Writes (or, with no values, deletions) of one map held back to be made
+ * together: a full sync writes ~110k elements at 10k Services, and one
+ * BPF_MAP_UPDATE_BATCH call per 8192 of them saves a system call each.
+ */
+struct map_queue {
+	int fd;
+	size_t ksz, vsz; /* vsz 0: deletions */
+	uint8_t *k, *v;
+	size_t n, kcap, vcap;
+};
+
+/*
+ * A full sync's writes in the order that keeps the maps' contract (sock.h):
+ * every new slot, then every Service entry, then the slots they stopped
+ * showing. No id is reused within a full sync (Services that left are
+ * removed after the flush), so no key is in two queues.
+ */
+struct sync_batch {
+	struct map_queue slots, svc, stale;
+};
+
+static void mq_init(struct map_queue *q, int fd, size_t ksz, size_t vsz)
+{
+	*q = (struct map_queue){.fd = fd, .ksz = ksz, .vsz = vsz};
+}
+
+static void mq_free(struct map_queue *q)
+{
+	free(q->k);
+	free(q->v);
+}
+
+/* Write v (or delete, for a deletion queue) under k: into q, or at once when q is NULL. */
+static int put(struct map_queue *q, int fd, const void *k, const void *v, size_t *changes)
+{
+	if (!q)
+		return v ? map_write(fd, k, v, changes) : map_delete(fd, k, changes);
+	(*changes)++;
+	q->k = xgrow(q->k, &q->kcap, q->n + 1, q->ksz);
+	memcpy(q->k + q->n * q->ksz, k, q->ksz);
+	if (q->vsz) {
+		q->v = xgrow(q->v, &q->vcap, q->n + 1, q->vsz);
+		memcpy(q->v + q->n * q->vsz, v, q->vsz);
+	}
+	q->n++;
+	return 0;
+}
+
+/* Make q's writes in batches; what a batch refuses (an old kernel) one by one. 0 or -errno. */
+static int mq_flush(struct map_queue *q)
+{
+	size_t done = 0, unused = 0;
+
+	while (q->vsz && done < q->n) {
+		__u32 count = q->n - done < 8192 ? (__u32)(q->n - done) : 8192;
+
+		if (bpf_map_update_batch(q->fd, q->k + done * q->ksz, q->v + done * q->vsz, &count,
+		                         NULL)) {
+			done += count; /* those it did make, then the rest one by one */
+			break;
+		}
+		done += count;
+	}
+	for (; done < q->n; done++) {
+		const void *k = q->k + done * q->ksz;
+		int ret = q->vsz ? map_write(q->fd, k, q->v + done * q->vsz, &unused)
+		                 : map_delete(q->fd, k, &unused);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /* One Service entry: slots, then the entry, then stale slots. */
 static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const struct entry *e,
-                      size_t *changes)
+                      struct sync_batch *b, size_t *changes)
 {
 	long at = bytemap_find(&dp->index, key);
 	uint32_t id =
@@ -390,18 +465,18 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
 		if (i >= old_n || memcmp(&next[i], &s->slots[i], sizeof(next[i])))
-			ret = map_write(dp->fd_slots, &sk, &next[i], changes);
+			ret = put(b ? &b->slots : NULL, dp->fd_slots, &sk, &next[i], changes);
 	}
 	val.count = (uint16_t)n;
 	val.flags = (uint16_t)((e->n_all == 0 ? SP_F_REJECT : 0) |
 	                       (e->affinity_timeout ? SP_F_AFFINITY : 0));
 	val.affinity_timeout = e->affinity_timeout;
 	if (!ret && (fresh || memcmp(&val, &s->val, sizeof(val))))
-		ret = map_write(dp->fd_services, key, &val, changes);
+		ret = put(b ? &b->svc : NULL, dp->fd_services, key, &val, changes);
 	for (uint32_t i = n; i < old_n && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
-		ret = map_delete(dp->fd_slots, &sk, changes);
+		ret = put(b ? &b->stale : NULL, dp->fd_slots, &sk, NULL, changes);
 	}
 	free(want);
 	if (ret) {
@@ -460,17 +535,30 @@ static int entry_gone(struct bpf_dp *dp, int family, const struct entry *e, size
 	                  changes);
 }
 
-/* Every entry of ds[0..n), then the Services none wanted. */
+/* Every entry of ds[0..n) (its writes batched), then the Services none wanted. */
 static int sync_full(struct bpf_dp *dp, const struct desired *ds, size_t n, size_t *changes)
 {
+	struct sync_batch b;
 	struct sp_svc_key key;
 	int ret = 0;
 
+	mq_init(&b.slots, dp->fd_slots, sizeof(struct sp_slot_key), sizeof(struct sp_backend));
+	mq_init(&b.svc, dp->fd_services, sizeof(struct sp_svc_key), sizeof(struct sp_svc_val));
+	mq_init(&b.stale, dp->fd_slots, sizeof(struct sp_slot_key), 0);
 	dp->epoch++;
 	for (size_t f = 0; f < n && !ret; f++)
 		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
 			if (entry_key(ds[f].family, &ds[f].entries[i], &key))
-				ret = sync_entry(dp, &key, &ds[f].entries[i], changes);
+				ret = sync_entry(dp, &key, &ds[f].entries[i], &b, changes);
+	if (!ret)
+		ret = mq_flush(&b.slots);
+	if (!ret)
+		ret = mq_flush(&b.svc);
+	if (!ret)
+		ret = mq_flush(&b.stale);
+	mq_free(&b.slots);
+	mq_free(&b.svc);
+	mq_free(&b.stale);
 	return ret ? ret : sync_gone(dp, changes);
 }
 
@@ -504,7 +592,7 @@ static int sync_changed(struct bpf_dp *dp, const struct desired *old, const stru
 		if (c == 0)
 			i++;
 		if (entry_key(ds->family, e, &key))
-			ret = sync_entry(dp, &key, e, changes);
+			ret = sync_entry(dp, &key, e, NULL, changes);
 		else if (c == 0) /* cannot happen (same key, same protocol); be safe */
 			ret = entry_gone(dp, old->family, o, changes);
 		j++;
