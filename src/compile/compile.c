@@ -765,10 +765,13 @@ void desired_free(struct desired *ds)
 void desired_copy(struct desired *dst, const struct desired *src)
 {
 	*dst = *src;
+	/* a zeroed desired state (no family compiled) has NULL arrays: no memcpy from NULL */
 	dst->entries = xmalloc((src->n_entries ? src->n_entries : 1) * sizeof(*dst->entries));
-	memcpy(dst->entries, src->entries, src->n_entries * sizeof(*dst->entries));
+	if (src->n_entries)
+		memcpy(dst->entries, src->entries, src->n_entries * sizeof(*dst->entries));
 	dst->blocks = xmalloc((src->n_blocks ? src->n_blocks : 1) * sizeof(*dst->blocks));
-	memcpy(dst->blocks, src->blocks, src->n_blocks * sizeof(*dst->blocks));
+	if (src->n_blocks)
+		memcpy(dst->blocks, src->blocks, src->n_blocks * sizeof(*dst->blocks));
 	for (size_t i = 0; i < src->n_blocks; i++)
 		dst->blocks[i]->refs++;
 	dst->health_checks = xmalloc((src->n_health_checks ? src->n_health_checks : 1) *
