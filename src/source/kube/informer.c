@@ -24,9 +24,6 @@
 #define BACKOFF_FIRST 0.8
 #define BACKOFF_CAP   30.0
 
-/* What a list or a watch came to. */
-enum { KR_OK, KR_GONE, KR_ERR, KR_RELIST, KR_STOP };
-
 static double now_mono(void)
 {
 	struct timespec ts;
@@ -373,7 +370,7 @@ static int list_page(struct informer *inf, struct list_ctx *lc, const char *cont
 
 	lc->rv[0] = lc->cont[0] = '\0';
 	jscan_init(&js, JSCAN_LIST, MAX_OBJECT, list_item, lc);
-	ret = kube_get(inf->kc, path, feed, &js, LIST_TIMEOUT, &inf->sh->stop, res);
+	ret = inf->get(inf->kc, path, feed, &js, LIST_TIMEOUT, &inf->sh->stop, res);
 	if (!ret && res->status == 200 && jscan_end(&js))
 		ret = -EPROTO;
 	jscan_free(&js);
@@ -390,7 +387,7 @@ static int list_page(struct informer *inf, struct list_ctx *lc, const char *cont
 	return res->status == 200 ? KR_OK : KR_ERR;
 }
 
-static int do_list(struct informer *inf, struct kube_result *res)
+int informer_list(struct informer *inf, struct kube_result *res)
 {
 	struct list_ctx lc = {.inf = inf};
 	char cont[sizeof(lc.cont)] = "";
@@ -524,7 +521,7 @@ static int watch_line(void *arg, const char *key, const char *text, size_t len)
 	return 0;
 }
 
-static int do_watch(struct informer *inf, struct kube_result *res, size_t *events)
+int informer_watch(struct informer *inf, struct kube_result *res, size_t *events)
 {
 	struct watch_ctx wc = {.inf = inf};
 	unsigned timeout = WATCH_MIN + (unsigned)(rand() % WATCH_MIN);
@@ -536,7 +533,7 @@ static int do_watch(struct informer *inf, struct kube_result *res, size_t *event
 	    "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s",
 	    kkinds[inf->kind].path, inf->rv, timeout, inf->query[0] ? "&" : "", inf->query);
 	jscan_init(&js, JSCAN_STREAM, MAX_OBJECT, watch_line, &wc);
-	ret = kube_get(inf->kc, path, feed, &js, (long)timeout + 60, &inf->sh->stop, res);
+	ret = inf->get(inf->kc, path, feed, &js, (long)timeout + 60, &inf->sh->stop, res);
 	if (!ret && res->status == 200 && jscan_end(&js)) {
 		snprintf(wc.why, sizeof(wc.why), "the watch ended in the middle of an event");
 		ret = -EPROTO;
@@ -629,7 +626,7 @@ static void *informer_main(void *arg)
 		int r;
 
 		if (need_list) {
-			r = do_list(inf, &res);
+			r = informer_list(inf, &res);
 			if (r == KR_OK) {
 				recovered(inf, "list");
 				need_list = false;
@@ -638,7 +635,7 @@ static void *informer_main(void *arg)
 			}
 			continue;
 		}
-		r = do_watch(inf, &res, &events);
+		r = informer_watch(inf, &res, &events);
 		if (events && r != KR_STOP)
 			recovered(inf, "watch");
 		if (r == KR_OK && !events && now_mono() - t0 < 1.0) {
@@ -665,6 +662,7 @@ void informer_init(struct informer *inf, struct kshared *sh, enum kkind kind, co
 	inf->sh = sh;
 	inf->kind = kind;
 	inf->query = xstrdup(query);
+	inf->get = kube_get;
 	atomic_init(&inf->synced, false);
 }
 

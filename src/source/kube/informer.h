@@ -84,6 +84,10 @@ struct informer {
 	bool started;
 	struct kube_client *kc;
 	struct kparser *kp; /* the thread's, for every object it decodes */
+	/* how bodies arrive: kube_get; a test serves bytes of its own instead */
+	int (*get)(struct kube_client *kc, const char *path,
+	           int (*body)(void *arg, const char *p, size_t n), void *arg, long timeout,
+	           const atomic_bool *stop, struct kube_result *res);
 };
 
 /* selector: "labelSelector=...", already encoded, or "" */
@@ -92,6 +96,16 @@ void informer_init(struct informer *inf, struct kshared *sh, enum kkind kind, co
 int informer_start(struct informer *inf);
 /* Join the thread (sh->stop must be set) and free everything. */
 void informer_free(struct informer *inf);
+
+/*
+ * One list (every page, then the store replaced) or one watch (to its
+ * end), as the thread does them, the bodies coming through inf->get: for
+ * the tests and fuzz targets, which run no thread (they set inf->kp and
+ * inf->get themselves). Returns what it came to; res says why.
+ */
+enum { KR_OK, KR_GONE, KR_ERR, KR_RELIST, KR_STOP };
+int informer_list(struct informer *inf, struct kube_result *res);
+int informer_watch(struct informer *inf, struct kube_result *res, size_t *events);
 
 /* Every object of the store, for the view; under sh->lock. */
 static inline void *kstore_obj(const struct kstore *s, size_t slot)
