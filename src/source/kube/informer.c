@@ -183,14 +183,32 @@ struct list_ctx {
 };
 
 /*
+ * Put obj under key in the list's objects. The same namespace/name twice in
+ * one list (a buggy or hostile server): the later one wins, and the earlier
+ * is freed here, unless it is the store's own (still in use): it was never
+ * seen outside this list.
+ */
+static void fresh_put(struct list_ctx *lc, const char *key, const char *rv, void *obj)
+{
+	void *prev = kstore_put(&lc->fresh, key, rv, obj);
+	struct kentry *o;
+
+	if (!prev || prev == obj)
+		return;
+	o = kstore_find(&lc->inf->store, key);
+	if (!o || o->obj != prev)
+		kobj_free(lc->inf->kind, prev);
+}
+
+/*
  * An object of a list, into lc->fresh: the current version when the
  * resourceVersion did not change (no decoding), else decoded; when it does
- * not validate, its last good version stays.
+ * not validate, its last good version stays (an earlier one of this list,
+ * else the store's).
  */
 static int list_take(struct list_ctx *lc, const char *text, size_t len)
 {
 	struct informer *inf = lc->inf;
-	struct kstore *fresh = &lc->fresh;
 	struct diag *msgs = &lc->msgs;
 	char key[sizeof(((struct kmeta *)0)->ns) + sizeof(((struct kmeta *)0)->name) + 1];
 	struct kentry *old;
@@ -207,14 +225,14 @@ static int list_take(struct list_ctx *lc, const char *text, size_t len)
 		lc->node_ineligible = !kobj_node_eligible(text, len, &m);
 	old = kstore_find(&inf->store, key);
 	if (old && m.rv[0] && !strcmp(old->rv, m.rv)) {
-		kstore_put(fresh, key, old->rv, old->obj);
+		fresh_put(lc, key, old->rv, old->obj);
 		return 0;
 	}
 	obj = kobj_decode(inf->kp, inf->kind, text, len, &m, inf->sh->opts, msgs);
 	if (obj)
-		kstore_put(fresh, key, m.rv, obj);
-	else if (old)
-		kstore_put(fresh, key, old->rv, old->obj);
+		fresh_put(lc, key, m.rv, obj);
+	else if (old && !kstore_find(&lc->fresh, key))
+		fresh_put(lc, key, old->rv, old->obj);
 	return 0;
 }
 
