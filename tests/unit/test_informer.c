@@ -187,10 +187,63 @@ static void test_list_duplicates(void **state)
 	fixture_free(f);
 }
 
+/*
+ * A watch: every event type, in pieces of 7 bytes; a broken line's message
+ * quotes that line only, not the bytes after it in the chunk (they were
+ * read past the line's end: past the chunk's, when the line ended it).
+ */
+static void test_watch(void **state)
+{
+	struct fixture *f = fixture_new(KK_SERVICE);
+	struct kube_result res;
+	size_t events = 0;
+	char w[4096], l[1024];
+
+	snprintf(
+	    w, sizeof(w),
+	    "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Service\",\"apiVersion\":\"v1\","
+	    "\"metadata\":{\"name\":\"a\",\"namespace\":\"default\",\"resourceVersion\":\"2\"},"
+	    "\"spec\":{\"clusterIP\":\"10.96.0.2\",\"ports\":[{\"port\":80}]}}}\n"
+	    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\",\"metadata\":{"
+	    "\"resourceVersion\":\"3\"}}}\n"
+	    "{\"type\":\"DELETED\",\"object\":{\"kind\":\"Service\",\"metadata\":{\"name\":"
+	    "\"web\",\"namespace\":\"default\",\"resourceVersion\":\"4\"}}}\n"
+	    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"message\":"
+	    "\"too old resource version: 1 (4)\"}}\n");
+	snprintf(l, sizeof(l), "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[%s]}",
+	         svc_json("web", "1", "10.96.0.1"));
+	serve(200, l);
+	serve(200, w);
+	serve(200, "{\"type\":\"ADDED\"}\n{\"type\":\"ADDED\",\"object\":{}}\n");
+	serve(200, "{\"type\":\"ADDED\"}\n");
+	srv.chunk = 7;
+	assert_int_equal(informer_list(&f->inf, &res), KR_OK);
+	assert_non_null(find_svc(f, "default", "web"));
+	handle(f);
+	assert_int_equal(informer_watch(&f->inf, &res, &events), KR_GONE);
+	assert_int_equal(events, 3);
+	assert_non_null(strstr(res.msg, "ERROR event 410: too old resource version"));
+	assert_string_equal(f->inf.rv, "4");
+	assert_ip(find_svc(f, "default", "a"), "10.96.0.2");
+	assert_null(find_svc(f, "default", "web"));
+	assert_int_equal(f->inf.store.n, 1);
+	assert_int_equal(f->sh.n_graves, 1);
+	handle(f);
+
+	srv.chunk = 0; /* one chunk: the next line follows the broken one */
+	assert_int_equal(informer_watch(&f->inf, &res, &events), KR_ERR);
+	assert_string_equal(res.msg, "a line that is not a watch event: {\"type\":\"ADDED\"}");
+	/* the broken line ends the chunk: nothing may be read after it */
+	assert_int_equal(informer_watch(&f->inf, &res, &events), KR_ERR);
+	assert_string_equal(res.msg, "a line that is not a watch event: {\"type\":\"ADDED\"}");
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list_duplicates),
+	    cmocka_unit_test(test_watch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

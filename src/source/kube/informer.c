@@ -511,8 +511,9 @@ static int watch_line(void *arg, const char *key, const char *text, size_t len)
 		return -EPROTO;
 	}
 	if (jscan_members(text, len, event_member, &ev) || !ev.type[0] || !ev.obj) {
-		snprintf(wc->why, sizeof(wc->why), "a line that is not a watch event: %.60s%s",
-		         text, len > 60 ? "..." : "");
+		/* text is not NUL-terminated: the rest of the chunk, or nothing, follows */
+		snprintf(wc->why, sizeof(wc->why), "a line that is not a watch event: %.*s%s",
+		         (int)(len > 60 ? 60 : len), text, len > 60 ? "..." : "");
 		return -EPROTO;
 	}
 	if (!strcmp(ev.type, "ERROR"))
