@@ -187,6 +187,21 @@ static void test_list_duplicates(void **state)
 	fixture_free(f);
 }
 
+/* A namespaced object without metadata.namespace is not filed under "/name". */
+static void test_list_no_namespace(void **state)
+{
+	struct fixture *f = fixture_new(KK_SERVICE);
+	struct kube_result res;
+
+	serve(200, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[{\"metadata\":{\"name\":"
+	           "\"web\"},\"spec\":{\"clusterIP\":\"10.96.0.1\",\"ports\":[{\"port\":80}]}}]}");
+	assert_int_equal(informer_list(&f->inf, &res), KR_OK);
+	assert_int_equal(f->inf.store.n, 0);
+	assert_int_equal(f->sh.msgs.n, 1);
+	assert_non_null(strstr(f->sh.msgs.msgs[0], "no metadata.namespace"));
+	fixture_free(f);
+}
+
 /*
  * A watch: every event type, in pieces of 7 bytes; a broken line's message
  * quotes that line only, not the bytes after it in the chunk (they were
@@ -243,6 +258,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list_duplicates),
+	    cmocka_unit_test(test_list_no_namespace),
 	    cmocka_unit_test(test_watch),
 	};
 

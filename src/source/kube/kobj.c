@@ -117,6 +117,23 @@ void kparser_free(struct kparser *kp)
 	free(kp);
 }
 
+/* Whether obj, as decoded, is the object m names (namespace "" for a Node). */
+static bool same_identity(enum kkind k, const void *obj, const struct kmeta *m)
+{
+	const char *ns = "", *name;
+
+	if (k == KK_SERVICE) {
+		ns = ((const struct service *)obj)->ns;
+		name = ((const struct service *)obj)->name;
+	} else if (k == KK_SLICE) {
+		ns = ((const struct endpoint_slice *)obj)->ns;
+		name = ((const struct endpoint_slice *)obj)->name;
+	} else {
+		name = ((const struct node *)obj)->name;
+	}
+	return ns && name && !strcmp(ns, m->ns) && !strcmp(name, m->name);
+}
+
 void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len,
                   const struct kmeta *m, const struct decode_opts *opts, struct diag *d)
 {
@@ -154,6 +171,21 @@ void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len
 	}
 	model_free(&out);
 	fy_document_destroy(doc);
+	if (obj && !same_identity(k, obj, m)) {
+		/*
+		 * The store files it under m's namespace/name: a DELETED event naming the
+		 * object as decoded would miss it, and two entries could hold one object.
+		 * Only a broken or hostile server sends such an object (a namespaced one
+		 * without metadata.namespace, which decode.c takes as "default"; members
+		 * that the two parsers read differently).
+		 */
+		diag_add(d, "api: %s: %s: ignored", ref,
+		         k != KK_NODE && !m->ns[0]
+		             ? "no metadata.namespace"
+		             : "metadata.namespace or name not readable as one");
+		kobj_free(k, obj);
+		obj = NULL;
+	}
 	return obj;
 }
 

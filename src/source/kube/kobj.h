@@ -60,7 +60,8 @@ void kparser_free(struct kparser *kp); /* accepts NULL */
  * Decode an object of kind k (m from kobj_meta) with decode.c's options
  * (may be NULL), parsed by kp. Returns the new model
  * object (struct service *, struct endpoint_slice *, struct node *), or
- * NULL when it is invalid: the problems are in d.
+ * NULL when it is invalid or is not the object m names (e.g. a namespaced
+ * object without metadata.namespace): the problems are in d.
  */
 void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len,
                   const struct kmeta *m, const struct decode_opts *opts, struct diag *d);
