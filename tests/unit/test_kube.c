@@ -326,6 +326,33 @@ static void test_kubeconfig(void **state)
 	assert_non_null(strstr(d.msgs[0], "no context named 'nope'"));
 	diag_clear(&d);
 
+	/*
+	 * Invalid UTF-8 is refused before libfyaml sees it (0.7.12 loops forever on this
+	 * one, as it did in the kubeconfig loader); a YAML error says where; an
+	 * unreadable file says so.
+	 */
+	assert_int_equal(load("\n% \xff\"}\n", NULL, &c, &d), -EINVAL);
+	assert_non_null(strstr(d.msgs[0], "invalid UTF-8 at byte 3"));
+	diag_clear(&d);
+	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
+	assert_int_equal(d.n, 1);
+	assert_non_null(strstr(d.msgs[0], "/kc:2:1: not a kubeconfig: duplicate key"));
+	diag_clear(&d);
+	assert_int_equal(kube_config_load("/nonexistent/kc", NULL, &c, &d), -EINVAL);
+	assert_non_null(strstr(d.msgs[0], "/nonexistent/kc: cannot read: No such file"));
+	diag_clear(&d);
+
+	/* from bytes (not NUL-terminated): relative names are the named file's directory's */
+	snprintf(text, sizeof(text),
+	         "%sclusters:\n- name: cl\n  cluster: {server: 'https://a:1'}\nusers:\n- name: u\n"
+	         "  user: {tokenFile: tok}\n# a comment cut short: XXXXXX",
+	         kc_head);
+	assert_int_equal(kube_config_parse("/etc/k/kc", text, strlen(text) - 6, NULL, &c, &d), 0);
+	assert_string_equal(c.token_file, "/etc/k/tok");
+	assert_string_equal(c.origin, "kubeconfig /etc/k/kc");
+	kube_config_free(&c);
+	assert_int_equal(d.n, 0);
+
 	/* --master alone: no credentials */
 	assert_int_equal(kube_config_load(NULL, "https://m:6443", &c, &d), 0);
 	assert_null(c.token);

@@ -14,6 +14,9 @@
 #include <libfyaml.h>
 
 #include "common/mem.h"
+#include "common/utf8.h"
+
+#define KUBECONFIG_MAX (16u << 20) /* bytes: kubeconfigs are a few KiB */
 
 void kube_config_free(struct kube_config *c)
 {
@@ -211,19 +214,38 @@ static void read_user(struct kcfg *k, struct fy_node *u, struct kube_config *c)
 	}
 }
 
-static int read_kubeconfig(struct kcfg *k, struct kube_config *c)
+static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct kube_config *c)
 {
 	struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET};
 	struct fy_document *doc;
+	struct fy_diag_cfg dcfg;
+	struct fy_diag_error *err;
 	struct fy_node *root, *ctx, *cl, *u;
 	const char *cur, *cname, *uname;
 	int ret = -EINVAL;
+	size_t bad = utf8_invalid_at((const unsigned char *)text, len);
+	void *it = NULL;
 
-	if (access(k->file, R_OK)) {
-		diag_add(k->d, "%s: cannot read: %s", k->file, strerror(errno));
+	/* libfyaml may loop forever on invalid UTF-8: it never gets any */
+	if (bad < len) {
+		diag_add(k->d, "%s: invalid UTF-8 at byte %zu (the file must be UTF-8 text)",
+		         k->file, bad);
 		return -EINVAL;
 	}
-	doc = fy_document_build_from_file(&pcfg, k->file);
+	/* libfyaml's messages are kept for ours, not written to stderr */
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.colorize = false;
+	pcfg.diag = fy_diag_create(&dcfg);
+	if (!pcfg.diag)
+		die_oom();
+	fy_diag_set_collect_errors(pcfg.diag, true);
+	doc = fy_document_build_from_string(&pcfg, text, len);
+	if (!doc && (err = fy_diag_errors_iterate(pcfg.diag, &it))) {
+		diag_add(k->d, "%s:%d:%d: not a kubeconfig: %s", k->file, err->line, err->column,
+		         err->msg ? err->msg : "syntax error");
+		goto out;
+	}
 	if (!doc || !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
 		diag_add(k->d, "%s: not a kubeconfig (YAML mapping)", k->file);
 		goto out;
@@ -250,6 +272,7 @@ static int read_kubeconfig(struct kcfg *k, struct kube_config *c)
 		ret = 0;
 out:
 	fy_document_destroy(doc);
+	fy_diag_destroy(pcfg.diag);
 	return ret;
 }
 
@@ -277,8 +300,63 @@ static int check_server(struct kube_config *c, const char *where, struct diag *d
 	return 0;
 }
 
+/* The whole file, or NULL with the reason in d. */
+static char *read_all(const char *path, size_t *len, struct diag *d)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 0, n;
+	char *buf = NULL;
+
+	*len = 0;
+	if (!f) {
+		diag_add(d, "%s: cannot read: %s", path, strerror(errno));
+		return NULL;
+	}
+	do {
+		if (cap - *len < 4096) {
+			cap = cap ? 2 * cap : 8192;
+			if (cap > KUBECONFIG_MAX) {
+				diag_add(d, "%s: larger than %u MiB: not a kubeconfig", path,
+				         KUBECONFIG_MAX >> 20);
+				goto fail;
+			}
+			buf = xrealloc(buf, cap);
+		}
+		n = fread(buf + *len, 1, cap - *len, f);
+		*len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		diag_add(d, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+		goto fail;
+	}
+	fclose(f);
+	return buf;
+fail:
+	free(buf);
+	fclose(f);
+	return NULL;
+}
+
 int kube_config_load(const char *kubeconfig, const char *master, struct kube_config *c,
                      struct diag *d)
+{
+	size_t len;
+	char *text;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (!kubeconfig)
+		return kube_config_parse(NULL, NULL, 0, master, c, d);
+	text = read_all(kubeconfig, &len, d);
+	if (!text)
+		return -EINVAL;
+	ret = kube_config_parse(kubeconfig, text, len, master, c, d);
+	free(text);
+	return ret;
+}
+
+int kube_config_parse(const char *kubeconfig, const char *text, size_t len, const char *master,
+                      struct kube_config *c, struct diag *d)
 {
 	int ret = 0;
 
@@ -291,7 +369,7 @@ int kube_config_load(const char *kubeconfig, const char *master, struct kube_con
 			k.dir = slash == kubeconfig
 			            ? xstrdup("/")
 			            : xasprintf("%.*s", (int)(slash - kubeconfig), kubeconfig);
-		ret = read_kubeconfig(&k, c);
+		ret = read_kubeconfig(&k, text, len, c);
 		free(k.dir);
 		c->origin = xasprintf("kubeconfig %s", kubeconfig);
 	} else {

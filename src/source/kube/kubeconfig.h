@@ -52,6 +52,14 @@ int kube_config_load(const char *kubeconfig, const char *master, struct kube_con
                      struct diag *d);
 
 /*
+ * The same with the kubeconfig's text given (text[0, len), not necessarily
+ * NUL-terminated): kubeconfig names the file, for messages and relative
+ * file names; NULL for none (master alone).
+ */
+int kube_config_parse(const char *kubeconfig, const char *text, size_t len, const char *master,
+                      struct kube_config *c, struct diag *d);
+
+/*
  * In-cluster: the environment's KUBERNETES_SERVICE_HOST/PORT and sa_dir's
  * token and ca.crt (KUBE_SA_DIR in production). -ENOENT when not running
  * in a cluster (no KUBERNETES_SERVICE_HOST), -EINVAL when the token is
