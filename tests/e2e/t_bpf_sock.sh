@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --dataplane bpf specifics (issue 11), on top of the ClusterIP tests that run with bpf too:
 #  - connect() is translated in the socket: the node keeps no NAT conntrack entry for a
-#    pod -> ClusterIP connection, and getpeername() still returns the Service address;
+#    pod -> ClusterIP connection, and getpeername() still returns the Service address (kept in
+#    the socket's own storage, not in the reverse-NAT LRU);
 #  - unconnected UDP: the reply's source (recvfrom) is the Service address, not the pod's;
 #  - traffic from outside the node (the "ext" client, outside the test's cgroup) still reaches
 #    a NodePort through nftables, programmed alongside; a ClusterIP is no longer DNATed for it
@@ -47,6 +48,10 @@ ct=$(in_ns node conntrack -L -p tcp --orig-port-src 41070 2>/dev/null | tr '\n' 
 log "conntrack of that connection: $ct"
 assert_contains "$ct" "dst=10.244.1.11" "the connection went to the pod's address from the start"
 assert_not_contains "$ct" "10.96.0.70" "no NAT conntrack entry for the ClusterIP"
+# a connected socket keeps its Service in its own storage, never in the LRU (which evicts)
+n=$(bpftool -j map dump pinned "$BPF_PIN/sp_revnat" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ||
+	fail "bpftool map dump $BPF_PIN/sp_revnat"
+assert_eq 0 "$n" "sp_revnat entries after TCP connects only"
 
 # ---- unconnected UDP: the reply comes from the Service address
 out=$(in_ns pod-b "$SOCKPEER" udp 10.96.0.71 53) || fail "sockpeer udp 10.96.0.71 53: exit $?"

@@ -29,8 +29,8 @@
 #include "dataplane/bpf/bpf_int.h"
 #include "sock.skel.h"
 
-const char *const bpf_map_names[] = {"sp_services", "sp_slots", "sp_affinity",
-                                     "sp_revnat",   "sp_stats", "sp_node_addrs"};
+const char *const bpf_map_names[] = {"sp_services", "sp_slots",      "sp_affinity", "sp_revnat",
+                                     "sp_stats",    "sp_node_addrs", "sp_sock"};
 const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
 
 /* Link pins: "link_" + the program's name. */
@@ -207,7 +207,8 @@ static int load(struct bpf_dp *dp)
 {
 	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
 	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
-	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs};
+	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
+	                          dp->skel->maps.sp_sock};
 	int ret;
 
 	for (size_t i = 0; i < bpf_n_maps; i++) {

@@ -38,6 +38,7 @@ _Static_assert(sizeof(struct sp_node_key) == 20, "sp_node_key has padding");
 _Static_assert(sizeof(struct sp_backend) == 20, "sp_backend has padding");
 _Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
 _Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
+_Static_assert(sizeof(struct sp_sock_val) == 40, "sp_sock_val has padding");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -69,6 +70,19 @@ struct {
 	__type(key, struct sp_aff_key);
 	__type(value, struct sp_aff_val);
 } sp_affinity SEC(".maps");
+
+/*
+ * Connected sockets (TCP, connected UDP) keep their Service in socket
+ * storage: no eviction can lose it while the socket lives, and a connect
+ * pays an allocation instead of an LRU insert, which evicts (under a
+ * global lock) once the LRU is full, i.e. on every connect of a busy node.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sp_sock_val);
+} sp_sock SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -184,18 +198,52 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_k
 	return V_XLATE;
 }
 
-/* Remember, for this socket, which Service address the endpoint stands for. */
-static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct sp_backend *b,
-                                       const struct sp_svc_key *key)
+static __always_inline void svc_addr(struct sp_rev_val *rv, const struct sp_svc_key *key)
 {
-	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx), .backend = *b};
-	struct sp_rev_val rv = {.port = key->port, .family = key->family};
+	rv->addr[0] = key->addr[0];
+	rv->addr[1] = key->addr[1];
+	rv->addr[2] = key->addr[2];
+	rv->addr[3] = key->addr[3];
+	rv->port = key->port;
+	rv->family = key->family;
+	rv->pad = 0;
+}
 
-	rv.addr[0] = key->addr[0];
-	rv.addr[1] = key->addr[1];
-	rv.addr[2] = key->addr[2];
-	rv.addr[3] = key->addr[3];
+/*
+ * Remember which Service address the endpoint b stands for: a connect in
+ * the socket's own storage (its one peer), a datagram per peer in the LRU.
+ */
+static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct sp_backend *b,
+                                       const struct sp_svc_key *key, int connect)
+{
+	struct sp_rev_key rk = {.backend = *b};
+	struct sp_rev_val rv;
+	struct sp_sock_val *sv;
+
+	if (connect) {
+		sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (sv) {
+			sv->backend = *b;
+			svc_addr(&sv->svc, key);
+			return;
+		}
+		/* no memory for the storage: the LRU, as for a datagram */
+	}
+	rk.cookie = bpf_get_socket_cookie(ctx);
+	svc_addr(&rv, key);
 	bpf_map_update_elem(&sp_revnat, &rk, &rv, BPF_ANY);
+}
+
+/* The Service address that the endpoint b of this socket stands for, or NULL. */
+static __always_inline struct sp_rev_val *revnat_get(struct bpf_sock_addr *ctx,
+                                                     struct sp_rev_key *rk)
+{
+	struct sp_sock_val *sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, 0);
+
+	if (sv && same_backend(&sv->backend, &rk->backend))
+		return &sv->svc;
+	rk->cookie = bpf_get_socket_cookie(ctx);
+	return bpf_map_lookup_elem(&sp_revnat, rk);
 }
 
 static __always_inline int l4_ok(struct bpf_sock_addr *ctx)
@@ -211,7 +259,7 @@ static __always_inline int refuse(int err)
 	return 0;
 }
 
-static __always_inline int fwd4(struct bpf_sock_addr *ctx, __u32 stat)
+static __always_inline int fwd4(struct bpf_sock_addr *ctx, __u32 stat, int connect)
 {
 	struct sp_svc_key key = {.port = (__u16)ctx->user_port, .family = 4};
 	struct sp_backend b;
@@ -228,7 +276,7 @@ static __always_inline int fwd4(struct bpf_sock_addr *ctx, __u32 stat)
 	case V_XLATE:
 		ctx->user_ip4 = b.addr[0];
 		ctx->user_port = b.port;
-		revnat_put(ctx, &b, &key);
+		revnat_put(ctx, &b, &key, connect);
 		count(stat);
 		break;
 	}
@@ -241,7 +289,7 @@ static __always_inline int v4mapped(const __u32 *a)
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
 }
 
-static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat)
+static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat, int connect)
 {
 	struct sp_svc_key key = {.port = (__u16)ctx->user_port, .family = 6};
 	struct sp_backend b;
@@ -281,7 +329,7 @@ static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat)
 			ctx->user_ip6[3] = b.addr[3];
 		}
 		ctx->user_port = b.port;
-		revnat_put(ctx, &b, &key);
+		revnat_put(ctx, &b, &key, connect);
 		count(stat);
 		break;
 	}
@@ -291,13 +339,13 @@ static __always_inline int fwd6(struct bpf_sock_addr *ctx, __u32 stat)
 /* recvmsg / getpeername: put the Service address back where the endpoint's is. */
 static __always_inline int rev4(struct bpf_sock_addr *ctx)
 {
-	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx)};
+	struct sp_rev_key rk = {};
 	struct sp_rev_val *rv;
 
 	rk.backend.addr[0] = ctx->user_ip4;
 	rk.backend.port = (__u16)ctx->user_port;
 	rk.backend.family = 4;
-	rv = bpf_map_lookup_elem(&sp_revnat, &rk);
+	rv = revnat_get(ctx, &rk);
 	if (rv) {
 		ctx->user_ip4 = rv->addr[0];
 		ctx->user_port = rv->port;
@@ -308,7 +356,7 @@ static __always_inline int rev4(struct bpf_sock_addr *ctx)
 
 static __always_inline int rev6(struct bpf_sock_addr *ctx)
 {
-	struct sp_rev_key rk = {.cookie = bpf_get_socket_cookie(ctx)};
+	struct sp_rev_key rk = {};
 	struct sp_rev_val *rv;
 	__u32 a[4];
 
@@ -327,7 +375,7 @@ static __always_inline int rev6(struct bpf_sock_addr *ctx)
 		rk.backend.addr[2] = a[2];
 		rk.backend.addr[3] = a[3];
 	}
-	rv = bpf_map_lookup_elem(&sp_revnat, &rk);
+	rv = revnat_get(ctx, &rk);
 	if (!rv)
 		return 1;
 	if (rv->family == 4) {
@@ -349,25 +397,25 @@ static __always_inline int rev6(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int sp_connect4(struct bpf_sock_addr *ctx)
 {
-	return fwd4(ctx, SP_STAT_CONNECT);
+	return fwd4(ctx, SP_STAT_CONNECT, 1);
 }
 
 SEC("cgroup/connect6")
 int sp_connect6(struct bpf_sock_addr *ctx)
 {
-	return fwd6(ctx, SP_STAT_CONNECT);
+	return fwd6(ctx, SP_STAT_CONNECT, 1);
 }
 
 SEC("cgroup/sendmsg4")
 int sp_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return fwd4(ctx, SP_STAT_SENDMSG);
+	return fwd4(ctx, SP_STAT_SENDMSG, 0);
 }
 
 SEC("cgroup/sendmsg6")
 int sp_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return fwd6(ctx, SP_STAT_SENDMSG);
+	return fwd6(ctx, SP_STAT_SENDMSG, 0);
 }
 
 SEC("cgroup/recvmsg4")

@@ -11,7 +11,10 @@
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
- *   sp_revnat    rev_key -> rev_val      backend -> Service, per socket (LRU)
+ *   sp_sock      socket -> sock_val      a connected socket's endpoint and Service
+ *                                       (socket storage: lives and dies with it)
+ *   sp_revnat    rev_key -> rev_val      backend -> Service, per unconnected UDP
+ *                                       socket and peer (LRU)
  *   sp_stats     per-CPU counters, SP_STAT_*
  *
  * A NodePort is a Service entry whose address is all zeros ("every node
@@ -101,6 +104,15 @@ struct sp_rev_val {
 	__u16 port;
 	__u8 family;
 	__u8 pad;
+};
+
+/*
+ * A socket connect() sent to an endpoint: getpeername() and recvmsg() put
+ * the Service address back while the peer is that endpoint.
+ */
+struct sp_sock_val {
+	struct sp_backend backend;
+	struct sp_rev_val svc;
 };
 
 enum sp_stat {
