@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,10 +34,45 @@ uint8_t l4proto_parse(const char *s)
 	return 0;
 }
 
+/*
+ * The Services and slices freed last, in order (any thread frees). A
+ * compile that finds an object of its last view at the same address in
+ * the next one knows it is the same object, unless that address was
+ * freed in between: then malloc may have given it to a new object.
+ */
+static struct {
+	pthread_mutex_t lock;
+	uint64_t n; /* frees ever noted */
+	const void *p[MODEL_FREED_LOG];
+} freed = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void freed_note(const void *p)
+{
+	pthread_mutex_lock(&freed.lock);
+	freed.p[freed.n++ % MODEL_FREED_LOG] = p;
+	pthread_mutex_unlock(&freed.lock);
+}
+
+int model_freed_since(uint64_t since, const void **out, uint64_t *now)
+{
+	int n = -1;
+
+	pthread_mutex_lock(&freed.lock);
+	*now = freed.n;
+	if (since <= freed.n && freed.n - since <= MODEL_FREED_LOG) {
+		n = (int)(freed.n - since);
+		for (int i = 0; i < n; i++)
+			out[i] = freed.p[(since + (uint64_t)i) % MODEL_FREED_LOG];
+	}
+	pthread_mutex_unlock(&freed.lock);
+	return n;
+}
+
 void service_free(struct service *s)
 {
 	if (!s)
 		return;
+	freed_note(s);
 	free(s->origin);
 	free(s->ns);
 	free(s->name);
@@ -57,6 +93,7 @@ void endpoint_slice_free(struct endpoint_slice *e)
 {
 	if (!e)
 		return;
+	freed_note(e);
 	free(e->origin);
 	free(e->ns);
 	free(e->name);
@@ -127,6 +164,29 @@ static void ptr_push(void ***arr, size_t *n, void *p)
 	(*arr)[(*n)++] = p;
 }
 
+/* Room for n more in a pointer array grown only by ptr_push() and ptr_append(). */
+static void ptr_reserve(void ***arr, size_t len, size_t n)
+{
+	size_t cap = 0;
+
+	while (cap < len)
+		cap = cap ? cap * 2 : 4;
+	*arr = xgrow(*arr, &cap, len + n, sizeof(**arr));
+}
+
+static void ptr_append(void ***arr, size_t *len, void *const *v, size_t n, const uint8_t *hide)
+{
+	void **a;
+
+	if (!n)
+		return;
+	ptr_reserve(arr, *len, n);
+	a = *arr;
+	for (size_t i = 0; i < n; i++)
+		if (!hide || !hide[i])
+			a[(*len)++] = v[i];
+}
+
 static _Atomic uint64_t last_gen;
 
 uint64_t model_name_hash(const char *ns, const char *name)
@@ -158,4 +218,15 @@ void model_add_slice(struct model *m, struct endpoint_slice *e)
 void model_add_node(struct model *m, struct node *n)
 {
 	ptr_push((void ***)&m->nodes, &m->n_nodes, n);
+}
+
+void model_view_services(struct model *m, struct service *const *v, size_t n, const uint8_t *hide)
+{
+	ptr_append((void ***)&m->services, &m->n_services, (void *const *)v, n, hide);
+}
+
+void model_view_slices(struct model *m, struct endpoint_slice *const *v, size_t n,
+                       const uint8_t *hide)
+{
+	ptr_append((void ***)&m->slices, &m->n_slices, (void *const *)v, n, hide);
 }

@@ -148,8 +148,25 @@ void model_free_view(struct model *m);
  */
 void model_add_service(struct model *m, struct service *s);
 void model_add_slice(struct model *m, struct endpoint_slice *e);
+/*
+ * Addresses of Services and slices freed since the count since (a *now of
+ * an earlier call; 0 at start): into out (room for MODEL_FREED_LOG), their
+ * number returned, *now set; -1 when more were freed than are remembered.
+ * Tells an object from a new one at a reused address (compile's views).
+ */
+#define MODEL_FREED_LOG 64
+int model_freed_since(uint64_t since, const void **out, uint64_t *now);
 /* FNV-1a of "ns/name": what service.hash and endpoint_slice.hash hold. */
 uint64_t model_name_hash(const char *ns, const char *name);
 void model_add_node(struct model *m, struct node *n);
+/*
+ * A view of objects already in another model (so they have their gen and
+ * hash): append v[0..n) except those whose hide[i] is set (hide may be
+ * NULL), without reading the objects. A view of 10k objects costs a copy
+ * of pointers, not 10k cache misses.
+ */
+void model_view_services(struct model *m, struct service *const *v, size_t n, const uint8_t *hide);
+void model_view_slices(struct model *m, struct endpoint_slice *const *v, size_t n,
+                       const uint8_t *hide);
 
 #endif

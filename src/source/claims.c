@@ -274,13 +274,10 @@ void claims_view(struct claims *c, struct mfile *const *files, size_t n, struct 
 		size_t off = 0;
 
 		diag_copy(d, &f->dups);
-		for (size_t k = 0; k < o->n_services; k++)
-			if (!hide || !hide[off + k])
-				model_add_service(m, o->services[k]);
+		/* the file's model gave them their gen: copied as pointers */
+		model_view_services(m, o->services, o->n_services, hide ? hide + off : NULL);
 		off += o->n_services;
-		for (size_t k = 0; k < o->n_slices; k++)
-			if (!hide || !hide[off + k])
-				model_add_slice(m, o->slices[k]);
+		model_view_slices(m, o->slices, o->n_slices, hide ? hide + off : NULL);
 		off += o->n_slices;
 		for (size_t k = 0; k < o->n_nodes; k++)
 			if (!hide || !hide[off + k])
