@@ -212,6 +212,33 @@ struct ranked {
 	const struct entry_block *b;
 };
 
+/* The slices of a model by the Service they belong to. */
+struct slice_groups {
+	struct bytemap first; /* hash of "ns/service-name" -> u32 first slice */
+	uint32_t *next;       /* the next slice of the same hash, or UINT32_MAX */
+	/* the slices of one Service, sorted, and their generations, sorted */
+	struct endpoint_slice **mine;
+	uint64_t *gens;
+	size_t n_mine, cap_mine;
+};
+
+/* Changed positions a view may have and still be compiled as a change of the last view. */
+#define VIEW_DIRTY_MAX 32
+
+/*
+ * The last compile's view, position by position: a view with the same
+ * length whose objects differ in a few positions is a small change, and
+ * only the Services of those positions' names are looked at again
+ * (view_diff()). Pointers are compared, never followed: they may be gone.
+ */
+struct last_view {
+	const void **svc, **slc;
+	uint64_t *svc_hash, *slc_hash; /* the objects' name hashes */
+	uint32_t *svc_unit;            /* the unit of each Service */
+	size_t n_svc, n_slc, cap_svc, cap_slc;
+	bool valid;
+};
+
 struct compiler {
 	/* every live entry, sorted: merged with the new ones instead of a full sort */
 	struct ranked *sorted;
@@ -226,7 +253,18 @@ struct compiler {
 	struct unit *units;
 	size_t n_units, cap_units;
 	struct bytemap index; /* 8-byte hash of "ns/name" -> u32 unit index */
+	struct last_view last;
+	/* the last view's slices by Service, by position: valid for a view of the same shape */
+	struct slice_groups g;
+	bool groups_valid;
+	/* the names (hashes) of the positions that changed since the last view */
+	uint64_t dirty[VIEW_DIRTY_MAX];
+	size_t n_dirty;
+	uint64_t dirty_bits; /* bit (hash & 63) of each: most names are told clean by it */
+	uint64_t freed_seen; /* model_freed_since() count at the last compile */
 };
+
+static void slice_groups_free(struct slice_groups *g);
 
 struct compiler *compiler_new(void)
 {
@@ -246,6 +284,7 @@ static void compiler_reset(struct compiler *c)
 	c->n_units = 0;
 	c->n_sorted = 0;
 	bytemap_free(&c->index);
+	c->last.valid = false;
 }
 
 /* b leaves the cache: it stays readable until compile_with() ends. */
@@ -263,6 +302,12 @@ void compiler_free(struct compiler *c)
 	if (!c)
 		return;
 	compiler_reset(c);
+	slice_groups_free(&c->g);
+	free(c->last.svc);
+	free(c->last.slc);
+	free(c->last.svc_hash);
+	free(c->last.slc_hash);
+	free(c->last.svc_unit);
 	free(c->units);
 	free(c->sorted);
 	free(c->dead);
@@ -314,22 +359,34 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Drop units not seen in this sync, and rebuild the index when many went. */
-static void compiler_gc(struct compiler *c)
+/*
+ * Drop units not seen in this sync and rebuild the index when any went;
+ * unit_of (n_unit_of entries) holds unit indices, which follow the move.
+ */
+static void compiler_gc(struct compiler *c, uint32_t *unit_of, size_t n_unit_of)
 {
+	uint32_t *to = NULL;
 	size_t w = 0;
 
 	for (size_t i = 0; i < c->n_units; i++) {
-		if (c->units[i].seen) {
-			c->units[w++] = c->units[i];
+		if (c->units[i].seen)
 			continue;
-		}
+		if (!to) /* the first unit to go: from here on indices move */
+			to = xmalloc(c->n_units * sizeof(*to));
 		free(c->units[i].key);
 		free(c->units[i].slice_gens);
 		block_retire(c, c->units[i].block);
 	}
-	if (w == c->n_units)
+	if (!to)
 		return;
+	for (size_t i = 0; i < c->n_units; i++) {
+		to[i] = (uint32_t)w;
+		if (c->units[i].seen)
+			c->units[w++] = c->units[i];
+	}
+	for (size_t i = 0; i < n_unit_of; i++)
+		unit_of[i] = to[unit_of[i]];
+	free(to);
 	c->n_units = w;
 	bytemap_free(&c->index);
 	for (size_t i = 0; i < c->n_units; i++) {
@@ -400,16 +457,6 @@ static void compiler_set_context(struct compiler *c, const struct compile_opts *
 	c->hostname = o->hostname ? xstrdup(o->hostname) : NULL;
 	c->zone = zone ? xstrdup(zone) : NULL;
 }
-
-/* The slices of a model by the Service they belong to. */
-struct slice_groups {
-	struct bytemap first; /* hash of "ns/service-name" -> u32 first slice */
-	uint32_t *next;       /* the next slice of the same hash, or UINT32_MAX */
-	/* the slices of one Service, sorted, and their generations, sorted */
-	struct endpoint_slice **mine;
-	uint64_t *gens;
-	size_t n_mine, cap_mine;
-};
 
 static void slice_groups_build(struct slice_groups *g, const struct model *m)
 {
@@ -652,12 +699,21 @@ static uint64_t addrs_hash(const struct compile_opts *o)
 struct pass {
 	const struct model *m;
 	const struct compile_opts *o;
-	bool trust;            /* the node addresses are those of the last compile */
-	struct slice_groups g; /* built at the first Service that needs it */
-	bool grouped;
+	bool trust; /* the node addresses are those of the last compile */
 	struct fresh fresh;
 	struct diag *d;
 };
+
+/* c->g for the view m: built at the first Service that needs it (none may: another family). */
+static const struct slice_groups *groups(struct compiler *c, const struct model *m)
+{
+	if (!c->groups_valid) {
+		slice_groups_free(&c->g);
+		slice_groups_build(&c->g, m);
+		c->groups_valid = true;
+	}
+	return &c->g;
+}
 
 /*
  * The block of Service s in this compile (u is its unit), or NULL when s
@@ -674,10 +730,7 @@ static struct entry_block *unit_update(struct compiler *c, struct unit *u, const
 
 	if (same && !u->block)
 		return NULL;
-	if (!p->grouped) /* not at all when no Service has this family */
-		slice_groups_build(&p->g, p->m);
-	p->grouped = true;
-	if (same && unit_current(u, s, &p->g, p->m))
+	if (same && unit_current(u, s, groups(c, p->m), p->m))
 		return u->block;
 	vip = cluster_ip_of(s, p->o->family);
 	if (!service_is_proxied(s) || !vip || cluster_ip_is_node(s, p->o, p->d)) {
@@ -689,23 +742,153 @@ static struct entry_block *unit_update(struct compiler *c, struct unit *u, const
 		u->n_slice_gens = 0;
 		return NULL;
 	}
-	slice_groups_select(&p->g, p->m, s);
-	unit_refresh(c, u, s, &p->g, vip, p->o, &p->fresh);
+	groups(c, p->m);
+	slice_groups_select(&c->g, p->m, s);
+	unit_refresh(c, u, s, &c->g, vip, p->o, &p->fresh);
 	return u->block;
+}
+
+static bool dirty_add(struct compiler *c, uint64_t h)
+{
+	if (c->n_dirty == VIEW_DIRTY_MAX)
+		return false;
+	c->dirty[c->n_dirty++] = h;
+	c->dirty_bits |= 1ull << (h & 63);
+	return true;
+}
+
+static bool is_dirty(const struct compiler *c, uint64_t h)
+{
+	if (!(c->dirty_bits & (1ull << (h & 63))))
+		return false;
+	for (size_t i = 0; i < c->n_dirty; i++)
+		if (c->dirty[i] == h)
+			return true;
+	return false;
+}
+
+/*
+ * Is view m the last view with a few objects replaced in place (same
+ * position, same name)? Then c->dirty holds those names, and the slice
+ * groups of the last view still hold for m: a Service at an unchanged
+ * position whose name is not dirty has exactly the objects of the last
+ * compile, and its unit answers without a lookup. Anything else (objects
+ * added, removed, moved, renamed, or many changed) is a new view.
+ */
+static int ptr_bit(const void *p)
+{
+	return (int)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 58);
+}
+
+/* Was p freed since the last compile (gone[0..n), bits: their ptr_bit()s)? */
+static bool was_freed(const void *p, const void *const *gone, int n, uint64_t bits)
+{
+	if (!(bits & (1ull << ptr_bit(p))))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (gone[i] == p)
+			return true;
+	return false;
+}
+
+static bool view_diff(struct compiler *c, const struct model *m)
+{
+	const struct last_view *l = &c->last;
+	const void *gone[MODEL_FREED_LOG];
+	uint64_t now, bits = 0;
+	int n_gone = model_freed_since(c->freed_seen, gone, &now);
+
+	c->freed_seen = now;
+	c->n_dirty = 0;
+	c->dirty_bits = 0;
+	if (n_gone < 0 || !l->valid || m->n_services != l->n_svc || m->n_slices != l->n_slc)
+		return false;
+	for (int i = 0; i < n_gone; i++)
+		bits |= 1ull << ptr_bit(gone[i]);
+	/* the same address is the same object, unless it was freed meanwhile */
+	for (size_t i = 0; i < l->n_svc; i++)
+		if (((const void *)m->services[i] != l->svc[i] ||
+		     was_freed(l->svc[i], gone, n_gone, bits)) &&
+		    (m->services[i]->hash != l->svc_hash[i] || !dirty_add(c, l->svc_hash[i])))
+			return false;
+	for (size_t i = 0; i < l->n_slc; i++)
+		if (((const void *)m->slices[i] != l->slc[i] ||
+		     was_freed(l->slc[i], gone, n_gone, bits)) &&
+		    (m->slices[i]->hash != l->slc_hash[i] || !dirty_add(c, l->slc_hash[i])))
+			return false;
+	return true;
+}
+
+/* Remember view m for the next view_diff() (the units are in last.svc_unit already). */
+static void view_record(struct compiler *c, const struct model *m, bool small_change)
+{
+	struct last_view *l = &c->last;
+
+	l->n_svc = m->n_services;
+	l->n_slc = m->n_slices;
+	if (l->n_svc)
+		memcpy(l->svc, m->services, m->n_services * sizeof(*l->svc));
+	if (l->n_slc > l->cap_slc) {
+		l->cap_slc = l->n_slc;
+		l->slc = xrealloc(l->slc, l->cap_slc * sizeof(*l->slc));
+		l->slc_hash = xrealloc(l->slc_hash, l->cap_slc * sizeof(*l->slc_hash));
+	}
+	if (l->n_slc)
+		memcpy(l->slc, m->slices, m->n_slices * sizeof(*l->slc));
+	/* a small change kept every name in its place */
+	for (size_t i = 0; !small_change && i < l->n_svc; i++)
+		l->svc_hash[i] = m->services[i]->hash;
+	for (size_t i = 0; !small_change && i < l->n_slc; i++)
+		l->slc_hash[i] = m->slices[i]->hash;
+	l->valid = true;
+}
+
+/* Room in c->last for the units of n Services. */
+static void view_reserve(struct last_view *l, size_t n)
+{
+	if (n <= l->cap_svc)
+		return;
+	l->cap_svc = n;
+	l->svc = xrealloc(l->svc, n * sizeof(*l->svc));
+	l->svc_hash = xrealloc(l->svc_hash, n * sizeof(*l->svc_hash));
+	l->svc_unit = xrealloc(l->svc_unit, n * sizeof(*l->svc_unit));
+}
+
+/*
+ * Unit of the Service at position si of a small change (view_diff()),
+ * when its position and name are untouched: the unit of the last compile,
+ * found without a lookup. NULL: look it up (and decide it again).
+ */
+static struct unit *unit_kept(struct compiler *c, size_t si, const struct model *m)
+{
+	const struct last_view *l = &c->last;
+	struct unit *u;
+
+	if ((const void *)m->services[si] != l->svc[si] || is_dirty(c, l->svc_hash[si]))
+		return NULL;
+	u = &c->units[l->svc_unit[si]];
+	return u->gen ? u : NULL; /* gen 0: decided again every time */
 }
 
 /*
  * group the slices by Service -> per Service: reuse or recompile its block
  * -> merge the new entries into the sorted list -> resolve conflicts.
+ * A view that is the last one with a few objects replaced (view_diff())
+ * costs those objects plus a pass over the units, not a lookup per Service.
  */
 int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
                  struct desired *out, struct diag *d)
 {
 	uint64_t ah = addrs_hash(o);
 	struct pass p = {.m = m, .o = o, .trust = ah == c->addrs_hash, .d = d};
+	bool small;
 
 	c->addrs_hash = ah;
 	compiler_set_context(c, o, node_zone(m, o->hostname));
+	small = p.trust && view_diff(c, m);
+	if (!small) /* the groups are by position */
+		c->groups_valid = false;
+	view_reserve(&c->last, m->n_services);
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
 	for (size_t i = 0; i < c->n_units; i++)
@@ -713,26 +896,32 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
 	for (size_t si = 0; si < m->n_services; si++) {
 		const struct service *s = m->services[si];
-		struct unit *u = unit_get(c, s);
+		struct unit *u = small ? unit_kept(c, si, m) : NULL;
 		struct entry_block *b;
 
+		if (u) {
+			b = u->block;
+		} else {
+			u = unit_get(c, s);
+			c->last.svc_unit[si] = (uint32_t)(u - c->units);
+			b = unit_update(c, u, s, &p);
+		}
 		u->seen = true;
-		b = unit_update(c, u, s, &p);
 		if (!b)
 			continue;
 		out->n_services++;
 		desired_add_block(out, b);
 	}
-	compiler_gc(c);
-	merge_sorted(c, &p.fresh);
+	compiler_gc(c, c->last.svc_unit, m->n_services);
+	if (p.fresh.n || c->n_dead)
+		merge_sorted(c, &p.fresh);
 	resolve_conflicts(c, out, d);
 	/* the sorted list no longer reads the replaced blocks */
 	for (size_t i = 0; i < c->n_dead; i++)
 		block_unref(c->dead[i]);
 	c->n_dead = 0;
 	free(p.fresh.v);
-	if (p.grouped)
-		slice_groups_free(&p.g);
+	view_record(c, m, small);
 	return 0;
 }
 

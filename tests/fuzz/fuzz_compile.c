@@ -13,7 +13,8 @@
  *    and terminating), and of the entry's family;
  *  - n_all == 0 (no endpoint at all: reject) means no backends;
  *  - Local traffic policies program only this node's endpoints;
- *  - the incremental result equals the fresh one.
+ *  - the incremental result equals the fresh one, also when the next view
+ *    is this one with a few objects replaced in place (a small change).
  * A violation aborts (libFuzzer reports it with the input).
  */
 #include <stdint.h>
@@ -252,15 +253,53 @@ static void same(const struct desired *a, const struct desired *b)
 	}
 }
 
+/*
+ * The view m with a few objects replaced in place by new ones of the same
+ * name (the next sync of a source after a small change); the new objects
+ * go to owned. A slice usually keeps its Service, sometimes moves.
+ */
+static void small_change(struct bytes *b, const struct model *m, struct model *out,
+                         struct model *owned)
+{
+	unsigned n = take(b, 4);
+
+	for (size_t i = 0; i < m->n_services; i++)
+		model_add_service(out, m->services[i]);
+	for (size_t i = 0; i < m->n_slices; i++)
+		model_add_slice(out, m->slices[i]);
+	for (size_t i = 0; i < m->n_nodes; i++)
+		model_add_node(out, m->nodes[i]);
+	for (unsigned k = 0; k < n; k++) {
+		if (take(b, 2) && m->n_slices) {
+			size_t pos = take(b, 0) % m->n_slices;
+			struct endpoint_slice *e = gen_slice(b, (unsigned)pos);
+
+			if (take(b, 4)) {
+				free(e->service_name);
+				e->service_name = xstr(m->slices[pos]->service_name);
+			}
+			model_add_slice(owned, e);
+			out->slices[pos] = e;
+		} else if (m->n_services) {
+			size_t pos = take(b, 0) % m->n_services;
+			struct service *s = gen_service(b, (unsigned)pos);
+
+			model_add_service(owned, s);
+			out->services[pos] = s;
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bytes b = {data, size};
-	struct model first = {0}, m = {0};
+	struct model first = {0}, m = {0}, next = {0}, owned = {0};
 	struct compiler *inc = compiler_new();
 	int families[] = {AF_INET, AF_INET6};
 
 	gen_model(&b, &first);
 	gen_model(&b, &m);
+	small_change(&b, &m, &next, &owned);
 	for (int f = 0; f < 2; f++) {
 		struct compile_opts o = {.hostname = "node-a", .family = families[f]};
 		struct desired fresh = {0}, a = {0}, again = {0};
@@ -275,9 +314,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		same(&fresh, &again);
 		desired_free(&fresh);
 		desired_free(&again);
+		/* a few objects replaced in place: what changed, found by position */
+		compile(&next, &o, &fresh, &d);
+		compile_with(inc, &next, &o, &again, &d);
+		check(&next, &again, families[f]);
+		same(&fresh, &again);
+		desired_free(&fresh);
+		desired_free(&again);
 		diag_clear(&d);
 	}
 	compiler_free(inc);
+	model_free_view(&next);
+	model_free(&owned);
 	model_free(&first);
 	model_free(&m);
 	return 0;

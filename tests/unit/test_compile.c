@@ -911,6 +911,58 @@ static void test_incremental_cache(void **state)
 }
 
 /*
+ * A sync after a small change is told by position (a view of the same
+ * shape as the last one): objects at the same address are taken as
+ * unchanged, unless that address was freed meanwhile. Here a's successor
+ * is made right after a is freed, with malloc (a plain build gives it a's
+ * chunk back; under ASan the address differs): either way it must be seen
+ * as the new object it is.
+ */
+static void test_small_change_reused_address(void **state)
+{
+	struct fix *f = *state;
+	struct compiler *c = compiler_new();
+	struct service *a = svc(&f->m, "default", "a", "10.96.0.2"), *a2;
+	struct service *b = svc(&f->m, "default", "b", "10.96.0.3");
+	struct model tmp = {0};
+	void *old = a, *drain[16];
+
+	svc_port(a, "", L4_TCP, 80, 8080, NULL);
+	svc_port(b, "", L4_TCP, 80, 8080, NULL);
+	run_inc(f, c);
+	run_inc(f, c); /* the same view: nothing to look at again */
+	assert_int_equal(f->ds.n_entries, 2);
+	assert_entry(&f->ds, 0, "10.96.0.2", L4_TCP, 80, "default/a", "");
+
+	/* glibc's per-size cache is LIFO: emptied first, it hands a's chunk back */
+	for (size_t i = 0; i < sizeof(drain) / sizeof(drain[0]); i++)
+		drain[i] = xmalloc(sizeof(*a2));
+	service_free(a);
+	a2 = xmalloc(sizeof(*a2));
+	for (size_t i = 0; i < sizeof(drain) / sizeof(drain[0]); i++)
+		free(drain[i]);
+	memset(a2, 0, sizeof(*a2));
+	a2->origin = xstrdup("test.yaml");
+	a2->ns = xstrdup("default");
+	a2->name = xstrdup("a");
+	a2->type = SVC_CLUSTER_IP;
+	a2->cluster_ips = xmalloc(sizeof(*a2->cluster_ips));
+	a2->cluster_ips[0] = ip("10.96.0.4");
+	a2->n_cluster_ips = 1;
+	svc_port(a2, "", L4_TCP, 81, 8080, NULL);
+	model_add_service(&tmp, a2); /* its gen */
+	model_free_view(&tmp);
+	f->m.services[0] = a2;
+	print_message("a's successor %s a's address\n",
+	              (void *)a2 == old ? "has" : "does not have");
+	run_inc(f, c);
+	assert_int_equal(f->ds.n_entries, 2);
+	assert_entry(&f->ds, 0, "10.96.0.3", L4_TCP, 80, "default/b", "");
+	assert_entry(&f->ds, 1, "10.96.0.4", L4_TCP, 81, "default/a", "");
+	compiler_free(c);
+}
+
+/*
  * An endpoint with no nodeName is remote (no hairpin element) only when
  * cluster CIDRs are known and it is outside them: then it cannot be a pod
  * of this node.
@@ -1020,6 +1072,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_order_independent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_ip_node_address_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incremental_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_change_reused_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unplaced_endpoint_remote, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_local_filter, setup, teardown),
 	};
