@@ -262,6 +262,10 @@ struct compiler {
 	size_t n_dirty;
 	uint64_t dirty_bits; /* bit (hash & 63) of each: most names are told clean by it */
 	uint64_t freed_seen; /* model_freed_since() count at the last compile */
+	/* the last compile: a small change (view_diff()), and its slices' changed positions */
+	bool small;
+	size_t changed_slc[VIEW_DIRTY_MAX];
+	size_t n_changed_slc;
 };
 
 static void slice_groups_free(struct slice_groups *g);
@@ -801,6 +805,7 @@ static bool view_diff(struct compiler *c, const struct model *m)
 	c->freed_seen = now;
 	c->n_dirty = 0;
 	c->dirty_bits = 0;
+	c->n_changed_slc = 0;
 	if (n_gone < 0 || !l->valid || m->n_services != l->n_svc || m->n_slices != l->n_slc)
 		return false;
 	for (int i = 0; i < n_gone; i++)
@@ -811,11 +816,14 @@ static bool view_diff(struct compiler *c, const struct model *m)
 		     was_freed(l->svc[i], gone, n_gone, bits)) &&
 		    (m->services[i]->hash != l->svc_hash[i] || !dirty_add(c, l->svc_hash[i])))
 			return false;
-	for (size_t i = 0; i < l->n_slc; i++)
-		if (((const void *)m->slices[i] != l->slc[i] ||
-		     was_freed(l->slc[i], gone, n_gone, bits)) &&
-		    (m->slices[i]->hash != l->slc_hash[i] || !dirty_add(c, l->slc_hash[i])))
+	for (size_t i = 0; i < l->n_slc; i++) {
+		if ((const void *)m->slices[i] == l->slc[i] &&
+		    !was_freed(l->slc[i], gone, n_gone, bits))
+			continue;
+		if (m->slices[i]->hash != l->slc_hash[i] || !dirty_add(c, l->slc_hash[i]))
 			return false;
+		c->changed_slc[c->n_changed_slc++] = i; /* no more than dirty names */
+	}
 	return true;
 }
 
@@ -886,6 +894,7 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	c->addrs_hash = ah;
 	compiler_set_context(c, o, node_zone(m, o->hostname));
 	small = p.trust && view_diff(c, m);
+	c->small = small;
 	if (!small) /* the groups are by position */
 		c->groups_valid = false;
 	view_reserve(&c->last, m->n_services);
@@ -923,6 +932,18 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	free(p.fresh.v);
 	view_record(c, m, small);
 	return 0;
+}
+
+void compiler_new_slices(const struct compiler *c, const struct model *m,
+                         void (*fn)(const struct endpoint_slice *e, void *arg), void *arg)
+{
+	if (!c->small) {
+		for (size_t i = 0; i < m->n_slices; i++)
+			fn(m->slices[i], arg);
+		return;
+	}
+	for (size_t i = 0; i < c->n_changed_slc; i++)
+		fn(m->slices[c->changed_slc[i]], arg);
 }
 
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,

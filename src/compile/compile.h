@@ -159,5 +159,12 @@ struct compiler *compiler_new(void);
 void compiler_free(struct compiler *c);
 int compile_with(struct compiler *c, const struct model *m, const struct compile_opts *o,
                  struct desired *out, struct diag *d);
+/*
+ * After compile_with(c, m, ...): fn for every slice of m that may be new
+ * since c's last compile: the few that changed when m was a small change
+ * of the last view, else all of them (tell by gen which are new).
+ */
+void compiler_new_slices(const struct compiler *c, const struct model *m,
+                         void (*fn)(const struct endpoint_slice *e, void *arg), void *arg);
 
 #endif

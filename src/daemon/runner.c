@@ -45,6 +45,7 @@ struct runner {
 	unsigned quiet_periods;    /* periodic syncs that skipped the read-back */
 	unsigned syncs;            /* attempted, for "initial" */
 	uint64_t slice_gen_synced; /* newest EndpointSlice gen a successful sync saw */
+	bool failed_since_noted;   /* a sync failed after the last note_trigger_times() */
 	double start_wall;         /* trigger times before it are not ours to measure */
 };
 
@@ -265,26 +266,40 @@ static int compile_all(struct runner *r, struct model *m, struct desired ds[N_FA
 	return ret;
 }
 
+struct trigger_pass {
+	const struct runner *r;
+	uint64_t newest;
+};
+
+static void note_trigger_time(const struct endpoint_slice *e, void *arg)
+{
+	struct trigger_pass *p = arg;
+
+	if (e->gen > p->r->slice_gen_synced && e->trigger_time > p->r->start_wall)
+		metrics_note_trigger_time(e->family, e->trigger_time);
+	if (e->gen > p->newest)
+		p->newest = e->gen;
+}
+
 /*
  * EndpointSlices decoded since the last successful sync (a newer gen)
  * carry the time their change was triggered (annotation, model.h): this
  * sync programmed them, so kubeproxy_network_programming_duration_seconds
  * observes them - as kube-proxy, only for changes triggered after it
  * started. Call after a successful sync.
+ * Only the slices the compile found changed are read.
  */
 static void note_trigger_times(struct runner *r, const struct model *m)
 {
-	uint64_t newest = r->slice_gen_synced;
+	struct trigger_pass p = {.r = r, .newest = r->slice_gen_synced};
 
-	for (size_t i = 0; i < m->n_slices; i++) {
-		const struct endpoint_slice *e = m->slices[i];
-
-		if (e->gen > r->slice_gen_synced && e->trigger_time > r->start_wall)
-			metrics_note_trigger_time(e->family, e->trigger_time);
-		if (e->gen > newest)
-			newest = e->gen;
-	}
-	r->slice_gen_synced = newest;
+	if (r->failed_since_noted) /* the compile saw slices this sync is the first to program */
+		for (size_t i = 0; i < m->n_slices; i++)
+			note_trigger_time(m->slices[i], &p);
+	else
+		compiler_new_slices(r->comp[0], m, note_trigger_time, &p);
+	r->slice_gen_synced = p.newest;
+	r->failed_since_noted = false;
 }
 
 /*
@@ -393,6 +408,8 @@ static int sync_model(struct runner *r, const char *why, bool full, double pendi
 		desired_free(&ds[f]);
 	if (!ret)
 		note_trigger_times(r, &m);
+	else
+		r->failed_since_noted = true;
 	model_free_view(&m);
 	dt = now_mono() - t0;
 	metrics_sync_result(dt, full, ret ? (t.failed_family ? t.failed_family : AF_INET) : 0);
