@@ -138,11 +138,25 @@ struct mfile *mfile_new(const struct mroot *r, const char *name);
 void mfile_free(struct mfile *f); /* accepts NULL */
 
 /*
- * Read and decode f's text into j. Touches nothing but j, and reads only
- * f's path and what it last decoded, so it may run on any thread while
- * the caller waits.
+ * A read buffer that a worker keeps from one file to the next: files read
+ * into a fresh buffer each left a hole in the heap among the objects
+ * decoded meanwhile (5 MB more peak RSS at 10k Services x 10 endpoints),
+ * or, mapped, cost their pages' faults again.
  */
-void mfile_fetch(const struct mfile *f, struct mjob *j);
+struct rbuf {
+	char *p;
+	size_t cap;
+};
+
+void rbuf_free(struct rbuf *rb);
+
+/*
+ * Read and decode f's text into j, the text read into rb (kept for the
+ * next file; NULL: a buffer of its own). Touches nothing but j and rb, and
+ * reads only f's path and what it last decoded, so it may run on any
+ * thread while the caller waits.
+ */
+void mfile_fetch(const struct mfile *f, struct mjob *j, struct rbuf *rb);
 void mjob_clear(struct mjob *j);
 
 /*

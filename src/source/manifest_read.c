@@ -89,8 +89,8 @@ bool manifest_name(const char *name)
  * On failure *err is the errno (MREAD_FAILED) and st the file's mode and
  * size (MREAD_NOT_REGULAR, MREAD_TOO_BIG).
  */
-static enum mread read_file(const char *path, size_t max, char **buf, size_t *len, struct stat *st,
-                            int *err)
+static enum mread read_file(const char *path, size_t max, struct rbuf *rb, char **buf, size_t *len,
+                            struct stat *st, int *err)
 {
 	enum mread ret;
 	size_t cap, n = 0;
@@ -111,15 +111,22 @@ static enum mread read_file(const char *path, size_t max, char **buf, size_t *le
 	      : (uint64_t)st->st_size > max ? MREAD_TOO_BIG
 	                                    : MREAD_OK;
 	*err = errno;
-	cap = (size_t)st->st_size + 1;
-	if (ret == MREAD_OK)
-		p = xmalloc(cap);
+	/* + 1 for the NUL, + 1 so that the read that finds EOF needs no growth */
+	cap = (size_t)st->st_size + 2;
+	if (ret == MREAD_OK && rb->cap < cap) { /* its old text is not needed: no realloc */
+		free(rb->p);
+		rb->p = xmalloc(cap);
+		rb->cap = cap;
+	}
+	p = rb->p;
+	cap = rb->cap;
 	while (ret == MREAD_OK) { /* to the end: it may have grown since fstat() */
 		ssize_t r;
 
 		if (n + 1 == cap) {
 			cap = cap > max / 2 ? max + 2 : cap * 2;
-			p = xrealloc(p, cap);
+			p = rb->p = xrealloc(p, cap);
+			rb->cap = cap;
 		}
 		r = read(fd, p + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)
@@ -133,10 +140,8 @@ static enum mread read_file(const char *path, size_t max, char **buf, size_t *le
 			ret = MREAD_TOO_BIG, st->st_size = (off_t)n;
 	}
 	close(fd);
-	if (ret != MREAD_OK) {
-		free(p);
+	if (ret != MREAD_OK)
 		return ret;
-	}
 	p[n] = '\0';
 	*buf = p;
 	*len = n;
@@ -152,20 +157,26 @@ void diag_copy(struct diag *dst, const struct diag *src)
 }
 
 /*
- * Read and decode f's text into j. Touches nothing but j, and reads only
- * f's path and what it last decoded, so it may run on any thread while
- * the caller waits.
+ * Read and decode f's text into j, the text read into rb (kept for the
+ * next file; NULL: a buffer of its own). Touches nothing but j and rb, and
+ * reads only f's path and what it last decoded, so it may run on any
+ * thread while the caller waits.
  */
-void mfile_fetch(const struct mfile *f, struct mjob *j)
+void mfile_fetch(const struct mfile *f, struct mjob *j, struct rbuf *rb)
 {
-	char *buf = NULL;
+	struct rbuf own = {0};
 	struct stat st = {0};
+	char *buf = NULL;
 
-	j->st = read_file(f->path, f->root->ms->max_size, &buf, &j->len, &st, &j->err);
+	if (!rb)
+		rb = &own;
+	j->st = read_file(f->path, f->root->ms->max_size, rb, &buf, &j->len, &st, &j->err);
 	j->mode = st.st_mode;
 	j->size = (uint64_t)st.st_size;
-	if (j->st != MREAD_OK)
+	if (j->st != MREAD_OK) {
+		rbuf_free(&own);
 		return;
+	}
 	j->hash = fnv1a(FNV1A_INIT, buf, j->len);
 	j->same = f->decoded && f->hash == j->hash && f->size == j->len;
 	if (!j->same) {
@@ -174,7 +185,13 @@ void mfile_fetch(const struct mfile *f, struct mjob *j)
 		if (j->dret >= 0)
 			okeys_fit(&j->keys, &j->fresh); /* here, on the worker thread */
 	}
-	free(buf);
+	rbuf_free(&own);
+}
+
+void rbuf_free(struct rbuf *rb)
+{
+	free(rb->p);
+	*rb = (struct rbuf){0};
 }
 
 /*
@@ -305,7 +322,7 @@ int mfile_reload(struct mfile *f, struct diag *d, bool report_same, bool *change
 	int ret;
 
 	if (!f->job)
-		mfile_fetch(f, &local);
+		mfile_fetch(f, &local, NULL);
 	f->job = NULL;
 	if (j->st == MREAD_GONE) {
 		ret = -ENOENT;

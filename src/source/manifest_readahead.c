@@ -25,10 +25,12 @@ struct fetch_pool {
 static void *fetch_worker(void *arg)
 {
 	struct fetch_pool *p = arg;
+	struct rbuf rb = {0};
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
-		mfile_fetch(p->files[i], p->files[i]->job);
+		mfile_fetch(p->files[i], p->files[i]->job, &rb);
+	rbuf_free(&rb);
 	return NULL;
 }
 
