@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -678,6 +679,16 @@ int main(int argc, char **argv)
 	char host[256];
 	int ret;
 
+	/*
+	 * A fixed mmap threshold (glibc's default value, but no longer raised
+	 * on the fly when a mapped block is freed): blocks of 128 KiB and more
+	 * (the model's growing arrays, the sync's buffers) are mapped and go
+	 * back to the kernel when freed, instead of leaving holes in the heap
+	 * after the threshold has grown. 5 MB less peak RSS at 10k Services x
+	 * 10 endpoints (with the read buffers reused, manifest_impl.h), no
+	 * measurable cost in time.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(usage_main, argc < 2 ? stderr : stdout);
