@@ -151,20 +151,11 @@ void model_free_view(struct model *m)
 }
 
 /*
- * Append p to a pointer array that only ever grows by this function: its
- * capacity is implied by its length, as xgrow() grows it (0, 4, 8, 16, ...).
+ * Room for n more in a pointer array that only ever grows by ptr_reserve()
+ * (ptr_push(), ptr_append()): its capacity is implied by its length, as
+ * xgrow() grows it (0, 4, 8, 16, ...), or more after a ptr_append() that
+ * hid some.
  */
-static void ptr_push(void ***arr, size_t *n, void *p)
-{
-	size_t cap = 0;
-
-	while (cap < *n)
-		cap = cap ? cap * 2 : 4;
-	*arr = xgrow(*arr, &cap, *n + 1, sizeof(**arr));
-	(*arr)[(*n)++] = p;
-}
-
-/* Room for n more in a pointer array grown only by ptr_push() and ptr_append(). */
 static void ptr_reserve(void ***arr, size_t len, size_t n)
 {
 	size_t cap = 0;
@@ -172,6 +163,12 @@ static void ptr_reserve(void ***arr, size_t len, size_t n)
 	while (cap < len)
 		cap = cap ? cap * 2 : 4;
 	*arr = xgrow(*arr, &cap, len + n, sizeof(**arr));
+}
+
+static void ptr_push(void ***arr, size_t *n, void *p)
+{
+	ptr_reserve(arr, *n, 1);
+	(*arr)[(*n)++] = p;
 }
 
 static void ptr_append(void ***arr, size_t *len, void *const *v, size_t n, const uint8_t *hide)
