@@ -768,10 +768,10 @@ int kpconfig_decode(const char *origin, const char *buf, size_t len, struct kpco
 	size_t bad;
 
 	memset(out, 0, sizeof(*out));
-	bad = utf8_invalid_at((const unsigned char *)buf, len);
+	bad = text_invalid_at((const unsigned char *)buf, len);
 	if (bad < len) {
-		diag_add(errs, "%s: invalid UTF-8 at byte %zu (the file must be UTF-8 text)",
-		         origin, bad);
+		diag_add(errs, "%s: %s at byte %zu (the file must be UTF-8 text)", origin,
+		         buf[bad] ? "invalid UTF-8" : "NUL byte", bad);
 		return -EINVAL;
 	}
 	doc = load_document(&c, buf, len, &p, &fd);

@@ -53,3 +53,11 @@ size_t utf8_invalid_at(const unsigned char *s, size_t len)
 	}
 	return len;
 }
+
+size_t text_invalid_at(const unsigned char *s, size_t len)
+{
+	const unsigned char *nul = memchr(s, '\0', len);
+
+	/* all before a NUL valid: the NUL's offset */
+	return utf8_invalid_at(s, nul ? (size_t)(nul - s) : len);
+}

@@ -15,4 +15,11 @@
  */
 size_t utf8_invalid_at(const unsigned char *s, size_t len);
 
+/*
+ * The same, also stopping at the first NUL: YAML text never holds one, and
+ * libfyaml 0.7.12 reads out of bounds on some documents with NULs in them.
+ * Every YAML reader checks its input with this before libfyaml sees it.
+ */
+size_t text_invalid_at(const unsigned char *s, size_t len);
+
 #endif

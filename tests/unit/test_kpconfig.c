@@ -205,6 +205,20 @@ static void test_errors(void **unused)
 		assert_null(r.c.healthz_addr);
 		res_free(&r);
 	}
+
+	/*
+	 * A NUL is refused before libfyaml sees it: 0.7.12 reads out of bounds on
+	 * this one (found by fuzz_kpconfig).
+	 */
+	{
+		static const char nul[] = "Aack: maxll\n? tcpie: \t\0\0\0\0\0\0\0nuk: mal0\n";
+		struct res r = {0};
+
+		r.ret = kpconfig_decode("kp.yaml", nul, sizeof(nul) - 1, &r.c, &r.errs, &r.warns);
+		assert_int_equal(r.ret, -EINVAL);
+		assert_true(has(&r.errs, "kp.yaml: NUL byte at byte 22", NULL));
+		res_free(&r);
+	}
 }
 
 static void test_duration(void **unused)

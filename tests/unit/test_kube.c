@@ -334,6 +334,15 @@ static void test_kubeconfig(void **state)
 	assert_int_equal(load("\n% \xff\"}\n", NULL, &c, &d), -EINVAL);
 	assert_non_null(strstr(d.msgs[0], "invalid UTF-8 at byte 3"));
 	diag_clear(&d);
+	/* nor a NUL (0.7.12 reads out of bounds on this one) */
+	{
+		static const char nul[] = "Aack: maxll\n? tcpie: \t\0\0nuk: mal0\n";
+
+		assert_int_equal(kube_config_parse("kc", nul, sizeof(nul) - 1, NULL, &c, &d),
+		                 -EINVAL);
+		assert_non_null(strstr(d.msgs[0], "NUL byte at byte 22"));
+	}
+	diag_clear(&d);
 	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);
 	assert_non_null(strstr(d.msgs[0], "/kc:2:1: not a kubeconfig: duplicate key"));

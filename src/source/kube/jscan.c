@@ -469,6 +469,6 @@ int json_str(const char *v, size_t vlen, char *out, size_t size)
 
 bool json_utf8_valid(const char *str, size_t len)
 {
-	/* well-formed UTF-8 (common/utf8) without NUL, which JSON text never holds raw */
-	return utf8_invalid_at((const unsigned char *)str, len) == len && !memchr(str, 0, len);
+	/* well-formed UTF-8 without NUL, which JSON text never holds raw */
+	return text_invalid_at((const unsigned char *)str, len) == len;
 }

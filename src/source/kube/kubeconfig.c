@@ -223,13 +223,13 @@ static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct 
 	struct fy_node *root, *ctx, *cl, *u;
 	const char *cur, *cname, *uname;
 	int ret = -EINVAL;
-	size_t bad = utf8_invalid_at((const unsigned char *)text, len);
+	size_t bad = text_invalid_at((const unsigned char *)text, len);
 	void *it = NULL;
 
-	/* libfyaml may loop forever on invalid UTF-8: it never gets any */
+	/* libfyaml may loop forever on invalid UTF-8, or crash on a NUL: it gets neither */
 	if (bad < len) {
-		diag_add(k->d, "%s: invalid UTF-8 at byte %zu (the file must be UTF-8 text)",
-		         k->file, bad);
+		diag_add(k->d, "%s: %s at byte %zu (the file must be UTF-8 text)", k->file,
+		         text[bad] ? "invalid UTF-8" : "NUL byte", bad);
 		return -EINVAL;
 	}
 	/* libfyaml's messages are kept for ours, not written to stderr */
