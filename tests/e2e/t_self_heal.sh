@@ -14,6 +14,18 @@
 #  - failures are counted in the metrics.
 # e2e-api: n/a - the dataplane repairs itself whatever the source; the test restarts svcproxy twice
 . "$(dirname "$0")/lib.sh"
+
+# Ends the owner table's nft -i ($1, fed by fd 4) and waits until its table is gone, so that a
+# late repair is told apart from an obstacle that outlived its release: closing fd 4 ends nft -i
+# unless another process inherited the fifo, in which case nft -i is killed by its PID.
+release_owner()
+{
+	exec 4>&-
+	wait_for 3 eval "! kill -0 $1" || kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	wait_for 3 eval '! in_ns node nft list table ip6 svcproxy | grep -q owner' ||
+		fail "the owner table ip6 svcproxy outlived nft -i: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3)"
+}
 harness_init
 setup_cluster 2
 start_podserver pod-a pod-a 8080 --tcp
@@ -80,10 +92,9 @@ grep -q "failed 3 times in a row: .* in 4.0 s" "$SP_LOG" ||
 	fail "the retries do not back off (no '3 times in a row ... in 4.0 s'): $(grep 'in a row' "$SP_LOG" | tail -n 3)"
 log "$failures failed syncs in ~7 s; $(grep 'in a row' "$SP_LOG" | tail -n 1)"
 # release the table: the next retry programs ip6
-exec 4>&-
-wait "$nft_pid" 2>/dev/null
+release_owner "$nft_pid"
 wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
-	fail "table ip6 svcproxy not programmed after the obstacle went"
+	fail "table ip6 svcproxy not programmed after the obstacle went: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3 | tr "\n" " ")"
 log "ip6 programmed ${WAITED_MS} ms after the obstacle went"
 http_ok pod-b http://10.96.0.48/ || fail "web 10.96.0.48 not answered at the end"
 
@@ -107,10 +118,9 @@ sleep 1.5
 kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited after a failed initial sync"
 grep -q "the initial sync failed" "$SP_LOG" || fail "the failed initial sync is not logged"
 http_ok pod-b http://10.96.0.48/ || fail "web 10.96.0.48 not answered after a failed initial sync"
-exec 4>&-
-wait "$nft_pid" 2>/dev/null
-wait_for 10 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
-	fail "table ip6 svcproxy not programmed after the obstacle went"
+release_owner "$nft_pid"
+wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
+	fail "table ip6 svcproxy not programmed after the obstacle went: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3 | tr "\n" " ")"
 log "a failed initial sync was retried: ip6 programmed ${WAITED_MS} ms after the obstacle went"
 
 pass "failed syncs repair themselves with backoff; one family failing does not hold up the other"
