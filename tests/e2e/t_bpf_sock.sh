@@ -48,10 +48,20 @@ ct=$(in_ns node conntrack -L -p tcp --orig-port-src 41070 2>/dev/null | tr '\n' 
 log "conntrack of that connection: $ct"
 assert_contains "$ct" "dst=10.244.1.11" "the connection went to the pod's address from the start"
 assert_not_contains "$ct" "10.96.0.70" "no NAT conntrack entry for the ClusterIP"
-# a connected socket keeps its Service in its own storage, never in the LRU (which evicts)
-n=$(bpftool -j map dump pinned "$BPF_PIN/sp_revnat" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') ||
-	fail "bpftool map dump $BPF_PIN/sp_revnat"
+# a connected socket keeps its Service in sp_conns, never in the LRU (which evicts), and its
+# entry goes with the socket (sock_release): three connections made and closed leave none
+map_len() { bpftool -j map dump pinned "$BPF_PIN/$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+n=$(map_len sp_revnat) || fail "bpftool map dump $BPF_PIN/sp_revnat"
 assert_eq 0 "$n" "sp_revnat entries after TCP connects only"
+n=$(map_len sp_conns) || fail "bpftool map dump $BPF_PIN/sp_conns"
+assert_eq 0 "$n" "sp_conns entries once the connections are closed"
+in_ns pod-b python3 -c 'import socket,time; s=socket.create_connection(("10.96.0.70", 80)); time.sleep(4)' &
+held=$!
+BG_PIDS+=($held)
+wait_for 3 eval '[[ $(map_len sp_conns) == 1 ]]' || fail "no sp_conns entry for an open connection"
+wait "$held" 2>/dev/null
+n=$(map_len sp_conns) || fail "bpftool map dump $BPF_PIN/sp_conns"
+assert_eq 0 "$n" "sp_conns entries once the held connection is closed"
 
 # ---- unconnected UDP: the reply comes from the Service address
 out=$(in_ns pod-b "$SOCKPEER" udp 10.96.0.71 53) || fail "sockpeer udp 10.96.0.71 53: exit $?"

@@ -30,13 +30,13 @@
 #include "sock.skel.h"
 
 const char *const bpf_map_names[] = {"sp_services", "sp_slots",      "sp_affinity", "sp_revnat",
-                                     "sp_stats",    "sp_node_addrs", "sp_sock"};
+                                     "sp_stats",    "sp_node_addrs", "sp_sock",     "sp_conns"};
 const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
 
 /* Link pins: "link_" + the program's name. */
 static const char *const prog_names[] = {
-    "sp_connect4", "sp_connect6", "sp_sendmsg4",     "sp_sendmsg6",
-    "sp_recvmsg4", "sp_recvmsg6", "sp_getpeername4", "sp_getpeername6",
+    "sp_connect4", "sp_connect6",     "sp_sendmsg4",     "sp_sendmsg6", "sp_recvmsg4",
+    "sp_recvmsg6", "sp_getpeername4", "sp_getpeername6", "sp_release",
 };
 #define N_PROGS (sizeof(prog_names) / sizeof(prog_names[0]))
 
@@ -180,6 +180,7 @@ static int attach_all(struct bpf_dp *dp, const char *cgroup)
 	    dp->skel->progs.sp_sendmsg4,     dp->skel->progs.sp_sendmsg6,
 	    dp->skel->progs.sp_recvmsg4,     dp->skel->progs.sp_recvmsg6,
 	    dp->skel->progs.sp_getpeername4, dp->skel->progs.sp_getpeername6,
+	    dp->skel->progs.sp_release,
 	};
 	struct stat st;
 	struct statfs sfs;
@@ -208,7 +209,7 @@ static int load(struct bpf_dp *dp)
 	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
 	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
 	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
-	                          dp->skel->maps.sp_sock};
+	                          dp->skel->maps.sp_sock,     dp->skel->maps.sp_conns};
 	int ret;
 
 	for (size_t i = 0; i < bpf_n_maps; i++) {

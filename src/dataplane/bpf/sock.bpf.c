@@ -72,11 +72,22 @@ struct {
 } sp_affinity SEC(".maps");
 
 /*
- * Connected sockets (TCP, connected UDP) keep their Service in socket
- * storage: no eviction can lose it while the socket lives, and a connect
- * pays an allocation instead of an LRU insert, which evicts (under a
- * global lock) once the LRU is full, i.e. on every connect of a busy node.
+ * Connected sockets (TCP, connected UDP) keep their Service under their
+ * cookie in a preallocated hash, and sp_release deletes the entry when the
+ * socket goes: no eviction can lose it while the socket lives, and a
+ * connect pays no allocation. Not an LRU, which evicts under a global lock
+ * once full, i.e. on every connect of a busy node; not socket storage
+ * first, whose allocation and RCU-deferred free cost a connect ~6% of the
+ * connection rate (bench/README.md). Socket storage takes the sockets the
+ * hash has no room for.
  */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SP_MAX_CONNS);
+	__type(key, __u64);
+	__type(value, struct sp_sock_val);
+} sp_conns SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -216,20 +227,22 @@ static __always_inline void svc_addr(struct sp_rev_val *rv, const struct sp_svc_
 static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct sp_backend *b,
                                        const struct sp_svc_key *key, int connect)
 {
-	struct sp_rev_key rk = {.backend = *b};
+	struct sp_rev_key rk = {.backend = *b, .cookie = bpf_get_socket_cookie(ctx)};
+	struct sp_sock_val cv = {.backend = *b};
 	struct sp_rev_val rv;
 	struct sp_sock_val *sv;
 
 	if (connect) {
+		svc_addr(&cv.svc, key);
+		if (!bpf_map_update_elem(&sp_conns, &rk.cookie, &cv, BPF_ANY))
+			return;
 		sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (sv) {
-			sv->backend = *b;
-			svc_addr(&sv->svc, key);
+			*sv = cv;
 			return;
 		}
-		/* no memory for the storage: the LRU, as for a datagram */
+		/* no room and no memory for the storage: the LRU, as for a datagram */
 	}
-	rk.cookie = bpf_get_socket_cookie(ctx);
 	svc_addr(&rv, key);
 	bpf_map_update_elem(&sp_revnat, &rk, &rv, BPF_ANY);
 }
@@ -238,11 +251,15 @@ static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct s
 static __always_inline struct sp_rev_val *revnat_get(struct bpf_sock_addr *ctx,
                                                      struct sp_rev_key *rk)
 {
-	struct sp_sock_val *sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, 0);
+	struct sp_sock_val *sv;
 
+	rk->cookie = bpf_get_socket_cookie(ctx);
+	sv = bpf_map_lookup_elem(&sp_conns, &rk->cookie);
 	if (sv && same_backend(&sv->backend, &rk->backend))
 		return &sv->svc;
-	rk->cookie = bpf_get_socket_cookie(ctx);
+	sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, 0);
+	if (sv && same_backend(&sv->backend, &rk->backend))
+		return &sv->svc;
 	return bpf_map_lookup_elem(&sp_revnat, rk);
 }
 
@@ -440,4 +457,18 @@ SEC("cgroup/getpeername6")
 int sp_getpeername6(struct bpf_sock_addr *ctx)
 {
 	return rev6(ctx);
+}
+
+/* A socket going away takes its sp_conns entry with it (a lookup first: most have none). */
+SEC("cgroup/sock_release")
+int sp_release(struct bpf_sock *sk)
+{
+	__u64 cookie;
+
+	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	if (bpf_map_lookup_elem(&sp_conns, &cookie))
+		bpf_map_delete_elem(&sp_conns, &cookie);
+	return 1;
 }

@@ -11,8 +11,10 @@
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
- *   sp_sock      socket -> sock_val      a connected socket's endpoint and Service
- *                                       (socket storage: lives and dies with it)
+ *   sp_conns     cookie -> sock_val      a connected socket's endpoint and Service,
+ *                                       deleted when the socket is released
+ *   sp_sock      socket -> sock_val      the same in socket storage, when sp_conns
+ *                                       is full (lives and dies with the socket)
  *   sp_revnat    rev_key -> rev_val      backend -> Service, per unconnected UDP
  *                                       socket and peer (LRU)
  *   sp_stats     per-CPU counters, SP_STAT_*
@@ -37,6 +39,7 @@
 #define SP_MAX_SLOTS      1048576
 #define SP_MAX_AFFINITY   65536
 #define SP_MAX_REVNAT     131072
+#define SP_MAX_CONNS      65536
 #define SP_MAX_NODE_ADDRS 4096
 
 /* svc_val.flags */
