@@ -478,11 +478,15 @@ struct wstatus {
 static int status_member(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
 	struct wstatus *st = arg;
+	char num[16];
 
-	if (json_key_is(key, klen, "code"))
-		st->code = strtol(val, NULL, 10);
-	else if (json_key_is(key, klen, "message") &&
-	         json_str(val, vlen, st->msg, sizeof(st->msg)) < 0)
+	if (json_key_is(key, klen, "code") && vlen < sizeof(num)) {
+		/* val[0, vlen) only: it is not NUL-terminated */
+		memcpy(num, val, vlen);
+		num[vlen] = '\0';
+		st->code = strtol(num, NULL, 10);
+	}
+	if (json_key_is(key, klen, "message") && json_str(val, vlen, st->msg, sizeof(st->msg)) < 0)
 		st->msg[0] = '\0';
 	return 0;
 }
