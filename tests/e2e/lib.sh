@@ -158,7 +158,17 @@ wait_for()
 	done
 }
 
-ns_exists() { [[ -n "$1" ]] && ip netns list 2>/dev/null | grep -qw -- "$1"; }
+# grep -q "$@" over the whole of stdin. The tests run under pipefail, and grep -q exits at the
+# first match: a producer with more to write then dies of SIGPIPE and the pipeline fails,
+# the match turning into a failure (or a negated test into a false pass). This reads all first.
+has_match()
+{
+	local all
+	all=$(cat)
+	grep -q "$@" <<<"$all"
+}
+
+ns_exists() { [[ -n "$1" ]] && ip netns list 2>/dev/null | has_match -w -- "$1"; }
 
 # Namespace of WHO: "node", "ext", or a pod name given to add_pod.
 ns_of()
@@ -839,7 +849,7 @@ stop_pod()
 }
 
 # tcp_listening WHO PORT: true when something in WHO listens on TCP PORT.
-tcp_listening() { in_ns "$1" ss -Hltn "sport = :$2" | grep -q .; }
+tcp_listening() { in_ns "$1" ss -Hltn "sport = :$2" | has_match .; }
 
 # start_echo POD PORT: a TCP echo server (socat, dual-stack socket, one child per connection,
 # each connection kept open as long as the client wants) in POD on PORT; waits until it listens.

@@ -37,7 +37,7 @@ done
 # sticky itself gains an endpoint: its clients stay where they are
 start_podserver pod-d pod-d 8080 --tcp
 EXTRA=1 manifest 10.244.1.13 | write_manifest svc.yaml
-wait_for 5 eval 'in_ns node "$SVCPROXY" show services | grep -q "10.244.1.14:8080"' ||
+wait_for 5 eval 'in_ns node "$SVCPROXY" show services | has_match "10.244.1.14:8080"' ||
 	fail "sticky's new endpoint not programmed within 5 s"
 for i in 1 2 3 4 5; do
 	got=$(http_get pod-e http://10.96.0.36/ | awk '{print $1}')

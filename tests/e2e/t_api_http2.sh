@@ -32,13 +32,13 @@ watches_open() # N: every kind's watch seen since the front log's line N
 {
 	local k
 	for k in /api/v1/services /apis/discovery.k8s.io/v1/endpointslices /api/v1/nodes; do
-		tail -n +"$1" "$H2FRONT_LOG" | grep -qE "h2 GET $k\?watch=1&.*resourceVersion=[1-9].* -> 200" ||
+		tail -n +"$1" "$H2FRONT_LOG" | has_match -E "h2 GET $k\?watch=1&.*resourceVersion=[1-9].* -> 200" ||
 			return 1
 	done
 }
 no_lists_since() # N
 {
-	! tail -n +"$1" "$H2FRONT_LOG" | grep -qE 'h2 GET [^ ]*\?limit='
+	! tail -n +"$1" "$H2FRONT_LOG" | has_match -E 'h2 GET [^ ]*\?limit='
 }
 
 # ---- HTTP/2 it is: lists and three concurrent watches as h2 streams, no HTTP/1.1
@@ -124,7 +124,7 @@ if [[ -x /usr/bin/kubectl ]]; then
 		-w -o json --output-watch-events >"$WORK/kubectl.out" 2>&1 &
 	kpid=$!
 	BG_PIDS+=("$kpid")
-	kwatch() { tail -n +"$mark" "$H2FRONT_LOG" | grep -qE 'h2 GET /api/v1/namespaces/default/services\?.*watch=true.* -> 200'; }
+	kwatch() { tail -n +"$mark" "$H2FRONT_LOG" | has_match -E 'h2 GET /api/v1/namespaces/default/services\?.*watch=true.* -> 200'; }
 	wait_for 15 kwatch || fail "kubectl's watch did not arrive over h2: $(cat "$WORK/kubectl.out")"
 else
 	log "kubectl part skipped: /usr/bin/kubectl not installed"

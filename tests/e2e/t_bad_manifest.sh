@@ -14,7 +14,7 @@ start_svcproxy
 wait_for 5 http_ok pod-b http://10.96.0.30/ || fail "good Service not answered within 5 s"
 kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited because of a bad manifest"
 
-logged() { grep -F -- "$1" "$SP_LOG" | grep -qF -- "$2"; }
+logged() { grep -F -- "$1" "$SP_LOG" | has_match -F -- "$2"; }
 wait_for 3 logged bad.yaml 70000 || fail "no log line names bad.yaml and 70000"
 line=$(grep -F bad.yaml "$SP_LOG" | grep -F 70000 | head -n1)
 log "reported: $line"

@@ -25,7 +25,7 @@ EXT_SVC_IP=192.168.60.50
 NP=30081
 
 ruleset() { in_ns node nft list ruleset 2>&1; }
-no_hooks() { ! ruleset | grep -q ' hook '; }
+no_hooks() { ! ruleset | has_match ' hook '; }
 
 simple_service web 10.96.0.80 80 8080 TCP 10.244.1.11 | write_manifest web.yaml
 start_svcproxy

@@ -44,7 +44,7 @@ Y
 # loop.yaml's endpoint turns into the node's loopback: refused, its last good version stays.
 simple_service loop 10.96.0.33 80 8080 TCP 127.0.0.1 | write_manifest loop.yaml
 
-logged() { grep -F -- "$1" "$SP_LOG" | grep -qF -- "$2"; }
+logged() { grep -F -- "$1" "$SP_LOG" | has_match -F -- "$2"; }
 expect() # FILE TEXT: a log line names FILE and holds TEXT
 {
 	wait_for 5 logged "$1" "$2" || fail "no log line names $1 with: $2"

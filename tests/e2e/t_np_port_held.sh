@@ -25,8 +25,8 @@ start_svcproxy_both
 wait_for 5 http_ok client "http://$NODE_A_IP:30080/" || fail "client -> $NODE_A_IP:30080 not answered within 5 s"
 wait_for 5 udp_ok client "$NODE_B_IP:30053" || fail "client -> udp $NODE_B_IP:30053 not answered within 5 s"
 
-tcp_held_by_svcproxy() { in_ns "$1" ss -Hltnp 'sport = :30080' | grep -q '"svcproxy",pid='; }
-udp_held_by_svcproxy() { in_ns "$1" ss -Hlunp 'sport = :30053' | grep -q '"svcproxy",pid='; }
+tcp_held_by_svcproxy() { in_ns "$1" ss -Hltnp 'sport = :30080' | has_match '"svcproxy",pid='; }
+udp_held_by_svcproxy() { in_ns "$1" ss -Hlunp 'sport = :30053' | has_match '"svcproxy",pid='; }
 for n in node-a node-b; do
 	# The socket may be opened just after the rules; give it the same few seconds.
 	wait_for 5 tcp_held_by_svcproxy "$n" ||

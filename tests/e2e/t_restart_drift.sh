@@ -17,7 +17,7 @@ start_podserver pod-b pod-b 8080 --tcp
 	simple_service web 10.96.0.48 80 8080 TCP 10.244.1.12
 } | write_manifest services.yaml
 start_svcproxy --sync-period 2s
-wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.47:90,connect-timeout=1 <<<probe | grep -qx probe' ||
+wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.47:90,connect-timeout=1 <<<probe | has_match -x probe' ||
 	fail "echo Service 10.96.0.47:90 does not echo within 5 s"
 
 # one long-lived connection through the ClusterIP

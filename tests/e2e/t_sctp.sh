@@ -24,7 +24,7 @@ wait_for 5 http_ok pod-c http://10.96.0.71/ || fail "TCP Service 10.96.0.71 next
 # show services: "default/sctp  10.96.0.70:9999/sctp  10.244.1.11:9999 10.244.1.12:9999" and
 # the NodePort row "*:30099/sctp (nodePort) ...". Lines are matched field by field, not by
 # layout, so column widths do not matter.
-svc_listed() { in_ns node "$SVCPROXY" show services 2>/dev/null | grep -q '10\.96\.0\.70:9999/sctp'; }
+svc_listed() { in_ns node "$SVCPROXY" show services 2>/dev/null | has_match '10\.96\.0\.70:9999/sctp'; }
 wait_for 5 svc_listed || fail "10.96.0.70:9999/sctp not in 'svcproxy show services' within 5 s: $(in_ns node "$SVCPROXY" show services 2>&1)"
 show=$(in_ns node "$SVCPROXY" show services 2>&1) || fail "svcproxy show services: exit $?: $show"
 log "show services:"$'\n'"$show"

@@ -23,7 +23,7 @@ release_owner()
 	exec 4>&-
 	wait_for 3 eval "! kill -0 $1" || kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
-	wait_for 3 eval '! in_ns node nft list table ip6 svcproxy | grep -q owner' ||
+	wait_for 3 eval '! in_ns node nft list table ip6 svcproxy | has_match owner' ||
 		fail "the owner table ip6 svcproxy outlived nft -i: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3)"
 }
 harness_init
@@ -71,7 +71,7 @@ BG_PIDS+=($nft_pid)
 exec 4>"$WORK/nft.in"
 in_ns node nft delete table ip6 svcproxy 2>/dev/null
 echo 'add table ip6 svcproxy { flags owner; }' >&4
-wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | grep -q owner' ||
+wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | has_match owner' ||
 	fail "could not create an owner table ip6 svcproxy: $(cat "$WORK/nft.out")"
 fails_before=$(grep -c " sync failed after" "$SP_LOG")
 {
@@ -93,7 +93,7 @@ grep -q "failed 3 times in a row: .* in 4.0 s" "$SP_LOG" ||
 log "$failures failed syncs in ~7 s; $(grep 'in a row' "$SP_LOG" | tail -n 1)"
 # release the table: the next retry programs ip6
 release_owner "$nft_pid"
-wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
+wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | has_match service_ips' ||
 	fail "table ip6 svcproxy not programmed after the obstacle went: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3 | tr "\n" " ")"
 log "ip6 programmed ${WAITED_MS} ms after the obstacle went"
 http_ok pod-b http://10.96.0.48/ || fail "web 10.96.0.48 not answered at the end"
@@ -111,7 +111,7 @@ BG_PIDS+=($nft_pid)
 exec 4>"$WORK/nft2.in"
 in_ns node nft delete table ip6 svcproxy
 echo 'add table ip6 svcproxy { flags owner; }' >&4
-wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | grep -q owner' ||
+wait_for 3 eval 'in_ns node nft list table ip6 svcproxy | has_match owner' ||
 	fail "could not create an owner table ip6 svcproxy: $(cat "$WORK/nft2.out")"
 start_svcproxy --sync-period 60s 4>&- # not inherited: closing it must end nft -i
 sleep 1.5
@@ -119,7 +119,7 @@ kill -0 "$SP_PID" 2>/dev/null || fail "svcproxy run exited after a failed initia
 grep -q "the initial sync failed" "$SP_LOG" || fail "the failed initial sync is not logged"
 http_ok pod-b http://10.96.0.48/ || fail "web 10.96.0.48 not answered after a failed initial sync"
 release_owner "$nft_pid"
-wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | grep -q service_ips' ||
+wait_for 20 eval 'in_ns node nft list table ip6 svcproxy | has_match service_ips' ||
 	fail "table ip6 svcproxy not programmed after the obstacle went: $(in_ns node nft list table ip6 svcproxy 2>&1 | head -n 3 | tr "\n" " ")"
 log "a failed initial sync was retried: ip6 programmed ${WAITED_MS} ms after the obstacle went"
 

@@ -19,7 +19,7 @@ stop_svcproxy
 export SVCPROXY_FAULT="commit:ENOBUFS:1,commit:EEXIST:2,commit:ENOENT:3"
 start_svcproxy --sync-period 60s
 unset SVCPROXY_FAULT
-grep 'initial sync' "$SP_LOG" | tail -n 1 | grep -q "; 0 element changes" ||
+grep 'initial sync' "$SP_LOG" | tail -n 1 | has_match "; 0 element changes" ||
 	fail "the restart did not adopt its table without a transaction"
 t0=$(now_ms)
 simple_service new 10.96.0.49 80 8080 TCP 10.244.1.11 | write_manifest new.yaml

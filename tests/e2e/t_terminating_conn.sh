@@ -28,7 +28,7 @@ manifest() # endpoints (slice_af_yaml's EPs), none for an empty slice
 A=10.244.1.11 B=10.244.1.12
 manifest "$A" | write_manifest echo.yaml
 start_svcproxy
-wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.45:90,connect-timeout=1 <<<probe | grep -qx probe' ||
+wait_for 5 eval 'in_ns pod-c socat -T 1 - TCP:10.96.0.45:90,connect-timeout=1 <<<probe | has_match -x probe' ||
 	fail "echo Service 10.96.0.45:90 does not echo within 5 s"
 
 # The long-lived connection: socat in pod-c, stdin from a FIFO we hold open on fd 3.
@@ -60,7 +60,7 @@ round_trip two "pod-a terminating, pod-b ready"
 
 # 3. pod-a removed from the EndpointSlice.
 manifest "$B" | write_manifest echo.yaml
-a_gone() { ! in_ns node "$SVCPROXY" show services 2>/dev/null | grep -q '10\.244\.1\.11:9000'; }
+a_gone() { ! in_ns node "$SVCPROXY" show services 2>/dev/null | has_match '10\.244\.1\.11:9000'; }
 wait_for 5 a_gone || fail "pod-a still in 'svcproxy show services' 5 s after its removal: $(in_ns node "$SVCPROXY" show services 2>&1)"
 sleep 0.5
 round_trip three "pod-a removed from the EndpointSlice"
