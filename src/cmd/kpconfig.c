@@ -774,6 +774,14 @@ int kpconfig_decode(const char *origin, const char *buf, size_t len, struct kpco
 		         buf[bad] ? "invalid UTF-8" : "NUL byte", bad);
 		return -EINVAL;
 	}
+	bad = yaml_tab_trap_at(buf, len);
+	if (bad < len) {
+		diag_add(errs,
+		         "%s: a tab before a block indicator at byte %zu, in a file with an "
+		         "explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)",
+		         origin, bad);
+		return -EINVAL;
+	}
 	doc = load_document(&c, buf, len, &p, &fd);
 	root = doc ? deref(fy_document_root(doc)) : NULL;
 	if (doc && vtype(root) != V_MAP)

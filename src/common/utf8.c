@@ -4,6 +4,7 @@
  */
 #include "common/utf8.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -60,4 +61,37 @@ size_t text_invalid_at(const unsigned char *s, size_t len)
 
 	/* all before a NUL valid: the NUL's offset */
 	return utf8_invalid_at(s, nul ? (size_t)(nul - s) : len);
+}
+
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+size_t yaml_tab_trap_at(const char *s, size_t len)
+{
+	size_t trap = len;
+	bool explicit_key = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (i == 0 || s[i - 1] == '\n') { /* a line's first non-blank: '?' and a blank? */
+			size_t j = i;
+
+			while (j < len && blank(s[j]))
+				j++;
+			if (j < len && s[j] == '?' &&
+			    (j + 1 == len || blank(s[j + 1]) || s[j + 1] == '\n' ||
+			     s[j + 1] == '\r'))
+				explicit_key = true;
+		}
+		if (s[i] == '\t' && trap == len) {
+			size_t j = i + 1;
+
+			while (j < len && blank(s[j]))
+				j++;
+			if (j < len && s[j] && strchr("-?:|>", s[j]))
+				trap = i;
+		}
+	}
+	return explicit_key ? trap : len;
 }

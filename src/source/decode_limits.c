@@ -268,5 +268,14 @@ int decode_check_text(const char *origin, const char *buf, size_t len, struct di
 		         col);
 		return -EINVAL;
 	}
+	bad = yaml_tab_trap_at(buf, len);
+	if (bad < len) {
+		text_pos(buf, bad, &line, &col);
+		diag_add(d,
+		         "%s:%d:%d: a tab before a block indicator in a file with an explicit key "
+		         "('? '): refused (libfyaml 0.7.12 crashes on it)",
+		         origin, line, col);
+		return -EINVAL;
+	}
 	return 0;
 }

@@ -603,6 +603,19 @@ static void test_syntax_error(void **state)
 	assert_int_equal(dec(f, "trunc.yaml", "a: \xc3"), -EINVAL);
 	assert_int_equal(dec(f, "ok.yaml", "# caf\xc3\xa9 \xf0\x9f\x98\x80\n"), 0);
 	assert_int_equal(f->d.n, 6);
+
+	/*
+	 * A tab before a block indicator inside an explicit key: libfyaml 0.7.12
+	 * crashes cleaning up after it (found by fuzz_kubeconfig), so it never sees
+	 * it; a tab alone, or an explicit key alone, is still read.
+	 */
+	assert_int_equal(dec(f, "trap.yaml", "a: 1\n? b: \t- x\n"), -EINVAL);
+	assert_msg(f, "trap.yaml:2:6: a tab before a block indicator in a file with an explicit "
+	              "key ('? '): refused (libfyaml 0.7.12 crashes on it)");
+	assert_int_equal(dec(f, "trap2.yaml", "? \n  b: \t|\n"), -EINVAL);
+	assert_int_equal(f->d.n, 8);
+	assert_int_not_equal(dec(f, "tab.yaml", "a: \t- x\n"), 0); /* libfyaml's own error */
+	assert_true(f->d.n > 8);
 }
 
 /* A YAML tag !!str makes a string; aliases are followed. */

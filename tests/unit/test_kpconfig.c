@@ -189,6 +189,7 @@ static void test_errors(void **unused)
 	    {"- a\n", "expected a KubeProxyConfiguration mapping", NULL},
 	    {"", "empty", NULL},
 	    {"mode: \"\xff\"\n", "invalid UTF-8", NULL},
+	    {HEAD "? b: \t- x\n", "a tab before a block indicator", "libfyaml"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -341,7 +341,12 @@ static void test_kubeconfig(void **state)
 		assert_int_equal(kube_config_parse("kc", nul, sizeof(nul) - 1, NULL, &c, &d),
 		                 -EINVAL);
 		assert_non_null(strstr(d.msgs[0], "NUL byte at byte 22"));
+		diag_clear(&d);
 	}
+	/* nor a tab before a block indicator in an explicit key (0.7.12 crashes on it) */
+	assert_int_equal(load("Aack: maAll\n? tipi: \t-", NULL, &c, &d), -EINVAL);
+	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 20"));
+	diag_clear(&d);
 	diag_clear(&d);
 	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);

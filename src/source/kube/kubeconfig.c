@@ -232,6 +232,14 @@ static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct 
 		         text[bad] ? "invalid UTF-8" : "NUL byte", bad);
 		return -EINVAL;
 	}
+	bad = yaml_tab_trap_at(text, len);
+	if (bad < len) {
+		diag_add(k->d,
+		         "%s: a tab before a block indicator at byte %zu, in a file with an "
+		         "explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)",
+		         k->file, bad);
+		return -EINVAL;
+	}
 	/* libfyaml's messages are kept for ours, not written to stderr */
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
