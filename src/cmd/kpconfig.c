@@ -765,21 +765,13 @@ int kpconfig_decode(const char *origin, const char *buf, size_t len, struct kpco
 	struct fy_diag *fd = NULL;
 	struct fy_document *doc = NULL;
 	struct fy_node *root;
+	const char *what, *why;
 	size_t bad;
 
 	memset(out, 0, sizeof(*out));
-	bad = text_invalid_at((const unsigned char *)buf, len);
+	bad = yaml_text_invalid_at(buf, len, &what, &why);
 	if (bad < len) {
-		diag_add(errs, "%s: %s at byte %zu (the file must be UTF-8 text)", origin,
-		         buf[bad] ? "invalid UTF-8" : "NUL byte", bad);
-		return -EINVAL;
-	}
-	bad = yaml_tab_trap_at(buf, len);
-	if (bad < len) {
-		diag_add(errs,
-		         "%s: a tab before a block indicator at byte %zu, in a file with an "
-		         "explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)",
-		         origin, bad);
+		diag_add(errs, "%s: %s at byte %zu%s", origin, what, bad, why);
 		return -EINVAL;
 	}
 	doc = load_document(&c, buf, len, &p, &fd);

@@ -73,6 +73,8 @@ size_t yaml_tab_trap_at(const char *s, size_t len)
 	size_t trap = len;
 	bool explicit_key = false;
 
+	if (!memchr(s, '\t', len)) /* the usual case: one vectorised pass */
+		return len;
 	for (size_t i = 0; i < len; i++) {
 		if (i == 0 || s[i - 1] == '\n') { /* a line's first non-blank: '?' and a blank? */
 			size_t j = i;
@@ -94,4 +96,18 @@ size_t yaml_tab_trap_at(const char *s, size_t len)
 		}
 	}
 	return explicit_key ? trap : len;
+}
+
+size_t yaml_text_invalid_at(const char *s, size_t len, const char **what, const char **why)
+{
+	size_t bad = text_invalid_at((const unsigned char *)s, len);
+
+	*why = " (the file must be UTF-8 text)";
+	if (bad < len) {
+		*what = s[bad] ? "invalid UTF-8" : "NUL byte";
+		return bad;
+	}
+	*what = "a tab before a block indicator";
+	*why = ", in a file with an explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)";
+	return yaml_tab_trap_at(s, len);
 }

@@ -32,4 +32,11 @@ size_t text_invalid_at(const unsigned char *s, size_t len);
  */
 size_t yaml_tab_trap_at(const char *s, size_t len);
 
+/*
+ * What a YAML reader refuses before libfyaml sees it: the offset of the
+ * first of text_invalid_at's and yaml_tab_trap_at's finds, or len; *what
+ * names it ("NUL byte", ...) and *why says why, for "FILE: what at byte N why".
+ */
+size_t yaml_text_invalid_at(const char *s, size_t len, const char **what, const char **why);
+
 #endif

@@ -223,21 +223,13 @@ static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct 
 	struct fy_node *root, *ctx, *cl, *u;
 	const char *cur, *cname, *uname;
 	int ret = -EINVAL;
-	size_t bad = text_invalid_at((const unsigned char *)text, len);
+	const char *what, *why;
+	size_t bad = yaml_text_invalid_at(text, len, &what, &why);
 	void *it = NULL;
 
-	/* libfyaml may loop forever on invalid UTF-8, or crash on a NUL: it gets neither */
+	/* libfyaml may loop forever on invalid UTF-8, or crash: it never sees such text */
 	if (bad < len) {
-		diag_add(k->d, "%s: %s at byte %zu (the file must be UTF-8 text)", k->file,
-		         text[bad] ? "invalid UTF-8" : "NUL byte", bad);
-		return -EINVAL;
-	}
-	bad = yaml_tab_trap_at(text, len);
-	if (bad < len) {
-		diag_add(k->d,
-		         "%s: a tab before a block indicator at byte %zu, in a file with an "
-		         "explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)",
-		         k->file, bad);
+		diag_add(k->d, "%s: %s at byte %zu%s", k->file, what, bad, why);
 		return -EINVAL;
 	}
 	/* libfyaml's messages are kept for ours, not written to stderr */
