@@ -4,6 +4,8 @@
  * cgroup: the maps alone): a sync touches only the entries that are not the
  * very same objects as in the last one, keeps slots stable, deletes what
  * left, and after an adopt diffs everything against what the maps hold.
+ * Services of up to SP_INLINE endpoints hold their slots in their entry,
+ * larger ones in sp_slots; a Service crossing the limit moves them.
  * Needs CAP_BPF (root); skipped when the maps cannot be created.
  */
 #include <arpa/inet.h>
@@ -23,11 +25,12 @@
 #include "dataplane/bpf/bpf_int.h"
 
 #define N_SVC 64
+#define BIG   (SP_INLINE + 4) /* endpoints of a Service whose slots are in sp_slots */
 
 struct fixture {
 	struct bpf_dp dp;
 	char labels[N_SVC][32];
-	struct backend be[N_SVC][4];
+	struct backend be[N_SVC][BIG];
 	struct entry entries[N_SVC];
 };
 
@@ -39,13 +42,13 @@ static struct ipaddr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 	return x;
 }
 
-/* Entry i: ClusterIP 10.96.0.i:80/TCP, endpoints 10.244.i.1..3:8080. */
-static void make_entry(struct fixture *fx, int i)
+/* Entry i: ClusterIP 10.96.0.i:80/TCP, endpoints 10.244.i.1..nb:8080. */
+static void make_entry(struct fixture *fx, int i, size_t nb)
 {
 	struct entry *e = &fx->entries[i];
 
 	snprintf(fx->labels[i], sizeof(fx->labels[i]), "ns/svc%d", i);
-	for (int j = 0; j < 3; j++)
+	for (size_t j = 0; j < nb; j++)
 		fx->be[i][j] = (struct backend){.addr = v4(10, 244, (uint8_t)i, (uint8_t)(j + 1)),
 		                                .port = 8080};
 	*e = (struct entry){.kind = ENTRY_CLUSTER_IP,
@@ -54,8 +57,8 @@ static void make_entry(struct fixture *fx, int i)
 	                    .port = 80,
 	                    .label = fx->labels[i],
 	                    .backends = fx->be[i],
-	                    .n_backends = 3,
-	                    .n_all = 3};
+	                    .n_backends = nb,
+	                    .n_all = nb};
 }
 
 static int setup(void **state)
@@ -80,7 +83,7 @@ static int setup(void **state)
 	bytemap_init(&fx->dp.node_addrs, sizeof(struct sp_node_key), 0);
 	fx->dp.need_adopt = true;
 	for (int i = 0; i < N_SVC; i++)
-		make_entry(fx, i);
+		make_entry(fx, i, 3);
 	*state = fx;
 	return 0;
 }
@@ -131,20 +134,58 @@ static size_t do_sync(struct fixture *fx, const int *idx, size_t n)
 	return st.changes;
 }
 
-static struct sp_backend slot_of(struct fixture *fx, int svc, uint32_t slot)
+static struct sp_svc_val entry_of(struct fixture *fx, int svc)
 {
 	struct sp_svc_key k = {.port = htons(80), .proto = IPPROTO_TCP, .family = 4};
 	struct sp_svc_val v;
-	struct sp_slot_key sk = {.slot = slot};
-	struct sp_backend b = {0};
 
 	memcpy(k.addr, fx->entries[svc].addr.raw, 4);
 	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_services, &k, &v), 0);
-	sk.svc_id = v.id;
+	return v;
+}
+
+/* Slot i of Service svc, where the programs read it: the entry or sp_slots. */
+static struct sp_backend slot_of(struct fixture *fx, int svc, uint32_t slot)
+{
+	struct sp_svc_val v = entry_of(fx, svc);
+	struct sp_slot_key sk = {.svc_id = v.id, .slot = slot};
+	struct sp_backend b = {0};
+
+	assert_true(slot < v.count);
+	if (!(v.flags & SP_F_SLOTS))
+		return v.inl[slot];
 	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_slots, &sk, &b), 0);
 	return b;
 }
 
+/* Every endpoint of entry svc is in exactly one slot. */
+static void assert_slots_hold(struct fixture *fx, int svc)
+{
+	const struct entry *e = &fx->entries[svc];
+	struct sp_svc_val v = entry_of(fx, svc);
+
+	assert_int_equal(v.count, e->n_backends);
+	assert_int_equal(!!(v.flags & SP_F_SLOTS), e->n_backends > SP_INLINE);
+	for (size_t j = 0; j < e->n_backends; j++) {
+		int found = 0;
+
+		for (uint32_t i = 0; i < v.count; i++) {
+			struct sp_backend b = slot_of(fx, svc, i);
+
+			found += !memcmp(b.addr, e->backends[j].addr.raw, 4) &&
+			         b.port == htons(e->backends[j].port);
+		}
+		assert_int_equal(found, 1);
+	}
+}
+
+static void all_of(int *idx)
+{
+	for (int i = 0; i < N_SVC; i++)
+		idx[i] = i;
+}
+
+/* Small Services: everything is in the entries, one write per changed Service. */
 static void test_incremental(void **state)
 {
 	struct fixture *fx = *state;
@@ -153,16 +194,16 @@ static void test_incremental(void **state)
 
 	if (fx->dp.fd_services < 0)
 		skip();
-	for (int i = 0; i < N_SVC; i++)
-		all[i] = i;
-	/* cold: every Service and slot written */
-	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC * 4);
+	all_of(all);
+	/* cold: every Service entry written, no slot map element */
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC);
 	assert_int_equal(map_count(fx->dp.fd_services, sizeof(struct sp_svc_key)), N_SVC);
-	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * 3);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), 0);
+	assert_slots_hold(fx, 7);
 	/* the same objects again: nothing to do */
 	assert_int_equal(do_sync(fx, all, N_SVC), 0);
 
-	/* Service 7 gets a new entry object, its endpoint 2 replaced: one slot write */
+	/* Service 7 gets a new entry object, its endpoint 2 replaced: one entry write */
 	b0 = slot_of(fx, 7, 0);
 	b2 = slot_of(fx, 7, 2);
 	fx->be[7][1].addr = v4(10, 244, 7, 99);
@@ -175,25 +216,87 @@ static void test_incremental(void **state)
 		assert_memory_equal(&n0, &b0, sizeof(b0)); /* the others keep their slots */
 		assert_memory_equal(&n2, &b2, sizeof(b2));
 	}
+	assert_slots_hold(fx, 7);
 
 	/* Service 7's endpoints changed but the object is the same: not looked at (contract) */
 	fx->be[7][0].addr = v4(10, 244, 7, 98);
 	assert_int_equal(do_sync(fx, all, N_SVC), 0);
 
-	/* Service 20 leaves: its entry and its 3 slots deleted, nothing else */
+	/* Service 20 leaves: its entry deleted, nothing else */
 	for (int i = 0, k = 0; i < N_SVC; i++)
 		if (i != 20)
 			some[k++] = i;
-	assert_int_equal(do_sync(fx, some, N_SVC - 1), 4);
+	assert_int_equal(do_sync(fx, some, N_SVC - 1), 1);
 	assert_int_equal(map_count(fx->dp.fd_services, sizeof(struct sp_svc_key)), N_SVC - 1);
-	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), (N_SVC - 1) * 3);
 
-	/* after an adopt everything is diffed against the maps: Service 7's slot 0 rewritten */
+	/* after an adopt everything is diffed against the maps: Service 7's entry rewritten */
 	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
 	assert_int_equal(do_sync(fx, some, N_SVC - 1), 1);
+	assert_slots_hold(fx, 7);
+	assert_int_equal(do_sync(fx, some, N_SVC - 1), 0);
 	free(fx->entries[7].label);
 	fx->entries[7].label = fx->labels[7];
 	bpf_state_free(&fx->dp); /* drops the copies that still point at the strdup'ed label */
+}
+
+/* Large Services: slots in sp_slots, one slot write per replaced endpoint. */
+static void test_large(void **state)
+{
+	struct fixture *fx = *state;
+	int all[N_SVC];
+
+	if (fx->dp.fd_services < 0)
+		skip();
+	all_of(all);
+	for (int i = 0; i < N_SVC; i++)
+		make_entry(fx, i, BIG);
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC * (1 + BIG));
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * BIG);
+	assert_slots_hold(fx, 9);
+
+	/* endpoint 5 of Service 9 replaced: one slot write, the entry is the same */
+	fx->be[9][5].addr = v4(10, 244, 9, 200);
+	fx->entries[9].label = strdup(fx->labels[9]);
+	assert_int_equal(do_sync(fx, all, N_SVC), 1);
+	assert_slots_hold(fx, 9);
+	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
+	assert_int_equal(do_sync(fx, all, N_SVC), 0); /* adopted: the maps are what we want */
+	free(fx->entries[9].label);
+	fx->entries[9].label = fx->labels[9];
+	bpf_state_free(&fx->dp);
+}
+
+/* Service 3 shrinks to SP_INLINE endpoints and grows back: its slots move, in order. */
+static void test_resize(void **state)
+{
+	struct fixture *fx = *state;
+	int all[N_SVC];
+	char l1[32], l2[32];
+
+	if (fx->dp.fd_services < 0)
+		skip();
+	all_of(all);
+	make_entry(fx, 3, BIG);
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC + BIG);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), BIG);
+
+	/* inline: the entry written, then the BIG stale slots deleted */
+	fx->entries[3].n_backends = fx->entries[3].n_all = SP_INLINE;
+	snprintf(l1, sizeof(l1), "%s", fx->labels[3]);
+	fx->entries[3].label = l1;
+	assert_int_equal(do_sync(fx, all, N_SVC), 1 + BIG);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), 0);
+	assert_slots_hold(fx, 3);
+
+	/* back to sp_slots: BIG slots written, then the entry */
+	fx->entries[3].n_backends = fx->entries[3].n_all = BIG;
+	snprintf(l2, sizeof(l2), "%s", fx->labels[3]);
+	fx->entries[3].label = l2;
+	assert_int_equal(do_sync(fx, all, N_SVC), BIG + 1);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), BIG);
+	assert_slots_hold(fx, 3);
+	bpf_state_free(&fx->dp);
+	fx->entries[3].label = fx->labels[3];
 }
 
 /* A sync that died half way: adopt keeps slots up to the first missing one, prunes the rest. */
@@ -201,29 +304,31 @@ static void test_adopt_half_written(void **state)
 {
 	struct fixture *fx = *state;
 	int all[N_SVC];
-	struct sp_svc_key k = {.port = htons(80), .proto = IPPROTO_TCP, .family = 4};
 	struct sp_svc_val v;
 	struct sp_slot_key sk;
 	struct sp_backend junk = {.family = 4, .port = 1};
 
 	if (fx->dp.fd_services < 0)
 		skip();
-	for (int i = 0; i < N_SVC; i++)
-		all[i] = i;
-	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC * 4);
-	memcpy(k.addr, fx->entries[5].addr.raw, 4);
-	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_services, &k, &v), 0);
+	all_of(all);
+	make_entry(fx, 5, BIG);
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC + BIG);
+	v = entry_of(fx, 5);
 	sk = (struct sp_slot_key){.svc_id = v.id, .slot = 1};
 	assert_int_equal(bpf_map_delete_elem(fx->dp.fd_slots, &sk), 0);
 	sk = (struct sp_slot_key){.svc_id = 100000, .slot = 0}; /* no Service has this id */
 	assert_int_equal(bpf_map_update_elem(fx->dp.fd_slots, &sk, &junk, BPF_ANY), 0);
+	v = entry_of(fx, 6); /* a small Service's id: it has no sp_slots element */
+	sk = (struct sp_slot_key){.svc_id = v.id, .slot = 0};
+	assert_int_equal(bpf_map_update_elem(fx->dp.fd_slots, &sk, &junk, BPF_ANY), 0);
 
 	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
-	/* the orphan and Service 5's slot 2 (behind the hole) are gone already */
-	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * 3 - 2);
-	/* Service 5: slots 1 and 2 written again, its entry rewritten (count) */
-	assert_int_equal(do_sync(fx, all, N_SVC), 3);
-	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), N_SVC * 3);
+	/* both strays and Service 5's slots behind the hole are gone already: slot 0 stays */
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), 1);
+	/* Service 5: slots 1.. written again, its entry rewritten (count) */
+	assert_int_equal(do_sync(fx, all, N_SVC), BIG);
+	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), BIG);
+	assert_slots_hold(fx, 5);
 	assert_int_equal(do_sync(fx, all, N_SVC), 0);
 }
 
@@ -231,6 +336,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_incremental, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_adopt_half_written, setup, teardown),
 	};
 

@@ -16,12 +16,15 @@
 
 /* What one Service entry of the maps holds, as we last wrote or read it. */
 struct bpf_svc {
-	struct sp_svc_key key;
-	struct sp_svc_val val;    /* val.id is this record's index in bpf_dp.svc */
-	struct sp_backend *slots; /* slots[0..n): the slot map's content */
+	struct sp_svc_key key; /* its id is this record's index in bpf_dp.svc */
+	uint16_t count, flags; /* the entry's sp_svc_val, but for its inline slots */
+	uint32_t affinity_timeout;
+	struct sp_backend *slots; /* slots[0..n): inline in the entry, or in sp_slots */
 	uint32_t n, cap;
-	uint32_t seen; /* the sync epoch that last wanted it */
+	uint32_t mapped; /* slots 0..mapped-1 are in sp_slots (0 when inline) */
+	uint32_t seen;   /* the sync epoch that last wanted it */
 	bool used;
+	bool dirty; /* the map's entry is not what the fields above say: rewrite it */
 };
 
 struct bpf_dp {

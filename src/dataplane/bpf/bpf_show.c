@@ -89,6 +89,19 @@ static void show_stats(int fd, FILE *f)
 	free(v);
 }
 
+/* Slot i of Service v: in its entry, or in sp_slots. 0, or -1 when it is not there. */
+static int slot_read(int fd_slots, const struct sp_svc_val *v, __u32 i, struct sp_backend *b)
+{
+	struct sp_slot_key sk = {.svc_id = v->id, .slot = i};
+
+	if (v->flags & SP_F_SLOTS)
+		return bpf_map_lookup_elem(fd_slots, &sk, b) ? -1 : 0;
+	if (i >= SP_INLINE)
+		return -1;
+	*b = v->inl[i];
+	return 0;
+}
+
 int bpf_show(const char *pin_path, FILE *f)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
@@ -121,10 +134,9 @@ int bpf_show(const char *pin_path, FILE *f)
 			fprintf(f, ", sessionAffinity ClientIP %us", v.affinity_timeout);
 		fputc('\n', f);
 		for (__u32 i = 0; i < v.count; i++) {
-			struct sp_slot_key sk = {.svc_id = v.id, .slot = i};
 			struct sp_backend b;
 
-			if (bpf_map_lookup_elem(fd_slots, &sk, &b))
+			if (slot_read(fd_slots, &v, i, &b))
 				continue;
 			fprintf(f, "    slot %u -> ", i);
 			print_addr(f, b.family, b.addr, b.port);
@@ -214,10 +226,9 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 	        v.flags & SP_F_AFFINITY ? "; the client's last one while sessionAffinity holds"
 	                                : "");
 	for (__u32 i = 0; i < v.count; i++) {
-		struct sp_slot_key sk = {.svc_id = v.id, .slot = i};
 		struct sp_backend b;
 
-		if (bpf_map_lookup_elem(fd_slots, &sk, &b))
+		if (slot_read(fd_slots, &v, i, &b))
 			continue;
 		fputs("    ", f);
 		print_addr(f, b.family, b.addr, b.port);

@@ -7,7 +7,10 @@
  * Slots are stable, as the nft dataplane's are: an endpoint keeps its slot
  * while it stays; a leaving one's slot goes to an arriving endpoint, else
  * to the last slot's; other arrivals are appended. One endpoint change is
- * then one or two slot writes plus the Service entry's count.
+ * then one write of the Service entry (its slots inline, up to SP_INLINE
+ * endpoints) or one or two slot writes plus the entry's count. A Service
+ * crossing SP_INLINE moves its slots between the entry and sp_slots in the
+ * contract's order: slots written, entry flipped, stale slots deleted.
  *
  * A sync costs what changed: the desired states of the last sync are kept
  * (bpf_dp.last), and compile() keeps an unchanged Service's entries as the
@@ -171,20 +174,32 @@ static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	s = svc_at(dp, id);
 	s->used = true;
 	s->key = *key;
-	s->val = *val;
+	s->count = val->count;
+	s->flags = val->flags;
+	s->affinity_timeout = val->affinity_timeout;
 	slots_reserve(s, val->count);
-	/* filled by adopt_slots; family 0 marks a slot the map does not hold */
+	/* sp_slots' are filled by adopt_slots; family 0 marks a slot the map does not hold */
 	if (s->cap)
 		memset(s->slots, 0, (size_t)s->cap * sizeof(*s->slots));
 	s->n = val->count;
+	if (val->flags & SP_F_SLOTS) {
+		s->mapped = s->n;
+	} else {
+		if (s->n > SP_INLINE) { /* not written by us: keep what is there */
+			s->n = SP_INLINE;
+			s->dirty = true;
+		}
+		if (s->n)
+			memcpy(s->slots, val->inl, s->n * sizeof(*s->slots));
+	}
 	bytemap_put(&dp->index, key, &id, NULL);
 }
 
 /*
  * Fill the adopted Services' slots from the slot map, read whole. A Service
  * keeps its slots up to the first one missing (left by a sync that died half
- * way; its count then differs from the map's and the sync rewrites it);
- * slots no Service entry makes visible are deleted.
+ * way; the sync then rewrites its entry); slots no Service entry makes
+ * visible (with SP_F_SLOTS) are deleted.
  */
 static int adopt_slots(struct bpf_dp *dp)
 {
@@ -197,25 +212,26 @@ static int adopt_slots(struct bpf_dp *dp)
 		struct sp_slot_key k;
 
 		memcpy(&k, keys + i * ksz, ksz);
-		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
+		if (k.svc_id < dp->n_svc && k.slot < dp->svc[k.svc_id].mapped)
 			memcpy(&dp->svc[k.svc_id].slots[k.slot], vals + i * vsz, vsz);
 	}
 	for (uint32_t id = 0; id < dp->n_svc && !ret; id++) {
 		struct bpf_svc *s = &dp->svc[id];
 		uint32_t have = 0;
 
-		while (s->used && have < s->n && s->slots[have].family)
+		if (!s->mapped)
+			continue;
+		while (have < s->n && s->slots[have].family)
 			have++;
 		if (have != s->n)
-			s->val.count =
-			    (uint16_t)have; /* differs from the map's: the sync rewrites it */
-		s->n = have;
+			s->dirty = true; /* its count says more than the map holds */
+		s->n = s->mapped = have;
 	}
 	for (size_t i = 0; i < n && !ret; i++) {
 		struct sp_slot_key k;
 
 		memcpy(&k, keys + i * ksz, ksz);
-		if (k.svc_id < dp->n_svc && dp->svc[k.svc_id].used && k.slot < dp->svc[k.svc_id].n)
+		if (k.svc_id < dp->n_svc && k.slot < dp->svc[k.svc_id].mapped)
 			continue;
 		if (bpf_map_delete_elem(dp->fd_slots, &k) && errno != ENOENT)
 			ret = -errno;
@@ -438,7 +454,7 @@ static int mq_flush(struct map_queue *q)
 	return 0;
 }
 
-/* One Service entry: slots, then the entry, then stale slots. */
+/* One Service entry: sp_slots' slots, then the entry, then stale sp_slots' slots. */
 static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const struct entry *e,
                       struct sync_batch *b, size_t *changes)
 {
@@ -448,8 +464,8 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	struct bpf_svc *s = svc_at(dp, id);
 	struct sp_svc_val val = {.id = id};
 	struct sp_backend *want, *next;
-	uint32_t nw, n, old_n = s->n;
-	bool fresh = !s->used;
+	uint32_t nw, n, old_n = s->n, mapped;
+	bool fresh = !s->used, moved;
 	int ret = 0;
 
 	if (fresh) {
@@ -461,19 +477,27 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	want = entry_backends(e, &nw);
 	next = xcalloc((size_t)old_n + nw + 1, sizeof(*next));
 	n = bpf_slots_arrange(s->slots, s->n, want, nw, next);
+	mapped = n > SP_INLINE ? n : 0;
+	moved = n != old_n;
 	for (uint32_t i = 0; i < n && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
+		bool differs = i >= old_n || memcmp(&next[i], &s->slots[i], sizeof(next[i]));
 
-		if (i >= old_n || memcmp(&next[i], &s->slots[i], sizeof(next[i])))
+		moved |= differs;
+		if (mapped && (differs || i >= s->mapped))
 			ret = put(b ? &b->slots : NULL, dp->fd_slots, &sk, &next[i], changes);
 	}
 	val.count = (uint16_t)n;
-	val.flags = (uint16_t)((e->n_all == 0 ? SP_F_REJECT : 0) |
-	                       (e->affinity_timeout ? SP_F_AFFINITY : 0));
+	val.flags =
+	    (uint16_t)((e->n_all == 0 ? SP_F_REJECT : 0) |
+	               (e->affinity_timeout ? SP_F_AFFINITY : 0) | (mapped ? SP_F_SLOTS : 0));
 	val.affinity_timeout = e->affinity_timeout;
-	if (!ret && (fresh || memcmp(&val, &s->val, sizeof(val))))
+	if (!mapped && n)
+		memcpy(val.inl, next, n * sizeof(*next));
+	if (!ret && (fresh || s->dirty || val.count != s->count || val.flags != s->flags ||
+	             val.affinity_timeout != s->affinity_timeout || (!mapped && moved)))
 		ret = put(b ? &b->svc : NULL, dp->fd_services, key, &val, changes);
-	for (uint32_t i = n; i < old_n && !ret; i++) {
+	for (uint32_t i = mapped; i < s->mapped && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
 		ret = put(b ? &b->stale : NULL, dp->fd_slots, &sk, NULL, changes);
@@ -486,17 +510,21 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	free(s->slots);
 	s->slots = next;
 	s->n = s->cap = n;
-	s->val = val;
+	s->mapped = mapped;
+	s->count = val.count;
+	s->flags = val.flags;
+	s->affinity_timeout = val.affinity_timeout;
+	s->dirty = false;
 	return 0;
 }
 
-/* Remove Service s from the maps: the entry first, then its slots. */
+/* Remove Service s from the maps: the entry first, then its sp_slots' slots. */
 static int svc_delete(struct bpf_dp *dp, struct bpf_svc *s, size_t *changes)
 {
 	uint32_t id = (uint32_t)(s - dp->svc);
 	int ret = map_delete(dp->fd_services, &s->key, changes);
 
-	for (uint32_t i = 0; i < s->n && !ret; i++) {
+	for (uint32_t i = 0; i < s->mapped && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
 		ret = map_delete(dp->fd_slots, &sk, changes);

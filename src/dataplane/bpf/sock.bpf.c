@@ -39,6 +39,7 @@ _Static_assert(sizeof(struct sp_backend) == 20, "sp_backend has padding");
 _Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
 _Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
 _Static_assert(sizeof(struct sp_sock_val) == 40, "sp_sock_val has padding");
+_Static_assert((SP_INLINE & (SP_INLINE - 1)) == 0, "SP_INLINE is a power of 2");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -126,20 +127,28 @@ static __always_inline int same_backend(const struct sp_backend *a, const struct
 	       a->addr[3] == b->addr[3] && a->port == b->port && a->family == b->family;
 }
 
+/* Slot i (< svc->count) of a Service: in its entry, or in sp_slots (SP_F_SLOTS). */
+static __always_inline struct sp_backend *slot_get(struct sp_svc_val *svc, __u32 i)
+{
+	struct sp_slot_key sk = {.svc_id = svc->id, .slot = i};
+
+	if (!(svc->flags & SP_F_SLOTS))
+		return &svc->inl[i & (SP_INLINE - 1)]; /* i < count <= SP_INLINE: a no-op mask */
+	return bpf_map_lookup_elem(&sp_slots, &sk);
+}
+
 /* sessionAffinity: the endpoint this client had, if it is still in its slot and not expired. */
-static __always_inline int affinity_get(struct bpf_sock_addr *ctx, const struct sp_svc_val *svc,
+static __always_inline int affinity_get(struct bpf_sock_addr *ctx, struct sp_svc_val *svc,
                                         __u64 now, struct sp_backend *out)
 {
 	struct sp_aff_key ak = {.netns_cookie = bpf_get_netns_cookie(ctx), .svc_id = svc->id};
 	struct sp_aff_val *av = bpf_map_lookup_elem(&sp_affinity, &ak);
-	struct sp_slot_key sk = {.svc_id = svc->id};
 	struct sp_backend *b;
 
 	if (!av || now - av->last_ns > (__u64)svc->affinity_timeout * 1000000000ull ||
 	    av->slot >= svc->count)
 		return 0;
-	sk.slot = av->slot;
-	b = bpf_map_lookup_elem(&sp_slots, &sk);
+	b = slot_get(svc, av->slot);
 	if (!b || !same_backend(b, &av->backend))
 		return 0;
 	av->last_ns = now;
@@ -182,9 +191,9 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_k
                                 struct sp_backend *out)
 {
 	struct sp_svc_val *svc = svc_lookup(key);
-	struct sp_slot_key sk;
 	struct sp_backend *b;
 	__u64 now = 0;
+	__u32 slot;
 
 	if (!svc)
 		return V_PASS;
@@ -199,14 +208,13 @@ static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_k
 			return V_XLATE;
 		}
 	}
-	sk.svc_id = svc->id;
-	sk.slot = bpf_get_prandom_u32() % svc->count;
-	b = bpf_map_lookup_elem(&sp_slots, &sk);
+	slot = bpf_get_prandom_u32() % svc->count;
+	b = slot_get(svc, slot);
 	if (!b)
 		return V_PASS; /* cannot happen with the loader's update order */
 	*out = *b;
 	if (svc->flags & SP_F_AFFINITY)
-		affinity_put(ctx, svc, sk.slot, now, b);
+		affinity_put(ctx, svc, slot, now, b);
 	return V_XLATE;
 }
 

@@ -7,8 +7,9 @@
  * network byte order, family 4 or 6. Every struct is padded explicitly:
  * the kernel hashes keys as raw bytes, so no byte may be left undefined.
  *
- *   sp_services  svc_key -> svc_val      one per Service address:port/proto
- *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service
+ *   sp_services  svc_key -> svc_val      one per Service address:port/proto, with
+ *                                       its slots when they fit (SP_INLINE)
+ *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service with more
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
  *   sp_conns     cookie -> sock_val      a connected socket's endpoint and Service,
@@ -26,9 +27,16 @@
  * addresses that --nodeport-addresses allows, never loopback (kube-proxy's
  * nftables mode serves no localhost NodePort).
  *
+ * A Service of at most SP_INLINE endpoints holds its slots in its own
+ * entry (inl): a connect then costs one hash lookup, not two (the second,
+ * in a table of a million buckets, was a cache and TLB miss on every
+ * connect). A larger one has SP_F_SLOTS and its slots in sp_slots.
+ *
  * Update order (the loader's contract): slots are written before the
- * Service entry that makes them visible (count) and deleted after it
- * stops doing so, so a program never reads a slot that is not there.
+ * Service entry that makes them visible (count, SP_F_SLOTS) and deleted
+ * after it stops doing so, so a program never reads a slot that is not
+ * there. An entry with inline slots is replaced whole by one update (the
+ * hash map links a new element; readers see the old or the new one).
  */
 #ifndef SVCPROXY_BPF_SOCK_H
 #define SVCPROXY_BPF_SOCK_H
@@ -37,6 +45,7 @@
 
 #define SP_MAX_SERVICES   262144
 #define SP_MAX_SLOTS      1048576
+#define SP_INLINE         16 /* slots held in the Service entry; a power of 2 */
 #define SP_MAX_AFFINITY   65536
 #define SP_MAX_REVNAT     131072
 #define SP_MAX_CONNS      65536
@@ -45,6 +54,7 @@
 /* svc_val.flags */
 #define SP_F_REJECT   0x1 /* no endpoint at all: connect/sendmsg fail with ECONNREFUSED */
 #define SP_F_AFFINITY 0x2 /* sessionAffinity: ClientIP, affinity_timeout seconds */
+#define SP_F_SLOTS    0x4 /* slots in sp_slots, not inl: more than SP_INLINE */
 /*
  * count 0 without SP_F_REJECT: endpoints exist, none allowed here by a Local
  * policy (internalTrafficPolicy: Local). nftables drops such packets; a
@@ -58,11 +68,19 @@ struct sp_svc_key {
 	__u8 family;
 };
 
+struct sp_backend {
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+	__u8 pad;
+};
+
 struct sp_svc_val {
 	__u32 id; /* names the Service's slots and affinity entries */
 	__u16 count;
 	__u16 flags;
-	__u32 affinity_timeout; /* seconds */
+	__u32 affinity_timeout;           /* seconds */
+	struct sp_backend inl[SP_INLINE]; /* slots 0..count-1 without SP_F_SLOTS; rest zero */
 };
 
 struct sp_node_key {
@@ -74,13 +92,6 @@ struct sp_node_key {
 struct sp_slot_key {
 	__u32 svc_id;
 	__u32 slot;
-};
-
-struct sp_backend {
-	__u32 addr[4];
-	__u16 port;
-	__u8 family;
-	__u8 pad;
 };
 
 /* The client is its network namespace: the connect hook runs before a source address exists. */
