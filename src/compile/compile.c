@@ -906,6 +906,8 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	view_reserve(&c->last, m->n_services);
 	memset(out, 0, sizeof(*out));
 	out->family = o->family;
+	out->refs = xmalloc(sizeof(*out->refs));
+	*out->refs = 1;
 	for (size_t i = 0; i < c->n_units; i++)
 		c->units[i].seen = false;
 	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
@@ -966,6 +968,11 @@ void desired_free(struct desired *ds)
 {
 	if (!ds)
 		return;
+	if (ds->refs && --*ds->refs) { /* other holders still read the arrays */
+		memset(ds, 0, sizeof(*ds));
+		return;
+	}
+	free(ds->refs);
 	for (size_t i = 0; i < ds->n_blocks; i++)
 		block_unref(ds->blocks[i]);
 	free(ds->blocks);
@@ -981,6 +988,10 @@ void desired_free(struct desired *ds)
 void desired_copy(struct desired *dst, const struct desired *src)
 {
 	*dst = *src;
+	if (src->refs) {
+		++*src->refs;
+		return;
+	}
 	/* a zeroed desired state (no family compiled) has NULL arrays: no memcpy from NULL */
 	dst->entries = xmalloc((src->n_entries ? src->n_entries : 1) * sizeof(*dst->entries));
 	if (src->n_entries)

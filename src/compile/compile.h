@@ -124,9 +124,16 @@ int entry_cmp(const struct entry *a, const struct entry *b);
  * backends) stay valid as long as a desired state containing it lives, and
  * an unchanged Service keeps the very same entry objects from one compile
  * to the next (compare label pointers to know).
+ *
+ * A compiled state's arrays are shared by its copies (desired_copy()),
+ * counted in *refs: keeping the state of the last sync costs no copy of
+ * its 10k entries. So the arrays may be changed (node_local_filter()) only
+ * before the state is copied. A state built by hand has no refs: it owns
+ * its arrays, and a copy of it copies them.
  */
 struct desired {
 	int family;
+	unsigned *refs; /* the shared arrays' holders; NULL: not shared */
 	struct entry_block **blocks;
 	size_t n_blocks;
 	struct entry *entries; /* sorted by kind group, address, protocol, port */
@@ -145,7 +152,10 @@ struct desired {
 int compile(const struct model *m, const struct compile_opts *o, struct desired *out,
             struct diag *d);
 void desired_free(struct desired *ds);
-/* Another reference to the same state (entries shared). */
+/*
+ * Another holder of the same state: its arrays shared when it was
+ * compiled, else copied (the entries are shallow copies either way).
+ */
 void desired_copy(struct desired *dst, const struct desired *src);
 
 /*
