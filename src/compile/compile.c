@@ -248,7 +248,18 @@ struct last_view {
 struct compiler {
 	/* every live entry, sorted: merged with the new ones instead of a full sort */
 	struct ranked *sorted;
-	size_t n_sorted;
+	size_t n_sorted, cap_sorted;
+	struct ranked *spare; /* the merge's other buffer: sorted and spare swap */
+	size_t cap_spare;
+	/*
+	 * The compiler's own references to its last two outputs. Once every
+	 * other holder has let go of the older one (the dataplanes keep the
+	 * last synced state until the next sync replaces it), its arrays take
+	 * the next output. Arrays this large (1 MB of entries at 10k Services)
+	 * are mapped fresh when allocated, and the page faults of filling a
+	 * fresh one cost far more than filling it (~2 ms per MB on a VM).
+	 */
+	struct desired kept[2];
 	/* blocks replaced during a compile, released once the merge is done */
 	struct entry_block **dead;
 	size_t n_dead, cap_dead;
@@ -320,6 +331,9 @@ void compiler_free(struct compiler *c)
 	free(c->last.svc_unit);
 	free(c->units);
 	free(c->sorted);
+	free(c->spare);
+	desired_free(&c->kept[0]);
+	desired_free(&c->kept[1]);
 	free(c->dead);
 	free(c->hostname);
 	free(c->zone);
@@ -647,9 +661,10 @@ static void desired_add_block(struct desired *out, struct entry_block *b)
  */
 static void merge_sorted(struct compiler *c, struct fresh *fresh)
 {
-	struct ranked *all = xmalloc((c->n_sorted + fresh->n + 1) * sizeof(*all));
+	struct ranked *all =
+	    xgrow(c->spare, &c->cap_spare, c->n_sorted + fresh->n + 1, sizeof(*all));
 	const struct ranked *rk = fresh->v;
-	size_t a = 0, b = 0, n = 0;
+	size_t a = 0, b = 0, n = 0, cap = c->cap_spare;
 
 	if (fresh->n > 1)
 		qsort(fresh->v, fresh->n, sizeof(*fresh->v), cmp_ranked);
@@ -663,15 +678,18 @@ static void merge_sorted(struct compiler *c, struct fresh *fresh)
 		else
 			all[n++] = rk[b++];
 	}
-	free(c->sorted);
+	c->spare = c->sorted; /* the next merge's buffer */
+	c->cap_spare = c->cap_sorted;
 	c->sorted = all;
+	c->cap_sorted = cap;
 	c->n_sorted = n;
 }
 
 /* One address:port/protocol, one Service: the first by namespace/name. */
 static void resolve_conflicts(const struct compiler *c, struct desired *out, struct diag *d)
 {
-	out->entries = xmalloc((c->n_sorted ? c->n_sorted : 1) * sizeof(*out->entries));
+	out->entries =
+	    xrealloc(out->entries, (c->n_sorted ? c->n_sorted : 1) * sizeof(*out->entries));
 	for (size_t i = 0; i < c->n_sorted; i++) {
 		const struct ranked *r = &c->sorted[i];
 		const struct entry *prev =
@@ -885,6 +903,34 @@ static struct unit *unit_kept(struct compiler *c, size_t si, const struct model 
 }
 
 /*
+ * A new, empty output in *out: on the arrays of the output before last
+ * when no one but c holds that any more (c->kept), else on none.
+ */
+static void output_new(struct compiler *c, struct desired *out)
+{
+	struct desired *old = &c->kept[0];
+
+	memset(out, 0, sizeof(*out));
+	if (!old->refs || *old->refs != 1) {
+		desired_free(old); /* c's reference only */
+		out->refs = xmalloc(sizeof(*out->refs));
+		*out->refs = 1;
+		return;
+	}
+	for (size_t i = 0; i < old->n_blocks; i++)
+		block_unref(old->blocks[i]);
+	for (size_t i = 0; i < old->n_health_checks; i++) {
+		free(old->health_checks[i].ns);
+		free(old->health_checks[i].name);
+	}
+	free(old->health_checks);
+	out->refs = old->refs; /* 1: out's */
+	out->blocks = old->blocks;
+	out->entries = old->entries;
+	memset(old, 0, sizeof(*old));
+}
+
+/*
  * group the slices by Service -> per Service: reuse or recompile its block
  * -> merge the new entries into the sorted list -> resolve conflicts.
  * A view that is the last one with a few objects replaced (view_diff())
@@ -904,13 +950,12 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	if (!small) /* the groups are by position */
 		c->groups_valid = false;
 	view_reserve(&c->last, m->n_services);
-	memset(out, 0, sizeof(*out));
+	output_new(c, out);
 	out->family = o->family;
-	out->refs = xmalloc(sizeof(*out->refs));
-	*out->refs = 1;
 	for (size_t i = 0; i < c->n_units; i++)
 		c->units[i].seen = false;
-	out->blocks = xmalloc((m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
+	out->blocks =
+	    xrealloc(out->blocks, (m->n_services ? m->n_services : 1) * sizeof(*out->blocks));
 	for (size_t si = 0; si < m->n_services; si++) {
 		const struct service *s = m->services[si];
 		struct unit *u = small ? unit_kept(c, si, m) : NULL;
@@ -939,6 +984,8 @@ int compile_with(struct compiler *c, const struct model *m, const struct compile
 	c->n_dead = 0;
 	free(p.fresh.v);
 	view_record(c, m, small);
+	c->kept[0] = c->kept[1];
+	desired_copy(&c->kept[1], out);
 	return 0;
 }
 

@@ -127,9 +127,11 @@ int entry_cmp(const struct entry *a, const struct entry *b);
  *
  * A compiled state's arrays are shared by its copies (desired_copy()),
  * counted in *refs: keeping the state of the last sync costs no copy of
- * its 10k entries. So the arrays may be changed (node_local_filter()) only
- * before the state is copied. A state built by hand has no refs: it owns
- * its arrays, and a copy of it copies them.
+ * its 10k entries. So its entries may be changed (node_local_filter())
+ * only before the state is copied. The compiler holds a reference of its
+ * own to its last outputs (to build a later output on their arrays once
+ * no one else holds them), but reads none of their entries. A state built
+ * by hand has no refs: it owns its arrays, and a copy of it copies them.
  */
 struct desired {
 	int family;
