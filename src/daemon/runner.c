@@ -39,6 +39,7 @@ struct runner {
 	struct compiler *comp[N_FAMILIES]; /* caches each Service's compiled entries */
 	struct nodeports *np;              /* held ports and health checks; run only */
 	struct desired last[N_FAMILIES];   /* what the last successful sync programmed */
+	struct model view;                 /* emptied after each sync; its arrays reused */
 	bool have_last[N_FAMILIES];
 	uint32_t genid; /* the kernel's ruleset generation after our last sync */
 	bool genid_ok;
@@ -398,19 +399,19 @@ static int sync_model(struct runner *r, const char *why, bool full, double pendi
 {
 	struct desired ds[N_FAMILIES] = {0};
 	struct sync_tally t = {0};
-	struct model m = {0};
+	struct model *m = &r->view;
 	double dt;
-	int ret = compile_all(r, &m, ds);
+	int ret = compile_all(r, m, ds);
 
 	if (!ret)
 		ret = program(r, ds, &t);
 	for (int f = 0; f < N_FAMILIES; f++)
 		desired_free(&ds[f]);
 	if (!ret)
-		note_trigger_times(r, &m);
+		note_trigger_times(r, m);
 	else
 		r->failed_since_noted = true;
-	model_free_view(&m);
+	model_view_clear(m); /* its pointers are the source's: valid until its next event */
 	dt = now_mono() - t0;
 	metrics_sync_result(dt, full, ret ? (t.failed_family ? t.failed_family : AF_INET) : 0);
 	if (t.programmed) {
@@ -496,6 +497,7 @@ void runner_free(struct runner *r)
 		desired_free(&r->last[f]);
 		compiler_free(r->comp[f]);
 	}
+	model_free_view(&r->view);
 	dp_close(r);
 	free(r->np_addrs);
 	free(r);

@@ -150,34 +150,25 @@ void model_free_view(struct model *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/*
- * Room for n more in a pointer array that only ever grows by ptr_reserve()
- * (ptr_push(), ptr_append()): its capacity is implied by its length, as
- * xgrow() grows it (0, 4, 8, 16, ...), or more after a ptr_append() that
- * hid some.
- */
-static void ptr_reserve(void ***arr, size_t len, size_t n)
+void model_view_clear(struct model *m)
 {
-	size_t cap = 0;
-
-	while (cap < len)
-		cap = cap ? cap * 2 : 4;
-	*arr = xgrow(*arr, &cap, len + n, sizeof(**arr));
+	m->n_services = m->n_slices = m->n_nodes = 0;
 }
 
-static void ptr_push(void ***arr, size_t *n, void *p)
+static void ptr_push(void ***arr, size_t *n, size_t *cap, void *p)
 {
-	ptr_reserve(arr, *n, 1);
+	*arr = xgrow(*arr, cap, *n + 1, sizeof(**arr));
 	(*arr)[(*n)++] = p;
 }
 
-static void ptr_append(void ***arr, size_t *len, void *const *v, size_t n, const uint8_t *hide)
+static void ptr_append(void ***arr, size_t *len, size_t *cap, void *const *v, size_t n,
+                       const uint8_t *hide)
 {
 	void **a;
 
 	if (!n)
 		return;
-	ptr_reserve(arr, *len, n);
+	*arr = xgrow(*arr, cap, *len + n, sizeof(**arr));
 	a = *arr;
 	for (size_t i = 0; i < n; i++)
 		if (!hide || !hide[i])
@@ -200,7 +191,7 @@ void model_add_service(struct model *m, struct service *s)
 		s->gen = ++last_gen;
 		s->hash = model_name_hash(s->ns, s->name);
 	}
-	ptr_push((void ***)&m->services, &m->n_services, s);
+	ptr_push((void ***)&m->services, &m->n_services, &m->cap_services, s);
 }
 
 void model_add_slice(struct model *m, struct endpoint_slice *e)
@@ -209,21 +200,22 @@ void model_add_slice(struct model *m, struct endpoint_slice *e)
 		e->gen = ++last_gen;
 		e->hash = model_name_hash(e->ns, e->service_name);
 	}
-	ptr_push((void ***)&m->slices, &m->n_slices, e);
+	ptr_push((void ***)&m->slices, &m->n_slices, &m->cap_slices, e);
 }
 
 void model_add_node(struct model *m, struct node *n)
 {
-	ptr_push((void ***)&m->nodes, &m->n_nodes, n);
+	ptr_push((void ***)&m->nodes, &m->n_nodes, &m->cap_nodes, n);
 }
 
 void model_view_services(struct model *m, struct service *const *v, size_t n, const uint8_t *hide)
 {
-	ptr_append((void ***)&m->services, &m->n_services, (void *const *)v, n, hide);
+	ptr_append((void ***)&m->services, &m->n_services, &m->cap_services, (void *const *)v, n,
+	           hide);
 }
 
 void model_view_slices(struct model *m, struct endpoint_slice *const *v, size_t n,
                        const uint8_t *hide)
 {
-	ptr_append((void ***)&m->slices, &m->n_slices, (void *const *)v, n, hide);
+	ptr_append((void ***)&m->slices, &m->n_slices, &m->cap_slices, (void *const *)v, n, hide);
 }

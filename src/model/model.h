@@ -135,11 +135,17 @@ struct model {
 	size_t n_slices;
 	struct node **nodes;
 	size_t n_nodes;
+	size_t cap_services, cap_slices, cap_nodes; /* room in the arrays */
 };
 
 void model_free(struct model *m);
 /* Free only the arrays of a view whose objects belong to someone else. */
 void model_free_view(struct model *m);
+/*
+ * Empty a view, keeping its arrays for the next one: a view of 10k
+ * Services taken at every sync would otherwise map its arrays afresh.
+ */
+void model_view_clear(struct model *m);
 /*
  * Append an object. The first time an object is added anywhere it gets
  * its generation number: a decoded object never shares one with another,

@@ -260,7 +260,7 @@ static bool claims_update(struct claims *c)
 void claims_view(struct claims *c, struct mfile *const *files, size_t n, struct model *m,
                  struct diag *d)
 {
-	memset(m, 0, sizeof(*m));
+	model_view_clear(m);
 	c->files = xrealloc(c->files, (n + 1) * sizeof(*c->files));
 	memcpy(c->files, files, n * sizeof(*files));
 	c->n_files = n;

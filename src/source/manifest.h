@@ -86,8 +86,9 @@ void manifest_source_set_debounce(struct manifest_source *ms, unsigned ms_quiet)
 int manifest_source_handle_events(struct manifest_source *ms, struct diag *d);
 
 /*
- * The current objects of all files, as a view: the arrays in *m belong to
- * the caller (free them with model_free_view()), the objects to the source;
+ * The current objects of all files, as a view in *m (empty, or a view of
+ * an earlier call: its arrays are reused): the arrays belong to the
+ * caller (free them with model_free_view()), the objects to the source;
  * valid until the next load or handle_events. When two files define the
  * same kind/namespace/name, the first file (in PATH order, then name order)
  * wins and the duplicate is reported in d. The duplicate table is kept

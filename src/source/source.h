@@ -61,7 +61,8 @@ struct source_ops {
 	 */
 	int (*reload)(struct source *s, struct diag *d);
 	/*
-	 * The current objects as a view: the arrays in *m belong to the caller
+	 * The current objects as a view in *m (empty, or a view of an earlier
+	 * call: its arrays are reused): the arrays belong to the caller
 	 * (model_free_view()), the objects to the source, valid until the next
 	 * handle(). 0 or -errno.
 	 */

@@ -52,7 +52,7 @@ static void test_file_path(void **state)
 	char path[128];
 	const char *paths[] = {path};
 	struct manifest_source *ms;
-	struct model m;
+	struct model m = {0};
 
 	put(f, "one.yaml", svc_yaml("one", 80));
 	put(f, "two.yaml", svc_yaml("two", 80));

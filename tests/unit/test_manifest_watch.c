@@ -144,7 +144,7 @@ static void test_watch_file_path(void **state)
 	char path[128], cm[128];
 	const char *paths[] = {path};
 	struct manifest_source *ms;
-	struct model m;
+	struct model m = {0};
 	int fd;
 
 	put(f, "one.yaml", svc_yaml("one", 80));
@@ -293,7 +293,7 @@ static void test_dir_swap(void **state)
 	char m[128], path[160];
 	const char *paths[] = {m};
 	struct manifest_source *ms;
-	struct model mv;
+	struct model mv = {0};
 	int fd;
 
 	snprintf(m, sizeof(m), "%s/p/m", f->dir);

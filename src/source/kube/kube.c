@@ -155,7 +155,7 @@ static int kube_model(struct source *s, struct model *m, struct diag *d)
 {
 	struct kube_src *k = ksrc(s);
 
-	memset(m, 0, sizeof(*m));
+	model_view_clear(m);
 	pthread_mutex_lock(&k->sh.lock);
 	for (int i = 0; i < KK_N; i++) {
 		const struct kstore *st = &k->inf[i].store;
