@@ -911,6 +911,46 @@ static void test_incremental_cache(void **state)
 }
 
 /*
+ * A compiled state's copies share its arrays (a dataplane keeps the last
+ * synced state at no copy), and a later compile builds on an earlier
+ * output's arrays only once no one else holds it: a state held across
+ * compiles stays as it was compiled, whatever is compiled meanwhile.
+ */
+static void test_output_shared_then_reused(void **state)
+{
+	struct fix *f = *state;
+	struct compiler *c = compiler_new();
+	struct service *a = svc(&f->m, "default", "a", "10.96.0.2");
+	struct endpoint_slice *e;
+	struct desired held = {0};
+
+	svc_port(a, "", L4_TCP, 80, 8080, NULL);
+	e = slice(&f->m, "default", "a-1", "a", AF_INET);
+	slice_port(e, "", L4_TCP, 8080);
+	slice_ready(e, "10.244.0.1");
+	run_inc(f, c);
+	desired_copy(&held, &f->ds);
+	assert_ptr_equal(held.entries, f->ds.entries);
+	/* a Service more, sorted first: no compile may write it over held's entries */
+	svc_port(svc(&f->m, "default", "b", "10.96.0.1"), "", L4_TCP, 81, 8080, NULL);
+	for (int i = 0; i < 3; i++) {
+		run_inc(f, c);
+		assert_int_equal(f->ds.n_entries, 2);
+		assert_entry(&f->ds, 0, "10.96.0.1", L4_TCP, 81, "default/b", "");
+	}
+	assert_int_equal(held.n_entries, 1);
+	assert_entry(&held, 0, "10.96.0.2", L4_TCP, 80, "default/a", "10.244.0.1:8080");
+	/* let go: its arrays may take the next outputs */
+	desired_free(&held);
+	for (int i = 0; i < 3; i++) {
+		run_inc(f, c);
+		assert_int_equal(f->ds.n_entries, 2);
+		assert_entry(&f->ds, 1, "10.96.0.2", L4_TCP, 80, "default/a", "10.244.0.1:8080");
+	}
+	compiler_free(c);
+}
+
+/*
  * A sync after a small change is told by position (a view of the same
  * shape as the last one): objects at the same address are taken as
  * unchanged, unless that address was freed meanwhile. Here a's successor
@@ -1072,6 +1112,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_order_independent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_ip_node_address_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incremental_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_shared_then_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_change_reused_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unplaced_endpoint_remote, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_node_local_filter, setup, teardown),
