@@ -903,6 +903,21 @@ static struct unit *unit_kept(struct compiler *c, size_t si, const struct model 
 }
 
 /*
+ * Let go of what a state holds but its two arrays (blocks, entries): its
+ * blocks' references and its health checks.
+ */
+static void desired_drop(struct desired *ds)
+{
+	for (size_t i = 0; i < ds->n_blocks; i++)
+		block_unref(ds->blocks[i]);
+	for (size_t i = 0; i < ds->n_health_checks; i++) {
+		free(ds->health_checks[i].ns);
+		free(ds->health_checks[i].name);
+	}
+	free(ds->health_checks);
+}
+
+/*
  * A new, empty output in *out: on the arrays of the output before last
  * when no one but c holds that any more (c->kept), else on none.
  */
@@ -917,13 +932,7 @@ static void output_new(struct compiler *c, struct desired *out)
 		*out->refs = 1;
 		return;
 	}
-	for (size_t i = 0; i < old->n_blocks; i++)
-		block_unref(old->blocks[i]);
-	for (size_t i = 0; i < old->n_health_checks; i++) {
-		free(old->health_checks[i].ns);
-		free(old->health_checks[i].name);
-	}
-	free(old->health_checks);
+	desired_drop(old);
 	out->refs = old->refs; /* 1: out's */
 	out->blocks = old->blocks;
 	out->entries = old->entries;
@@ -1020,15 +1029,9 @@ void desired_free(struct desired *ds)
 		return;
 	}
 	free(ds->refs);
-	for (size_t i = 0; i < ds->n_blocks; i++)
-		block_unref(ds->blocks[i]);
+	desired_drop(ds);
 	free(ds->blocks);
 	free(ds->entries);
-	for (size_t i = 0; i < ds->n_health_checks; i++) {
-		free(ds->health_checks[i].ns);
-		free(ds->health_checks[i].name);
-	}
-	free(ds->health_checks);
 	memset(ds, 0, sizeof(*ds));
 }
 
