@@ -47,8 +47,9 @@ struct claims {
 /*
  * The view of files[0..n) (in that order): every file's objects less the
  * duplicates, whose messages go to d. m is an empty view or an earlier
- * one, whose arrays are reused (the caller's), the objects the files'. Uses and updates the files'
- * keys, tkeys, hidden, dups and dirty. Cannot fail.
+ * one, whose arrays are reused (the caller's); the objects are the
+ * files'. Uses and updates the files' keys, tkeys, hidden, dups and
+ * dirty. Cannot fail.
  */
 void claims_view(struct claims *c, struct mfile *const *files, size_t n, struct model *m,
                  struct diag *d);
