@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_ytree.c - documents from libfyaml's parse events into ytree's
+ * compact tree: the shape, the typing bits, positions, aliases resolved as
+ * libfyaml resolves them, and the nesting limit with libfyaml's message.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "source/ytree.h"
+
+struct docs {
+	struct fy_parser *p;
+	struct ytree *t;
+	struct yerror err;
+};
+
+static void open_docs(struct docs *d, const char *text)
+{
+	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
+	                                    FYPCF_ALLOW_DUPLICATE_KEYS};
+
+	d->p = fy_parser_create(&cfg);
+	d->t = ytree_new();
+	assert_non_null(d->p);
+	assert_int_equal(fy_parser_set_string(d->p, text, strlen(text)), 0);
+}
+
+static void close_docs(struct docs *d)
+{
+	fy_parser_destroy(d->p);
+	ytree_free(d->t);
+}
+
+static struct ynode *next_doc(struct docs *d)
+{
+	struct ynode *root = NULL;
+
+	assert_int_equal(ytree_next(d->t, d->p, &root, &d->err), 1);
+	assert_non_null(root);
+	return root;
+}
+
+static struct ynode *get(struct ynode *map, const char *key)
+{
+	assert_int_equal(map->type, YN_MAP);
+	for (size_t i = 0; i < map->len; i++) {
+		struct ynode *k = map->u.pairs[i].key;
+
+		if (k->type == YN_SCALAR && k->len == strlen(key) &&
+		    !memcmp(k->u.text, key, k->len))
+			return map->u.pairs[i].value;
+	}
+	return NULL;
+}
+
+static void test_shape(void **state)
+{
+	struct docs d;
+	struct ynode *root, *n;
+
+	open_docs(&d, "a: 1\nb: \"x\\ty\"\nc: [p, 'q', !!str 3]\nd: {}\ne:\n---\n- x\n");
+	root = next_doc(&d);
+	assert_int_equal(root->len, 5);
+	n = get(root, "a");
+	assert_int_equal(n->type, YN_SCALAR);
+	assert_string_equal(n->u.text, "1");
+	assert_true(n->flags & YF_PLAIN);
+	assert_int_equal(n->line, 1);
+	assert_int_equal(n->col, 4);
+	n = get(root, "b");
+	assert_string_equal(n->u.text, "x\ty");
+	assert_int_equal(n->len, 3);
+	assert_false(n->flags & YF_PLAIN);
+	n = get(root, "c");
+	assert_int_equal(n->type, YN_SEQ);
+	assert_int_equal(n->len, 3);
+	assert_true(n->u.items[0]->flags & YF_PLAIN);
+	assert_false(n->u.items[1]->flags & YF_PLAIN);
+	assert_true(n->u.items[2]->flags & YF_STR_TAG);
+	assert_int_equal(get(root, "d")->type, YN_MAP);
+	assert_int_equal(get(root, "d")->len, 0);
+	assert_int_equal(get(root, "e")->len, 0);
+	assert_int_equal(root->u.pairs[4].key->line, 5);
+
+	/* the next document replaces the first */
+	root = next_doc(&d);
+	assert_int_equal(root->type, YN_SEQ);
+	assert_string_equal(root->u.items[0]->u.text, "x");
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), 0);
+	close_docs(&d);
+}
+
+static void test_aliases(void **state)
+{
+	struct docs d;
+	struct ynode *root, *n;
+
+	/* a unique anchor resolves even after its alias; of several, the last one before */
+	open_docs(&d, "a: *u\nb: &u {k: v}\nc: &m 1\nd: *m\ne: &m 2\nf: *m\ng: *nope\n"
+	              "h: *b/0\ni: &b [x, y]\n");
+	root = next_doc(&d);
+	n = get(root, "a");
+	assert_int_equal(n->type, YN_ALIAS);
+	assert_ptr_equal(n->target, get(root, "b"));
+	assert_true(get(root, "b")->flags & YF_ANCHOR);
+	assert_string_equal(ynode_deref(get(root, "d"))->u.text, "1");
+	assert_string_equal(ynode_deref(get(root, "f"))->u.text, "2");
+	assert_null(ynode_deref(get(root, "g")));
+	assert_int_equal(get(root, "g")->line, 7);
+	assert_int_equal(get(root, "g")->col, 5);
+	assert_string_equal(ynode_deref(get(root, "h"))->u.text, "x");
+	close_docs(&d);
+
+	/* a path from the root, and an alias of its own ancestor */
+	open_docs(&d, "a: &a [*/, 1a]\n");
+	root = next_doc(&d);
+	n = get(root, "a")->u.items[0];
+	assert_ptr_equal(n->target, root);
+	close_docs(&d);
+}
+
+static void test_depth(void **state)
+{
+	char text[256];
+	struct docs d;
+	struct ynode *root;
+
+	/* 63 levels are fine, 64 are libfyaml's document builder's limit */
+	memset(text, '[', 63);
+	memset(text + 63, ']', 63);
+	text[126] = '\0';
+	open_docs(&d, text);
+	next_doc(&d);
+	close_docs(&d);
+
+	memset(text, '[', 64);
+	memset(text + 64, ']', 64);
+	text[128] = '\0';
+	open_docs(&d, text);
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	assert_int_equal(d.err.line, 1);
+	assert_int_equal(d.err.col, 64);
+	assert_string_equal(d.err.msg, "Max depth (64) exceeded");
+	close_docs(&d);
+}
+
+/* Nodes made by hand, as the API source adds kind and apiVersion. */
+static void test_by_hand(void **state)
+{
+	struct docs d;
+	struct ynode *root;
+
+	open_docs(&d, "{\"a\": 1}");
+	root = next_doc(&d);
+	ytree_map_append(d.t, root, ytree_scalar(d.t, "kind", true),
+	                 ytree_scalar(d.t, "Service", true));
+	assert_int_equal(root->len, 2);
+	assert_string_equal(get(root, "kind")->u.text, "Service");
+	assert_string_equal(get(root, "a")->u.text, "1");
+	close_docs(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_shape),
+	    cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_by_hand),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
