@@ -3,9 +3,10 @@
  * decode.c - Kubernetes manifests (YAML or JSON) to model objects:
  * buffers, documents, objects.
  *
- * Two passes over a buffer: first every document is parsed (so a syntax
- * error anywhere adds nothing and yields exactly one message), then each
- * document's object is validated and converted. Validation collects every
+ * Documents are read from libfyaml's parse events into a compact tree
+ * (ytree.c) and decoded one by one into a private model, published only
+ * when the whole buffer parsed (so a syntax error anywhere adds nothing
+ * and yields exactly one message). Validation collects every
  * problem of an object before rejecting it, so one run of `svcproxy check`
  * shows all of them. The kinds live in decode_service.c and
  * decode_endpoints.c, the YAML access in decode_yaml.c.
@@ -23,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libfyaml.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -54,11 +57,11 @@ static const char *const f_list[] = {"apiVersion", "kind", "metadata", "items", 
  * Read metadata.{name,namespace,labels}. name_ok checks the name's syntax
  * (NULL: any); namespaced selects whether a namespace applies.
  */
-void dy_get_meta(struct dctx *c, struct fy_node *obj, bool namespaced,
-                 bool (*name_ok)(const char *), const char *name_rule, struct meta *m)
+void dy_get_meta(struct dctx *c, struct ynode *obj, bool namespaced, bool (*name_ok)(const char *),
+                 const char *name_rule, struct meta *m)
 {
 	const char *s, *name;
-	struct fy_node *md;
+	struct ynode *md;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
@@ -125,7 +128,7 @@ void dy_reject(struct dctx *c, enum obj_kind kind)
 
 /* --- Node ------------------------------------------------------------------------ */
 
-static void decode_node(struct dctx *c, struct fy_node *obj)
+static void decode_node(struct dctx *c, struct ynode *obj)
 {
 	struct meta m;
 	struct node *n;
@@ -148,24 +151,16 @@ static void decode_node(struct dctx *c, struct fy_node *obj)
 /* --- documents ----------------------------------------------------------------------- */
 
 /* 1-based line of a node (its first key for a mapping), 0 if unknown */
-static int node_line(struct fy_node *n)
+static int node_line(const struct ynode *n)
 {
-	const struct fy_mark *mk;
-	struct fy_token *t = NULL;
-
-	if (n && fy_node_get_type(n) == FYNT_MAPPING) {
-		void *it = NULL;
-		struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-
-		n = p ? fy_node_pair_key(p) : NULL;
-	}
-	if (n && fy_node_get_type(n) == FYNT_SCALAR)
-		t = fy_node_get_scalar_token(n);
-	mk = t ? fy_token_start_mark(t) : NULL;
-	return mk ? mk->line + 1 : 0;
+	if (n && n->type == YN_MAP)
+		n = n->len ? n->u.pairs[0].key : NULL;
+	if (n && (n->type == YN_SCALAR || n->type == YN_ALIAS)) /* aliases: libfyaml scalars */
+		return n->line;
+	return 0;
 }
 
-static void decode_any(struct dctx *c, struct fy_node *obj, int depth);
+static void decode_any(struct dctx *c, struct ynode *obj, int depth);
 
 /* The unknown fields past the first UNKNOWN_SHOWN of the current object, as one warning. */
 static void unknown_summary(struct dctx *c)
@@ -174,10 +169,10 @@ static void unknown_summary(struct dctx *c)
 		dy_warn(c, NULL, "%d more unknown fields (warning)", c->unknown - UNKNOWN_SHOWN);
 }
 
-static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
+static void decode_list(struct dctx *c, struct ynode *obj, int depth)
 {
-	struct fy_node *items, *n;
-	void *it = NULL;
+	struct ynode *items, *n;
+	size_t it = 0;
 
 	if (depth >= LIST_MAX_DEPTH) {
 		dy_bad(c, "items", "Lists nested more than %d deep", LIST_MAX_DEPTH);
@@ -199,7 +194,7 @@ static void decode_list(struct dctx *c, struct fy_node *obj, int depth)
  * reported with the object's identity; the object is added to c->out only
  * when it has none. Past DECODE_MAX_OBJECTS, sets c->refused (reported).
  */
-static void decode_any(struct dctx *c, struct fy_node *obj, int depth)
+static void decode_any(struct dctx *c, struct ynode *obj, int depth)
 {
 	const char *api = NULL, *kind = NULL;
 	size_t klen;
@@ -279,13 +274,12 @@ static void report_syntax(const char *origin, struct fy_diag *fd, struct diag *d
  * parsed) into c's private model, messages and rejects, after checking
  * its limits. -EINVAL when refused.
  */
-static int decode_tree(struct dctx *c, struct fy_node *root, size_t text_len)
+static int decode_tree(struct dctx *c, struct ynode *root, size_t text_len)
 {
 	int ret = decode_check_tree(c->origin, root, text_len, c->d);
 
 	if (!ret)
 		decode_any(c, root, 0);
-	dy_doc_done(c);
 	return ret || c->refused ? -EINVAL : 0;
 }
 
@@ -317,7 +311,6 @@ static void publish(struct dctx *c, struct model *out, struct diag *d,
 
 static void dctx_free(struct dctx *c)
 {
-	dy_arena_free(&c->arena);
 	model_free(c->out);
 	diag_clear(c->d);
 	decode_rejects_clear(c->rejects);
@@ -340,9 +333,11 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej, .opts = opts};
 	struct fy_parser *p = NULL;
 	struct fy_diag *fd = NULL;
-	struct fy_document *doc;
+	struct ytree *t = NULL;
 	struct fy_diag_cfg dcfg;
-	int ret = -EINVAL;
+	struct ynode *root;
+	struct yerror yerr;
+	int ret = -EINVAL, r;
 
 	if (decode_check_text(origin, buf, len, d))
 		return -EINVAL;
@@ -359,11 +354,12 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 
 	/*
 	 * No accelerators: hash tables per mapping cost more than they save
-	 * on our small mappings (read through dy_get()'s key cache). Duplicate
+	 * (and ytree.c reads events: it builds no libfyaml document). Duplicate
 	 * keys are found by decode_check_tree(), in linear time. Not
-	 * FYPCF_PREFER_RECURSIVE either: 4% fewer instructions, but other
-	 * messages for too deep nesting ("depth limit exceeded", another
-	 * column). Comments are not kept (no FYPCF_PARSE_COMMENTS).
+	 * FYPCF_PREFER_RECURSIVE either: it would only matter to a libfyaml
+	 * document; ytree.c limits nesting as the (default) document builder
+	 * does, with its message ("Max depth (64) exceeded"). Comments are not
+	 * kept (no FYPCF_PARSE_COMMENTS).
 	 */
 	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
 	            (ends_with(origin, ".json") ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
@@ -375,15 +371,17 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 		report_syntax(origin, fd, d);
 		goto out;
 	}
-	while ((doc = fy_parse_load_document(p))) {
-		int r = decode_tree(&c, fy_document_root(doc), len);
-
-		fy_parse_document_destroy(p, doc);
-		if (r) {
+	t = ytree_new();
+	while ((r = ytree_next(t, p, &root, &yerr)) > 0) {
+		if (decode_tree(&c, root, len)) {
 			/* only the message that refused it: the rest is moot */
 			diag_add(d, "%s", msgs.msgs[msgs.n - 1]);
 			goto out;
 		}
+	}
+	if (r < 0) {
+		diag_add(d, "%s:%d:%d: %s", origin, yerr.line, yerr.col, yerr.msg);
+		goto out;
 	}
 	if (fy_diag_got_error(fd) || fy_parser_get_stream_error(p)) {
 		report_syntax(origin, fd, d);
@@ -393,12 +391,13 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 	ret = c.invalid;
 out:
 	dctx_free(&c);
+	ytree_free(t);
 	fy_parser_destroy(p);
 	fy_diag_destroy(fd);
 	return ret;
 }
 
-int decode_object(const char *origin, struct fy_node *obj, const struct decode_opts *opts,
+int decode_object(const char *origin, struct ynode *obj, const struct decode_opts *opts,
                   struct model *out, struct diag *d, struct decode_rejects *rejects)
 {
 	struct decode_rejects rej = {0};

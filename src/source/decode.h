@@ -17,7 +17,8 @@
  * a duplicate key, aliases that expand to more than
  * max(DECODE_ALIAS_NODES_MIN, buffer bytes) nodes, or more than
  * DECODE_MAX_OBJECTS objects is refused as a whole, like a syntax error.
- * libfyaml limits nesting to 64 levels; v1 Lists nest at most 8 deep.
+ * Nesting is limited to 64 levels (libfyaml's document builder's limit,
+ * which ytree.c keeps); v1 Lists nest at most 8 deep.
  */
 #ifndef SVCPROXY_DECODE_H
 #define SVCPROXY_DECODE_H
@@ -29,7 +30,7 @@
 #include "model/model.h"
 #include "source/diag.h"
 
-struct fy_node;
+struct ynode; /* source/ytree.h */
 
 /*
  * The largest buffer decoded: 64 MiB, some 200k Services, far beyond any
@@ -97,16 +98,16 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 
 /*
  * Decode ONE object already parsed by the caller (the API source: an item
- * of a list or watch event), as manifest_decode_buffer() decodes each
- * document: obj is a mapping (a v1 List's items are decoded in turn), origin
- * names it in messages (e.g. "api"). The limits on aliases, duplicate keys
- * and object count apply to obj. Does not keep obj or its document, and
- * leaves no trace in them that matters to the caller (anchored nodes' meta
- * pointers are used as scratch). Returns the number of invalid objects
+ * of a list or watch event) into a ytree, as manifest_decode_buffer()
+ * decodes each document: obj is a mapping (a v1 List's items are decoded in
+ * turn), origin names it in messages (e.g. "api"). The limits on aliases,
+ * duplicate keys and object count apply to obj. Does not keep obj or its
+ * tree, and leaves no trace in them that matters to the caller (nodes'
+ * meta and user fields are used as scratch and cache). Returns the number of invalid objects
  * (each reported in d and, when named, appended to rejects, which may be
  * NULL), or -EINVAL when obj is refused as a whole (nothing added).
  */
-int decode_object(const char *origin, struct fy_node *obj, const struct decode_opts *opts,
+int decode_object(const char *origin, struct ynode *obj, const struct decode_opts *opts,
                   struct model *out, struct diag *d, struct decode_rejects *rejects);
 
 void decode_rejects_clear(struct decode_rejects *r); /* r stays usable */

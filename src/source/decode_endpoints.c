@@ -42,18 +42,18 @@ static const char *const f_address[] = {"ip", "hostname", "nodeName", "targetRef
  * EndpointSlice ports (or v1 Endpoints subset ports, where port_required).
  * A null port is allowed in EndpointSlices: that entry is unusable (port 0).
  */
-static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *parent,
+static void decode_eps_ports(struct dctx *c, struct ynode *seq, const char *parent,
                              bool port_required, struct eps_port **out, size_t *n_out)
 {
 	char path[PATH_LEN], fpath[PATH_LEN];
 	struct dy_seen names = {0};
-	struct fy_node *n;
-	void *it = NULL;
+	struct ynode *n;
+	size_t it = 0;
 	size_t i = 0;
 	const char *s;
 	int r;
 
-	*out = xcalloc(fy_node_sequence_item_count(seq), sizeof(**out));
+	*out = xcalloc(seq->len, sizeof(**out));
 	while ((n = dy_item(seq, &it))) {
 		struct eps_port *p = &(*out)[*n_out];
 
@@ -86,20 +86,20 @@ static void decode_eps_ports(struct dctx *c, struct fy_node *seq, const char *pa
 }
 
 /* endpoints[i].hints.forZones (hpath: endpoints[i].hints) */
-static void decode_hint_zones(struct dctx *c, struct fy_node *zones, const char *hpath,
+static void decode_hint_zones(struct dctx *c, struct ynode *zones, const char *hpath,
                               struct endpoint *ep)
 {
 	char zpath[PATH_LEN];
-	struct fy_node *z;
-	void *it = NULL;
+	struct ynode *z;
+	size_t it = 0;
 	const char *s;
 	size_t i = 0;
 	int r;
 
 	dy_join(zpath, hpath, "forZones");
-	if (fy_node_sequence_item_count(zones) > 8)
+	if (zones->len > 8)
 		dy_bad(c, zpath, "at most 8 zones are allowed");
-	ep->hint_zones = xcalloc(fy_node_sequence_item_count(zones), sizeof(char *));
+	ep->hint_zones = xcalloc(zones->len, sizeof(char *));
 	while ((z = dy_item(zones, &it))) {
 		dy_join(zpath, hpath, "forZones");
 		dy_path_index(zpath, zpath, i++);
@@ -116,12 +116,12 @@ static void decode_hint_zones(struct dctx *c, struct fy_node *zones, const char 
 	}
 }
 
-static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path, int family,
+static void decode_endpoint(struct dctx *c, struct ynode *n, const char *path, int family,
                             struct endpoint *ep)
 {
 	char fpath[PATH_LEN], hpath[PATH_LEN];
-	struct fy_node *addrs, *cond, *hints, *zones;
-	void *it = NULL;
+	struct ynode *addrs, *cond, *hints, *zones;
+	size_t it = 0;
 	size_t i = 0;
 	const char *s;
 	int r;
@@ -129,12 +129,12 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
 	dy_check_fields(c, n, path, f_endpoint);
 	r = dy_get_seq(c, n, "addresses", path, &addrs);
 	dy_join(fpath, path, "addresses");
-	if (r == 0 || (r > 0 && fy_node_sequence_item_count(addrs) == 0)) {
+	if (r == 0 || (r > 0 && addrs->len == 0)) {
 		dy_bad(c, fpath, "at least one address is required");
 	} else if (r > 0) {
-		struct fy_node *a;
+		struct ynode *a;
 
-		if (fy_node_sequence_item_count(addrs) > 100)
+		if (addrs->len > 100)
 			dy_bad(c, fpath, "at most 100 addresses are allowed");
 		while ((a = dy_item(addrs, &it))) {
 			struct ipaddr ip;
@@ -188,10 +188,10 @@ static void decode_endpoint(struct dctx *c, struct fy_node *n, const char *path,
  * 0 when absent or unreadable: kube-proxy ignores a bad one too, it only
  * feeds a latency metric.
  */
-static double slice_trigger_time(struct dctx *c, struct fy_node *obj)
+static double slice_trigger_time(struct dctx *c, struct ynode *obj)
 {
-	struct fy_node *ann = dy_get(c, dy_get(c, obj, "metadata"), "annotations");
-	struct fy_node *v = dy_get(c, ann, "endpoints.kubernetes.io/last-change-trigger-time");
+	struct ynode *ann = dy_get(c, dy_get(c, obj, "metadata"), "annotations");
+	struct ynode *v = dy_get(c, ann, "endpoints.kubernetes.io/last-change-trigger-time");
 	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
 	double frac = 0;
 	const char *s, *p;
@@ -227,14 +227,14 @@ static double slice_trigger_time(struct dctx *c, struct fy_node *obj)
 	return (double)timegm(&tm) + frac - oh * 3600.0 - om * 60.0;
 }
 
-void decode_slice(struct dctx *c, struct fy_node *obj)
+void decode_slice(struct dctx *c, struct ynode *obj)
 {
 	size_t len;
 	struct endpoint_slice *e;
-	struct fy_node *seq, *n;
+	struct ynode *seq, *n;
 	const char *at, *svc;
 	struct meta m;
-	void *it = NULL;
+	size_t it = 0;
 	size_t i = 0;
 	int r;
 
@@ -266,15 +266,15 @@ void decode_slice(struct dctx *c, struct fy_node *obj)
 		e->service_name = xstrdup(svc);
 
 	if (dy_get_seq(c, obj, "ports", "", &seq) > 0) {
-		if (fy_node_sequence_item_count(seq) > 100)
+		if (seq->len > 100)
 			dy_bad(c, "ports", "at most 100 ports are allowed");
 		decode_eps_ports(c, seq, "ports", false, &e->ports, &e->n_ports);
 	}
 
 	if (dy_get_seq(c, obj, "endpoints", "", &seq) > 0) {
-		if (fy_node_sequence_item_count(seq) > 1000)
+		if (seq->len > 1000)
 			dy_bad(c, "endpoints", "at most 1000 endpoints are allowed");
-		e->endpoints = xcalloc(fy_node_sequence_item_count(seq), sizeof(*e->endpoints));
+		e->endpoints = xcalloc(seq->len, sizeof(*e->endpoints));
 		while ((n = dy_item(seq, &it))) {
 			char path[PATH_LEN];
 
@@ -302,12 +302,12 @@ void decode_slice(struct dctx *c, struct fy_node *obj)
  * Read subsets[i].addresses or .notReadyAddresses into the slices being
  * built for the subset, one per family (slices[0] IPv4, slices[1] IPv6).
  */
-static void decode_ep_addresses(struct dctx *c, struct fy_node *subset, const char *parent,
+static void decode_ep_addresses(struct dctx *c, struct ynode *subset, const char *parent,
                                 const char *key, bool ready, struct endpoint_slice **slices)
 {
 	char path[PATH_LEN], fpath[PATH_LEN];
-	struct fy_node *seq, *n;
-	void *it = NULL;
+	struct ynode *seq, *n;
+	size_t it = 0;
 	size_t i = 0;
 	const char *s;
 
@@ -351,13 +351,13 @@ static void copy_ports(struct endpoint_slice *dst, const struct endpoint_slice *
 	dst->n_ports = src->n_ports;
 }
 
-void decode_endpoints(struct dctx *c, struct fy_node *obj)
+void decode_endpoints(struct dctx *c, struct ynode *obj)
 {
 	struct endpoint_slice *slices[2] = {NULL, NULL};
 	struct model tmp = {0};
-	struct fy_node *subsets, *sub;
+	struct ynode *subsets, *sub;
 	struct meta m;
-	void *it = NULL;
+	size_t it = 0;
 	size_t i = 0;
 
 	dy_get_meta(c, obj, true, k8s_is_dns_subdomain,
@@ -367,7 +367,7 @@ void decode_endpoints(struct dctx *c, struct fy_node *obj)
 		goto done;
 	while ((sub = dy_item(subsets, &it))) {
 		char path[PATH_LEN], ppath[PATH_LEN];
-		struct fy_node *ports;
+		struct ynode *ports;
 		bool has_v4;
 
 		dy_path_index(path, "subsets", i);

@@ -4,7 +4,8 @@
  *
  *   decode.c            buffers and documents, object dispatch, metadata, Node
  *   decode_limits.c     what is refused before decoding: text, aliases, duplicate keys
- *   decode_yaml.c       typed access to libfyaml nodes, field paths, messages
+ *   decode_yaml.c       typed access to tree nodes, field paths, messages
+ *   ytree.c             libfyaml's parse events to a compact tree (ytree.h)
  *   decode_service.c    v1 Service
  *   decode_endpoints.c  discovery.k8s.io/v1 EndpointSlice and v1 Endpoints
  *   k8s_validate.c      Kubernetes value rules without YAML (names, IPs, CIDRs)
@@ -23,18 +24,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libfyaml.h>
-
 #include "source/decode.h"
 #include "source/k8s_validate.h"
+#include "source/ytree.h"
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define LABEL_PROXY_NAME   "service.kubernetes.io/service-proxy-name"
 #define LABEL_ZONE         "topology.kubernetes.io/zone"
 #define PATH_LEN           128 /* field paths in messages; longer ones are cut */
-#define KV_MAX             16  /* mappings with more keys are searched in place */
-#define KV_SLOTS           4
-#define UNKNOWN_SHOWN      10 /* unknown-field warnings per object; past this only counted */
+#define UNKNOWN_SHOWN      10  /* unknown-field warnings per object; past this only counted */
 
 /* Decoding state for one object: where it came from, and what it is called. */
 struct dctx {
@@ -52,22 +50,6 @@ struct dctx {
 	int invalid;                    /* invalid objects in the buffer */
 	size_t objects;                 /* objects decoded from the buffer */
 	bool refused;                   /* past a limit: the buffer is refused (reported) */
-	/* the keys of the last few mappings read (see dy_get()); per document */
-	struct kvmap {
-		struct fy_node *map; /* NULL: slot unused */
-		unsigned n;
-		struct kv {
-			const char *key;
-			size_t len;
-			struct fy_node *val;
-		} e[KV_MAX];
-	} kv[KV_SLOTS];
-	unsigned kv_next;
-	/* NUL-terminated copies of scalars (see dy_scalar0()); per document */
-	struct arena {
-		struct achunk *head;
-		size_t used, cap;
-	} arena;
 };
 
 /* --- decode_yaml.c: messages ---------------------------------------------------- */
@@ -95,16 +77,14 @@ enum vtype {
 
 extern const char *const dy_vtype_names[]; /* "a string", "a list", ... */
 
-enum vtype dy_vtype(struct fy_node *n);
-struct fy_node *dy_deref(struct fy_node *n); /* aliases followed; NULL when dangling */
+enum vtype dy_vtype(struct ynode *n);
 bool dy_text_is(const char *s, size_t len, const char *lit);
 bool dy_text_is_int(const char *s, size_t len);
-struct fy_node *dy_get(struct dctx *c, struct fy_node *map, const char *key);
-struct fy_node *dy_item(struct fy_node *seq, void **it); /* next list item, aliases followed */
-const char *dy_scalar0(struct dctx *c, struct fy_node *n, size_t *lenp);
-const char *dy_show(struct fy_node *n, char *buf, size_t size); /* for messages */
-void dy_doc_done(struct dctx *c); /* the document's nodes are about to go */
-void dy_arena_free(struct arena *a);
+struct ynode *dy_get(struct dctx *c, struct ynode *map, const char *key);
+/* the next list item (*it from 0), aliases followed; NULL at the end or a dangling alias */
+struct ynode *dy_item(struct ynode *seq, size_t *it);
+const char *dy_scalar0(struct dctx *c, struct ynode *n, size_t *lenp); /* valid for the tree */
+const char *dy_show(struct ynode *n, char *buf, size_t size);          /* for messages */
 void *dy_grow(void *arr, size_t *n, size_t sz); /* append one zeroed element */
 
 /*
@@ -132,21 +112,21 @@ void dy_path_index(char *buf, const char *parent, size_t i);
 
 /* --- decode_yaml.c: typed readers (1 value, 0 absent/null, -1 invalid, reported) ---- */
 
-int dy_get_str(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+int dy_get_str(struct dctx *c, struct ynode *map, const char *key, const char *parent,
                const char **out);
-int dy_node_str(struct dctx *c, struct fy_node *n, const char *path, const char **out);
-int dy_node_int(struct dctx *c, struct fy_node *n, const char *path, long long *out);
-int dy_node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *out);
-int dy_get_seq(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
-               struct fy_node **out);
-int dy_node_map(struct dctx *c, struct fy_node *n, const char *path, struct fy_node **out);
-int dy_get_map(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
-               struct fy_node **out);
-int dy_node_port(struct dctx *c, struct fy_node *n, const char *path, int lo, uint16_t *out);
-int dy_get_port(struct dctx *c, struct fy_node *map, const char *key, const char *parent, int lo,
+int dy_node_str(struct dctx *c, struct ynode *n, const char *path, const char **out);
+int dy_node_int(struct dctx *c, struct ynode *n, const char *path, long long *out);
+int dy_node_bool(struct dctx *c, struct ynode *n, const char *path, bool *out);
+int dy_get_seq(struct dctx *c, struct ynode *map, const char *key, const char *parent,
+               struct ynode **out);
+int dy_node_map(struct dctx *c, struct ynode *n, const char *path, struct ynode **out);
+int dy_get_map(struct dctx *c, struct ynode *map, const char *key, const char *parent,
+               struct ynode **out);
+int dy_node_port(struct dctx *c, struct ynode *n, const char *path, int lo, uint16_t *out);
+int dy_get_port(struct dctx *c, struct ynode *map, const char *key, const char *parent, int lo,
                 uint16_t *out);
-uint8_t dy_get_proto(struct dctx *c, struct fy_node *map, const char *parent); /* 0: invalid */
-int dy_node_ip(struct dctx *c, struct fy_node *n, const char *path, int family, enum k8s_ip_use use,
+uint8_t dy_get_proto(struct dctx *c, struct ynode *map, const char *parent); /* 0: invalid */
+int dy_node_ip(struct dctx *c, struct ynode *n, const char *path, int family, enum k8s_ip_use use,
                struct ipaddr *out);
 bool dy_ip_usable(struct dctx *c, const char *path, const char *text, const struct ipaddr *a,
                   enum k8s_ip_use use);
@@ -156,28 +136,27 @@ bool dy_ip_usable(struct dctx *c, const char *path, const char *text, const stru
  * list of the fields the API defines there), as `kubectl apply
  * --validate=warn` does. One pass over map.
  */
-void dy_check_fields(struct dctx *c, struct fy_node *map, const char *path,
-                     const char *const *known);
+void dy_check_fields(struct dctx *c, struct ynode *map, const char *path, const char *const *known);
 
 /* --- decode.c: object metadata ------------------------------------------------------ */
 
 struct meta {
 	const char *name;
 	const char *ns;
-	struct fy_node *labels; /* mapping, or NULL */
+	struct ynode *labels; /* mapping, or NULL */
 };
 
-void dy_get_meta(struct dctx *c, struct fy_node *obj, bool namespaced,
-                 bool (*name_ok)(const char *), const char *name_rule, struct meta *m);
+void dy_get_meta(struct dctx *c, struct ynode *obj, bool namespaced, bool (*name_ok)(const char *),
+                 const char *name_rule, struct meta *m);
 int dy_get_label(struct dctx *c, struct meta *m, const char *key, const char **out);
 /* Count the current object as invalid and list it in c->rejects when named. */
 void dy_reject(struct dctx *c, enum obj_kind kind);
 
 /* --- the kinds: each adds a valid object to c->out, or rejects it -------------------- */
 
-void decode_service(struct dctx *c, struct fy_node *obj);
-void decode_slice(struct dctx *c, struct fy_node *obj);
-void decode_endpoints(struct dctx *c, struct fy_node *obj);
+void decode_service(struct dctx *c, struct ynode *obj);
+void decode_slice(struct dctx *c, struct ynode *obj);
+void decode_endpoints(struct dctx *c, struct ynode *obj);
 
 /* --- decode_limits.c --------------------------------------------------------------- */
 
@@ -187,6 +166,6 @@ int decode_check_text(const char *origin, const char *buf, size_t len, struct di
  * 0 when the tree at root is within the limits (no duplicate key, aliases
  * within max(DECODE_ALIAS_NODES_MIN, text_len) nodes), -EINVAL (reported).
  */
-int decode_check_tree(const char *origin, struct fy_node *root, size_t text_len, struct diag *d);
+int decode_check_tree(const char *origin, struct ynode *root, size_t text_len, struct diag *d);
 
 #endif

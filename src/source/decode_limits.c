@@ -32,10 +32,10 @@
  * (as a decoder that follows it reads it again), so "billion laughs"
  * documents (lists of aliases of lists of aliases ...) are refused here
  * in time linear in their text. Sizes of anchored nodes are memoised in
- * the node's meta pointer (size + 2; WALK_BUSY while inside the node,
+ * the node's meta field (size + 2; WALK_BUSY while inside the node,
  * which an alias to its own ancestor would find).
  */
-#define WALK_BUSY ((void *)1)
+#define WALK_BUSY 1
 
 struct walk {
 	const char *origin;
@@ -44,16 +44,10 @@ struct walk {
 	size_t alias_max;
 };
 
-static void walk_bad(struct walk *w, struct fy_node *at, const char *what)
+static void walk_bad(struct walk *w, struct ynode *at, const char *what)
 {
-	const struct fy_mark *mk = NULL;
-	struct fy_token *t = NULL;
-
-	if (at && fy_node_get_type(at) == FYNT_SCALAR) /* aliases are scalars too */
-		t = fy_node_get_scalar_token(at);
-	mk = t ? fy_token_start_mark(t) : NULL;
-	if (mk)
-		diag_add(w->d, "%s:%d:%d: %s", w->origin, mk->line + 1, mk->column + 1, what);
+	if (at && (at->type == YN_SCALAR || at->type == YN_ALIAS) && at->line)
+		diag_add(w->d, "%s:%d:%d: %s", w->origin, at->line, at->col, what);
 	else
 		diag_add(w->d, "%s: %s", w->origin, what);
 }
@@ -74,33 +68,30 @@ static bool key_eq(const struct keyref *a, const struct keyref *b)
  * not scalars cannot be written in JSON and are not compared. Pairwise for
  * small mappings, an open-addressing table of indexes for large ones.
  */
-static struct fy_node *dup_key(struct fy_node *map)
+static struct ynode *dup_key(struct ynode *map)
 {
-	size_t n = (size_t)fy_node_mapping_item_count(map), cnt = 0, mask = 0;
+	size_t n = map->len, cnt = 0, mask = 0;
 	struct keyref small[8], *k = n <= 8 ? small : xmalloc(n * sizeof(*k));
-	struct fy_node *found = NULL;
-	struct fy_node_pair *pair;
+	struct ynode *found = NULL;
 	size_t *tab = NULL;
-	void *it = NULL;
 
 	if (n > 8) {
 		for (mask = 16; mask < 2 * n; mask *= 2)
 			;
 		tab = xcalloc(mask--, sizeof(*tab)); /* slot value: index + 1 */
 	}
-	while (!found && (pair = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *kn = dy_deref(fy_node_pair_key(pair));
+	for (size_t p = 0; !found && p < n; p++) {
+		struct ynode *kn = ynode_deref(map->u.pairs[p].key);
 		struct keyref r;
 
-		if (!kn || fy_node_get_type(kn) != FYNT_SCALAR)
+		if (!kn || kn->type != YN_SCALAR)
 			continue;
-		r.s = fy_node_get_scalar(kn, &r.len);
-		if (!r.s)
-			r.s = "";
+		r.s = kn->u.text;
+		r.len = kn->len;
 		if (!tab) {
 			for (size_t i = 0; i < cnt && !found; i++)
 				if (key_eq(&k[i], &r))
-					found = fy_node_pair_key(pair);
+					found = map->u.pairs[p].key;
 			k[cnt++] = r;
 			continue;
 		}
@@ -112,7 +103,7 @@ static struct fy_node *dup_key(struct fy_node *map)
 				break;
 			}
 			if (k[tab[j] - 1].h == r.h && key_eq(&k[tab[j] - 1], &r)) {
-				found = fy_node_pair_key(pair);
+				found = map->u.pairs[p].key;
 				break;
 			}
 		}
@@ -124,28 +115,27 @@ static struct fy_node *dup_key(struct fy_node *map)
 }
 
 /* Node count of n with aliases expanded into *size; -EINVAL when refused (reported). */
-static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
+static int walk_node(struct walk *w, struct ynode *n, size_t *size)
 {
-	struct fy_node_pair *pair;
-	struct fy_node *x;
-	void *it = NULL, *meta;
+	struct ynode *x;
 	size_t sub, total = 1;
+	uintptr_t meta;
 	bool anchored;
 
 	*size = 1;
 	if (!n)
 		return 0;
-	if (fy_node_is_alias(n)) {
-		x = fy_node_resolve_alias(n);
+	if (n->type == YN_ALIAS) {
+		x = n->target;
 		if (!x)
 			return 0;
-		meta = fy_node_get_meta(x);
+		meta = x->meta;
 		if (meta == WALK_BUSY) {
 			walk_bad(w, n, "an alias may not refer to a node that contains it");
 			return -EINVAL;
 		}
 		if (meta)
-			sub = (size_t)((uintptr_t)meta - 2);
+			sub = (size_t)(meta - 2);
 		else if (walk_node(w, x, &sub))
 			return -EINVAL;
 		w->alias_nodes += sub;
@@ -167,29 +157,30 @@ static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
 	 * can also name a node by path (libfyaml reads "*" then "/" as the root),
 	 * and one that leads back into a node being walked would recurse forever.
 	 */
-	anchored = fy_node_get_anchor(n) != NULL;
-	if (fy_node_get_type(n) != FYNT_SCALAR)
-		fy_node_set_meta(n, WALK_BUSY);
-	switch (fy_node_get_type(n)) {
-	case FYNT_SCALAR:
+	anchored = n->flags & YF_ANCHOR;
+	if (n->type != YN_SCALAR)
+		n->meta = WALK_BUSY;
+	switch (n->type) {
+	case YN_SCALAR:
+	case YN_ALIAS:
 		break;
-	case FYNT_SEQUENCE:
-		while ((x = fy_node_sequence_iterate(n, &it))) {
-			if (walk_node(w, x, &sub))
+	case YN_SEQ:
+		for (size_t i = 0; i < n->len; i++) {
+			if (walk_node(w, n->u.items[i], &sub))
 				return -EINVAL;
 			total += sub;
 		}
 		break;
-	case FYNT_MAPPING:
+	case YN_MAP:
 		if ((x = dup_key(n))) {
 			walk_bad(w, x, "duplicate key");
 			return -EINVAL;
 		}
-		while ((pair = fy_node_mapping_iterate(n, &it))) {
-			if (walk_node(w, fy_node_pair_key(pair), &sub))
+		for (size_t i = 0; i < n->len; i++) {
+			if (walk_node(w, n->u.pairs[i].key, &sub))
 				return -EINVAL;
 			total += sub;
-			if (walk_node(w, fy_node_pair_value(pair), &sub))
+			if (walk_node(w, n->u.pairs[i].value, &sub))
 				return -EINVAL;
 			total += sub;
 		}
@@ -197,9 +188,9 @@ static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
 	}
 	/* only anchored nodes can be reached again through an alias: they keep their size */
 	if (anchored)
-		fy_node_set_meta(n, (void *)(uintptr_t)(total + 2));
-	else if (fy_node_get_type(n) != FYNT_SCALAR)
-		fy_node_set_meta(n, NULL);
+		n->meta = total + 2;
+	else if (n->type != YN_SCALAR)
+		n->meta = 0;
 	*size = total;
 	return 0;
 }
@@ -209,7 +200,7 @@ static int walk_node(struct walk *w, struct fy_node *n, size_t *size)
  * budget grows with it (one node per byte), from a floor that any real use
  * of aliases stays under.
  */
-int decode_check_tree(const char *origin, struct fy_node *root, size_t text_len, struct diag *d)
+int decode_check_tree(const char *origin, struct ynode *root, size_t text_len, struct diag *d)
 {
 	struct walk w = {.origin = origin, .d = d, .alias_max = DECODE_ALIAS_NODES_MIN};
 	size_t size;

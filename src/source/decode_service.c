@@ -76,17 +76,17 @@ static void check_node_port(struct dctx *c, const char *path, uint16_t port)
 }
 
 /* spec.externalIPs: Service addresses, within --external-ip-cidrs when given. */
-static void decode_external_ips(struct dctx *c, struct fy_node *spec, struct service *s)
+static void decode_external_ips(struct dctx *c, struct ynode *spec, struct service *s)
 {
 	char path[PATH_LEN], sh[64];
-	struct fy_node *seq, *n;
-	void *it = NULL;
+	struct ynode *seq, *n;
+	size_t it = 0;
 	size_t i = 0;
 	int r;
 
 	if (dy_get_seq(c, spec, "externalIPs", "spec", &seq) <= 0)
 		return;
-	s->external_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->external_ips));
+	s->external_ips = xcalloc(seq->len, sizeof(*s->external_ips));
 	while ((n = dy_item(seq, &it))) {
 		struct ipaddr *a = &s->external_ips[s->n_external_ips];
 
@@ -102,11 +102,11 @@ static void decode_external_ips(struct dctx *c, struct fy_node *spec, struct ser
 	}
 }
 
-static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t n_ports,
+static void decode_svc_port(struct dctx *c, struct ynode *pn, size_t i, size_t n_ports,
                             struct svc_port *p)
 {
 	char path[PATH_LEN], fpath[PATH_LEN], sh[64];
-	struct fy_node *tp;
+	struct ynode *tp;
 	const char *s;
 	long long v;
 	int r;
@@ -188,20 +188,19 @@ static void decode_svc_port(struct dctx *c, struct fy_node *pn, size_t i, size_t
  * value must then equal clusterIPs[0]. "None" makes the Service headless;
  * "" or absent means no cluster IP (yet).
  */
-static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct service *s)
+static void decode_cluster_ips(struct dctx *c, struct ynode *spec, struct service *s)
 {
-	struct fy_node *seq = NULL, *n;
+	struct ynode *seq = NULL, *n;
 	const char *ip = NULL;
 	char path[PATH_LEN];
-	void *it = NULL;
+	size_t it = 0;
 	size_t i = 0;
 	int r;
 
 	s->cluster_ips = xcalloc(2, sizeof(*s->cluster_ips));
 	r = dy_get_str(c, spec, "clusterIP", "spec", &ip);
-	if (dy_get_seq(c, spec, "clusterIPs", "spec", &seq) > 0 &&
-	    fy_node_sequence_item_count(seq) > 0) {
-		if (fy_node_sequence_item_count(seq) > 2)
+	if (dy_get_seq(c, spec, "clusterIPs", "spec", &seq) > 0 && seq->len > 0) {
+		if (seq->len > 2)
 			dy_bad(c, "spec.clusterIPs",
 			       "at most two addresses (one per family) are allowed");
 		while ((n = dy_item(seq, &it))) {
@@ -218,7 +217,7 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 			if (i == 0 && r > 0 && *ip && strcmp(t, ip))
 				dy_bad(c, path, "\"%s\" must match spec.clusterIP (\"%s\")", t, ip);
 			if (!strcmp(t, "None")) {
-				if (i != 0 || fy_node_sequence_item_count(seq) != 1)
+				if (i != 0 || seq->len != 1)
 					dy_bad(c, path, "\"None\" must be the only entry");
 				s->headless = true;
 			} else if (ipaddr_parse(t, &a)) {
@@ -249,11 +248,11 @@ static void decode_cluster_ips(struct dctx *c, struct fy_node *spec, struct serv
 		s->n_cluster_ips = 1;
 }
 
-static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service *s)
+static void decode_lb_status(struct dctx *c, struct ynode *obj, struct service *s)
 {
-	struct fy_node *st, *lb, *seq, *n;
+	struct ynode *st, *lb, *seq, *n;
 	char path[PATH_LEN];
-	void *it = NULL;
+	size_t it = 0;
 	size_t i = 0;
 
 	if (dy_get_map(c, obj, "status", "", &st) <= 0)
@@ -264,7 +263,7 @@ static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service
 	dy_check_fields(c, lb, "status.loadBalancer", f_lb_status);
 	if (dy_get_seq(c, lb, "ingress", "status.loadBalancer", &seq) <= 0)
 		return;
-	s->lb_ips = xcalloc(fy_node_sequence_item_count(seq), sizeof(*s->lb_ips));
+	s->lb_ips = xcalloc(seq->len, sizeof(*s->lb_ips));
 	while ((n = dy_item(seq, &it))) {
 		dy_path_index(path, "status.loadBalancer.ingress", i++);
 		if (dy_node_map(c, n, path, &n) <= 0)
@@ -278,17 +277,17 @@ static void decode_lb_status(struct dctx *c, struct fy_node *obj, struct service
 	}
 }
 
-static void decode_lb_ranges(struct dctx *c, struct fy_node *spec, struct service *s)
+static void decode_lb_ranges(struct dctx *c, struct ynode *spec, struct service *s)
 {
-	struct fy_node *seq, *n;
+	struct ynode *seq, *n;
 	char path[PATH_LEN];
-	void *it = NULL;
+	size_t it = 0;
 	size_t i = 0;
 	const char *t;
 
 	if (dy_get_seq(c, spec, "loadBalancerSourceRanges", "spec", &seq) <= 0)
 		return;
-	s->lb_source_ranges = xcalloc(fy_node_sequence_item_count(seq), sizeof(struct cidr));
+	s->lb_source_ranges = xcalloc(seq->len, sizeof(struct cidr));
 	while ((n = dy_item(seq, &it))) {
 		dy_path_index(path, "spec.loadBalancerSourceRanges", i++);
 		if (dy_node_str(c, n, path, &t) <= 0) {
@@ -304,7 +303,7 @@ static void decode_lb_ranges(struct dctx *c, struct fy_node *spec, struct servic
 }
 
 /* One of two spellings: 1 for a, 0 for b (or absent), -1 invalid (reported). */
-static int get_choice(struct dctx *c, struct fy_node *spec, const char *key, const char *a,
+static int get_choice(struct dctx *c, struct ynode *spec, const char *key, const char *a,
                       const char *b, bool *set)
 {
 	char path[PATH_LEN];
@@ -325,9 +324,9 @@ static int get_choice(struct dctx *c, struct fy_node *spec, const char *key, con
 	return -1;
 }
 
-static void decode_affinity(struct dctx *c, struct fy_node *spec, struct service *s)
+static void decode_affinity(struct dctx *c, struct ynode *spec, struct service *s)
 {
-	struct fy_node *cfg, *cip;
+	struct ynode *cfg, *cip;
 	bool set;
 	long long v;
 	int r;
@@ -360,18 +359,18 @@ static void decode_affinity(struct dctx *c, struct fy_node *spec, struct service
  * (no port/protocol or name twice, nodePort only for NodePort and
  * LoadBalancer), in one pass whatever the number of ports.
  */
-static void decode_svc_ports(struct dctx *c, struct fy_node *spec, struct service *s)
+static void decode_svc_ports(struct dctx *c, struct ynode *spec, struct service *s)
 {
 	struct dy_seen ports = {0}, names = {0};
 	char path[PATH_LEN];
-	struct fy_node *seq, *n;
-	void *it = NULL;
+	struct ynode *seq, *n;
+	size_t it = 0;
 	size_t i = 0, cnt;
 	long j;
 
 	if (dy_get_seq(c, spec, "ports", "spec", &seq) <= 0)
 		return;
-	cnt = (size_t)fy_node_sequence_item_count(seq);
+	cnt = seq->len;
 	s->ports = xcalloc(cnt, sizeof(*s->ports));
 	for (; (n = dy_item(seq, &it)); i++) {
 		struct svc_port *p = &s->ports[s->n_ports++];
@@ -399,10 +398,10 @@ static void decode_svc_ports(struct dctx *c, struct fy_node *spec, struct servic
 	dy_seen_free(&names);
 }
 
-void decode_service(struct dctx *c, struct fy_node *obj)
+void decode_service(struct dctx *c, struct ynode *obj)
 {
 	struct service *s = xcalloc(1, sizeof(*s));
-	struct fy_node *spec = NULL;
+	struct ynode *spec = NULL;
 	const char *t;
 	struct meta m;
 	int r;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * decode_yaml.c - typed access to libfyaml nodes, for the decoder.
+ * decode_yaml.c - typed access to the document's nodes (ytree.h), for the decoder.
  *
  * Typing follows what kubectl/the API server accept: a quoted "80" is a
  * string and not an integer (except where the API takes int-or-string,
@@ -10,8 +10,6 @@
  *
  * Out of memory is fatal (x*alloc), as everywhere in the daemon.
  */
-#define ARENA_CHUNK 4096
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -26,11 +24,6 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "source/decode_int.h"
-
-struct achunk {
-	struct achunk *next;
-	char mem[];
-};
 
 /* --- messages ----------------------------------------------------------------- */
 
@@ -90,14 +83,6 @@ const char *const dy_vtype_names[] = {
     [V_BOOL] = "a boolean", [V_FLOAT] = "a number", [V_MAP] = "a mapping", [V_SEQ] = "a list",
 };
 
-/* Follow aliases; NULL for an alias that leads nowhere. */
-struct fy_node *dy_deref(struct fy_node *n)
-{
-	if (n && fy_node_is_alias(n))
-		n = fy_node_resolve_alias(n);
-	return n;
-}
-
 bool dy_text_is(const char *s, size_t len, const char *lit)
 {
 	return strlen(lit) == len && !memcmp(s, lit, len);
@@ -136,30 +121,15 @@ static bool text_is_float(const char *s, size_t len)
 	return *end == '\0';
 }
 
-/* The type of a node as the Kubernetes JSON decoder would see it. */
-enum vtype dy_vtype(struct fy_node *n)
+/* The type of a scalar (or alias: a string) as the Kubernetes JSON decoder would see it. */
+static enum vtype scalar_vtype(const struct ynode *n)
 {
-	const char *s, *tag;
-	size_t len, tlen;
+	const char *s = n->u.text;
+	size_t len = n->len;
 
-	if (!n)
-		return V_ABSENT;
-	switch (fy_node_get_type(n)) {
-	case FYNT_MAPPING:
-		return V_MAP;
-	case FYNT_SEQUENCE:
-		return V_SEQ;
-	case FYNT_SCALAR:
-		break;
-	}
-	tag = fy_node_get_tag(n, &tlen);
-	if (tag &&
-	    (dy_text_is(tag, tlen, "!!str") || dy_text_is(tag, tlen, "tag:yaml.org,2002:str")))
+	if ((n->flags & YF_STR_TAG) || !(n->flags & YF_PLAIN))
 		return V_STR;
-	if (fy_node_get_style(n) != FYNS_PLAIN)
-		return V_STR;
-	s = fy_node_get_scalar(n, &len);
-	if (!s || !len || dy_text_is(s, len, "~") || dy_text_is(s, len, "null") ||
+	if (!len || dy_text_is(s, len, "~") || dy_text_is(s, len, "null") ||
 	    dy_text_is(s, len, "Null") || dy_text_is(s, len, "NULL"))
 		return V_NULL;
 	if (dy_text_is(s, len, "true") || dy_text_is(s, len, "True") ||
@@ -173,128 +143,83 @@ enum vtype dy_vtype(struct fy_node *n)
 	return V_STR;
 }
 
-/* A mapping's key as text: NULL when not a scalar. */
-static const char *key_text(struct fy_node_pair *pair, size_t *len)
+/* The type of a node as the Kubernetes JSON decoder would see it (kept in n->user). */
+enum vtype dy_vtype(struct ynode *n)
 {
-	struct fy_node *k = dy_deref(fy_node_pair_key(pair));
+	if (!n)
+		return V_ABSENT;
+	switch (n->type) {
+	case YN_MAP:
+		return V_MAP;
+	case YN_SEQ:
+		return V_SEQ;
+	case YN_ALIAS:
+		return V_STR; /* as libfyaml types an unresolved alias node: not plain */
+	}
+	if (!n->user)
+		n->user = (uint8_t)(scalar_vtype(n) + 1);
+	return (enum vtype)(n->user - 1);
+}
 
-	if (!k || fy_node_get_type(k) != FYNT_SCALAR)
+/* A mapping's key as text: NULL when not a scalar. */
+static const char *key_text(const struct ypair *pair, size_t *len)
+{
+	const struct ynode *k = ynode_deref(pair->key);
+
+	if (!k || k->type != YN_SCALAR)
 		return NULL;
-	return fy_node_get_scalar(k, len);
+	*len = k->len;
+	return k->u.text;
 }
 
 /*
- * The value of key in mapping map (aliases followed), or NULL. Objects
- * are read by asking a mapping for one key after another, most of them
- * absent, so the keys of the last KV_SLOTS mappings are kept as plain
- * text (c->kv, forgotten with the document): asking again costs no call
- * into libfyaml.
+ * The value of key in mapping map (aliases followed), or NULL. Keys are
+ * compared in place: the pairs are an array, and each key's text and
+ * length are at hand.
  */
-struct fy_node *dy_get(struct dctx *c, struct fy_node *map, const char *key)
+struct ynode *dy_get(struct dctx *c, struct ynode *map, const char *key)
 {
 	size_t klen = strlen(key), len;
-	struct fy_node_pair *pair;
-	struct kvmap *m = NULL;
-	void *it = NULL;
 	const char *s;
 
-	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
+	(void)c;
+	if (!map || map->type != YN_MAP)
 		return NULL;
-	for (unsigned i = 0; i < KV_SLOTS; i++)
-		if (c->kv[i].map == map) {
-			m = &c->kv[i];
-			break;
-		}
-	if (!m && fy_node_mapping_item_count(map) <= KV_MAX) {
-		m = &c->kv[c->kv_next++ % KV_SLOTS];
-		m->map = map;
-		m->n = 0;
-		while ((pair = fy_node_mapping_iterate(map, &it)))
-			if ((s = key_text(pair, &len)))
-				m->e[m->n++] =
-				    (struct kv){s, len, dy_deref(fy_node_pair_value(pair))};
-	}
-	if (m) {
-		for (unsigned i = 0; i < m->n; i++)
-			if (m->e[i].len == klen && !memcmp(m->e[i].key, key, klen))
-				return m->e[i].val;
-		return NULL;
-	}
-	while ((pair = fy_node_mapping_iterate(map, &it)))
+	for (size_t i = 0; i < map->len; i++) {
+		const struct ypair *pair = &map->u.pairs[i];
+
 		if ((s = key_text(pair, &len)) && len == klen && !memcmp(s, key, len))
-			return dy_deref(fy_node_pair_value(pair));
+			return ynode_deref(pair->value);
+	}
 	return NULL;
 }
 
-/* A scalar's text with a NUL added, valid for the document (c->arena). */
-const char *dy_scalar0(struct dctx *c, struct fy_node *n, size_t *lenp)
+/* A scalar's (or alias's) text, NUL-terminated, valid as long as the tree. */
+const char *dy_scalar0(struct dctx *c, struct ynode *n, size_t *lenp)
 {
-	struct arena *a = &c->arena;
-	size_t len = 0;
-	const char *s = fy_node_get_scalar(n, &len);
-	char *p;
-
-	if (!s)
-		s = "";
-	if (len + 1 > a->cap - a->used) {
-		size_t cap = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
-		struct achunk *ch = xmalloc(sizeof(*ch) + cap);
-
-		ch->next = a->head;
-		a->head = ch;
-		a->used = 0;
-		a->cap = cap;
+	(void)c;
+	if (!n || (n->type != YN_SCALAR && n->type != YN_ALIAS)) {
+		*lenp = 0;
+		return "";
 	}
-	p = a->head->mem + a->used;
-	memcpy(p, s, len);
-	p[len] = '\0';
-	a->used += len + 1;
-	*lenp = len;
-	return p;
-}
-
-/* Forget the document's keys and strings (its nodes are about to go). */
-void dy_doc_done(struct dctx *c)
-{
-	struct achunk *ch = c->arena.head;
-
-	for (unsigned i = 0; i < KV_SLOTS; i++)
-		c->kv[i].map = NULL;
-	/* keep the newest chunk for the next document */
-	if (ch) {
-		while (ch->next) {
-			struct achunk *next = ch->next->next;
-
-			free(ch->next);
-			ch->next = next;
-		}
-		c->arena.used = 0;
-	}
-}
-
-void dy_arena_free(struct arena *a)
-{
-	while (a->head) {
-		struct achunk *next = a->head->next;
-
-		free(a->head);
-		a->head = next;
-	}
-	a->used = a->cap = 0;
+	*lenp = n->len;
+	return n->u.text;
 }
 
 /* A short printable rendering of a scalar for messages ("..." when long). */
-const char *dy_show(struct fy_node *n, char *buf, size_t size)
+const char *dy_show(struct ynode *n, char *buf, size_t size)
 {
-	const char *s = n ? fy_node_get_scalar(n, NULL) : NULL;
+	const char *s = NULL;
 	size_t len = 0;
 
-	if (n && fy_node_get_type(n) != FYNT_SCALAR) {
+	if (n && (n->type == YN_MAP || n->type == YN_SEQ)) {
 		snprintf(buf, size, "%s", dy_vtype_names[dy_vtype(n)]);
 		return buf;
 	}
-	if (s)
-		s = fy_node_get_scalar(n, &len);
+	if (n) {
+		s = n->u.text;
+		len = n->len;
+	}
 	if (len > 40)
 		snprintf(buf, size, "%.37s...", s);
 	else
@@ -351,10 +276,10 @@ void dy_path_index(char *buf, const char *parent, size_t i)
  * document) when present, 0 when absent or null, -1 when of another type
  * (reported). The path is only built for a message.
  */
-int dy_get_str(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
+int dy_get_str(struct dctx *c, struct ynode *map, const char *key, const char *parent,
                const char **out)
 {
-	struct fy_node *n = dy_get(c, map, key);
+	struct ynode *n = dy_get(c, map, key);
 	enum vtype t = dy_vtype(n);
 	char path[PATH_LEN];
 	size_t len;
@@ -372,7 +297,7 @@ int dy_get_str(struct dctx *c, struct fy_node *map, const char *key, const char 
 }
 
 /* As dy_get_str(), for a node that is itself the value (list items). */
-int dy_node_str(struct dctx *c, struct fy_node *n, const char *path, const char **out)
+int dy_node_str(struct dctx *c, struct ynode *n, const char *path, const char **out)
 {
 	enum vtype t = dy_vtype(n);
 	char sh[64];
@@ -404,7 +329,7 @@ int dy_node_str(struct dctx *c, struct fy_node *n, const char *path, const char 
  * -1 when not an integer (reported against path). Values beyond the range
  * of long long saturate, so range checks by the caller still catch them.
  */
-int dy_node_int(struct dctx *c, struct fy_node *n, const char *path, long long *out)
+int dy_node_int(struct dctx *c, struct ynode *n, const char *path, long long *out)
 {
 	enum vtype t = dy_vtype(n);
 	char sh[64], buf[32];
@@ -425,7 +350,8 @@ int dy_node_int(struct dctx *c, struct fy_node *n, const char *path, long long *
 			dy_bad(c, path, "%s is not an integer", dy_show(n, sh, sizeof(sh)));
 		return -1;
 	}
-	s = fy_node_get_scalar(n, &len);
+	s = n->u.text;
+	len = n->len;
 	if (len >= sizeof(buf)) {
 		*out = s[0] == '-' ? LLONG_MIN : LLONG_MAX;
 		return 1;
@@ -436,7 +362,7 @@ int dy_node_int(struct dctx *c, struct fy_node *n, const char *path, long long *
 	return 1;
 }
 
-int dy_node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *out)
+int dy_node_bool(struct dctx *c, struct ynode *n, const char *path, bool *out)
 {
 	enum vtype t = dy_vtype(n);
 	char sh[64];
@@ -454,7 +380,7 @@ int dy_node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *out)
 		       t == V_MAP || t == V_SEQ ? dy_vtype_names[t] : dy_show(n, sh, sizeof(sh)));
 		return -1;
 	}
-	s = fy_node_get_scalar(n, NULL);
+	s = n->u.text;
 	*out = s[0] == 't' || s[0] == 'T';
 	return 1;
 }
@@ -463,10 +389,10 @@ int dy_node_bool(struct dctx *c, struct fy_node *n, const char *path, bool *out)
  * The node at parent.key when it is a list; 0 absent/null, 1 list, -1
  * another type (reported).
  */
-int dy_get_seq(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
-               struct fy_node **out)
+int dy_get_seq(struct dctx *c, struct ynode *map, const char *key, const char *parent,
+               struct ynode **out)
 {
-	struct fy_node *n = dy_get(c, map, key);
+	struct ynode *n = dy_get(c, map, key);
 	enum vtype t = dy_vtype(n);
 	char path[PATH_LEN];
 
@@ -482,7 +408,7 @@ int dy_get_seq(struct dctx *c, struct fy_node *map, const char *key, const char 
 	return 1;
 }
 
-int dy_node_map(struct dctx *c, struct fy_node *n, const char *path, struct fy_node **out)
+int dy_node_map(struct dctx *c, struct ynode *n, const char *path, struct ynode **out)
 {
 	enum vtype t = dy_vtype(n);
 
@@ -497,10 +423,10 @@ int dy_node_map(struct dctx *c, struct fy_node *n, const char *path, struct fy_n
 	return 1;
 }
 
-int dy_get_map(struct dctx *c, struct fy_node *map, const char *key, const char *parent,
-               struct fy_node **out)
+int dy_get_map(struct dctx *c, struct ynode *map, const char *key, const char *parent,
+               struct ynode **out)
 {
-	struct fy_node *n = dy_get(c, map, key);
+	struct ynode *n = dy_get(c, map, key);
 	char path[PATH_LEN];
 
 	*out = NULL;
@@ -512,12 +438,12 @@ int dy_get_map(struct dctx *c, struct fy_node *map, const char *key, const char 
 	return dy_node_map(c, n, path, out);
 }
 
-/* The i-th item of a list, aliases followed. */
-struct fy_node *dy_item(struct fy_node *seq, void **it)
+/* The next item of a list (*it counts from 0), aliases followed. */
+struct ynode *dy_item(struct ynode *seq, size_t *it)
 {
-	struct fy_node *n = fy_node_sequence_iterate(seq, it);
-
-	return n ? dy_deref(n) : NULL;
+	if (!seq || seq->type != YN_SEQ || *it >= seq->len)
+		return NULL;
+	return ynode_deref(seq->u.items[(*it)++]);
 }
 
 /* --- typed readers ----------------------------------------------------------------- */
@@ -526,7 +452,7 @@ struct fy_node *dy_item(struct fy_node *seq, void **it)
  * Read a port number at path. lo is 1 for ports, 0 where 0 means "none".
  * Returns 1 with *out, 0 absent/null, -1 invalid (reported).
  */
-int dy_node_port(struct dctx *c, struct fy_node *n, const char *path, int lo, uint16_t *out)
+int dy_node_port(struct dctx *c, struct ynode *n, const char *path, int lo, uint16_t *out)
 {
 	long long v;
 	char sh[64];
@@ -545,10 +471,10 @@ int dy_node_port(struct dctx *c, struct fy_node *n, const char *path, int lo, ui
 	return 1;
 }
 
-int dy_get_port(struct dctx *c, struct fy_node *map, const char *key, const char *parent, int lo,
+int dy_get_port(struct dctx *c, struct ynode *map, const char *key, const char *parent, int lo,
                 uint16_t *out)
 {
-	struct fy_node *n = dy_get(c, map, key);
+	struct ynode *n = dy_get(c, map, key);
 	char path[PATH_LEN];
 
 	*out = 0;
@@ -559,7 +485,7 @@ int dy_get_port(struct dctx *c, struct fy_node *map, const char *key, const char
 }
 
 /* protocol: TCP (default), UDP or SCTP; 0 when invalid (reported). */
-uint8_t dy_get_proto(struct dctx *c, struct fy_node *map, const char *parent)
+uint8_t dy_get_proto(struct dctx *c, struct ynode *map, const char *parent)
 {
 	char path[PATH_LEN];
 	const char *s;
@@ -591,21 +517,17 @@ bool dy_ip_usable(struct dctx *c, const char *path, const char *text, const stru
 }
 
 /* Warn about every key of map (at path) not in known; one pass over map. */
-void dy_check_fields(struct dctx *c, struct fy_node *map, const char *path,
-                     const char *const *known)
+void dy_check_fields(struct dctx *c, struct ynode *map, const char *path, const char *const *known)
 {
-	struct fy_node_pair *pair;
-	void *it = NULL;
-
 	if (dy_vtype(map) != V_MAP)
 		return;
-	while ((pair = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *kn = dy_deref(fy_node_pair_key(pair));
+	for (size_t j = 0; j < map->len; j++) {
+		struct ynode *kn = ynode_deref(map->u.pairs[j].key);
 		char fpath[PATH_LEN], sh[64];
 		const char *k;
-		size_t len, i;
+		size_t len = 0, i;
 
-		k = kn && fy_node_get_type(kn) == FYNT_SCALAR ? fy_node_get_scalar(kn, &len) : NULL;
+		k = key_text(&map->u.pairs[j], &len);
 		for (i = 0; k && known[i]; i++)
 			if (dy_text_is(k, len, known[i]))
 				break;
@@ -622,7 +544,7 @@ void dy_check_fields(struct dctx *c, struct fy_node *map, const char *path,
  * An IP address string at path, for use (k8s_ip_refused()); family 0 accepts
  * both. 1 ok, 0 absent, -1 bad (reported).
  */
-int dy_node_ip(struct dctx *c, struct fy_node *n, const char *path, int family, enum k8s_ip_use use,
+int dy_node_ip(struct dctx *c, struct ynode *n, const char *path, int family, enum k8s_ip_use use,
                struct ipaddr *out)
 {
 	const char *s;

@@ -17,6 +17,7 @@
 #include <libfyaml.h>
 
 #include "source/decode.h"
+#include "source/ytree.h"
 #include "decode_fix.h"
 
 #define SVC_HEAD "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
@@ -230,6 +231,22 @@ static void test_unknown_fields(void **state)
 	}
 }
 
+/* The first document of text in t, as the API source parses an object. */
+static struct ynode *parse_first(struct ytree *t, const char *text)
+{
+	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
+	                                    FYPCF_ALLOW_DUPLICATE_KEYS};
+	struct fy_parser *p = fy_parser_create(&cfg);
+	struct ynode *root = NULL;
+	struct yerror err;
+
+	assert_non_null(p);
+	assert_int_equal(fy_parser_set_string(p, text, strlen(text)), 0);
+	assert_int_equal(ytree_next(t, p, &root, &err), 1);
+	fy_parser_destroy(p);
+	return root;
+}
+
 /* The API source's entry point: one parsed object. */
 static void test_decode_object(void **state)
 {
@@ -240,28 +257,24 @@ static void test_decode_object(void **state)
 	    "[{\"port\": "
 	    "80, \"nodePort\": 80}], \"type\": \"NodePort\"}}";
 	struct decode_opts o = {.node_port_min = 1, .node_port_max = 100};
-	struct fy_document *doc = fy_document_build_from_string(NULL, json, strlen(json));
+	struct ytree *t = ytree_new();
+	struct ynode *root = parse_first(t, json);
 
-	assert_non_null(doc);
-	assert_int_equal(decode_object("api", fy_document_root(doc), &o, &f->m, &f->d, &f->rej), 0);
+	assert_int_equal(decode_object("api", root, &o, &f->m, &f->d, &f->rej), 0);
 	assert_int_equal(f->m.n_services, 1);
 	assert_string_equal(f->m.services[0]->origin, "api");
 	assert_string_equal(f->m.services[0]->ns, "ns");
-	assert_int_equal(decode_object("api", fy_document_root(doc), NULL, &f->m, &f->d, &f->rej),
-	                 1);
+	assert_int_equal(decode_object("api", root, NULL, &f->m, &f->d, &f->rej), 1);
 	assert_msg(f, "api: Service ns/a: spec.ports[0].nodePort: 80 is not in the node port range "
 	              "(30000-32767, --service-node-port-range)");
 	assert_int_equal(f->rej.n, 1);
 	assert_string_equal(f->rej.v[0].name, "a");
-	assert_int_equal(decode_object("api", fy_document_root(doc), NULL, &f->m, &f->d, NULL), 1);
-	fy_document_destroy(doc);
+	assert_int_equal(decode_object("api", root, NULL, &f->m, &f->d, NULL), 1);
 
-	doc = fy_document_build_from_string(NULL, "a: &a [1, *a]\n", (size_t)-1);
-	assert_non_null(doc);
-	assert_int_equal(decode_object("api", fy_document_root(doc), NULL, &f->m, &f->d, NULL),
-	                 -EINVAL);
+	root = parse_first(t, "a: &a [1, *a]\n");
+	assert_int_equal(decode_object("api", root, NULL, &f->m, &f->d, NULL), -EINVAL);
 	assert_msg_has(f, "an alias may not refer to a node that contains it");
-	fy_document_destroy(doc);
+	ytree_free(t);
 	assert_int_equal(f->m.n_services, 1);
 }
 

@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "source/decode.h"
 #include "source/kube/jscan.h"
+#include "source/ytree.h"
 
 const struct kkind_info kkinds[KK_N] = {
     [KK_SERVICE] = {"Service", "v1", "services", "/api/v1/services"},
@@ -68,21 +69,22 @@ static void obj_ref(enum kkind k, const struct kmeta *m, char *buf, size_t size)
 	         m->name[0] ? m->name : "(unnamed)");
 }
 
-/* List items lack kind and apiVersion (the API server leaves them out). */
-static void add_kind(struct fy_document *doc, struct fy_node *root, enum kkind k)
+/*
+ * List items lack kind and apiVersion (the API server leaves them out).
+ * The values are plain scalars, as libfyaml's fy_node_create_scalar() made
+ * them: strings to the decoder all the same.
+ */
+static void add_kind(struct ytree *t, struct ynode *root, enum kkind k)
 {
-	struct fy_node *kk = fy_node_create_scalar(doc, "kind", FY_NT);
-	struct fy_node *kv = fy_node_create_scalar(doc, kkinds[k].kind, FY_NT);
-	struct fy_node *ak = fy_node_create_scalar(doc, "apiVersion", FY_NT);
-	struct fy_node *av = fy_node_create_scalar(doc, kkinds[k].api_version, FY_NT);
-
-	if (!kk || !kv || !ak || !av || fy_node_mapping_append(root, kk, kv) ||
-	    fy_node_mapping_append(root, ak, av))
-		die_oom();
+	ytree_map_append(t, root, ytree_scalar(t, "kind", true),
+	                 ytree_scalar(t, kkinds[k].kind, true));
+	ytree_map_append(t, root, ytree_scalar(t, "apiVersion", true),
+	                 ytree_scalar(t, kkinds[k].api_version, true));
 }
 
 struct kparser {
 	struct fy_parse_cfg cfg;
+	struct ytree *tree; /* one object at a time; its arena is kept */
 };
 
 struct kparser *kparser_new(void)
@@ -106,6 +108,7 @@ struct kparser *kparser_new(void)
 	/* as decode.c parses: its own walk finds duplicate keys, in linear time */
 	kp->cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
 	                FYPCF_JSON_FORCE;
+	kp->tree = ytree_new();
 	return kp;
 }
 
@@ -114,6 +117,7 @@ void kparser_free(struct kparser *kp)
 	if (!kp)
 		return;
 	fy_diag_destroy(kp->cfg.diag);
+	ytree_free(kp->tree);
 	free(kp);
 }
 
@@ -137,9 +141,10 @@ static bool same_identity(enum kkind k, const void *obj, const struct kmeta *m)
 void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len,
                   const struct kmeta *m, const struct decode_opts *opts, struct diag *d)
 {
-	struct fy_document *doc;
-	struct fy_node *root;
+	struct ynode *root = NULL;
+	struct fy_parser *p;
 	struct model out = {0};
+	struct yerror err;
 	char ref[sizeof(m->ns) + sizeof(m->name) + 32];
 	void *obj = NULL;
 
@@ -149,15 +154,22 @@ void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len
 		diag_add(d, "api: %s: not valid UTF-8 JSON: ignored", ref);
 		return NULL;
 	}
-	doc = fy_document_build_from_string(&kp->cfg, text, len);
-	root = doc ? fy_document_root(doc) : NULL;
-	if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
+	/*
+	 * The first document only, as fy_document_build_from_string() read
+	 * it: what follows it is never looked at.
+	 */
+	p = fy_parser_create(&kp->cfg);
+	if (!p)
+		die_oom();
+	if (!fy_parser_set_string(p, text, len))
+		ytree_next(kp->tree, p, &root, &err);
+	fy_parser_destroy(p);
+	if (!root || root->type != YN_MAP) {
 		diag_add(d, "api: %s: not a JSON object: ignored", ref);
-		fy_document_destroy(doc);
 		return NULL;
 	}
 	if (!m->has_kind)
-		add_kind(doc, root, k);
+		add_kind(kp->tree, root, k);
 	decode_object("api", root, opts, &out, d, NULL);
 	if (k == KK_SERVICE && out.n_services == 1) {
 		obj = out.services[0];
@@ -170,7 +182,6 @@ void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len
 		out.nodes[0] = NULL;
 	}
 	model_free(&out);
-	fy_document_destroy(doc);
 	if (obj && !same_identity(k, obj, m)) {
 		/*
 		 * The store files it under m's namespace/name: a DELETED event naming the
