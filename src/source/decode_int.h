@@ -93,13 +93,14 @@ void *dy_grow(void *arr, size_t *n, size_t sz); /* append one zeroed element */
  * list, and lists are as long as the input makes them). A key is a string
  * (which must outlive the table) or, with s NULL, a number in h.
  */
+#define DY_SEEN_FEW 8 /* keys compared in place before a table is allocated */
 struct dy_seen {
 	struct dy_seen_e {
 		uint64_t h;
 		const char *s;
 		size_t len, idx;
-	} * v;
-	size_t mask, n; /* capacity - 1 (0 while empty), entries */
+	} * v, few[DY_SEEN_FEW];
+	size_t mask, n; /* table capacity - 1 (0 while none: in few), entries */
 };
 
 /* -1 when new (recorded with idx), else the idx it was first seen with. */

@@ -129,13 +129,34 @@ static enum vtype scalar_vtype(const struct ynode *n)
 
 	if ((n->flags & YF_STR_TAG) || !(n->flags & YF_PLAIN))
 		return V_STR;
-	if (!len || dy_text_is(s, len, "~") || dy_text_is(s, len, "null") ||
-	    dy_text_is(s, len, "Null") || dy_text_is(s, len, "NULL"))
+	if (!len)
 		return V_NULL;
-	if (dy_text_is(s, len, "true") || dy_text_is(s, len, "True") ||
-	    dy_text_is(s, len, "TRUE") || dy_text_is(s, len, "false") ||
-	    dy_text_is(s, len, "False") || dy_text_is(s, len, "FALSE"))
-		return V_BOOL;
+	/* most scalars are names: the first character rules out every other type */
+	switch (s[0]) {
+	case '~':
+	case 'n':
+	case 'N':
+		if (dy_text_is(s, len, "~") || dy_text_is(s, len, "null") ||
+		    dy_text_is(s, len, "Null") || dy_text_is(s, len, "NULL"))
+			return V_NULL;
+		return V_STR;
+	case 't':
+	case 'T':
+	case 'f':
+	case 'F':
+		if (dy_text_is(s, len, "true") || dy_text_is(s, len, "True") ||
+		    dy_text_is(s, len, "TRUE") || dy_text_is(s, len, "false") ||
+		    dy_text_is(s, len, "False") || dy_text_is(s, len, "FALSE"))
+			return V_BOOL;
+		return V_STR;
+	case '0' ... '9':
+	case '+':
+	case '-':
+	case '.':
+		break;
+	default:
+		return V_STR; /* text_is_float() wants "0123456789+-.eE", and "e..." fails strtod */
+	}
 	if (dy_text_is_int(s, len))
 		return V_INT;
 	if (text_is_float(s, len))
@@ -582,7 +603,7 @@ static bool seen_eq(const struct dy_seen_e *e, uint64_t h, const char *s, size_t
 	return !s || (e->len == len && !memcmp(e->s, s, len));
 }
 
-long dy_seen_add(struct dy_seen *t, const char *s, size_t len, uint64_t num, size_t idx)
+static long table_add(struct dy_seen *t, const char *s, size_t len, uint64_t num, size_t idx)
 {
 	uint64_t h = s ? fnv1a(FNV1A_INIT, s, len) : num;
 	size_t j;
@@ -595,8 +616,8 @@ long dy_seen_add(struct dy_seen *t, const char *s, size_t len, uint64_t num, siz
 		t->n = 0;
 		for (size_t i = 0; old.v && i <= old.mask; i++)
 			if (old.v[i].idx) /* stored as idx + 1: 0 is an empty slot */
-				dy_seen_add(t, old.v[i].s, old.v[i].len, old.v[i].h,
-				            old.v[i].idx - 1);
+				table_add(t, old.v[i].s, old.v[i].len, old.v[i].h,
+				          old.v[i].idx - 1);
 		free(old.v);
 	}
 	for (j = (size_t)(h * 0x9e3779b97f4a7c15ull >> 7) & t->mask; t->v[j].idx;
@@ -606,6 +627,34 @@ long dy_seen_add(struct dy_seen *t, const char *s, size_t len, uint64_t num, siz
 	t->v[j] = (struct dy_seen_e){.h = h, .s = s, .len = len, .idx = idx + 1};
 	t->n++;
 	return -1;
+}
+
+/*
+ * Most lists are short (a Service has a port or two): their keys are
+ * compared in place, with no table allocated, up to DY_SEEN_FEW of them.
+ */
+long dy_seen_add(struct dy_seen *t, const char *s, size_t len, uint64_t num, size_t idx)
+{
+	struct dy_seen_e few[DY_SEEN_FEW];
+	size_t n = t->n;
+
+	if (t->v)
+		return table_add(t, s, len, num, idx);
+	for (size_t i = 0; i < n; i++) {
+		const struct dy_seen_e *e = &t->few[i];
+
+		if (s ? e->s && e->len == len && !memcmp(e->s, s, len) : !e->s && e->h == num)
+			return (long)e->idx;
+	}
+	if (n < DY_SEEN_FEW) {
+		t->few[t->n++] = (struct dy_seen_e){.h = num, .s = s, .len = len, .idx = idx};
+		return -1;
+	}
+	memcpy(few, t->few, sizeof(few)); /* to a table, in the order seen */
+	t->n = 0;
+	for (size_t i = 0; i < n; i++)
+		table_add(t, few[i].s, few[i].len, few[i].h, few[i].idx);
+	return table_add(t, s, len, num, idx);
 }
 
 void dy_seen_free(struct dy_seen *t)
