@@ -134,12 +134,8 @@ void ytree_free(struct ytree *t)
 {
 	if (!t)
 		return;
-	while (t->head) {
-		struct chunk *next = t->head->next;
-
-		free(t->head);
-		t->head = next;
-	}
+	arena_reset(t); /* all chunks but the newest */
+	free(t->head);
 	free(t->pend);
 	free(t->open);
 	free(t->anchors);
