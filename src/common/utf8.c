@@ -76,7 +76,8 @@ size_t yaml_tab_trap_at(const char *s, size_t len)
 	if (!memchr(s, '\t', len)) /* the usual case: one vectorised pass */
 		return len;
 	for (size_t i = 0; i < len; i++) {
-		if (i == 0 || s[i - 1] == '\n') { /* a line's first non-blank: '?' and a blank? */
+		/* a line's first non-blank ('\r' ends a line too): '?' and a blank? */
+		if (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r') {
 			size_t j = i;
 
 			while (j < len && blank(s[j]))

@@ -218,8 +218,8 @@ static void text_pos(const char *buf, size_t off, int *line, int *col)
 	const char *nl = buf;
 
 	*line = 1;
-	for (size_t i = 0; i < off; i++)
-		if (buf[i] == '\n') {
+	for (size_t i = 0; i < off; i++) /* a line ends at "\n", "\r\n" or a lone "\r" */
+		if (buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] != '\n')) {
 			(*line)++;
 			nl = buf + i + 1;
 		}

@@ -613,9 +613,13 @@ static void test_syntax_error(void **state)
 	assert_msg(f, "trap.yaml:2:6: a tab before a block indicator in a file with an explicit "
 	              "key ('? '): refused (libfyaml 0.7.12 crashes on it)");
 	assert_int_equal(dec(f, "trap2.yaml", "? \n  b: \t|\n"), -EINVAL);
-	assert_int_equal(f->d.n, 8);
+	assert_int_equal(dec(f, "trap3.yaml", "a: 1\r? b: \t- x\r"),
+	                 -EINVAL); /* '\r' ends a line */
+	assert_msg_has(f, "trap3.yaml:2:6: a tab before");
+	assert_int_equal(dec(f, "trap4.yaml", "a: 1\r\n? b: \t- x\r\n"), -EINVAL);
+	assert_int_equal(f->d.n, 10);
 	assert_int_not_equal(dec(f, "tab.yaml", "a: \t- x\n"), 0); /* libfyaml's own error */
-	assert_true(f->d.n > 8);
+	assert_true(f->d.n > 10);
 }
 
 /* A YAML tag !!str makes a string; aliases are followed. */

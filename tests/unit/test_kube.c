@@ -347,6 +347,9 @@ static void test_kubeconfig(void **state)
 	assert_int_equal(load("Aack: maAll\n? tipi: \t-", NULL, &c, &d), -EINVAL);
 	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 20"));
 	diag_clear(&d);
+	/* ... also where a lone '\r' ends the line before the '?' (found by fuzz_kubeconfig) */
+	assert_int_equal(load("Aa? tipi:jk: ma,lA\r? tipi: \t-", NULL, &c, &d), -EINVAL);
+	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 27"));
 	diag_clear(&d);
 	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);
