@@ -76,17 +76,10 @@ size_t yaml_tab_trap_at(const char *s, size_t len)
 	if (!memchr(s, '\t', len)) /* the usual case: one vectorised pass */
 		return len;
 	for (size_t i = 0; i < len; i++) {
-		/* a line's first non-blank ('\r' ends a line too): '?' and a blank? */
-		if (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r') {
-			size_t j = i;
-
-			while (j < len && blank(s[j]))
-				j++;
-			if (j < len && s[j] == '?' &&
-			    (j + 1 == len || blank(s[j + 1]) || s[j + 1] == '\n' ||
-			     s[j + 1] == '\r'))
-				explicit_key = true;
-		}
+		/* '?' and a blank or a line break: an explicit key, wherever it is ("a: ? b") */
+		if (s[i] == '?' &&
+		    (i + 1 == len || blank(s[i + 1]) || s[i + 1] == '\n' || s[i + 1] == '\r'))
+			explicit_key = true;
 		if (s[i] == '\t' && trap == len) {
 			size_t j = i + 1;
 

@@ -24,11 +24,11 @@ size_t text_invalid_at(const unsigned char *s, size_t len);
 
 /*
  * Offset of a tab followed (after blanks) by a block indicator (- ? : | >)
- * in YAML text that also has a line starting with an explicit key ('?'),
- * or len when there is none. libfyaml 0.7.12 writes through a stale
- * indentation record (fy_indent_vacuum_internal) cleaning up after that
- * error inside an explicit key, and crashes; Kubernetes objects need
- * neither, so every YAML reader refuses such text before libfyaml sees it.
+ * in YAML text that also has an explicit key ('?' and a blank or a line
+ * break, anywhere: not only at a line's start), or len when there is none. libfyaml 0.7.12 writes
+ * through a stale indentation record (fy_indent_vacuum_internal) cleaning up after that error
+ * inside an explicit key, and crashes; Kubernetes objects need neither, so every YAML reader
+ * refuses such text before libfyaml sees it.
  */
 size_t yaml_tab_trap_at(const char *s, size_t len);
 

@@ -351,6 +351,10 @@ static void test_kubeconfig(void **state)
 	assert_int_equal(load("Aa? tipi:jk: ma,lA\r? tipi: \t-", NULL, &c, &d), -EINVAL);
 	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 27"));
 	diag_clear(&d);
+	/* ... or after a ':' on a line (found by fuzz_kubeconfig) */
+	assert_int_equal(load(": ? tipui: \t-", NULL, &c, &d), -EINVAL);
+	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 11"));
+	diag_clear(&d);
 	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);
 	assert_non_null(strstr(d.msgs[0], "/kc:2:1: not a kubeconfig: duplicate key"));
