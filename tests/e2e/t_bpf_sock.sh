@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # --dataplane bpf specifics (issue 11), on top of the ClusterIP tests that run with bpf too:
 #  - connect() is translated in the socket: the node keeps no NAT conntrack entry for a
-#    pod -> ClusterIP connection, and getpeername() still returns the Service address (kept in
-#    the socket's own storage, not in the reverse-NAT LRU);
+#    pod -> ClusterIP connection, and getpeername() still returns the Service address (kept per
+#    socket, in a slot of its own, not in the reverse-NAT LRU);
 #  - unconnected UDP: the reply's source (recvfrom) is the Service address, not the pod's;
 #  - traffic from outside the node (the "ext" client, outside the test's cgroup) still reaches
 #    a NodePort through nftables, programmed alongside; a ClusterIP is no longer DNATed for it
@@ -48,20 +48,25 @@ ct=$(in_ns node conntrack -L -p tcp --orig-port-src 41070 2>/dev/null | tr '\n' 
 log "conntrack of that connection: $ct"
 assert_contains "$ct" "dst=10.244.1.11" "the connection went to the pod's address from the start"
 assert_not_contains "$ct" "10.96.0.70" "no NAT conntrack entry for the ClusterIP"
-# a connected socket keeps its Service in sp_conns, never in the LRU (which evicts), and its
-# entry goes with the socket (sock_release): three connections made and closed leave none
+# a connected socket keeps its Service in a slot of sp_conn_slots, never in the LRU (which
+# evicts), and frees the slot when it goes (sock_release): three connections made and closed
+# hold none
 map_len() { bpftool -j map dump pinned "$BPF_PIN/$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+slots_held() {
+	bpftool -j map dump pinned "$BPF_PIN/sp_conn_slots" |
+		python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if e["formatted"]["value"]["cookie"]))'
+}
 n=$(map_len sp_revnat) || fail "bpftool map dump $BPF_PIN/sp_revnat"
 assert_eq 0 "$n" "sp_revnat entries after TCP connects only"
-n=$(map_len sp_conns) || fail "bpftool map dump $BPF_PIN/sp_conns"
-assert_eq 0 "$n" "sp_conns entries once the connections are closed"
+n=$(slots_held) || fail "bpftool map dump $BPF_PIN/sp_conn_slots"
+assert_eq 0 "$n" "sp_conn_slots slots held once the connections are closed"
 in_ns pod-b python3 -c 'import socket,time; s=socket.create_connection(("10.96.0.70", 80)); time.sleep(4)' &
 held=$!
 BG_PIDS+=($held)
-wait_for 3 eval '[[ $(map_len sp_conns) == 1 ]]' || fail "no sp_conns entry for an open connection"
+wait_for 3 eval '[[ $(slots_held) == 1 ]]' || fail "no sp_conn_slots slot held by an open connection"
 wait "$held" 2>/dev/null
-n=$(map_len sp_conns) || fail "bpftool map dump $BPF_PIN/sp_conns"
-assert_eq 0 "$n" "sp_conns entries once the held connection is closed"
+n=$(slots_held) || fail "bpftool map dump $BPF_PIN/sp_conn_slots"
+assert_eq 0 "$n" "sp_conn_slots slots held once the held connection is closed"
 
 # ---- unconnected UDP: the reply comes from the Service address
 out=$(in_ns pod-b "$SOCKPEER" udp 10.96.0.71 53) || fail "sockpeer udp 10.96.0.71 53: exit $?"
@@ -89,12 +94,17 @@ kill -KILL "$SP_PID"
 wait "$SP_PID" 2>/dev/null
 SP_PID=""
 sleep 0.5 # no svcproxy at all meanwhile
+# a pin an earlier version left (sp_conns, the hash before sp_conn_slots): removed at the start
+bpftool map create "$BPF_PIN/sp_conns" type hash key 8 value 40 entries 16 name sp_conns ||
+	fail "bpftool map create $BPF_PIN/sp_conns"
 start_svcproxy
 wait "$load_pid"
 log "load across kill -9 and restart: $(sort "$load_out" | uniq -c | tr -s ' \n' ' ')"
 assert_eq 60 "$(grep -cx 200 "$load_out")" "connections answered of 60 across kill -9 and restart"
 restart_line=$(grep "initial sync" "$SP_LOG" | tail -n 1)
 assert_contains "$restart_line" "; 0 element changes" "the restart adopts maps and table unchanged"
+[[ -e "$BPF_PIN/sp_conns" ]] && fail "$BPF_PIN/sp_conns (an earlier version's pin) still there"
+assert_contains "$(cat "$SP_LOG")" "sp_conns, pinned by an earlier version" "the log"
 
 # ---- show bpf reads the maps back
 show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "svcproxy show bpf: $show"

@@ -29,9 +29,19 @@
 #include "dataplane/bpf/bpf_int.h"
 #include "sock.skel.h"
 
-const char *const bpf_map_names[] = {"sp_services", "sp_slots",      "sp_affinity", "sp_revnat",
-                                     "sp_stats",    "sp_node_addrs", "sp_sock",     "sp_conns"};
+const char *const bpf_map_names[] = {"sp_services", "sp_slots",     "sp_affinity",
+                                     "sp_revnat",   "sp_stats",     "sp_node_addrs",
+                                     "sp_sock",     "sp_conn_slots"};
 const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
+
+/*
+ * Pins of maps earlier versions had and this one has not (sp_conns: a hash
+ * before sp_conn_slots). A restart over such a version's pins adopts the
+ * rest and unpins these once its own programs run in the links: the old
+ * programs were their last users. svcproxy cleanup removes them too.
+ */
+static const char *const legacy_map_names[] = {"sp_conns"};
+#define N_LEGACY (sizeof(legacy_map_names) / sizeof(legacy_map_names[0]))
 
 /* Link pins: "link_" + the program's name. */
 static const char *const prog_names[] = {
@@ -209,7 +219,7 @@ static int load(struct bpf_dp *dp)
 	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
 	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
 	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
-	                          dp->skel->maps.sp_sock,     dp->skel->maps.sp_conns};
+	                          dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots};
 	int ret;
 
 	for (size_t i = 0; i < bpf_n_maps; i++) {
@@ -274,6 +284,13 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 		ret = attach_all(dp, cgroup);
 	if (ret)
 		goto fail;
+	for (size_t i = 0; i < N_LEGACY; i++) {
+		char *path = xasprintf("%s/%s", dp->pin_path, legacy_map_names[i]);
+
+		if (unlink(path) == 0)
+			log_info("bpf", "removed %s, pinned by an earlier version", path);
+		free(path);
+	}
 	log_info("bpf", "socket programs attached to cgroup %s, pinned under %s", cgroup,
 	         dp->pin_path);
 	return dp;
@@ -301,9 +318,12 @@ int bpf_cleanup(const char *pin_path)
 	int status = 0;
 
 	/* links first: unpinning the last reference detaches the program */
-	for (size_t i = 0; i < N_PROGS + bpf_n_maps; i++) {
-		char *path = i < N_PROGS ? xasprintf("%s/link_%s", dir, prog_names[i])
-		                         : xasprintf("%s/%s", dir, bpf_map_names[i - N_PROGS]);
+	for (size_t i = 0; i < N_PROGS + bpf_n_maps + N_LEGACY; i++) {
+		char *path =
+		    i < N_PROGS ? xasprintf("%s/link_%s", dir, prog_names[i])
+		    : i < N_PROGS + bpf_n_maps
+		        ? xasprintf("%s/%s", dir, bpf_map_names[i - N_PROGS])
+		        : xasprintf("%s/%s", dir, legacy_map_names[i - N_PROGS - bpf_n_maps]);
 
 		if (unlink(path) < 0 && errno != ENOENT) {
 			status = -errno;

@@ -40,6 +40,7 @@ _Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
 _Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
 _Static_assert(sizeof(struct sp_sock_val) == 40, "sp_sock_val has padding");
 _Static_assert((SP_INLINE & (SP_INLINE - 1)) == 0, "SP_INLINE is a power of 2");
+_Static_assert((SP_MAX_CONNS & (SP_MAX_CONNS - 1)) == 0, "SP_MAX_CONNS is a power of 2");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -73,22 +74,23 @@ struct {
 } sp_affinity SEC(".maps");
 
 /*
- * Connected sockets (TCP, connected UDP) keep their Service under their
- * cookie in a preallocated hash, and sp_release deletes the entry when the
- * socket goes: no eviction can lose it while the socket lives, and a
- * connect pays no allocation. Not an LRU, which evicts under a global lock
- * once full, i.e. on every connect of a busy node; not socket storage
- * first, whose allocation and deferred free cost ~5% of the connection
- * rate in the bench topology at 10k Services (0.92-0.94 of direct through
- * the same node, 0.95-0.98 with this hash). Socket storage takes the
- * sockets the hash has no room for.
+ * Connected sockets (TCP, connected UDP) keep their Service in the slot of
+ * their cookie (cookie % SP_MAX_CONNS) of a plain array: a connect takes a
+ * free slot with one compare-and-swap of its owner (cookie 0: free), and
+ * sp_release frees it when the socket goes, so no eviction can lose it while
+ * the socket lives. Array lookups are inlined by the verifier: no hashing,
+ * no bucket lock and no free list, on the connect and on every socket's
+ * release. (A preallocated hash cost ~1-2% of the connection rate at 10k
+ * Services in the bench topology against this array; socket storage first,
+ * with its allocation and deferred free, ~5%.) A socket whose slot is taken
+ * keeps its Service in socket storage instead.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SP_MAX_CONNS);
-	__type(key, __u64);
-	__type(value, struct sp_sock_val);
-} sp_conns SEC(".maps");
+	__type(key, __u32);
+	__type(value, struct sp_conn);
+} sp_conn_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -112,6 +114,14 @@ struct {
 } sp_stats SEC(".maps");
 
 enum { V_PASS, V_REFUSE, V_UNREACH, V_XLATE };
+
+/* The sp_conn_slots slot of a socket's cookie (never NULL: the index is in range). */
+static __always_inline struct sp_conn *conn_slot(__u64 cookie)
+{
+	__u32 i = (__u32)cookie & (SP_MAX_CONNS - 1);
+
+	return bpf_map_lookup_elem(&sp_conn_slots, &i);
+}
 
 static __always_inline void count(__u32 what)
 {
@@ -242,15 +252,21 @@ static __always_inline void revnat_put(struct bpf_sock_addr *ctx, const struct s
 	struct sp_sock_val *sv;
 
 	if (connect) {
+		struct sp_conn *c = conn_slot(rk.cookie);
+
 		svc_addr(&cv.svc, key);
-		if (!bpf_map_update_elem(&sp_conns, &rk.cookie, &cv, BPF_ANY))
+		/* the socket's own slot already (a second connect), or a free one it takes */
+		if (c && (c->cookie == rk.cookie ||
+		          __sync_val_compare_and_swap(&c->cookie, 0, rk.cookie) == 0)) {
+			c->v = cv;
 			return;
+		}
 		sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (sv) {
 			*sv = cv;
 			return;
 		}
-		/* no room and no memory for the storage: the LRU, as for a datagram */
+		/* slot taken and no memory for the storage: the LRU, as for a datagram */
 	}
 	svc_addr(&rv, key);
 	bpf_map_update_elem(&sp_revnat, &rk, &rv, BPF_ANY);
@@ -261,11 +277,12 @@ static __always_inline struct sp_rev_val *revnat_get(struct bpf_sock_addr *ctx,
                                                      struct sp_rev_key *rk)
 {
 	struct sp_sock_val *sv;
+	struct sp_conn *c;
 
 	rk->cookie = bpf_get_socket_cookie(ctx);
-	sv = bpf_map_lookup_elem(&sp_conns, &rk->cookie);
-	if (sv && same_backend(&sv->backend, &rk->backend))
-		return &sv->svc;
+	c = conn_slot(rk->cookie);
+	if (c && c->cookie == rk->cookie && same_backend(&c->v.backend, &rk->backend))
+		return &c->v.svc;
 	sv = bpf_sk_storage_get(&sp_sock, ctx->sk, 0, 0);
 	if (sv && same_backend(&sv->backend, &rk->backend))
 		return &sv->svc;
@@ -468,16 +485,18 @@ int sp_getpeername6(struct bpf_sock_addr *ctx)
 	return rev6(ctx);
 }
 
-/* A socket going away takes its sp_conns entry with it (a lookup first: most have none). */
+/* A socket going away frees its sp_conn_slots slot, if it holds one (most hold none). */
 SEC("cgroup/sock_release")
 int sp_release(struct bpf_sock *sk)
 {
+	struct sp_conn *c;
 	__u64 cookie;
 
 	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
-	if (bpf_map_lookup_elem(&sp_conns, &cookie))
-		bpf_map_delete_elem(&sp_conns, &cookie);
+	c = conn_slot(cookie);
+	if (c && c->cookie == cookie)
+		c->cookie = 0;
 	return 1;
 }

@@ -12,10 +12,11 @@
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service with more
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
- *   sp_conns     cookie -> sock_val      a connected socket's endpoint and Service,
- *                                       deleted when the socket is released
- *   sp_sock      socket -> sock_val      the same in socket storage, when sp_conns
- *                                       is full (lives and dies with the socket)
+ *   sp_conn_slots cookie % N -> conn     a connected socket's endpoint and Service,
+ *                                       in the slot of its cookie (array), freed
+ *                                       when the socket is released
+ *   sp_sock      socket -> sock_val      the same in socket storage, when that slot
+ *                                       is taken (lives and dies with the socket)
  *   sp_revnat    rev_key -> rev_val      backend -> Service, per unconnected UDP
  *                                       socket and peer (LRU)
  *   sp_stats     per-CPU counters, SP_STAT_*
@@ -48,7 +49,7 @@
 #define SP_INLINE         16 /* slots held in the Service entry; a power of 2 */
 #define SP_MAX_AFFINITY   65536
 #define SP_MAX_REVNAT     131072
-#define SP_MAX_CONNS      65536
+#define SP_MAX_CONNS      65536 /* sp_conn_slots; a power of 2 */
 #define SP_MAX_NODE_ADDRS 4096
 
 /* svc_val.flags */
@@ -127,6 +128,12 @@ struct sp_rev_val {
 struct sp_sock_val {
 	struct sp_backend backend;
 	struct sp_rev_val svc;
+};
+
+/* A slot of sp_conn_slots: the socket that owns it (its cookie; 0: free) and its sock_val. */
+struct sp_conn {
+	__u64 cookie;
+	struct sp_sock_val v;
 };
 
 enum sp_stat {
