@@ -22,7 +22,7 @@
  * the rules, so a table built by another version or with other options is
  * rebuilt, and trace knows the options without being told:
  *
- *   "svcproxy layout 6; masquerade-all no; cluster-cidr 10.244.0.0/16; nodeport-addresses ..."
+ *   "svcproxy layout 7; masquerade-all no; cluster-cidr 10.244.0.0/16; nodeport-addresses ..."
  *
  * beside the bpf dataplane, followed by "; scope entering; paths inbound" (nft_scope).
  */
@@ -38,7 +38,7 @@
 
 #define NFT_TABLE_NAME "svcproxy"
 /* Layout version: bump when chains, rules or set types change. */
-#define NFT_LAYOUT_VERSION 6
+#define NFT_LAYOUT_VERSION 7
 /* the longest key and value of our sets and maps, in bytes */
 #define NFT_MAX_KEY   64
 #define NFT_MAX_DATA  32

@@ -597,9 +597,13 @@ static void put_dispatch(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 
 /*
  * After DNAT: record the endpoint of a new connection to an affinity
- * Service. A known Service address without affinity stops the search, so
- * what remains (a DNATed local address) is a NodePort.
+ * Service. A port that is no NodePort's ends the search (the common case:
+ * a lookup in the small nodeport_ports set, where service_ports holds every
+ * Service address:port and is a cache miss per new connection at scale);
+ * then a known Service address without affinity does, so what remains (a
+ * DNATed local address) is a NodePort.
  * affinity_record: ct original daddr . l4proto . ct original proto-dst vmap @affinity_services
+ *                  l4proto . ct original proto-dst != @nodeport_ports return
  *                  ct original daddr . l4proto . ct original proto-dst @service_ports return
  *                  l4proto . ct original proto-dst vmap @affinity_nodeports
  * Verdict maps whose chains DNAT cannot be looked up from a filter chain
@@ -620,6 +624,12 @@ static void put_affinity_record(struct nft_txn *t)
 		rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(al + 4));
 		if (i == 0) {
 			rule_lookup_map(r, SET_AFFINITY_SERVICES, NFT_REG_1, NFT_REG_VERDICT);
+			rule_add(t, r);
+			r = rule_new(t, "affinity_record");
+			rule_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
+			rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(4));
+			rule_lookup_not(r, SET_NODEPORT_PORTS, NFT_REG_1);
+			rule_verdict(r, NFT_RETURN, NULL);
 		} else {
 			rule_lookup(r, SET_SERVICE_PORTS, NFT_REG_1);
 			rule_verdict(r, NFT_RETURN, NULL);
