@@ -8,7 +8,8 @@
 #    a NodePort through nftables, programmed alongside; a ClusterIP is no longer DNATed for it
 #    (the table keeps only what enters the node: t_bpf_nft_scope);
 #  - restart adoption under load: kill -9 and a restart while a pod connects in a loop,
-#    zero failed connections (the pinned links keep the programs attached meanwhile);
+#    zero failed connections (the pinned links keep the programs attached meanwhile), also
+#    when a pinned map has another layout (replaced once filled, before the links move);
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs.
@@ -97,6 +98,11 @@ sleep 0.5 # no svcproxy at all meanwhile
 # a pin an earlier version left (sp_conns, the hash before sp_conn_slots): removed at the start
 bpftool map create "$BPF_PIN/sp_conns" type hash key 8 value 40 entries 16 name sp_conns ||
 	fail "bpftool map create $BPF_PIN/sp_conns"
+# and a map pinned with another layout (an upgrade that changed it): replaced, still no gap (the
+# old programs keep their map until the new ones, with the new map filled, take the links)
+rm -f "$BPF_PIN/sp_affinity"
+bpftool map create "$BPF_PIN/sp_affinity" type hash key 4 value 4 entries 16 name sp_affinity ||
+	fail "bpftool map create $BPF_PIN/sp_affinity"
 start_svcproxy
 wait "$load_pid"
 log "load across kill -9 and restart: $(sort "$load_out" | uniq -c | tr -s ' \n' ' ')"
@@ -105,6 +111,10 @@ restart_line=$(grep "initial sync" "$SP_LOG" | tail -n 1)
 assert_contains "$restart_line" "; 0 element changes" "the restart adopts maps and table unchanged"
 [[ -e "$BPF_PIN/sp_conns" ]] && fail "$BPF_PIN/sp_conns (an earlier version's pin) still there"
 assert_contains "$(cat "$SP_LOG")" "sp_conns, pinned by an earlier version" "the log"
+assert_contains "$(cat "$SP_LOG")" "sp_affinity was pinned by an svcproxy with another layout" "the log"
+aff=$(bpftool -j map show pinned "$BPF_PIN/sp_affinity" | python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])') ||
+	fail "bpftool map show pinned $BPF_PIN/sp_affinity"
+assert_eq lru_hash "$aff" "the type of the map pinned as sp_affinity after the restart"
 
 # ---- show bpf reads the maps back
 show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "svcproxy show bpf: $show"

@@ -30,6 +30,11 @@ struct bpf_svc {
 struct bpf_dp {
 	struct sp_sock *skel;
 	char *pin_path;
+	char *cgroup;        /* --cgroup-root, or the cgroup v2 mount */
+	int cg_fd;           /* open on it, or -1 */
+	uint64_t cg_id;      /* its inode: the cgroup id */
+	uint32_t repin;      /* bit i: bpf_map_names[i] replaces a map of another layout */
+	bool attach_pending; /* programs loaded, not yet in the links: bpf_dp_attach_pending() */
 	int fd_services, fd_slots, fd_affinity, fd_revnat, fd_node_addrs;
 	struct bytemap index;      /* sp_svc_key -> uint32_t id */
 	struct bytemap node_addrs; /* sp_node_key: what sp_node_addrs holds */
@@ -55,6 +60,15 @@ extern const char *const bpf_map_names[];
 extern const size_t bpf_n_maps;
 
 void bpf_state_free(struct bpf_dp *dp);
+
+/*
+ * Put the loaded programs into the cgroup's links (pinned: swapped in
+ * without a gap), once: at open, or, when maps of another layout were
+ * found pinned, after the first sync has filled their replacements, which
+ * then take their pins. 0 or -errno (logged); a failure is tried again at
+ * the next sync.
+ */
+int bpf_dp_attach_pending(struct bpf_dp *dp);
 
 /*
  * The new slot layout of a Service: of cur[0..n_cur), those in want stay in

@@ -32,7 +32,8 @@
 const char *const bpf_map_names[] = {"sp_services", "sp_slots",     "sp_affinity",
                                      "sp_revnat",   "sp_stats",     "sp_node_addrs",
                                      "sp_sock",     "sp_conn_slots"};
-const size_t bpf_n_maps = sizeof(bpf_map_names) / sizeof(bpf_map_names[0]);
+#define N_MAPS (sizeof(bpf_map_names) / sizeof(bpf_map_names[0]))
+const size_t bpf_n_maps = N_MAPS;
 
 /*
  * Pins of maps earlier versions had and this one has not (sp_conns: a hash
@@ -183,7 +184,31 @@ static int attach_one(struct bpf_program *prog, int cg_fd, uint64_t cg_id, const
 	return 0;
 }
 
-static int attach_all(struct bpf_dp *dp, const char *cgroup)
+/* The cgroup the programs go to, open: 0, or -errno (logged) when it is no cgroup v2 directory. */
+static int open_cgroup(struct bpf_dp *dp, const char *cgroup)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
+		ret = -errno;
+		log_err("bpf", "cgroup %s: %s", cgroup, strerror(errno));
+	} else if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		ret = -ENOTDIR;
+		log_err("bpf", "--cgroup-root %s is not a cgroup v2 directory", cgroup);
+	}
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	dp->cg_fd = fd;
+	dp->cg_id = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static int attach_all(struct bpf_dp *dp)
 {
 	struct bpf_program *progs[N_PROGS] = {
 	    dp->skel->progs.sp_connect4,     dp->skel->progs.sp_connect6,
@@ -192,40 +217,74 @@ static int attach_all(struct bpf_dp *dp, const char *cgroup)
 	    dp->skel->progs.sp_getpeername4, dp->skel->progs.sp_getpeername6,
 	    dp->skel->progs.sp_release,
 	};
-	struct stat st;
-	struct statfs sfs;
-	int cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+	int ret = 0;
 
-	if (cg_fd < 0 || fstat(cg_fd, &st) < 0 || fstatfs(cg_fd, &sfs) < 0) {
-		ret = -errno;
-		log_err("bpf", "cgroup %s: %s", cgroup, strerror(errno));
-	} else if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
-		ret = -ENOTDIR;
-		log_err("bpf", "--cgroup-root %s is not a cgroup v2 directory", cgroup);
-	}
 	for (size_t i = 0; i < N_PROGS && !ret; i++) {
 		char *path = xasprintf("%s/link_%s", dp->pin_path, prog_names[i]);
 
-		ret = attach_one(progs[i], cg_fd, (uint64_t)st.st_ino, path);
+		ret = attach_one(progs[i], dp->cg_fd, dp->cg_id, path);
 		free(path);
 	}
-	if (cg_fd >= 0)
-		close(cg_fd);
 	return ret;
+}
+
+/*
+ * Whether the map pinned at path (if any) has map's layout, as libbpf
+ * requires to reuse it: type, key and value size, max entries, flags.
+ */
+static bool pin_compatible(const struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	int fd = bpf_obj_get(path);
+	bool ok;
+
+	if (fd < 0) /* no pin (or none we can read: libbpf says why) */
+		return true;
+	memset(&info, 0, sizeof(info));
+	ok = bpf_obj_get_info_by_fd(fd, &info, &len) != 0 ||
+	     (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	      info.value_size == bpf_map__value_size(map) &&
+	      info.max_entries == bpf_map__max_entries(map) &&
+	      info.map_flags == bpf_map__map_flags(map));
+	close(fd);
+	return ok;
+}
+
+/* The skeleton's maps in bpf_map_names' order. */
+static void skel_maps(const struct bpf_dp *dp, struct bpf_map *maps[])
+{
+	struct bpf_map *m[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
+	                       dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
+	                       dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
+	                       dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots};
+
+	_Static_assert(sizeof(m) / sizeof(m[0]) == sizeof(bpf_map_names) / sizeof(bpf_map_names[0]),
+	               "one map per name");
+	memcpy(maps, m, sizeof(m));
 }
 
 static int load(struct bpf_dp *dp)
 {
-	struct bpf_map *maps[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
-	                          dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
-	                          dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
-	                          dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots};
+	struct bpf_map *maps[N_MAPS];
 	int ret;
 
+	skel_maps(dp, maps);
 	for (size_t i = 0; i < bpf_n_maps; i++) {
 		char *path = xasprintf("%s/%s", dp->pin_path, bpf_map_names[i]);
 
-		ret = bpf_map__set_pin_path(maps[i], path);
+		if (pin_compatible(maps[i], path)) {
+			ret = bpf_map__set_pin_path(maps[i], path);
+		} else {
+			/* created unpinned; pinned in its place by bpf_dp_attach_pending() */
+			log_warn("bpf",
+			         "%s was pinned by an svcproxy with another layout of that map: a "
+			         "new one replaces it once the first sync has filled it (what it "
+			         "held, such as sessionAffinity, starts anew)",
+			         path);
+			dp->repin |= 1u << i;
+			ret = 0;
+		}
 		free(path);
 		if (ret)
 			return ret;
@@ -236,8 +295,8 @@ static int load(struct bpf_dp *dp)
 		log_err("bpf",
 		        "cannot load the socket programs: %s (svcproxy needs CAP_BPF and "
 		        "CAP_NET_ADMIN, and a kernel with cgroup sock_addr hooks and "
-		        "bpf_set_retval, Linux 5.18 or later; maps pinned by another "
-		        "version: svcproxy cleanup --bpf-pin-path %s)",
+		        "bpf_set_retval, Linux 5.18 or later; pins that cannot be reused: "
+		        "svcproxy cleanup --bpf-pin-path %s)",
 		        strerror(-ret), dp->pin_path);
 		return ret;
 	}
@@ -256,6 +315,7 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 	const char *cgroup = o->cgroup_root;
 	int ret;
 
+	dp->cg_fd = -1;
 	libbpf_set_print(libbpf_log);
 	dp->pin_path = xstrdup(o->pin_path ? o->pin_path : BPF_DEFAULT_PIN_PATH);
 	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
@@ -270,7 +330,9 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 		}
 		cgroup = cg;
 	}
-	ret = prepare_pin_dir(dp->pin_path);
+	ret = open_cgroup(dp, cgroup);
+	if (!ret)
+		ret = prepare_pin_dir(dp->pin_path);
 	if (ret)
 		goto fail;
 	dp->skel = sp_sock__open();
@@ -280,19 +342,17 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 		goto fail;
 	}
 	ret = load(dp);
-	if (!ret)
-		ret = attach_all(dp, cgroup);
 	if (ret)
 		goto fail;
-	for (size_t i = 0; i < N_LEGACY; i++) {
-		char *path = xasprintf("%s/%s", dp->pin_path, legacy_map_names[i]);
-
-		if (unlink(path) == 0)
-			log_info("bpf", "removed %s, pinned by an earlier version", path);
-		free(path);
-	}
-	log_info("bpf", "socket programs attached to cgroup %s, pinned under %s", cgroup,
-	         dp->pin_path);
+	dp->cgroup = xstrdup(cgroup);
+	dp->attach_pending = true;
+	/*
+	 * Maps of another layout: the links keep the old programs (and their
+	 * maps) until the first sync has filled the new ones. Otherwise the
+	 * programs go in now, onto the maps they share with the old ones.
+	 */
+	if (!dp->repin && (ret = bpf_dp_attach_pending(dp)) != 0)
+		goto fail;
 	return dp;
 fail:
 	bpf_dp_close(dp);
@@ -300,10 +360,55 @@ fail:
 	return NULL;
 }
 
+int bpf_dp_attach_pending(struct bpf_dp *dp)
+{
+	struct bpf_map *maps[N_MAPS];
+	int ret = 0;
+
+	if (!dp->attach_pending)
+		return 0;
+	skel_maps(dp, maps);
+	/* the replacements take the old maps' pins: the old programs still hold those maps */
+	for (size_t i = 0; i < bpf_n_maps && !ret; i++) {
+		char *path = xasprintf("%s/%s", dp->pin_path, bpf_map_names[i]);
+
+		if (dp->repin & (1u << i)) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				ret = -errno;
+			else
+				ret = bpf_map__pin(maps[i], path);
+			if (ret)
+				log_err("bpf", "cannot pin %s in place of the old map: %s", path,
+				        strerror(-ret));
+			else
+				dp->repin &= ~(1u << i);
+		}
+		free(path);
+	}
+	if (!ret)
+		ret = attach_all(dp);
+	if (ret)
+		return ret;
+	dp->attach_pending = false;
+	for (size_t i = 0; i < N_LEGACY; i++) {
+		char *path = xasprintf("%s/%s", dp->pin_path, legacy_map_names[i]);
+
+		if (unlink(path) == 0)
+			log_info("bpf", "removed %s, pinned by an earlier version", path);
+		free(path);
+	}
+	log_info("bpf", "socket programs attached to cgroup %s, pinned under %s", dp->cgroup,
+	         dp->pin_path);
+	return 0;
+}
+
 void bpf_dp_close(struct bpf_dp *dp)
 {
 	if (!dp)
 		return;
+	if (dp->cg_fd >= 0)
+		close(dp->cg_fd);
+	free(dp->cgroup);
 	bpf_state_free(dp);
 	bytemap_free(&dp->index);
 	bytemap_free(&dp->node_addrs);

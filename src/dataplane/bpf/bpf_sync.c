@@ -695,5 +695,5 @@ int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
 	for (size_t f = 0; f < n; f++)
 		desired_copy(&dp->last[f], &ds[f]);
 	dp->n_last = n;
-	return 0;
+	return bpf_dp_attach_pending(dp);
 }
