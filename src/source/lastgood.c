@@ -124,16 +124,46 @@ static void add_kind(struct model *m, enum obj_kind kind, void *obj)
 	}
 }
 
+/* An object of old that fresh takes: its slot in old, its kind, and when it was found. */
+struct take {
+	void **slot;
+	enum obj_kind kind;
+	size_t seq;
+};
+
+static int take_by_slot(const void *a, const void *b)
+{
+	const struct take *x = a, *y = b;
+	uintptr_t p = (uintptr_t)x->slot, q = (uintptr_t)y->slot;
+
+	if (p != q)
+		return p < q ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int take_by_seq(const void *a, const void *b)
+{
+	const struct take *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /*
  * For every rejected object that has no valid version in fresh, append
  * its previous version (if any) from old to fresh. Returns the slots of
  * old whose objects fresh now holds too (*n of them; NULL when none).
+ * An object of old is taken once, however often the text rejects its
+ * identity (two invalid copies of one Service) or under however many
+ * identities it is indexed (a slice made from v1 Endpoints): fresh owning
+ * it twice would free it twice.
  */
 static void ***take_last_good(struct model *old, struct model *fresh,
                               const struct decode_rejects *rej, size_t *n)
 {
 	struct otable told, tnew;
-	void ***taken = NULL;
+	struct take *t = NULL;
+	size_t nt = 0, cap = 0, u = 0;
+	void ***taken;
 
 	*n = 0;
 	if (!rej->n || model_empty(old))
@@ -149,13 +179,31 @@ static void ***take_last_good(struct model *old, struct model *fresh,
 			continue;
 		pos = SIZE_MAX;
 		while ((e = otable_next(&told, (int)r->kind, r->ns, r->name, &pos))) {
-			add_kind(fresh, r->kind, *e->slot);
-			taken = xrealloc(taken, (*n + 1) * sizeof(*taken));
-			taken[(*n)++] = e->slot;
+			if (nt == cap) {
+				cap = cap ? 2 * cap : 16;
+				t = xrealloc(t, cap * sizeof(*t));
+			}
+			t[nt] = (struct take){e->slot, r->kind, nt};
+			nt++;
 		}
 	}
 	otable_free(&told);
 	otable_free(&tnew);
+	if (!nt)
+		return NULL;
+	/* each slot once (its first find), then in the order found */
+	qsort(t, nt, sizeof(*t), take_by_slot);
+	for (size_t i = 0; i < nt; i++)
+		if (!u || t[i].slot != t[u - 1].slot)
+			t[u++] = t[i];
+	qsort(t, u, sizeof(*t), take_by_seq);
+	taken = xcalloc(u, sizeof(*taken));
+	for (size_t i = 0; i < u; i++) {
+		add_kind(fresh, t[i].kind, *t[i].slot);
+		taken[i] = t[i].slot;
+	}
+	*n = u;
+	free(t);
 	return taken;
 }
 

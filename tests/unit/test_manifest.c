@@ -131,6 +131,27 @@ static void test_last_good(void **state)
 	assert_int_equal(manifest_source_load(f->ms, &f->d), 1);
 	assert_int_equal(f->d.n, 1);
 
+	/*
+	 * two invalid copies of web (found by fuzz_manifest_source): its previous
+	 * version stays once, not once per copy (which freed it twice)
+	 */
+	diag_clear(&f->d);
+	{
+		char text[768];
+
+		snprintf(text, sizeof(text), "%s---\n%s---\n%s", svc_yaml("web", 70000),
+		         svc_yaml("api", 91), svc_yaml("web", 0));
+		put(f, "s.yaml", text);
+	}
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 2);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+	assert_int_equal(svc(f, "web")->ports[0].port, 80);
+	diag_clear(&f->d);
+	assert_int_equal(manifest_source_load(f->ms, &f->d), 2);
+	view(f);
+	assert_int_equal(f->m.n_services, 2);
+
 	/* web removed from a valid file: gone (even though it was kept before) */
 	diag_clear(&f->d);
 	put(f, "s.yaml", svc_yaml("api", 91));
