@@ -81,8 +81,9 @@ static void note_scope(int family, const char *layout, bool *bpf)
 static int show_services(int family, bool *bpf)
 {
 	static const enum nft_set_id shown[] = {
-	    SET_SERVICE_IPS,  SET_SERVICE_IPS_CLUSTER, SET_NODEPORTS,     SET_NODEPORTS_CLUSTER,
-	    SET_NO_ENDPOINTS, SET_DROP_ENDPOINTS,      SET_NODEPORT_DROP, SET_NODEPORT_PORTS,
+	    SET_CLUSTER_IP_PORTS, SET_SERVICE_IPS,       SET_SERVICE_IPS_CLUSTER,
+	    SET_NODEPORTS,        SET_NODEPORTS_CLUSTER, SET_NO_ENDPOINTS,
+	    SET_DROP_ENDPOINTS,   SET_NODEPORT_DROP,     SET_NODEPORT_PORTS,
 	};
 	struct nft_sets s;
 	struct row *rows;
@@ -136,6 +137,7 @@ static int show_services(int family, bool *bpf)
 		}
 		printf("%-34s %-30s ", rows[r].label, addr);
 		switch (rows[r].set) {
+		case SET_CLUSTER_IP_PORTS:
 		case SET_SERVICE_IPS:
 		case SET_NODEPORTS:
 			print_slots(&s, e, rows[r].i);

@@ -189,44 +189,52 @@ static bool trace_cluster_ip_refused(struct trace *t, const uint8_t *k3)
 	return false;
 }
 
-/* nat -> services -> cluster_ip_path -> lb_<k>, or a filter check. */
+/* nat -> services -> cip_<k> (masq_check, affinity, DNAT), or a filter check. */
 static void trace_cluster_ip(struct trace *t, const uint8_t *k3, bool from_cluster)
 {
+	const struct bytemap *ports = &t->s.s[SET_CLUSTER_IP_PORTS];
 	bool marked = t->opts.masquerade_all || (t->opts.n_cluster_cidrs && !from_cluster);
-	char a[IPADDR_STRLEN], b[IPADDR_STRLEN];
+	char a[IPADDR_STRLEN], b[IPADDR_STRLEN], chain[32];
+	enum nft_lb_kind kind;
+	uint32_t k;
+	bool hairpin;
 	long i;
 
 	if (t->from_node && trace_cluster_ip_refused(t, k3))
 		return;
-	hop(t, "services",
-	    "nat %s -> services: %s is a ClusterIP (@cluster_ips) -> goto cluster_ip_path",
-	    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b));
-	if (t->opts.masquerade_all)
-		hop(t, "masq_check", "cluster_ip_path: --masquerade-all: marked for masquerade");
-	else if (t->opts.n_cluster_cidrs)
-		hop(t, "masq_check", "cluster_ip_path: source %s is %s --cluster-cidr: %s",
-		    ipaddr_str(&t->src, a), from_cluster ? "inside" : "outside",
-		    from_cluster ? "not marked" : "marked for masquerade");
-	if (bytemap_find(&t->s.s[SET_AFFINITY_SERVICES], k3) >= 0)
-		hop(t, "cluster_ip_path",
-		    "cluster_ip_path: sessionAffinity ClientIP: a client seen within the "
-		    "timeout goes back to its endpoint (dynamic map @affinity)");
-	if ((i = bytemap_find(&t->s.s[SET_SERVICE_IPS], k3)) >= 0) {
-		bool hairpin;
-
-		hop(t, "cluster_ip_path", "@service_ips: %s port %u/%s is Service %s",
-		    ipaddr_str(&t->dst, b), t->port, l4proto_name(t->proto),
-		    label(&t->s.s[SET_SERVICE_IPS], i));
-		hairpin = trace_lb(t, &t->s.s[SET_SERVICE_IPS], i);
-		trace_post(t, marked, hairpin, false);
+	i = bytemap_find(ports, k3);
+	if (i < 0) {
+		hop(t, "services",
+		    "nat %s -> services: %s is a ClusterIP (@cluster_ips), but port %u/%s is not "
+		    "a port of this ClusterIP with endpoints (@cluster_ip_ports): no DNAT",
+		    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
+		    l4proto_name(t->proto));
+		if (trace_cluster_ip_refused(t, k3))
+			return;
+		hop(t, "cluster_ips_check",
+		    "filter cluster_ips_check: REJECTED with ICMP port unreachable");
 		return;
 	}
-	if (trace_cluster_ip_refused(t, k3))
-		return;
-	hop(t, NULL, "no DNAT: port %u/%s is not a port of this ClusterIP", t->port,
-	    l4proto_name(t->proto));
-	hop(t, "cluster_ips_check",
-	    "filter cluster_ips_check: REJECTED with ICMP port unreachable");
+	nft_lb_unpack(bytemap_data(ports, (size_t)i), &kind, &k);
+	nft_lb_chain_name(kind, k, chain, sizeof(chain));
+	hop(t, "services",
+	    "nat %s -> services: @cluster_ip_ports: ClusterIP %s port %u/%s is Service %s -> "
+	    "goto %s",
+	    t->from_node ? "output" : "prerouting", ipaddr_str(&t->dst, b), t->port,
+	    l4proto_name(t->proto), label(ports, i), chain);
+	if (t->opts.masquerade_all)
+		hop(t, "masq_check", "masq_check: --masquerade-all: marked for masquerade");
+	else if (t->opts.n_cluster_cidrs)
+		hop(t, "masq_check", "masq_check: source %s is %s --cluster-cidr: %s",
+		    ipaddr_str(&t->src, a), from_cluster ? "inside" : "outside",
+		    from_cluster ? "not marked" : "marked for masquerade");
+	if (kind == LB_CLUSTER_IP_AFFINITY)
+		hop(t, chain,
+		    "chain %s: sessionAffinity ClientIP: a client seen within the timeout goes "
+		    "back to its endpoint (dynamic map @affinity)",
+		    chain);
+	hairpin = trace_lb(t, ports, i);
+	trace_post(t, marked, hairpin, false);
 }
 
 /* An external IP or LoadBalancer IP: services, its masquerade marks, dispatch. */

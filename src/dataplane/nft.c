@@ -512,6 +512,7 @@ static void stabilize_slots(const struct nft_sets *have, struct nft_sets *want,
 
 static void stabilize_all(const struct nft_sets *have, struct nft_sets *want)
 {
+	stabilize_slots(have, want, SET_CLUSTER_IP_PORTS, SET_BACKENDS);
 	stabilize_slots(have, want, SET_SERVICE_IPS, SET_BACKENDS);
 	stabilize_slots(have, want, SET_SERVICE_IPS_CLUSTER, SET_BACKENDS_CLUSTER);
 	stabilize_slots(have, want, SET_NODEPORTS, SET_NP_BACKENDS);
@@ -700,7 +701,8 @@ static void affinity_prune(struct nft_dp *dp)
 		bool ok;
 
 		if (bytemap_find(&p->s[SET_AFFINITY_SERVICES], k3) >= 0)
-			ok = slot_has(p, SET_SERVICE_IPS, k3, d) ||
+			ok = slot_has(p, SET_CLUSTER_IP_PORTS, k3, d) ||
+			     slot_has(p, SET_SERVICE_IPS, k3, d) ||
 			     slot_has(p, SET_SERVICE_IPS_CLUSTER, k3, d);
 		else if (bytemap_find(&p->s[SET_AFFINITY_NODEPORTS], k2) >= 0)
 			ok = slot_has(p, SET_NODEPORTS, k2, d) ||

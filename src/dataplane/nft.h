@@ -8,17 +8,17 @@
  * and per-packet work is O(1) whatever the number of Services:
  *
  *   nat prerouting/output --> services:
- *       ip daddr @cluster_ips  goto cluster_ip_path:
- *           source outside --cluster-cidr --> mark for masquerade
- *           affinity, then  ip daddr . l4proto . th dport  vmap @service_ips
+ *       ip daddr . l4proto . th dport  vmap @cluster_ip_ports  --> goto cip_<k>:
+ *           jump masq_check (source outside --cluster-cidr --> mark for masquerade)
+ *           [cipa_<k>: affinity first], then the DNAT, as lb_<k>
  *       external IPs and NodePorts (fib daddr type local): masquerade marks,
- *       eTP=Local short-circuits for pods and the node, then the vmaps
- *       @service_ips / @nodeports  --> goto lb_<k> / np_<k>
+ *       eTP=Local short-circuits for pods and the node, affinity, then the
+ *       vmaps @service_ips / @nodeports  --> goto lb_<k> / np_<k>
  *   lb_<k> (one chain per endpoint count k, shared by all Services):
  *       dnat to ip daddr . l4proto . th dport . numgen random mod k  map @backends
  *   sessionAffinity: ClientIP: a dynamic map @affinity (client . service
  *       address . l4proto . port -> endpoint, with timeouts) consulted before
- *       dispatch, and filled after DNAT by the aff_<seconds> chains.
+ *       the DNAT, and filled after it by the aff_<seconds> chains.
  *   nat postrouting: hairpin (saddr . daddr @hairpin) and marked traffic masqueraded
  *   filter prerouting after DNAT (and output for the node's own traffic):
  *       new connections still addressed to @no_endpoints are rejected (ICMP

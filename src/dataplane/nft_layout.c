@@ -18,6 +18,7 @@ static const struct nft_set_spec set_specs[SET_ALL] = {
     [SET_CLUSTER_IPS] = {"cluster_ips", K_A, D_NONE},
     [SET_NO_ENDPOINTS] = {"no_endpoints", K_APT, D_NONE},
     [SET_DROP_ENDPOINTS] = {"drop_endpoints", K_APT, D_NONE},
+    [SET_CLUSTER_IP_PORTS] = {"cluster_ip_ports", K_APT, D_VERDICT},
     [SET_SERVICE_IPS] = {"service_ips", K_APT, D_VERDICT},
     [SET_SERVICE_IPS_CLUSTER] = {"service_ips_cluster", K_APT, D_VERDICT},
     [SET_BACKENDS] = {"backends", K_APTS, D_DEST},
@@ -41,9 +42,10 @@ static const struct nft_set_spec set_specs[SET_ALL] = {
     [SET_AFFINITY] = {"affinity", K_AAPT, D_DEST},
 };
 
-static const char *const lb_prefix[LB_KINDS] = {"lb", "lbc", "np", "npc", "aff"};
+static const char *const lb_prefix[LB_KINDS] = {"lb", "lbc", "np", "npc", "aff", "cip", "cipa"};
 static const enum nft_set_id lb_map[LB_KINDS] = {
-    SET_BACKENDS, SET_BACKENDS_CLUSTER, SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER, SET_AFFINITY};
+    SET_BACKENDS, SET_BACKENDS_CLUSTER, SET_NP_BACKENDS, SET_NP_BACKENDS_CLUSTER,
+    SET_AFFINITY, SET_BACKENDS,         SET_BACKENDS};
 
 const struct nft_set_spec *nft_set_spec(enum nft_set_id id)
 {

@@ -22,7 +22,7 @@
  * the rules, so a table built by another version or with other options is
  * rebuilt, and trace knows the options without being told:
  *
- *   "svcproxy layout 7; masquerade-all no; cluster-cidr 10.244.0.0/16; nodeport-addresses ..."
+ *   "svcproxy layout 8; masquerade-all no; cluster-cidr 10.244.0.0/16; nodeport-addresses ..."
  *
  * beside the bpf dataplane, followed by "; scope entering; paths inbound" (nft_scope).
  */
@@ -38,7 +38,7 @@
 
 #define NFT_TABLE_NAME "svcproxy"
 /* Layout version: bump when chains, rules or set types change. */
-#define NFT_LAYOUT_VERSION 7
+#define NFT_LAYOUT_VERSION 8
 /* the longest key and value of our sets and maps, in bytes */
 #define NFT_MAX_KEY   64
 #define NFT_MAX_DATA  32
@@ -53,7 +53,8 @@ enum nft_set_id {
 	SET_CLUSTER_IPS,         /* A                 ClusterIPs */
 	SET_NO_ENDPOINTS,        /* A.P.T             no endpoint: reject */
 	SET_DROP_ENDPOINTS,      /* A.P.T             none allowed by a Local policy: drop */
-	SET_SERVICE_IPS,         /* A.P.T -> verdict  goto lb_<k> / lbc_<k> */
+	SET_CLUSTER_IP_PORTS,    /* A.P.T -> verdict  goto cip_<k> / cipa_<k>: ClusterIPs */
+	SET_SERVICE_IPS,         /* A.P.T -> verdict  goto lb_<k>: external IPs, LB IPs */
 	SET_SERVICE_IPS_CLUSTER, /* A.P.T -> verdict  eTP=Local, from pods or the node */
 	SET_BACKENDS,            /* A.P.T.S -> A.T    what the policy allows */
 	SET_BACKENDS_CLUSTER,    /* A.P.T.S -> A.T    every endpoint (eTP=Local short-circuit) */
@@ -122,7 +123,9 @@ enum nft_lb_kind {
 	LB_SERVICE_CLUSTER,
 	LB_NODEPORT,
 	LB_NODEPORT_CLUSTER,
-	LB_AFFINITY, /* aff_<seconds>: records the client's endpoint for that long */
+	LB_AFFINITY,            /* aff_<seconds>: records the client's endpoint for that long */
+	LB_CLUSTER_IP,          /* cip_<k>: a ClusterIP's masquerade check, then lb */
+	LB_CLUSTER_IP_AFFINITY, /* cipa_<k>: the same, a known client first to its endpoint */
 	LB_KINDS
 };
 /* The largest k (endpoints, or affinity seconds) a verdict can carry. */
@@ -211,7 +214,7 @@ enum nft_scope { NFT_SCOPE_ALL = 0, NFT_SCOPE_ENTERING };
  * these lines, never for an endpoint change).
  */
 enum {
-	NFT_PATH_CLUSTER = 0x1, /* services: ip daddr @cluster_ips goto cluster_ip_path */
+	NFT_PATH_CLUSTER = 0x1, /* services: <key3> vmap @cluster_ip_ports, masq_check */
 	NFT_PATH_INBOUND = 0x2, /* nat prerouting/postrouting, filter prerouting/input */
 	NFT_PATH_OUTPUT = 0x4,  /* nat output, filter output: the node's own connections */
 	NFT_PATHS_ALL = 0x7,

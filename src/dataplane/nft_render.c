@@ -96,7 +96,12 @@ void nft_render_entry(int fam, const struct entry *e, struct nft_sets *out)
 		bytemap_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES], key, &v,
 		            NULL);
 	}
-	if (k) {
+	if (k && e->kind == ENTRY_CLUSTER_IP) {
+		/* one lookup dispatches a ClusterIP (nft_ruleset.c: services) */
+		v = nft_lb_pack(e->affinity_timeout ? LB_CLUSTER_IP_AFFINITY : LB_CLUSTER_IP, k);
+		bytemap_put(&out->s[SET_CLUSTER_IP_PORTS], key, &v, e->label);
+		put_backends(out, SET_BACKENDS, key, plen, e->backends, k);
+	} else if (k) {
 		v = nft_lb_pack(np ? LB_NODEPORT : LB_SERVICE, k);
 		bytemap_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v, e->label);
 		if (e->masquerade)

@@ -430,6 +430,10 @@ void nft_ruleset_put_lb_chain(struct nft_txn *t, enum nft_lb_kind kind, uint32_t
 
 	nft_lb_chain_name(kind, k, name, sizeof(name));
 	put_chain(t, name);
+	if (kind == LB_CLUSTER_IP || kind == LB_CLUSTER_IP_AFFINITY)
+		put_jump(t, name, NFT_JUMP, "masq_check");
+	if (kind == LB_CLUSTER_IP_AFFINITY)
+		put_affinity_dnat(t, name);
 	r = rule_new(t, name);
 	if (kind == LB_AFFINITY) {
 		put_affinity_update(t, r, k);
@@ -509,41 +513,34 @@ static void put_mark_masq(struct nft_txn *t)
 }
 
 /*
- * services:        ip daddr @cluster_ips goto cluster_ip_path
- * masq_check:      ip saddr @cluster_cidrs return      (not with --masquerade-all)
- *                  goto mark_masq
- * cluster_ip_path: jump masq_check                     (with cluster CIDRs or masq-all)
- *                  <affinity dnat>
- *                  ip daddr . l4proto . th dport vmap @service_ips
- * ClusterIPs, the common case, take a short path: no fib lookup, no
- * external-policy sets. goto: what it does not DNAT leaves the chain.
+ * services:   ip daddr . l4proto . th dport vmap @cluster_ip_ports   (goto cip_<k> / cipa_<k>)
+ * masq_check: ip saddr @cluster_cidrs return      (with cluster CIDRs, not --masquerade-all)
+ *             goto mark_masq                      (with cluster CIDRs or --masquerade-all)
+ * ClusterIPs, the common case, are dispatched first, by one lookup: no fib
+ * lookup, no external-policy sets (a separate @cluster_ips test would be a
+ * second cache miss per new connection in a large table). Their lb chains
+ * jump to masq_check (empty when nothing is masqueraded). What the map does
+ * not hold (a port with no endpoint, none of the ClusterIP) goes on down
+ * the chain, DNATed by nothing, to the filter checks.
  */
 static void put_cluster_ip_path(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 {
-	struct nftnl_rule *r = rule_new(t, "services");
+	struct nftnl_rule *r;
 	bool have_cidrs = false;
 
 	for (size_t i = 0; i < c->o.n_cluster_cidrs; i++)
 		have_cidrs |= c->o.cluster_cidrs[i].addr.family == c->family;
-	rule_load_addr(r, c->family, false);
-	rule_lookup(r, SET_CLUSTER_IPS, NFT_REG_1);
-	rule_verdict(r, NFT_GOTO, "cluster_ip_path");
-	rule_add(t, r);
+	put_set_rule(t, "services", FROM_ANY, KEY_APT, SET_CLUSTER_IP_PORTS, THEN_VMAP, NULL);
 	/* traffic from outside the cluster CIDRs (or all, --masquerade-all) is masqueraded */
-	if (have_cidrs || c->o.masquerade_all) {
-		put_chain(t, "masq_check");
-		if (!c->o.masquerade_all) {
-			r = rule_new(t, "masq_check");
-			rule_load_addr(r, c->family, true);
-			rule_lookup(r, SET_CLUSTER_CIDRS, NFT_REG_1);
-			rule_verdict(r, NFT_RETURN, NULL);
-			rule_add(t, r);
-		}
-		put_jump(t, "masq_check", NFT_GOTO, "mark_masq");
-		put_jump(t, "cluster_ip_path", NFT_JUMP, "masq_check");
+	if (have_cidrs && !c->o.masquerade_all) {
+		r = rule_new(t, "masq_check");
+		rule_load_addr(r, c->family, true);
+		rule_lookup(r, SET_CLUSTER_CIDRS, NFT_REG_1);
+		rule_verdict(r, NFT_RETURN, NULL);
+		rule_add(t, r);
 	}
-	put_affinity_dnat(t, "cluster_ip_path");
-	put_set_rule(t, "cluster_ip_path", FROM_ANY, KEY_APT, SET_SERVICE_IPS, THEN_VMAP, NULL);
+	if (have_cidrs || c->o.masquerade_all)
+		put_jump(t, "masq_check", NFT_GOTO, "mark_masq");
 }
 
 /*
@@ -825,7 +822,7 @@ void nft_ruleset_put(struct nft_txn *t, const struct nft_ruleset_cfg *c)
 	put_chain(t, "services");
 	put_chain(t, "nodeports");
 	if (paths & NFT_PATH_CLUSTER)
-		put_chain(t, "cluster_ip_path");
+		put_chain(t, "masq_check");
 	put_affinity_map(t);
 	if (paths & NFT_PATH_CLUSTER)
 		put_cluster_ip_path(t, c);

@@ -27,8 +27,9 @@ void nft_ruleset_put(struct nft_txn *t, const struct nft_ruleset_cfg *c);
 void nft_ruleset_put_del_table(struct nft_txn *t);
 /*
  * Add chain <prefix>_<k> of this kind: the DNAT to one of k endpoints
- * (numgen random mod k), or for LB_AFFINITY the recording of a client's
- * endpoint for k seconds.
+ * (numgen random mod k), for a ClusterIP after a jump to masq_check (and
+ * for cipa_<k> the DNAT of a client seen within its affinity timeout), or
+ * for LB_AFFINITY the recording of a client's endpoint for k seconds.
  */
 void nft_ruleset_put_lb_chain(struct nft_txn *t, enum nft_lb_kind kind, uint32_t k);
 

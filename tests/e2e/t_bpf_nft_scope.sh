@@ -64,7 +64,7 @@ for h in "type nat hook prerouting" "type nat hook postrouting" "type filter hoo
 done
 assert_not_contains "$rs" "hook output" "output hooks (the node's own connects are bpf's)"
 assert_not_contains "$rs" "10.96.0.8" "ClusterIPs in nftables"
-assert_not_contains "$rs" "cluster_ip_path" "the ClusterIP dispatch"
+assert_not_contains "$rs" "vmap @cluster_ip_ports" "the ClusterIP dispatch"
 out=$(http_get ext "http://$EXT_NODE_IP:$NP/") || fail "ext -> NodePort: curl exit $?"
 assert_contains "$out" "pod-a" "ext -> NodePort $EXT_NODE_IP:$NP (nftables)"
 out=$(http_get ext "http://$EXT_SVC_IP/") || fail "ext -> externalIP $EXT_SVC_IP: curl exit $?"

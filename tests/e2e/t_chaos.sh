@@ -89,12 +89,12 @@ log "1. table deleted: back after ${WAITED_MS} ms"
 sleep 1
 
 # ---- 2. sets edited by hand
-in_ns node nft add element ip svcproxy service_ips '{ 10.96.0.99 . tcp . 80 : goto lb_1 }' ||
+in_ns node nft add element ip svcproxy cluster_ip_ports '{ 10.96.0.99 . tcp . 80 : goto cip_1 }' ||
 	fail "could not add a bogus element"
 in_ns node nft delete element ip svcproxy cluster_ips '{ 10.96.0.61 }' ||
 	fail "could not delete churn's cluster_ips element"
 in_ns node nft flush set ip svcproxy hairpin || fail "could not flush set hairpin"
-bogus_gone() { ! in_ns node nft list map ip svcproxy service_ips | has_match 10.96.0.99; }
+bogus_gone() { ! in_ns node nft list map ip svcproxy cluster_ip_ports | has_match 10.96.0.99; }
 wait_for 5 bogus_gone || fail "the bogus element is still there after 5 s"
 wait_for 5 churn_is 0 || fail "churn not repaired within 5 s"
 log "2. hand edits repaired after ${WAITED_MS} ms"

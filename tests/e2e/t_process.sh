@@ -62,7 +62,7 @@ read -r soft hard <<<"$limits"
 assert_eq "$hard" "$soft" "open files soft limit raised to the hard limit"
 
 # ---- SIGHUP: full resync
-in_ns node nft delete element ip svcproxy service_ips '{ 10.96.0.48 . tcp . 80 }' ||
+in_ns node nft delete element ip svcproxy cluster_ip_ports '{ 10.96.0.48 . tcp . 80 }' ||
 	fail "could not delete the element by hand"
 http_ok pod-b http://10.96.0.48/ && fail "web still answered right after its element was deleted"
 kill -HUP "$SP_PID"

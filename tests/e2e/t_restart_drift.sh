@@ -59,7 +59,7 @@ kill -STOP "$SP_PID" || fail "could not stop svcproxy (pid $SP_PID)"
 if [[ "$E2E_DATAPLANE" == bpf ]]; then # pod-c's connects are decided by the bpf map alone
 	bpf_delete_service 10.96.0.48 80 tcp || sp_cont_fail "could not delete the bpf map entry by hand"
 else
-	in_ns node nft delete element ip svcproxy service_ips '{ 10.96.0.48 . tcp . 80 }' ||
+	in_ns node nft delete element ip svcproxy cluster_ip_ports '{ 10.96.0.48 . tcp . 80 }' ||
 		sp_cont_fail "could not delete the element by hand"
 fi
 http_ok pod-c http://10.96.0.48/ && sp_cont_fail "web still answered after its element was deleted"

@@ -178,22 +178,22 @@ static void test_render_ipv4(void **unused)
 
 	assert_layouts_v4(&ns);
 
-	/* service_ips: entries with backends, value k */
-	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 2);
+	/* cluster_ip_ports: entries with backends, value k */
+	assert_int_equal(ns.s[SET_CLUSTER_IP_PORTS].n, 2);
 	key3_v4(k, vip1, L4_TCP, 80);
-	i = must_find(&ns.s[SET_SERVICE_IPS], k);
-	assert_memory_equal(bytemap_key(&ns.s[SET_SERVICE_IPS], i),
+	i = must_find(&ns.s[SET_CLUSTER_IP_PORTS], k);
+	assert_memory_equal(bytemap_key(&ns.s[SET_CLUSTER_IP_PORTS], i),
 	                    ((const uint8_t[12]){10, 96, 0, 1, 6, 0, 0, 0, 0, 80, 0, 0}), 12);
-	kk = 3;
-	assert_memory_equal(bytemap_data(&ns.s[SET_SERVICE_IPS], i), &kk, 4);
-	assert_string_equal(bytemap_comment(&ns.s[SET_SERVICE_IPS], i), "default/web:http");
+	kk = nft_lb_pack(LB_CLUSTER_IP, 3);
+	assert_memory_equal(bytemap_data(&ns.s[SET_CLUSTER_IP_PORTS], i), &kk, 4);
+	assert_string_equal(bytemap_comment(&ns.s[SET_CLUSTER_IP_PORTS], i), "default/web:http");
 	key3_v4(k, vip2, L4_TCP, 443);
-	i = must_find(&ns.s[SET_SERVICE_IPS], k);
-	assert_memory_equal(bytemap_key(&ns.s[SET_SERVICE_IPS], i),
+	i = must_find(&ns.s[SET_CLUSTER_IP_PORTS], k);
+	assert_memory_equal(bytemap_key(&ns.s[SET_CLUSTER_IP_PORTS], i),
 	                    ((const uint8_t[12]){10, 96, 0, 2, 6, 0, 0, 0, 0x01, 0xbb, 0, 0}), 12);
-	kk = 1;
-	assert_memory_equal(bytemap_data(&ns.s[SET_SERVICE_IPS], i), &kk, 4);
-	assert_string_equal(bytemap_comment(&ns.s[SET_SERVICE_IPS], i), "default/api");
+	kk = nft_lb_pack(LB_CLUSTER_IP, 1);
+	assert_memory_equal(bytemap_data(&ns.s[SET_CLUSTER_IP_PORTS], i), &kk, 4);
+	assert_string_equal(bytemap_comment(&ns.s[SET_CLUSTER_IP_PORTS], i), "default/api");
 
 	/* backends: slots 0..k-1 are the backends in order */
 	assert_int_equal(ns.s[SET_BACKENDS].n, 4);
@@ -252,7 +252,7 @@ static void test_render_ipv6(void **unused)
 	struct nft_sets ns;
 	struct entry *e;
 	uint8_t k[28], d[20];
-	uint32_t kk = 1, slot = 0;
+	uint32_t kk = nft_lb_pack(LB_CLUSTER_IP, 1), slot = 0;
 	struct ipaddr vip = ip("fd00::10"), pod = ip("fd00:244::5");
 	size_t i;
 
@@ -280,8 +280,8 @@ static void test_render_ipv6(void **unused)
 	k[16] = L4_UDP;
 	k[20] = 0;
 	k[21] = 53;
-	i = must_find(&ns.s[SET_SERVICE_IPS], k);
-	assert_memory_equal(bytemap_data(&ns.s[SET_SERVICE_IPS], i), &kk, 4);
+	i = must_find(&ns.s[SET_CLUSTER_IP_PORTS], k);
+	assert_memory_equal(bytemap_data(&ns.s[SET_CLUSTER_IP_PORTS], i), &kk, 4);
 	memcpy(k + 24, &slot, 4);
 	i = must_find(&ns.s[SET_BACKENDS], k);
 	memset(d, 0, sizeof(d));
@@ -308,7 +308,8 @@ static void test_render_empty(void **unused)
 	struct nft_sets ns;
 
 	nft_render(NFT_SCOPE_ALL, &ds, &ns);
-	assert_int_equal(ns.s[SET_SERVICE_IPS].n + ns.s[SET_BACKENDS].n + ns.s[SET_NO_ENDPOINTS].n +
+	assert_int_equal(ns.s[SET_CLUSTER_IP_PORTS].n + ns.s[SET_SERVICE_IPS].n +
+	                     ns.s[SET_BACKENDS].n + ns.s[SET_NO_ENDPOINTS].n +
 	                     ns.s[SET_CLUSTER_IPS].n + ns.s[SET_HAIRPIN].n,
 	                 0);
 	nft_sets_free(&ns);
@@ -334,7 +335,7 @@ static void test_render_diff(void **unused)
 	nft_render(NFT_SCOPE_ALL, &a, &na);
 	nft_render(NFT_SCOPE_ALL, &b, &nb);
 
-	assert_int_equal(diff(&na.s[SET_SERVICE_IPS], &nb.s[SET_SERVICE_IPS], &c), 2);
+	assert_int_equal(diff(&na.s[SET_CLUSTER_IP_PORTS], &nb.s[SET_CLUSTER_IP_PORTS], &c), 2);
 	assert_int_equal(c.v[0].op, 'd');
 	assert_int_equal(c.v[1].op, 'a');
 	assert_int_equal(diff(&na.s[SET_BACKENDS], &nb.s[SET_BACKENDS], &c), 1);
@@ -343,13 +344,13 @@ static void test_render_diff(void **unused)
 	assert_int_equal(diff(&na.s[SET_CLUSTER_IPS], &nb.s[SET_CLUSTER_IPS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_HAIRPIN], &nb.s[SET_HAIRPIN], &c), 1);
 	/* and back */
-	assert_int_equal(diff(&nb.s[SET_SERVICE_IPS], &na.s[SET_SERVICE_IPS], &c), 2);
+	assert_int_equal(diff(&nb.s[SET_CLUSTER_IP_PORTS], &na.s[SET_CLUSTER_IP_PORTS], &c), 2);
 	assert_int_equal(diff(&nb.s[SET_BACKENDS], &na.s[SET_BACKENDS], &c), 1);
 	assert_int_equal(c.v[0].op, 'd');
 	/* the same desired state renders identically */
 	nft_sets_free(&nb);
 	nft_render(NFT_SCOPE_ALL, &a, &nb);
-	assert_int_equal(diff(&na.s[SET_SERVICE_IPS], &nb.s[SET_SERVICE_IPS], &c), 0);
+	assert_int_equal(diff(&na.s[SET_CLUSTER_IP_PORTS], &nb.s[SET_CLUSTER_IP_PORTS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_BACKENDS], &nb.s[SET_BACKENDS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_NO_ENDPOINTS], &nb.s[SET_NO_ENDPOINTS], &c), 0);
 	assert_int_equal(diff(&na.s[SET_CLUSTER_IPS], &nb.s[SET_CLUSTER_IPS], &c), 0);
@@ -379,7 +380,8 @@ static void test_scope_entering(void **unused)
 	assert_int_equal(nft_scope_paths(NFT_SCOPE_ENTERING, &ds), 0);
 	assert_int_equal(nft_scope_paths(NFT_SCOPE_ALL, &ds), NFT_PATHS_ALL);
 	nft_render(NFT_SCOPE_ENTERING, &ds, &ns);
-	assert_int_equal(ns.s[SET_SERVICE_IPS].n + ns.s[SET_CLUSTER_IPS].n, 0);
+	assert_int_equal(
+	    ns.s[SET_CLUSTER_IP_PORTS].n + ns.s[SET_SERVICE_IPS].n + ns.s[SET_CLUSTER_IPS].n, 0);
 	nft_sets_free(&ns);
 
 	add_entry(&ds, "10.96.0.2", L4_TCP, 80, "default/ext", "10.244.0.1:80", (const char *)NULL);
@@ -395,7 +397,8 @@ static void test_scope_entering(void **unused)
 	o.paths = nft_scope_paths(NFT_SCOPE_ENTERING, &ds);
 	assert_int_equal(o.paths, NFT_PATHS_ALL);
 	nft_render(NFT_SCOPE_ENTERING, &ds, &ns);
-	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 2);
+	assert_int_equal(ns.s[SET_SERVICE_IPS].n, 1);
+	assert_int_equal(ns.s[SET_CLUSTER_IP_PORTS].n, 1); /* the SCTP ClusterIP */
 	assert_int_equal(ns.s[SET_CLUSTER_IPS].n, 1);
 	nft_sets_free(&ns);
 
