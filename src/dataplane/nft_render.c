@@ -72,6 +72,22 @@ static void put_source_ranges(int fam, const struct entry *e, const uint8_t *key
 		bytemap_put(&out->s[SET_FIREWALL], key, NULL, e->label);
 }
 
+/* The verdict map of an entry with endpoints, and the kind of lb chain its element goes to. */
+static enum nft_set_id dispatch_of(const struct entry *e, enum nft_lb_kind *kind)
+{
+	if (e->kind == ENTRY_NODE_PORT) {
+		*kind = LB_NODEPORT;
+		return SET_NODEPORTS;
+	}
+	if (e->kind != ENTRY_CLUSTER_IP) {
+		*kind = LB_SERVICE;
+		return SET_SERVICE_IPS;
+	}
+	/* ClusterIPs have a map of their own: one lookup dispatches them (nft_ruleset.c) */
+	*kind = e->affinity_timeout ? LB_CLUSTER_IP_AFFINITY : LB_CLUSTER_IP;
+	return SET_CLUSTER_IP_PORTS;
+}
+
 void nft_render_entry(int fam, const struct entry *e, struct nft_sets *out)
 {
 	bool np = e->kind == ENTRY_NODE_PORT;
@@ -96,14 +112,12 @@ void nft_render_entry(int fam, const struct entry *e, struct nft_sets *out)
 		bytemap_put(&out->s[np ? SET_AFFINITY_NODEPORTS : SET_AFFINITY_SERVICES], key, &v,
 		            NULL);
 	}
-	if (k && e->kind == ENTRY_CLUSTER_IP) {
-		/* one lookup dispatches a ClusterIP (nft_ruleset.c: services) */
-		v = nft_lb_pack(e->affinity_timeout ? LB_CLUSTER_IP_AFFINITY : LB_CLUSTER_IP, k);
-		bytemap_put(&out->s[SET_CLUSTER_IP_PORTS], key, &v, e->label);
-		put_backends(out, SET_BACKENDS, key, plen, e->backends, k);
-	} else if (k) {
-		v = nft_lb_pack(np ? LB_NODEPORT : LB_SERVICE, k);
-		bytemap_put(&out->s[np ? SET_NODEPORTS : SET_SERVICE_IPS], key, &v, e->label);
+	if (k) {
+		enum nft_lb_kind kind;
+		enum nft_set_id vmap = dispatch_of(e, &kind);
+
+		v = nft_lb_pack(kind, k);
+		bytemap_put(&out->s[vmap], key, &v, e->label);
 		if (e->masquerade)
 			bytemap_put(&out->s[np ? SET_NODEPORT_MASQ : SET_EXTERNAL_MASQ], key, NULL,
 			            NULL);
