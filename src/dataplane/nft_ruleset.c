@@ -607,35 +607,37 @@ static void put_dispatch(struct nft_txn *t, const struct nft_ruleset_cfg *c)
  * (the kernel validates their targets for this hook): the plain set
  * service_ports says "a Service address" instead.
  */
-static void put_affinity_record(struct nft_txn *t)
+/* affinity_record: a rule loading <ct original daddr .> l4proto . ct original proto-dst */
+static struct nftnl_rule *affinity_record_rule(struct nft_txn *t, bool with_addr)
 {
 	int fam = t->nl->family;
-	size_t al = nft_addr_len(fam);
+	uint32_t off = with_addr ? (uint32_t)nft_addr_len(fam) : 0;
+	struct nftnl_rule *r = rule_new(t, "affinity_record");
+
+	if (with_addr)
+		rule_ct_orig(r, fam == AF_INET6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP, NFT_REG_1);
+	rule_meta_load(r, NFT_META_L4PROTO, rule_creg(off));
+	rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(off + 4));
+	return r;
+}
+
+static void put_affinity_record(struct nft_txn *t)
+{
 	struct nftnl_rule *r;
 
 	put_chain(t, "affinity_record");
-	for (int i = 0; i < 2; i++) {
-		r = rule_new(t, "affinity_record");
-		rule_ct_orig(r, fam == AF_INET6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP, NFT_REG_1);
-		rule_meta_load(r, NFT_META_L4PROTO, rule_creg(al));
-		rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(al + 4));
-		if (i == 0) {
-			rule_lookup_map(r, SET_AFFINITY_SERVICES, NFT_REG_1, NFT_REG_VERDICT);
-			rule_add(t, r);
-			r = rule_new(t, "affinity_record");
-			rule_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
-			rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(4));
-			rule_lookup_not(r, SET_NODEPORT_PORTS, NFT_REG_1);
-			rule_verdict(r, NFT_RETURN, NULL);
-		} else {
-			rule_lookup(r, SET_SERVICE_PORTS, NFT_REG_1);
-			rule_verdict(r, NFT_RETURN, NULL);
-		}
-		rule_add(t, r);
-	}
-	r = rule_new(t, "affinity_record");
-	rule_meta_load(r, NFT_META_L4PROTO, NFT_REG_1);
-	rule_ct_orig(r, NFT_CT_PROTO_DST, rule_creg(4));
+	r = affinity_record_rule(t, true);
+	rule_lookup_map(r, SET_AFFINITY_SERVICES, NFT_REG_1, NFT_REG_VERDICT);
+	rule_add(t, r);
+	r = affinity_record_rule(t, false);
+	rule_lookup_not(r, SET_NODEPORT_PORTS, NFT_REG_1);
+	rule_verdict(r, NFT_RETURN, NULL);
+	rule_add(t, r);
+	r = affinity_record_rule(t, true);
+	rule_lookup(r, SET_SERVICE_PORTS, NFT_REG_1);
+	rule_verdict(r, NFT_RETURN, NULL);
+	rule_add(t, r);
+	r = affinity_record_rule(t, false);
 	rule_lookup_map(r, SET_AFFINITY_NODEPORTS, NFT_REG_1, NFT_REG_VERDICT);
 	rule_add(t, r);
 }
