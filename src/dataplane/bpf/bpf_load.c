@@ -417,26 +417,31 @@ void bpf_dp_close(struct bpf_dp *dp)
 	free(dp);
 }
 
+/* Remove the pins dir/<prefix><name> of names[0..n); the status of the last failure kept. */
+static void unpin_all(const char *dir, const char *prefix, const char *const *names, size_t n,
+                      int *status)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *path = xasprintf("%s/%s%s", dir, prefix, names[i]);
+
+		if (unlink(path) < 0 && errno != ENOENT) {
+			*status = -errno;
+			fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", path,
+			        strerror(errno));
+		}
+		free(path);
+	}
+}
+
 int bpf_cleanup(const char *pin_path)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
 	int status = 0;
 
 	/* links first: unpinning the last reference detaches the program */
-	for (size_t i = 0; i < N_PROGS + bpf_n_maps + N_LEGACY; i++) {
-		char *path =
-		    i < N_PROGS ? xasprintf("%s/link_%s", dir, prog_names[i])
-		    : i < N_PROGS + bpf_n_maps
-		        ? xasprintf("%s/%s", dir, bpf_map_names[i - N_PROGS])
-		        : xasprintf("%s/%s", dir, legacy_map_names[i - N_PROGS - bpf_n_maps]);
-
-		if (unlink(path) < 0 && errno != ENOENT) {
-			status = -errno;
-			fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", path,
-			        strerror(errno));
-		}
-		free(path);
-	}
+	unpin_all(dir, "link_", prog_names, N_PROGS, &status);
+	unpin_all(dir, "", bpf_map_names, N_MAPS, &status);
+	unpin_all(dir, "", legacy_map_names, N_LEGACY, &status);
 	if (rmdir(dir) < 0 && errno != ENOENT && !status) {
 		status = -errno;
 		fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", dir, strerror(errno));
