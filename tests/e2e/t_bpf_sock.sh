@@ -12,7 +12,9 @@
 #    when a pinned map has another layout (replaced once filled, before the links move);
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
-#    the programs.
+#    the programs;
+#  - sp_filter: a connect to a pod is not looked up; a Service in a /24 of its own, added
+#    while running, is reached at once, and its /24 leaves the filter with it.
 E2E_DATAPLANE=bpf
 . "$(dirname "$0")/lib.sh"
 SOCKPEER=${SOCKPEER:-$BUILD_DIR/tests/sockpeer}
@@ -127,6 +129,20 @@ log "trace:"$'\n'"$tr"
 assert_contains "$tr" "sp_connect4 decides" "svcproxy trace names the program that decides"
 assert_contains "$tr" "10.244.1.11:8080" "svcproxy trace (endpoint)"
 bpf_assert_used
+
+# ---- sp_filter: the addresses looked up follow the Services
+fl_n() { node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1 | sed -n 's/^looked up (sp_filter): IPv4 \([0-9]*\) of.*/\1/p'; }
+n0=$(fl_n)
+[[ "$n0" =~ ^[0-9]+$ && "$n0" -ge 1 ]] || fail "show bpf: no sp_filter line, or no IPv4 bit set: '$n0'"
+tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.244.1.11:8080 --bpf-pin-path "$BPF_PIN" 2>&1)
+assert_not_contains "$tr" "decides in the system call" "trace of pod -> pod: the programs leave it alone"
+simple_service far 10.100.5.5 80 8080 TCP 10.244.1.11 | write_manifest far.yaml
+wait_for 5 http_ok pod-b http://10.100.5.5/ || fail "pod-b: http://10.100.5.5/ (a new /24) not answered within 5 s"
+out=$(in_ns pod-b "$SOCKPEER" tcp 10.100.5.5 80) || fail "sockpeer tcp 10.100.5.5 80: exit $?"
+assert_eq "10.100.5.5:80" "$out" "getpeername() after connect() to a ClusterIP in a new /24"
+assert_eq $((n0 + 1)) "$(fl_n)" "sp_filter's IPv4 bits with a Service in a new /24"
+remove_manifest far.yaml
+wait_for 5 eval '[[ $(fl_n) == "$n0" ]]' || fail "sp_filter: $(fl_n) IPv4 bits 5 s after the /24's only Service left, not $n0"
 
 # ---- cleanup unpins everything: the programs are detached
 stop_svcproxy

@@ -72,7 +72,10 @@ static int setup(void **state)
 	                                 sizeof(struct sp_backend), 4096, NULL);
 	fx->dp.fd_node_addrs = bpf_map_create(
 	    BPF_MAP_TYPE_HASH, "t_node", sizeof(struct sp_node_key), sizeof(uint32_t), 16, NULL);
-	if (fx->dp.fd_services < 0 || fx->dp.fd_slots < 0 || fx->dp.fd_node_addrs < 0) {
+	fx->dp.fd_filter = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_filter", sizeof(uint32_t),
+	                                  sizeof(struct sp_filter), 1, NULL);
+	if (fx->dp.fd_services < 0 || fx->dp.fd_slots < 0 || fx->dp.fd_node_addrs < 0 ||
+	    fx->dp.fd_filter < 0) {
 		print_message("cannot create BPF maps (%s): skipped, needs CAP_BPF\n",
 		              strerror(errno));
 		*state = fx;
@@ -94,14 +97,11 @@ static int teardown(void **state)
 
 	bpf_state_free(&fx->dp);
 	free(fx->dp.pin_path);
-	for (int fd = 0; fd < 3; fd++) {
-		int f = fd == 0   ? fx->dp.fd_services
-		        : fd == 1 ? fx->dp.fd_slots
-		                  : fx->dp.fd_node_addrs;
+	int fds[] = {fx->dp.fd_services, fx->dp.fd_slots, fx->dp.fd_node_addrs, fx->dp.fd_filter};
 
-		if (f >= 0)
-			close(f);
-	}
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	free(fx);
 	return 0;
 }
@@ -239,6 +239,70 @@ static void test_incremental(void **state)
 	bpf_state_free(&fx->dp); /* drops the copies that still point at the strdup'ed label */
 }
 
+/* Whether sp_filter, as the programs read it, lets a connect to a (family 4) be looked up. */
+static bool filter_lets(struct fixture *fx, struct ipaddr a)
+{
+	struct sp_filter *f = malloc(sizeof(*f));
+	uint32_t zero = 0, b1, b2;
+	__u32 addr[4] = {0};
+	bool lets;
+
+	memcpy(addr, a.raw, 4);
+	b1 = sp_filter_prefix_bit(addr, 4);
+	b2 = sp_filter_addr_bit(addr, 4);
+	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_filter, &zero, f), 0);
+	lets = (f->w[b1 / 64] >> (b1 % 64) & 1) || (f->w[b2 / 64] >> (b2 % 64) & 1);
+	free(f);
+	return lets;
+}
+
+/*
+ * sp_filter follows the maps: a Service's /24 is let through while an entry
+ * is there, a node address (NodePorts) only itself, never its neighbours.
+ */
+static void test_filter(void **state)
+{
+	struct fixture *fx = *state;
+	struct ipaddr node = v4(10, 244, 9, 1);
+	struct bpf_sync_stats st;
+	int all[N_SVC], some[N_SVC - 1];
+
+	if (fx->dp.fd_services < 0)
+		skip();
+	all_of(all);
+	fx->entries[N_SVC - 1].addr = v4(10, 100, 5, 5); /* alone in its /24, still last */
+	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC);
+	assert_true(filter_lets(fx, v4(10, 96, 0, 200))); /* the /24 of the others */
+	assert_true(filter_lets(fx, v4(10, 100, 5, 5)));
+	assert_false(filter_lets(fx, v4(10, 244, 9, 2))); /* a pod */
+	/* it leaves: its /24 with it, the others' stays */
+	for (int i = 0; i < N_SVC - 1; i++)
+		some[i] = i;
+	assert_int_equal(do_sync(fx, some, N_SVC - 1), 1);
+	assert_false(filter_lets(fx, v4(10, 100, 5, 5)));
+	assert_true(filter_lets(fx, v4(10, 96, 0, 200)));
+	/* a node address: itself, not the pods beside it; gone with it */
+	{
+		struct entry *v = calloc(N_SVC - 1, sizeof(*v));
+		struct desired ds = {.family = AF_INET, .entries = v, .n_entries = N_SVC - 1};
+
+		for (int i = 0; i < N_SVC - 1; i++)
+			v[i] = fx->entries[some[i]];
+		assert_int_equal(bpf_dp_sync(&fx->dp, &ds, 1, &node, 1, &st), 0);
+		assert_true(filter_lets(fx, node));
+		assert_false(filter_lets(fx, v4(10, 244, 9, 2)));
+		assert_int_equal(bpf_dp_sync(&fx->dp, &ds, 1, NULL, 0, &st), 0);
+		assert_false(filter_lets(fx, node));
+		free(v);
+	}
+	/* an adopt rebuilds the filter from the maps' content */
+	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
+	assert_int_equal(do_sync(fx, some, N_SVC - 1), 0);
+	assert_true(filter_lets(fx, v4(10, 96, 0, 200)));
+	assert_false(filter_lets(fx, v4(10, 100, 5, 5)));
+	bpf_state_free(&fx->dp);
+}
+
 /* Large Services: slots in sp_slots, one slot write per replaced endpoint. */
 static void test_large(void **state)
 {
@@ -339,6 +403,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_adopt_half_written, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

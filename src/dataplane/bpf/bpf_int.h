@@ -35,7 +35,16 @@ struct bpf_dp {
 	uint64_t cg_id;      /* its inode: the cgroup id */
 	uint32_t repin;      /* bit i: bpf_map_names[i] replaces a map of another layout */
 	bool attach_pending; /* programs loaded, not yet in the links: bpf_dp_attach_pending() */
-	int fd_services, fd_slots, fd_affinity, fd_revnat, fd_node_addrs;
+	int fd_services, fd_slots, fd_affinity, fd_revnat, fd_node_addrs, fd_filter;
+	/*
+	 * sp_filter: filter_refs[bit] counts the keys of sp_services and
+	 * sp_node_addrs under each bit (allocated on first use), filter is what
+	 * the map should hold; filter_dirty: a bit was cleared since it was
+	 * written (bits set are written at once, before the entry needing them).
+	 */
+	uint32_t *filter_refs;
+	struct sp_filter filter;
+	bool filter_dirty;
 	struct bytemap index;      /* sp_svc_key -> uint32_t id */
 	struct bytemap node_addrs; /* sp_node_key: what sp_node_addrs holds */
 	struct bpf_svc *svc;       /* by id */

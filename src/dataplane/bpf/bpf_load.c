@@ -29,9 +29,9 @@
 #include "dataplane/bpf/bpf_int.h"
 #include "sock.skel.h"
 
-const char *const bpf_map_names[] = {"sp_services", "sp_slots",     "sp_affinity",
-                                     "sp_revnat",   "sp_stats",     "sp_node_addrs",
-                                     "sp_sock",     "sp_conn_slots"};
+const char *const bpf_map_names[] = {"sp_services", "sp_slots",      "sp_affinity",
+                                     "sp_revnat",   "sp_stats",      "sp_node_addrs",
+                                     "sp_sock",     "sp_conn_slots", "sp_filter"};
 #define N_MAPS (sizeof(bpf_map_names) / sizeof(bpf_map_names[0]))
 const size_t bpf_n_maps = N_MAPS;
 
@@ -254,14 +254,34 @@ static bool pin_compatible(const struct bpf_map *map, const char *path)
 /* The skeleton's maps in bpf_map_names' order. */
 static void skel_maps(const struct bpf_dp *dp, struct bpf_map *maps[])
 {
-	struct bpf_map *m[] = {dp->skel->maps.sp_services, dp->skel->maps.sp_slots,
-	                       dp->skel->maps.sp_affinity, dp->skel->maps.sp_revnat,
-	                       dp->skel->maps.sp_stats,    dp->skel->maps.sp_node_addrs,
-	                       dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots};
+	struct bpf_map *m[] = {
+	    dp->skel->maps.sp_services, dp->skel->maps.sp_slots,      dp->skel->maps.sp_affinity,
+	    dp->skel->maps.sp_revnat,   dp->skel->maps.sp_stats,      dp->skel->maps.sp_node_addrs,
+	    dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots, dp->skel->maps.sp_filter};
 
 	_Static_assert(sizeof(m) / sizeof(m[0]) == sizeof(bpf_map_names) / sizeof(bpf_map_names[0]),
 	               "one map per name");
 	memcpy(maps, m, sizeof(m));
+}
+
+/*
+ * Every bit of sp_filter set, before our programs go into the links: every
+ * address is looked up until the first sync writes the filter of the maps'
+ * content (a filter of an earlier run may miss what this one adds first).
+ */
+static int filter_open(struct bpf_dp *dp)
+{
+	struct sp_filter *all = xmalloc(sizeof(*all));
+	const uint32_t zero = 0;
+	int ret = 0;
+
+	memset(all, 0xff, sizeof(*all));
+	if (bpf_map_update_elem(dp->fd_filter, &zero, all, BPF_ANY)) {
+		ret = -errno;
+		log_err("bpf", "cannot write map sp_filter: %s", strerror(errno));
+	}
+	free(all);
+	return ret;
 }
 
 static int load(struct bpf_dp *dp)
@@ -305,7 +325,8 @@ static int load(struct bpf_dp *dp)
 	dp->fd_affinity = bpf_map__fd(dp->skel->maps.sp_affinity);
 	dp->fd_revnat = bpf_map__fd(dp->skel->maps.sp_revnat);
 	dp->fd_node_addrs = bpf_map__fd(dp->skel->maps.sp_node_addrs);
-	return 0;
+	dp->fd_filter = bpf_map__fd(dp->skel->maps.sp_filter);
+	return filter_open(dp);
 }
 
 struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)

@@ -66,6 +66,28 @@ static void show_node_addrs(const char *dir, FILE *f)
 	close(fd);
 }
 
+/* How many of sp_filter's bits are set: the share of addresses whose connects are looked up. */
+static void show_filter(const char *dir, FILE *f)
+{
+	int fd = open_map(dir, "sp_filter");
+	struct sp_filter *flt = xmalloc(sizeof(*flt));
+	const __u32 zero = 0;
+	unsigned n[2] = {0, 0};
+
+	if (fd >= 0 && !bpf_map_lookup_elem(fd, &zero, flt)) {
+		for (__u32 bit = 0; bit < SP_FILTER_BITS; bit++)
+			n[bit >= 65536] += flt->w[bit / 64] >> (bit % 64) & 1;
+		fprintf(
+		    f,
+		    "looked up (sp_filter): IPv4 %u of 65536 buckets, IPv6 %u of 65536 (Service "
+		    "/24s and /64s, node addresses)\n",
+		    n[0], n[1]);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(flt);
+}
+
 static void show_stats(int fd, FILE *f)
 {
 	static const char *const names[SP_STAT_COUNT] = {
@@ -144,6 +166,7 @@ int bpf_show(const char *pin_path, FILE *f)
 		}
 	}
 	show_node_addrs(dir, f);
+	show_filter(dir, f);
 	fputs("counters:\n", f);
 	show_stats(fd_stats, f);
 out:
@@ -174,6 +197,22 @@ static unsigned long long pinned_cgroup(const char *dir, int family)
 	return info.cgroup.cgroup_id;
 }
 
+/* Whether sp_filter lets the programs look key up (yes when it cannot be read). */
+static bool filter_has(const char *dir, const struct sp_svc_key *k)
+{
+	int fd = open_map(dir, "sp_filter");
+	struct sp_filter *flt = xmalloc(sizeof(*flt));
+	__u32 zero = 0, b1 = sp_filter_prefix_bit(k->addr, k->family),
+	      b2 = sp_filter_addr_bit(k->addr, k->family);
+	bool has = fd < 0 || bpf_map_lookup_elem(fd, &zero, flt) ||
+	           (flt->w[b1 / 64] >> (b1 % 64) & 1) || (flt->w[b2 / 64] >> (b2 % 64) & 1);
+
+	if (fd >= 0)
+		close(fd);
+	free(flt);
+	return has;
+}
+
 int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, uint8_t proto,
               FILE *f)
 {
@@ -188,6 +227,8 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 	if (fd_svc < 0 || fd_slots < 0)
 		goto out;
 	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
+	if (!filter_has(dir, &k))
+		goto out;
 	if (bpf_map_lookup_elem(fd_svc, &k, &v)) {
 		/* a node address: the NodePort entry, as the programs look it up */
 		struct sp_node_key nk = {.family = k.family};

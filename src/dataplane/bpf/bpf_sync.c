@@ -64,6 +64,58 @@ void bpf_state_free(struct bpf_dp *dp)
 	dp->n_free = dp->cap_free = 0;
 	bytemap_free(&dp->index);
 	bytemap_free(&dp->node_addrs);
+	free(dp->filter_refs);
+	dp->filter_refs = NULL;
+	memset(&dp->filter, 0, sizeof(dp->filter));
+	dp->filter_dirty = true; /* the next sync writes the filter of what it adopts */
+}
+
+/* ---------------------------------------------------------------- sp_filter */
+
+static int filter_write(struct bpf_dp *dp)
+{
+	const uint32_t zero = 0;
+
+	if (bpf_map_update_elem(dp->fd_filter, &zero, &dp->filter, BPF_ANY))
+		return -errno;
+	dp->filter_dirty = false;
+	return 0;
+}
+
+/* A Service address's bit (its prefix's), or a node address's (its own). */
+static uint32_t filter_bit(const __u32 *addr, __u8 family, bool node)
+{
+	return node ? sp_filter_addr_bit(addr, family) : sp_filter_prefix_bit(addr, family);
+}
+
+/* Count an address under its bit; whether that set the bit. */
+static bool filter_count(struct bpf_dp *dp, const __u32 *addr, __u8 family, bool node)
+{
+	uint32_t bit = filter_bit(addr, family, node);
+
+	if (!dp->filter_refs)
+		dp->filter_refs = xcalloc(SP_FILTER_BITS, sizeof(*dp->filter_refs));
+	if (dp->filter_refs[bit]++)
+		return false;
+	dp->filter.w[bit / 64] |= 1ull << (bit % 64);
+	return true;
+}
+
+/* An address about to be written to a map: its bit goes to sp_filter first, when new. */
+static int filter_add(struct bpf_dp *dp, const __u32 *addr, __u8 family, bool node)
+{
+	return filter_count(dp, addr, family, node) ? filter_write(dp) : 0;
+}
+
+/* An address deleted from its map: its bit is cleared (at the end of the sync) with its last. */
+static void filter_drop(struct bpf_dp *dp, const __u32 *addr, __u8 family, bool node)
+{
+	uint32_t bit = filter_bit(addr, family, node);
+
+	if (dp->filter_refs && dp->filter_refs[bit] && !--dp->filter_refs[bit]) {
+		dp->filter.w[bit / 64] &= ~(1ull << (bit % 64));
+		dp->filter_dirty = true;
+	}
 }
 
 static struct bpf_svc *svc_at(struct bpf_dp *dp, uint32_t id)
@@ -94,6 +146,7 @@ static uint32_t id_alloc(struct bpf_dp *dp)
 
 static void svc_forget(struct bpf_dp *dp, struct bpf_svc *s)
 {
+	filter_drop(dp, s->key.addr, s->key.family, false);
 	bytemap_del(&dp->index, &s->key);
 	free(s->slots);
 	memset(s, 0, sizeof(*s));
@@ -193,6 +246,7 @@ static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 			memcpy(s->slots, val->inl, s->n * sizeof(*s->slots));
 	}
 	bytemap_put(&dp->index, key, &id, NULL);
+	filter_count(dp, key->addr, key->family, false);
 }
 
 /*
@@ -251,6 +305,7 @@ static void adopt_node_addrs(struct bpf_dp *dp)
 		k = next;
 		prev = &k;
 		bytemap_put(&dp->node_addrs, &k, NULL, NULL);
+		filter_count(dp, k.addr, k.family, true);
 	}
 }
 
@@ -469,6 +524,9 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	int ret = 0;
 
 	if (fresh) {
+		ret = filter_add(dp, key->addr, key->family, false);
+		if (ret)
+			return ret;
 		s->used = true;
 		s->key = *key;
 		bytemap_put(&dp->index, key, &id, NULL);
@@ -643,14 +701,25 @@ static int sync_node_addrs(struct bpf_dp *dp, const struct ipaddr *addrs, size_t
 	}
 	for (size_t i = 0; i < want.n && !ret; i++) {
 		const uint32_t one = 1;
+		struct sp_node_key k;
 
-		if (bytemap_find(&dp->node_addrs, bytemap_key(&want, i)) < 0)
-			ret = map_write(dp->fd_node_addrs, bytemap_key(&want, i), &one, changes);
+		memcpy(&k, bytemap_key(&want, i), sizeof(k));
+		if (bytemap_find(&dp->node_addrs, &k) >= 0)
+			continue;
+		ret = filter_add(dp, k.addr, k.family, true);
+		if (!ret)
+			ret = map_write(dp->fd_node_addrs, &k, &one, changes);
 	}
-	for (size_t i = 0; i < dp->node_addrs.n && !ret; i++)
-		if (bytemap_find(&want, bytemap_key(&dp->node_addrs, i)) < 0)
-			ret =
-			    map_delete(dp->fd_node_addrs, bytemap_key(&dp->node_addrs, i), changes);
+	for (size_t i = 0; i < dp->node_addrs.n && !ret; i++) {
+		struct sp_node_key k;
+
+		memcpy(&k, bytemap_key(&dp->node_addrs, i), sizeof(k));
+		if (bytemap_find(&want, &k) >= 0)
+			continue;
+		ret = map_delete(dp->fd_node_addrs, &k, changes);
+		if (!ret)
+			filter_drop(dp, k.addr, k.family, true);
+	}
 	if (!ret)
 		bytemap_move(&dp->node_addrs, &want);
 	bytemap_free(&want);
@@ -685,6 +754,8 @@ int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
 			ret = sync_changed(dp, &dp->last[f], &ds[f], &st->changes);
 	else if (!ret)
 		ret = sync_full(dp, ds, n, &st->changes);
+	if (!ret && dp->filter_dirty)
+		ret = filter_write(dp); /* the bits of what left: after it left */
 	last_free(dp);
 	if (ret) {
 		log_err("bpf", "cannot write the maps under %s: %s", dp->pin_path, strerror(-ret));

@@ -10,7 +10,8 @@
  *   recvmsg4/6      unconnected UDP: replies seem to come from the Service
  *   getpeername4/6  the application sees the Service address it asked for
  *
- * Verdicts: no Service at the address: leave it alone (return 1). No
+ * Verdicts: no Service at the address: leave it alone (return 1); most
+ * such addresses are told by two bits of sp_filter, without a hash lookup. No
  * endpoint at all: fail with ECONNREFUSED at once (bpf_set_retval, then
  * return 0: the kernel takes our retval instead of EPERM). Endpoints, but
  * none allowed here by a Local policy: fail with EHOSTUNREACH (nftables
@@ -57,6 +58,14 @@ struct {
 	__type(key, struct sp_node_key);
 	__type(value, __u32);
 } sp_node_addrs SEC(".maps");
+
+/* One bit per address prefix that holds a Service or node address (sock.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sp_filter);
+} sp_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -175,16 +184,34 @@ static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct
 	bpf_map_update_elem(&sp_affinity, &ak, &av, BPF_ANY);
 }
 
+static __always_inline int filter_bit(const struct sp_filter *f, __u32 bit)
+{
+	return (f->w[(bit / 64) & (SP_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
+}
+
+/* Whether key's address may be a Service's or a node's: its sp_filter bits (L1-hot reads). */
+static __always_inline int filter_has(const struct sp_svc_key *key)
+{
+	__u32 zero = 0;
+	struct sp_filter *f = bpf_map_lookup_elem(&sp_filter, &zero);
+
+	return !f || filter_bit(f, sp_filter_prefix_bit(key->addr, key->family)) ||
+	       filter_bit(f, sp_filter_addr_bit(key->addr, key->family));
+}
+
 /*
  * The Service entry of key: its own, or when key's address is one of the
  * node's (sp_node_addrs), the NodePort entry of its port (address zeroed).
  */
 static __always_inline struct sp_svc_val *svc_lookup(const struct sp_svc_key *key)
 {
-	struct sp_svc_val *svc = bpf_map_lookup_elem(&sp_services, key);
+	struct sp_svc_val *svc;
 	struct sp_node_key nk = {.family = key->family};
 	struct sp_svc_key any = {.port = key->port, .proto = key->proto, .family = key->family};
 
+	if (!filter_has(key))
+		return NULL;
+	svc = bpf_map_lookup_elem(&sp_services, key);
 	if (svc)
 		return svc;
 	nk.addr[0] = key->addr[0];

@@ -11,6 +11,8 @@
  *                                       its slots when they fit (SP_INLINE)
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service with more
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
+ *   sp_filter    0 -> filter             hashed bits of the prefixes of sp_services'
+ *                                       addresses and of sp_node_addrs' addresses
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
  *   sp_conn_slots cookie % N -> conn     a connected socket's endpoint and Service,
  *                                       in the slot of its cookie (array), freed
@@ -27,6 +29,14 @@
  * the address zeroed. The loader fills sp_node_addrs with the node's
  * addresses that --nodeport-addresses allows, never loopback (kube-proxy's
  * nftables mode serves no localhost NodePort).
+ *
+ * sp_filter spares the connects the programs leave alone (pod to pod, to
+ * the outside: most of those they see) the sp_services lookup, which at
+ * 10k Services misses the caches: an address whose two bits are clear
+ * (sp_filter_prefix_bit, sp_filter_addr_bit) is no Service's and no node's. The loader sets a bit
+ * before the first entry under it is written and clears it after the last is deleted, so the filter
+ * never hides an entry; at start it sets every bit until the first sync has written the filter of
+ * the maps' content.
  *
  * A Service of at most SP_INLINE endpoints holds its slots in its own
  * entry (inl): a connect then costs one hash lookup, not two (the second,
@@ -51,6 +61,7 @@
 #define SP_MAX_REVNAT     131072
 #define SP_MAX_CONNS      65536 /* sp_conn_slots; a power of 2 */
 #define SP_MAX_NODE_ADDRS 4096
+#define SP_FILTER_BITS    131072 /* 65536 for IPv4, then 65536 for IPv6 */
 
 /* svc_val.flags */
 #define SP_F_REJECT   0x1 /* no endpoint at all: connect/sendmsg fail with ECONNREFUSED */
@@ -135,6 +146,46 @@ struct sp_conn {
 	__u64 cookie;
 	struct sp_sock_val v;
 };
+
+/* sp_filter's one value: the bits of the addresses that may be looked up (sp_filter_*_bit). */
+struct sp_filter {
+	__u64 w[SP_FILTER_BITS / 64];
+};
+
+static inline __u32 sp_be32(const __u8 *b)
+{
+	return (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+}
+
+/*
+ * The bits of sp_filter for an address (family 4: addr[0]; 6: addr[0..3];
+ * network order): its prefix's, set for a Service address (an IPv4 /24, an
+ * IPv6 /64: ClusterIPs are dense in the service range, so 50k Services
+ * still set few bits), and its own, set for a node address (a node's
+ * address shares its /24 with the node's pods: those connects stay
+ * unfiltered only if the node's address set its prefix's bit). Hashed to
+ * 16 bits; IPv6 in the upper half.
+ */
+static inline __u32 sp_filter_prefix_bit(const __u32 *addr, __u8 family)
+{
+	const __u8 *b = (const __u8 *)addr;
+
+	if (family == 4)
+		return ((sp_be32(b) >> 8) * 0x9e3779b1u) >> 16;
+	return 65536 + (((sp_be32(b) ^ sp_be32(b + 4) * 0x9e3779b1u) * 0x85ebca6bu) >> 16);
+}
+
+static inline __u32 sp_filter_addr_bit(const __u32 *addr, __u8 family)
+{
+	const __u8 *b = (const __u8 *)addr;
+	__u32 h;
+
+	if (family == 4)
+		return (sp_be32(b) * 0x85ebca6bu) >> 16;
+	h = sp_be32(b) ^ sp_be32(b + 4) * 0x9e3779b1u;
+	h = (h ^ sp_be32(b + 8)) * 0x85ebca6bu;
+	return 65536 + (((h ^ sp_be32(b + 12)) * 0xc2b2ae35u) >> 16);
+}
 
 enum sp_stat {
 	SP_STAT_CONNECT = 0, /* connects translated */
