@@ -39,8 +39,9 @@ struct bpf_dp {
 	/*
 	 * sp_filter: filter_refs[bit] counts the keys of sp_services and
 	 * sp_node_addrs under each bit (allocated on first use), filter is what
-	 * the map should hold; filter_dirty: a bit was cleared since it was
-	 * written (bits set are written at once, before the entry needing them).
+	 * the map should hold, filter_dirty that the map does not. A bit set is
+	 * written before the entry needing it, a bit cleared at the end of the
+	 * sync that deleted its last entry.
 	 */
 	uint32_t *filter_refs;
 	struct sp_filter filter;

@@ -98,10 +98,11 @@ static bool filter_count(struct bpf_dp *dp, const __u32 *addr, __u8 family, bool
 	if (dp->filter_refs[bit]++)
 		return false;
 	dp->filter.w[bit / 64] |= 1ull << (bit % 64);
+	dp->filter_dirty = true;
 	return true;
 }
 
-/* An address about to be written to a map: its bit goes to sp_filter first, when new. */
+/* An address about to be written to a map now: its bit goes to sp_filter first, when new. */
 static int filter_add(struct bpf_dp *dp, const __u32 *addr, __u8 family, bool node)
 {
 	return filter_count(dp, addr, family, node) ? filter_write(dp) : 0;
@@ -524,8 +525,10 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 	int ret = 0;
 
 	if (fresh) {
-		ret = filter_add(dp, key->addr, key->family, false);
-		if (ret)
+		/* its bit before the entry: now, or for a batch once before its flush */
+		if (b)
+			filter_count(dp, key->addr, key->family, false);
+		else if ((ret = filter_add(dp, key->addr, key->family, false)) != 0)
 			return ret;
 		s->used = true;
 		s->key = *key;
@@ -636,6 +639,8 @@ static int sync_full(struct bpf_dp *dp, const struct desired *ds, size_t n, size
 		for (size_t i = 0; i < ds[f].n_entries && !ret; i++)
 			if (entry_key(ds[f].family, &ds[f].entries[i], &key))
 				ret = sync_entry(dp, &key, &ds[f].entries[i], &b, changes);
+	if (!ret && dp->filter_dirty)
+		ret = filter_write(dp); /* the new entries' bits, before the entries */
 	if (!ret)
 		ret = mq_flush(&b.slots);
 	if (!ret)
