@@ -129,6 +129,7 @@ int main(int argc, char **argv)
 		printf("%s %.1f ns/op\n", argv[optind + 1 + g], secs[g] / (double)ops[g] * 1e9);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sockcost [-r ROUNDS] [-m MS] [-s SEED] ADDR/COUNT:PORT CGROUP...\n");
+	fprintf(stderr,
+	        "usage: sockcost [-r ROUNDS] [-m MS] [-s SEED] ADDR/COUNT:PORT CGROUP...\n");
 	return 2;
 }
