@@ -59,7 +59,7 @@ struct {
 	__type(value, __u32);
 } sp_node_addrs SEC(".maps");
 
-/* One bit per address prefix that holds a Service or node address (sock.h). */
+/* The (hashed) prefixes of Service addresses and the node's addresses: sock.h. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

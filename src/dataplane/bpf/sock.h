@@ -33,10 +33,11 @@
  * sp_filter spares the connects the programs leave alone (pod to pod, to
  * the outside: most of those they see) the sp_services lookup, which at
  * 10k Services misses the caches: an address whose two bits are clear
- * (sp_filter_prefix_bit, sp_filter_addr_bit) is no Service's and no node's. The loader sets a bit
- * before the first entry under it is written and clears it after the last is deleted, so the filter
- * never hides an entry; at start it sets every bit until the first sync has written the filter of
- * the maps' content.
+ * (sp_filter_prefix_bit, sp_filter_addr_bit) is no Service's and no
+ * node's. The loader sets a bit before the first entry under it is
+ * written and clears it after the last is deleted, so the filter never
+ * hides an entry; at start it sets every bit until the first sync has
+ * written the filter of the maps' content.
  *
  * A Service of at most SP_INLINE endpoints holds its slots in its own
  * entry (inl): a connect then costs one hash lookup, not two (the second,
@@ -159,12 +160,12 @@ static inline __u32 sp_be32(const __u8 *b)
 
 /*
  * The bits of sp_filter for an address (family 4: addr[0]; 6: addr[0..3];
- * network order): its prefix's, set for a Service address (an IPv4 /24, an
- * IPv6 /64: ClusterIPs are dense in the service range, so 50k Services
- * still set few bits), and its own, set for a node address (a node's
- * address shares its /24 with the node's pods: those connects stay
- * unfiltered only if the node's address set its prefix's bit). Hashed to
- * 16 bits; IPv6 in the upper half.
+ * network order), hashed to 16 bits, IPv6's in the upper half: its
+ * prefix's, set for a Service address (an IPv4 /24, an IPv6 /64:
+ * ClusterIPs are dense in the service range, so 50k Services still set few
+ * bits), and its own, set for a node address (NodePorts; the node's
+ * address shares its /24 with the node's pods, which its prefix's bit
+ * would let through).
  */
 static inline __u32 sp_filter_prefix_bit(const __u32 *addr, __u8 family)
 {
