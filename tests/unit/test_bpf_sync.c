@@ -243,15 +243,13 @@ static void test_incremental(void **state)
 static bool filter_lets(struct fixture *fx, struct ipaddr a)
 {
 	struct sp_filter *f = malloc(sizeof(*f));
-	uint32_t zero = 0, b1, b2;
+	uint32_t zero = 0;
 	__u32 addr[4] = {0};
 	bool lets;
 
 	memcpy(addr, a.raw, 4);
-	b1 = sp_filter_prefix_bit(addr, 4);
-	b2 = sp_filter_addr_bit(addr, 4);
 	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_filter, &zero, f), 0);
-	lets = (f->w[b1 / 64] >> (b1 % 64) & 1) || (f->w[b2 / 64] >> (b2 % 64) & 1);
+	lets = sp_filter_lets(f, addr, 4);
 	free(f);
 	return lets;
 }

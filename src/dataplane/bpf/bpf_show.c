@@ -76,7 +76,7 @@ static void show_filter(const char *dir, FILE *f)
 
 	if (fd >= 0 && !bpf_map_lookup_elem(fd, &zero, flt)) {
 		for (__u32 bit = 0; bit < SP_FILTER_BITS; bit++)
-			n[bit >= 65536] += flt->w[bit / 64] >> (bit % 64) & 1;
+			n[bit >= 65536] += (unsigned)sp_filter_test(flt, bit);
 		fprintf(
 		    f,
 		    "looked up (sp_filter): IPv4 %u of 65536 buckets, IPv6 %u of 65536 (Service "
@@ -202,10 +202,9 @@ static bool filter_has(const char *dir, const struct sp_svc_key *k)
 {
 	int fd = open_map(dir, "sp_filter");
 	struct sp_filter *flt = xmalloc(sizeof(*flt));
-	__u32 zero = 0, b1 = sp_filter_prefix_bit(k->addr, k->family),
-	      b2 = sp_filter_addr_bit(k->addr, k->family);
+	__u32 zero = 0;
 	bool has = fd < 0 || bpf_map_lookup_elem(fd, &zero, flt) ||
-	           (flt->w[b1 / 64] >> (b1 % 64) & 1) || (flt->w[b2 / 64] >> (b2 % 64) & 1);
+	           sp_filter_lets(flt, k->addr, k->family);
 
 	if (fd >= 0)
 		close(fd);

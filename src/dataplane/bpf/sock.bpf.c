@@ -184,19 +184,13 @@ static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct
 	bpf_map_update_elem(&sp_affinity, &ak, &av, BPF_ANY);
 }
 
-static __always_inline int filter_bit(const struct sp_filter *f, __u32 bit)
-{
-	return (f->w[(bit / 64) & (SP_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
-}
-
 /* Whether key's address may be a Service's or a node's: its sp_filter bits (L1-hot reads). */
 static __always_inline int filter_has(const struct sp_svc_key *key)
 {
 	__u32 zero = 0;
 	struct sp_filter *f = bpf_map_lookup_elem(&sp_filter, &zero);
 
-	return !f || filter_bit(f, sp_filter_prefix_bit(key->addr, key->family)) ||
-	       filter_bit(f, sp_filter_addr_bit(key->addr, key->family));
+	return !f || sp_filter_lets(f, key->addr, key->family);
 }
 
 /*

@@ -188,6 +188,19 @@ static inline __u32 sp_filter_addr_bit(const __u32 *addr, __u8 family)
 	return 65536 + (((h ^ sp_be32(b + 12)) * 0xc2b2ae35u) >> 16);
 }
 
+/* Whether bit is set in f (the word index masked: the verifier wants it in range). */
+static inline int sp_filter_test(const struct sp_filter *f, __u32 bit)
+{
+	return (f->w[(bit / 64) & (SP_FILTER_BITS / 64 - 1)] >> (bit % 64)) & 1;
+}
+
+/* Whether f lets a connect to addr be looked up: either of its two bits is set. */
+static inline int sp_filter_lets(const struct sp_filter *f, const __u32 *addr, __u8 family)
+{
+	return sp_filter_test(f, sp_filter_prefix_bit(addr, family)) ||
+	       sp_filter_test(f, sp_filter_addr_bit(addr, family));
+}
+
 enum sp_stat {
 	SP_STAT_CONNECT = 0, /* connects translated */
 	SP_STAT_SENDMSG,     /* datagrams translated */
