@@ -63,11 +63,21 @@ n=$(map_len sp_revnat) || fail "bpftool map dump $BPF_PIN/sp_revnat"
 assert_eq 0 "$n" "sp_revnat entries after TCP connects only"
 n=$(slots_held) || fail "bpftool map dump $BPF_PIN/sp_conn_slots"
 assert_eq 0 "$n" "sp_conn_slots slots held once the connections are closed"
-in_ns pod-b python3 -c 'import socket,time; s=socket.create_connection(("10.96.0.70", 80)); time.sleep(4)' &
+# (the connection says when it is up: under load python's start and a dump of the 64k-slot
+# array each take a good part of a second, so no fixed window is waited on)
+in_ns pod-b python3 -c 'import os,socket,sys,time
+s = socket.create_connection(("10.96.0.70", 80)); print("up", flush=True)
+for _ in range(1200):
+	if os.path.exists(sys.argv[1]): break
+	time.sleep(0.05)' "$WORK/held.stop" >"$WORK/held.out" 2>&1 &
 held=$!
 BG_PIDS+=($held)
-wait_for 3 eval '[[ $(slots_held) == 1 ]]' || fail "no sp_conn_slots slot held by an open connection"
+wait_for 10 grep -qx up "$WORK/held.out" || fail "the held connection to 10.96.0.70 did not come up: $(cat "$WORK/held.out")"
+n=$(slots_held) || fail "bpftool map dump $BPF_PIN/sp_conn_slots"
+assert_eq 1 "$n" "sp_conn_slots slots held by one open connection"
+touch "$WORK/held.stop"
 wait "$held" 2>/dev/null
+wait_for 10 eval '[[ $(slots_held) == 0 ]]' || fail "the held connection's slot not freed 10 s after it closed"
 n=$(slots_held) || fail "bpftool map dump $BPF_PIN/sp_conn_slots"
 assert_eq 0 "$n" "sp_conn_slots slots held once the held connection is closed"
 
