@@ -66,25 +66,36 @@ static void show_node_addrs(const char *dir, FILE *f)
 	close(fd);
 }
 
-/* How many of sp_filter's bits are set: the share of addresses whose connects are looked up. */
-static void show_filter(const char *dir, FILE *f)
+/* sp_filter's value, read back (malloc'ed: free it), or NULL when it cannot be. */
+static struct sp_filter *filter_read(const char *dir)
 {
 	int fd = open_map(dir, "sp_filter");
 	struct sp_filter *flt = xmalloc(sizeof(*flt));
 	const __u32 zero = 0;
-	unsigned n[2] = {0, 0};
 
-	if (fd >= 0 && !bpf_map_lookup_elem(fd, &zero, flt)) {
-		for (__u32 bit = 0; bit < SP_FILTER_BITS; bit++)
-			n[bit >= 65536] += (unsigned)sp_filter_test(flt, bit);
-		fprintf(
-		    f,
-		    "looked up (sp_filter): IPv4 %u of 65536 buckets, IPv6 %u of 65536 (Service "
-		    "/24s and /64s, node addresses)\n",
-		    n[0], n[1]);
+	if (fd < 0 || bpf_map_lookup_elem(fd, &zero, flt)) {
+		free(flt);
+		flt = NULL;
 	}
 	if (fd >= 0)
 		close(fd);
+	return flt;
+}
+
+/* How many of sp_filter's bits are set: the share of addresses whose connects are looked up. */
+static void show_filter(const char *dir, FILE *f)
+{
+	struct sp_filter *flt = filter_read(dir);
+	unsigned n[2] = {0, 0};
+
+	if (!flt)
+		return;
+	for (__u32 bit = 0; bit < SP_FILTER_BITS; bit++)
+		n[bit >= 65536] += (unsigned)sp_filter_test(flt, bit);
+	fprintf(f,
+	        "looked up (sp_filter): IPv4 %u of 65536 buckets, IPv6 %u of 65536 (Service /24s "
+	        "and /64s, node addresses)\n",
+	        n[0], n[1]);
 	free(flt);
 }
 
@@ -200,14 +211,9 @@ static unsigned long long pinned_cgroup(const char *dir, int family)
 /* Whether sp_filter lets the programs look key up (yes when it cannot be read). */
 static bool filter_has(const char *dir, const struct sp_svc_key *k)
 {
-	int fd = open_map(dir, "sp_filter");
-	struct sp_filter *flt = xmalloc(sizeof(*flt));
-	__u32 zero = 0;
-	bool has = fd < 0 || bpf_map_lookup_elem(fd, &zero, flt) ||
-	           sp_filter_lets(flt, k->addr, k->family);
+	struct sp_filter *flt = filter_read(dir);
+	bool has = !flt || sp_filter_lets(flt, k->addr, k->family);
 
-	if (fd >= 0)
-		close(fd);
 	free(flt);
 	return has;
 }
