@@ -372,9 +372,9 @@ bpf_delete_service()
 {
 	local key
 	key=$(printf '%s' "$1" | awk -F. '{ printf "%d %d %d %d", $1, $2, $3, $4 }')
-	key+=" 0 0 0 0 0 0 0 0 0 0 0 0 $(($2 >> 8)) $(($2 & 255)) $([[ $3 == udp ]] && echo 17 || echo 6) 4"
+	key+=" $(($2 >> 8)) $(($2 & 255)) $([[ $3 == udp ]] && echo 17 || echo 6) 0"
 	# shellcheck disable=SC2086
-	bpftool map delete pinned "$BPF_PIN/sp_services" key $key
+	bpftool map delete pinned "$BPF_PIN/sp_services4" key $key
 }
 
 # bpf_teardown: our cgroup (once its processes are gone) and the bpffs, if any.

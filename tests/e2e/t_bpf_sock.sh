@@ -13,6 +13,7 @@
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
+#  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
 #  - sp_filter: a connect to a pod is not looked up; a Service in a /24 of its own, added
 #    while running, is reached at once, and its /24 leaves the filter with it.
 E2E_DATAPLANE=bpf
@@ -86,6 +87,31 @@ out=$(in_ns pod-b "$SOCKPEER" udp 10.96.0.71 53) || fail "sockpeer udp 10.96.0.7
 log "unconnected UDP: $out"
 assert_eq "10.96.0.71:53" "${out%% *}" "recvfrom() source of the reply"
 assert_contains "$out" "pod-a-udp" "the reply"
+
+# ---- a Service of more endpoints than its entry holds (16): its slots in sp_slots
+extra=()
+for i in $(seq 101 119); do
+	in_ns pod-a ip addr add "10.244.1.$i/32" dev eth0 || fail "address 10.244.1.$i on pod-a"
+	in_ns node ip route add "10.244.1.$i/32" dev "${POD_IF[pod-a]}" src "$GW" ||
+		fail "route to 10.244.1.$i"
+	extra+=("10.244.1.$i")
+done
+simple_service big 10.96.0.73 80 8080 TCP 10.244.1.11 "${extra[@]}" | write_manifest big.yaml
+wait_for 5 http_ok pod-b http://10.96.0.73/ || fail "pod-b: http://10.96.0.73/ not answered within 5 s"
+show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "svcproxy show bpf: $show"
+assert_contains "$show" "10.96.0.73:80/tcp  id" "svcproxy show bpf (20 endpoints)"
+assert_contains "$show" "20 endpoints" "svcproxy show bpf (20 endpoints)"
+assert_contains "$show" "slot 19 -> " "svcproxy show bpf (slot 19, in sp_slots)"
+in_ns pod-b bash -c 'for p in $(seq 42001 42040); do
+	curl -sS --max-time 2 --local-port $p -o /dev/null -w "%{http_code}\n" http://10.96.0.73/ || echo fail
+	done' >"$WORK/big.out" 2>&1
+assert_eq 40 "$(grep -cx 200 "$WORK/big.out")" "connections to 10.96.0.73 (20 endpoints) answered of 40"
+# where they went: the node forwarded them to the pod addresses the programs picked
+dsts=$(in_ns node conntrack -L -p tcp --dport 8080 2>/dev/null |
+	awk '/sport=420[0-4][0-9] / { for (i = 1; i <= NF; i++) if ($i ~ /^dst=/) { print $i; break } }' | sort -u)
+log "endpoints reached: $(tr '\n' ' ' <<<"$dsts")"
+assert_contains "$dsts" "dst=10.244.1.1" "the connections' destinations"
+(($(wc -l <<<"$dsts") >= 8)) || fail "40 connections over 20 endpoints reached only: $dsts"
 
 # ---- from outside: nftables serves the NodePort, not the ClusterIP
 out=$(http_get ext "http://$EXT_NODE_IP:30070/") || fail "ext -> NodePort $EXT_NODE_IP:30070: curl exit $?"

@@ -65,8 +65,11 @@ static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	fx->dp.fd_services =
-	    bpf_map_create(BPF_MAP_TYPE_HASH, "t_services", sizeof(struct sp_svc_key),
+	fx->dp.fd_services4 =
+	    bpf_map_create(BPF_MAP_TYPE_HASH, "t_services4", sizeof(struct sp_svc4_key),
+	                   sizeof(struct sp_svc4_val), 1024, NULL);
+	fx->dp.fd_services6 =
+	    bpf_map_create(BPF_MAP_TYPE_HASH, "t_services6", sizeof(struct sp_svc_key),
 	                   sizeof(struct sp_svc_val), 1024, NULL);
 	fx->dp.fd_slots = bpf_map_create(BPF_MAP_TYPE_HASH, "t_slots", sizeof(struct sp_slot_key),
 	                                 sizeof(struct sp_backend), 4096, NULL);
@@ -74,8 +77,8 @@ static int setup(void **state)
 	    BPF_MAP_TYPE_HASH, "t_node", sizeof(struct sp_node_key), sizeof(uint32_t), 16, NULL);
 	fx->dp.fd_filter = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_filter", sizeof(uint32_t),
 	                                  sizeof(struct sp_filter), 1, NULL);
-	if (fx->dp.fd_services < 0 || fx->dp.fd_slots < 0 || fx->dp.fd_node_addrs < 0 ||
-	    fx->dp.fd_filter < 0) {
+	if (fx->dp.fd_services4 < 0 || fx->dp.fd_services6 < 0 || fx->dp.fd_slots < 0 ||
+	    fx->dp.fd_node_addrs < 0 || fx->dp.fd_filter < 0) {
 		print_message("cannot create BPF maps (%s): skipped, needs CAP_BPF\n",
 		              strerror(errno));
 		*state = fx;
@@ -97,7 +100,8 @@ static int teardown(void **state)
 
 	bpf_state_free(&fx->dp);
 	free(fx->dp.pin_path);
-	int fds[] = {fx->dp.fd_services, fx->dp.fd_slots, fx->dp.fd_node_addrs, fx->dp.fd_filter};
+	int fds[] = {fx->dp.fd_services4, fx->dp.fd_services6, fx->dp.fd_slots,
+	             fx->dp.fd_node_addrs, fx->dp.fd_filter};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -137,10 +141,14 @@ static size_t do_sync(struct fixture *fx, const int *idx, size_t n)
 static struct sp_svc_val entry_of(struct fixture *fx, int svc)
 {
 	struct sp_svc_key k = {.port = htons(80), .proto = IPPROTO_TCP, .family = 4};
+	struct sp_svc4_key k4;
+	struct sp_svc4_val v4;
 	struct sp_svc_val v;
 
 	memcpy(k.addr, fx->entries[svc].addr.raw, 4);
-	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_services, &k, &v), 0);
+	sp_svc4_pack(&k, NULL, &k4, NULL);
+	assert_int_equal(bpf_map_lookup_elem(fx->dp.fd_services4, &k4, &v4), 0);
+	sp_svc4_unpack(&k4, &v4, &k, &v);
 	return v;
 }
 
@@ -192,12 +200,12 @@ static void test_incremental(void **state)
 	int all[N_SVC], some[N_SVC - 1];
 	struct sp_backend b0, b2;
 
-	if (fx->dp.fd_services < 0)
+	if (fx->dp.fd_services4 < 0)
 		skip();
 	all_of(all);
 	/* cold: every Service entry written, no slot map element */
 	assert_int_equal(do_sync(fx, all, N_SVC), N_SVC);
-	assert_int_equal(map_count(fx->dp.fd_services, sizeof(struct sp_svc_key)), N_SVC);
+	assert_int_equal(map_count(fx->dp.fd_services4, sizeof(struct sp_svc4_key)), N_SVC);
 	assert_int_equal(map_count(fx->dp.fd_slots, sizeof(struct sp_slot_key)), 0);
 	assert_slots_hold(fx, 7);
 	/* the same objects again: nothing to do */
@@ -227,7 +235,7 @@ static void test_incremental(void **state)
 		if (i != 20)
 			some[k++] = i;
 	assert_int_equal(do_sync(fx, some, N_SVC - 1), 1);
-	assert_int_equal(map_count(fx->dp.fd_services, sizeof(struct sp_svc_key)), N_SVC - 1);
+	assert_int_equal(map_count(fx->dp.fd_services4, sizeof(struct sp_svc4_key)), N_SVC - 1);
 
 	/* after an adopt everything is diffed against the maps: Service 7's entry rewritten */
 	assert_int_equal(bpf_dp_adopt(&fx->dp), 0);
@@ -265,7 +273,7 @@ static void test_filter(void **state)
 	struct bpf_sync_stats st;
 	int all[N_SVC], some[N_SVC - 1];
 
-	if (fx->dp.fd_services < 0)
+	if (fx->dp.fd_services4 < 0)
 		skip();
 	all_of(all);
 	fx->entries[N_SVC - 1].addr = v4(10, 100, 5, 5); /* alone in its /24, still last */
@@ -307,7 +315,7 @@ static void test_large(void **state)
 	struct fixture *fx = *state;
 	int all[N_SVC];
 
-	if (fx->dp.fd_services < 0)
+	if (fx->dp.fd_services4 < 0)
 		skip();
 	all_of(all);
 	for (int i = 0; i < N_SVC; i++)
@@ -335,7 +343,7 @@ static void test_resize(void **state)
 	int all[N_SVC];
 	char l1[32], l2[32];
 
-	if (fx->dp.fd_services < 0)
+	if (fx->dp.fd_services4 < 0)
 		skip();
 	all_of(all);
 	make_entry(fx, 3, BIG);
@@ -370,7 +378,7 @@ static void test_adopt_half_written(void **state)
 	struct sp_slot_key sk;
 	struct sp_backend junk = {.family = 4, .port = 1};
 
-	if (fx->dp.fd_services < 0)
+	if (fx->dp.fd_services4 < 0)
 		skip();
 	all_of(all);
 	make_entry(fx, 5, BIG);

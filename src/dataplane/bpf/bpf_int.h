@@ -35,9 +35,9 @@ struct bpf_dp {
 	uint64_t cg_id;      /* its inode: the cgroup id */
 	uint32_t repin;      /* bit i: bpf_map_names[i] replaces a map of another layout */
 	bool attach_pending; /* programs loaded, not yet in the links: bpf_dp_attach_pending() */
-	int fd_services, fd_slots, fd_affinity, fd_revnat, fd_node_addrs, fd_filter;
+	int fd_services4, fd_services6, fd_slots, fd_affinity, fd_revnat, fd_node_addrs, fd_filter;
 	/*
-	 * sp_filter: filter_refs[bit] counts the keys of sp_services and
+	 * sp_filter: filter_refs[bit] counts the keys of sp_services4/6 and
 	 * sp_node_addrs under each bit (allocated on first use), filter is what
 	 * the map should hold, filter_dirty that the map does not. A bit set is
 	 * written before the entry needing it, a bit cleared at the end of the

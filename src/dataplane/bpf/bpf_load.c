@@ -29,19 +29,29 @@
 #include "dataplane/bpf/bpf_int.h"
 #include "sock.skel.h"
 
-const char *const bpf_map_names[] = {"sp_services", "sp_slots",      "sp_affinity",
-                                     "sp_revnat",   "sp_stats",      "sp_node_addrs",
-                                     "sp_sock",     "sp_conn_slots", "sp_filter"};
+const char *const bpf_map_names[] = {
+    "sp_services4", "sp_services6",  "sp_slots", "sp_affinity",   "sp_revnat",
+    "sp_stats",     "sp_node_addrs", "sp_sock",  "sp_conn_slots", "sp_filter"};
 #define N_MAPS (sizeof(bpf_map_names) / sizeof(bpf_map_names[0]))
 const size_t bpf_n_maps = N_MAPS;
 
 /*
  * Pins of maps earlier versions had and this one has not (sp_conns: a hash
- * before sp_conn_slots). A restart over such a version's pins adopts the
- * rest and unpins these once its own programs run in the links: the old
- * programs were their last users. svcproxy cleanup removes them too.
+ * before sp_conn_slots; sp_services: both families in one map before
+ * sp_services4 and sp_services6). A restart over such a version's pins
+ * adopts the rest and unpins these once its own programs run in the links:
+ * the old programs were their last users. svcproxy cleanup removes them too.
  */
-static const char *const legacy_map_names[] = {"sp_conns"};
+static const char *const legacy_map_names[] = {"sp_conns", "sp_services"};
+
+/*
+ * Over the pins of a version with one sp_services, these maps start anew
+ * (replacing their pins once the first sync has filled them, as for a
+ * layout change): the Service maps are new, and the Service ids that key
+ * sp_slots and sp_affinity are that version's.
+ */
+static const char *const renewed_by_sp_services[] = {"sp_services4", "sp_services6", "sp_slots",
+                                                     "sp_affinity"};
 #define N_LEGACY (sizeof(legacy_map_names) / sizeof(legacy_map_names[0]))
 
 /* Link pins: "link_" + the program's name. */
@@ -254,10 +264,11 @@ static bool pin_compatible(const struct bpf_map *map, const char *path)
 /* The skeleton's maps in bpf_map_names' order. */
 static void skel_maps(const struct bpf_dp *dp, struct bpf_map *maps[])
 {
-	struct bpf_map *m[] = {
-	    dp->skel->maps.sp_services, dp->skel->maps.sp_slots,      dp->skel->maps.sp_affinity,
-	    dp->skel->maps.sp_revnat,   dp->skel->maps.sp_stats,      dp->skel->maps.sp_node_addrs,
-	    dp->skel->maps.sp_sock,     dp->skel->maps.sp_conn_slots, dp->skel->maps.sp_filter};
+	struct bpf_map *m[] = {dp->skel->maps.sp_services4,  dp->skel->maps.sp_services6,
+	                       dp->skel->maps.sp_slots,      dp->skel->maps.sp_affinity,
+	                       dp->skel->maps.sp_revnat,     dp->skel->maps.sp_stats,
+	                       dp->skel->maps.sp_node_addrs, dp->skel->maps.sp_sock,
+	                       dp->skel->maps.sp_conn_slots, dp->skel->maps.sp_filter};
 
 	_Static_assert(sizeof(m) / sizeof(m[0]) == sizeof(bpf_map_names) / sizeof(bpf_map_names[0]),
 	               "one map per name");
@@ -284,6 +295,19 @@ static int filter_open(struct bpf_dp *dp)
 	return ret;
 }
 
+/* Whether map i must not take over its pin, though compatible: renewed_by_sp_services. */
+static bool renewed(const struct bpf_dp *dp, size_t i)
+{
+	char *path = xasprintf("%s/sp_services", dp->pin_path);
+	bool old = access(path, F_OK) == 0;
+
+	free(path);
+	for (size_t j = 0; old && j < sizeof(renewed_by_sp_services) / sizeof(char *); j++)
+		if (!strcmp(bpf_map_names[i], renewed_by_sp_services[j]))
+			return true;
+	return false;
+}
+
 static int load(struct bpf_dp *dp)
 {
 	struct bpf_map *maps[N_MAPS];
@@ -293,7 +317,14 @@ static int load(struct bpf_dp *dp)
 	for (size_t i = 0; i < bpf_n_maps; i++) {
 		char *path = xasprintf("%s/%s", dp->pin_path, bpf_map_names[i]);
 
-		if (pin_compatible(maps[i], path)) {
+		if (renewed(dp, i)) {
+			log_info("bpf",
+			         "%s starts anew over the pins of an earlier svcproxy (one "
+			         "sp_services map): pinned once the first sync has filled it",
+			         path);
+			dp->repin |= 1u << i;
+			ret = 0;
+		} else if (pin_compatible(maps[i], path)) {
 			ret = bpf_map__set_pin_path(maps[i], path);
 		} else {
 			/* created unpinned; pinned in its place by bpf_dp_attach_pending() */
@@ -320,7 +351,8 @@ static int load(struct bpf_dp *dp)
 		        strerror(-ret), dp->pin_path);
 		return ret;
 	}
-	dp->fd_services = bpf_map__fd(dp->skel->maps.sp_services);
+	dp->fd_services4 = bpf_map__fd(dp->skel->maps.sp_services4);
+	dp->fd_services6 = bpf_map__fd(dp->skel->maps.sp_services6);
 	dp->fd_slots = bpf_map__fd(dp->skel->maps.sp_slots);
 	dp->fd_affinity = bpf_map__fd(dp->skel->maps.sp_affinity);
 	dp->fd_revnat = bpf_map__fd(dp->skel->maps.sp_revnat);

@@ -135,26 +135,84 @@ static int slot_read(int fd_slots, const struct sp_svc_val *v, __u32 i, struct s
 	return 0;
 }
 
+/* The Service maps of a pin directory, open (-1: not there). */
+struct svc_maps {
+	int fd4, fd6, fd_slots;
+};
+
+static int svc_maps_open(const char *dir, struct svc_maps *m)
+{
+	m->fd4 = open_map(dir, "sp_services4");
+	m->fd6 = open_map(dir, "sp_services6");
+	m->fd_slots = open_map(dir, "sp_slots");
+	if (m->fd4 >= 0 && m->fd6 >= 0 && m->fd_slots >= 0)
+		return 0;
+	return errno == ENOENT ? -ENOENT : -errno;
+}
+
+static void svc_maps_close(struct svc_maps *m)
+{
+	int fds[] = {m->fd4, m->fd6, m->fd_slots};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The Service entry of k in its family's map, unpacked. 0, or -1 when there is none. */
+static int svc_maps_lookup(const struct svc_maps *m, const struct sp_svc_key *k,
+                           struct sp_svc_val *v)
+{
+	struct sp_svc4_key k4;
+	struct sp_svc4_val v4;
+	struct sp_svc_key same;
+
+	if (k->family != 4)
+		return bpf_map_lookup_elem(m->fd6, k, v) ? -1 : 0;
+	sp_svc4_pack(k, NULL, &k4, NULL);
+	if (bpf_map_lookup_elem(m->fd4, &k4, &v4))
+		return -1;
+	sp_svc4_unpack(&k4, &v4, &same, v);
+	return 0;
+}
+
+/*
+ * The key after prev (NULL: the first) of the Service maps, IPv4's then
+ * IPv6's, in *next. 0, or -1 after the last.
+ */
+static int svc_maps_next(const struct svc_maps *m, const struct sp_svc_key *prev,
+                         struct sp_svc_key *next)
+{
+	struct sp_svc4_key k4, n4;
+
+	if (!prev || prev->family == 4) {
+		if (prev)
+			sp_svc4_pack(prev, NULL, &k4, NULL);
+		if (bpf_map_get_next_key(m->fd4, prev ? &k4 : NULL, &n4) == 0) {
+			sp_svc4_unpack(&n4, NULL, next, NULL);
+			return 0;
+		}
+		prev = NULL; /* on to IPv6 */
+	}
+	return bpf_map_get_next_key(m->fd6, prev, next) ? -1 : 0;
+}
+
 int bpf_show(const char *pin_path, FILE *f)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
-	int fd_svc = open_map(dir, "sp_services"), fd_slots = open_map(dir, "sp_slots");
 	int fd_stats = open_map(dir, "sp_stats");
 	struct sp_svc_key k, next;
-	void *prev = NULL;
-	int ret = 0;
+	struct svc_maps m;
+	int ret = svc_maps_open(dir, &m);
 
-	if (fd_svc < 0 || fd_slots < 0) {
-		ret = errno == ENOENT ? -ENOENT : -errno;
+	if (ret)
 		goto out;
-	}
 	fprintf(f, "bpf dataplane, maps pinned under %s (cgroup connect/sendmsg programs):\n", dir);
-	while (bpf_map_get_next_key(fd_svc, prev, &next) == 0) {
+	for (const struct sp_svc_key *prev = NULL; svc_maps_next(&m, prev, &next) == 0; prev = &k) {
 		struct sp_svc_val v;
 
 		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(fd_svc, &k, &v))
+		if (svc_maps_lookup(&m, &k, &v))
 			continue;
 		fputs("  ", f);
 		print_addr(f, k.family, k.addr, k.port);
@@ -169,7 +227,7 @@ int bpf_show(const char *pin_path, FILE *f)
 		for (__u32 i = 0; i < v.count; i++) {
 			struct sp_backend b;
 
-			if (slot_read(fd_slots, &v, i, &b))
+			if (slot_read(m.fd_slots, &v, i, &b))
 				continue;
 			fprintf(f, "    slot %u -> ", i);
 			print_addr(f, b.family, b.addr, b.port);
@@ -181,10 +239,7 @@ int bpf_show(const char *pin_path, FILE *f)
 	fputs("counters:\n", f);
 	show_stats(fd_stats, f);
 out:
-	if (fd_svc >= 0)
-		close(fd_svc);
-	if (fd_slots >= 0)
-		close(fd_slots);
+	svc_maps_close(&m);
 	if (fd_stats >= 0)
 		close(fd_stats);
 	return ret;
@@ -222,19 +277,19 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
               FILE *f)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
-	int fd_svc = open_map(dir, "sp_services"), fd_slots = open_map(dir, "sp_slots");
 	const char *prog = proto == IPPROTO_UDP ? "sp_connect/sp_sendmsg" : "sp_connect";
 	int v4 = addr->family == AF_INET, ret = 0;
 	struct sp_svc_key k = {.port = htons(port), .proto = proto, .family = v4 ? 4 : 6};
 	bool node = false;
 	struct sp_svc_val v;
+	struct svc_maps m;
 
-	if (fd_svc < 0 || fd_slots < 0)
+	if (svc_maps_open(dir, &m))
 		goto out;
 	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
 	if (!filter_has(dir, &k))
 		goto out;
-	if (bpf_map_lookup_elem(fd_svc, &k, &v)) {
+	if (svc_maps_lookup(&m, &k, &v)) {
 		/* a node address: the NodePort entry, as the programs look it up */
 		struct sp_node_key nk = {.family = k.family};
 		int fd_nodes = open_map(dir, "sp_node_addrs");
@@ -243,7 +298,7 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 		memcpy(nk.addr, k.addr, sizeof(nk.addr));
 		memset(k.addr, 0, sizeof(k.addr));
 		node = fd_nodes >= 0 && !bpf_map_lookup_elem(fd_nodes, &nk, &one) &&
-		       !bpf_map_lookup_elem(fd_svc, &k, &v);
+		       !svc_maps_lookup(&m, &k, &v);
 		if (fd_nodes >= 0)
 			close(fd_nodes);
 		if (!node)
@@ -274,7 +329,7 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 	for (__u32 i = 0; i < v.count; i++) {
 		struct sp_backend b;
 
-		if (slot_read(fd_slots, &v, i, &b))
+		if (slot_read(m.fd_slots, &v, i, &b))
 			continue;
 		fputs("    ", f);
 		print_addr(f, b.family, b.addr, b.port);
@@ -282,9 +337,6 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 	}
 	fputs("  (a packet arriving from elsewhere takes the nftables path below)\n", f);
 out:
-	if (fd_svc >= 0)
-		close(fd_svc);
-	if (fd_slots >= 0)
-		close(fd_slots);
+	svc_maps_close(&m);
 	return ret;
 }

@@ -155,6 +155,21 @@ static void svc_forget(struct bpf_dp *dp, struct bpf_svc *s)
 	dp->free_ids[dp->n_free++] = (uint32_t)(s - dp->svc);
 }
 
+/* The Service entry of key removed from its family's map (none there: no error). 0 or -errno. */
+static int svc_unmap(struct bpf_dp *dp, const struct sp_svc_key *key)
+{
+	struct sp_svc4_key k4;
+	const void *k = key;
+	int fd = dp->fd_services6;
+
+	if (key->family == 4) {
+		sp_svc4_pack(key, NULL, &k4, NULL);
+		k = &k4;
+		fd = dp->fd_services4;
+	}
+	return bpf_map_delete_elem(fd, k) && errno != ENOENT ? -errno : 0;
+}
+
 static void slots_reserve(struct bpf_svc *s, uint32_t n)
 {
 	if (n > s->cap) {
@@ -222,7 +237,7 @@ static void adopt_one(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 
 	if (id >= SP_MAX_SERVICES || (id < dp->n_svc && dp->svc[id].used)) {
 		/* unusable id: forget the entry; the sync writes it anew */
-		bpf_map_delete_elem(dp->fd_services, key);
+		svc_unmap(dp, key);
 		return;
 	}
 	s = svc_at(dp, id);
@@ -310,30 +325,52 @@ static void adopt_node_addrs(struct bpf_dp *dp)
 	}
 }
 
-int bpf_dp_adopt(struct bpf_dp *dp)
+/* Adopt the entries of one family's Service map (sp_services4: unpacked). 0 or -errno (logged). */
+static int adopt_services(struct bpf_dp *dp, int family)
 {
-	const size_t ksz = sizeof(struct sp_svc_key), vsz = sizeof(struct sp_svc_val);
+	bool v4 = family == 4;
+	const size_t ksz = v4 ? sizeof(struct sp_svc4_key) : sizeof(struct sp_svc_key);
+	const size_t vsz = v4 ? sizeof(struct sp_svc4_val) : sizeof(struct sp_svc_val);
 	uint8_t *keys, *vals;
 	size_t n;
-	int ret;
+	int ret =
+	    map_read_all(v4 ? dp->fd_services4 : dp->fd_services6, ksz, vsz, &keys, &vals, &n);
 
-	bpf_state_free(dp);
-	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
-	ret = map_read_all(dp->fd_services, ksz, vsz, &keys, &vals, &n);
 	for (size_t i = 0; i < n && !ret; i++) {
+		struct sp_svc4_key k4;
+		struct sp_svc4_val v4v;
 		struct sp_svc_key k;
 		struct sp_svc_val v;
 
-		memcpy(&k, keys + i * ksz, ksz);
-		memcpy(&v, vals + i * vsz, vsz);
+		if (v4) {
+			memcpy(&k4, keys + i * ksz, ksz);
+			memcpy(&v4v, vals + i * vsz, vsz);
+			sp_svc4_unpack(&k4, &v4v, &k, &v);
+		} else {
+			memcpy(&k, keys + i * ksz, ksz);
+			memcpy(&v, vals + i * vsz, vsz);
+		}
 		adopt_one(dp, &k, &v);
 	}
 	free(keys);
 	free(vals);
-	if (ret) {
-		log_err("bpf", "cannot read map %s/sp_services: %s", dp->pin_path, strerror(-ret));
+	if (ret)
+		log_err("bpf", "cannot read map %s/sp_services%d: %s", dp->pin_path, family,
+		        strerror(-ret));
+	return ret;
+}
+
+int bpf_dp_adopt(struct bpf_dp *dp)
+{
+	int ret;
+
+	bpf_state_free(dp);
+	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
+	ret = adopt_services(dp, 4);
+	if (!ret)
+		ret = adopt_services(dp, 6);
+	if (ret)
 		return ret;
-	}
 	adopt_node_addrs(dp);
 	ret = adopt_slots(dp);
 	if (ret) {
@@ -454,7 +491,7 @@ struct map_queue {
  * removed after the flush), so no key is in two queues.
  */
 struct sync_batch {
-	struct map_queue slots, svc, stale;
+	struct map_queue slots, svc4, svc6, stale;
 };
 
 static void mq_init(struct map_queue *q, int fd, size_t ksz, size_t vsz)
@@ -482,6 +519,26 @@ static int put(struct map_queue *q, int fd, const void *k, const void *v, size_t
 	}
 	q->n++;
 	return 0;
+}
+
+/*
+ * A Service entry written (val) or deleted (val NULL) in its family's map,
+ * sp_services4's layout for IPv4: into b's queue, or at once when b is NULL.
+ */
+static int svc_put(struct bpf_dp *dp, struct sync_batch *b, const struct sp_svc_key *key,
+                   const struct sp_svc_val *val, size_t *changes)
+{
+	struct sp_svc4_key k4;
+	struct sp_svc4_val v4;
+
+	if (!val) {
+		(*changes)++;
+		return svc_unmap(dp, key);
+	}
+	if (key->family != 4)
+		return put(b ? &b->svc6 : NULL, dp->fd_services6, key, val, changes);
+	sp_svc4_pack(key, val, &k4, &v4);
+	return put(b ? &b->svc4 : NULL, dp->fd_services4, &k4, &v4, changes);
 }
 
 /* Make q's writes in batches; what a batch refuses (an old kernel) one by one. 0 or -errno. */
@@ -557,7 +614,7 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 		memcpy(val.inl, next, n * sizeof(*next));
 	if (!ret && (fresh || s->dirty || val.count != s->count || val.flags != s->flags ||
 	             val.affinity_timeout != s->affinity_timeout || (!mapped && moved)))
-		ret = put(b ? &b->svc : NULL, dp->fd_services, key, &val, changes);
+		ret = svc_put(dp, b, key, &val, changes);
 	for (uint32_t i = mapped; i < s->mapped && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
 
@@ -583,7 +640,7 @@ static int sync_entry(struct bpf_dp *dp, const struct sp_svc_key *key, const str
 static int svc_delete(struct bpf_dp *dp, struct bpf_svc *s, size_t *changes)
 {
 	uint32_t id = (uint32_t)(s - dp->svc);
-	int ret = map_delete(dp->fd_services, &s->key, changes);
+	int ret = svc_put(dp, NULL, &s->key, NULL, changes);
 
 	for (uint32_t i = 0; i < s->mapped && !ret; i++) {
 		struct sp_slot_key sk = {.svc_id = id, .slot = i};
@@ -632,7 +689,8 @@ static int sync_full(struct bpf_dp *dp, const struct desired *ds, size_t n, size
 	int ret = 0;
 
 	mq_init(&b.slots, dp->fd_slots, sizeof(struct sp_slot_key), sizeof(struct sp_backend));
-	mq_init(&b.svc, dp->fd_services, sizeof(struct sp_svc_key), sizeof(struct sp_svc_val));
+	mq_init(&b.svc4, dp->fd_services4, sizeof(struct sp_svc4_key), sizeof(struct sp_svc4_val));
+	mq_init(&b.svc6, dp->fd_services6, sizeof(struct sp_svc_key), sizeof(struct sp_svc_val));
 	mq_init(&b.stale, dp->fd_slots, sizeof(struct sp_slot_key), 0);
 	dp->epoch++;
 	for (size_t f = 0; f < n && !ret; f++)
@@ -644,11 +702,14 @@ static int sync_full(struct bpf_dp *dp, const struct desired *ds, size_t n, size
 	if (!ret)
 		ret = mq_flush(&b.slots);
 	if (!ret)
-		ret = mq_flush(&b.svc);
+		ret = mq_flush(&b.svc4);
+	if (!ret)
+		ret = mq_flush(&b.svc6);
 	if (!ret)
 		ret = mq_flush(&b.stale);
 	mq_free(&b.slots);
-	mq_free(&b.svc);
+	mq_free(&b.svc4);
+	mq_free(&b.svc6);
 	mq_free(&b.stale);
 	return ret ? ret : sync_gone(dp, changes);
 }

@@ -40,6 +40,9 @@ _Static_assert(sizeof(struct sp_backend) == 20, "sp_backend has padding");
 _Static_assert(sizeof(struct sp_aff_key) == 16, "sp_aff_key has padding");
 _Static_assert(sizeof(struct sp_rev_key) == 32, "sp_rev_key has padding");
 _Static_assert(sizeof(struct sp_sock_val) == 40, "sp_sock_val has padding");
+_Static_assert(sizeof(struct sp_svc4_key) == 8, "sp_svc4_key has padding");
+_Static_assert(sizeof(struct sp_backend4) == 8, "sp_backend4 has padding");
+_Static_assert(sizeof(struct sp_svc4_val) == 16 + 8 * SP_INLINE, "sp_svc4_val has padding");
 _Static_assert((SP_INLINE & (SP_INLINE - 1)) == 0, "SP_INLINE is a power of 2");
 _Static_assert((SP_MAX_CONNS & (SP_MAX_CONNS - 1)) == 0, "SP_MAX_CONNS is a power of 2");
 
@@ -47,9 +50,17 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SP_MAX_SERVICES);
+	__type(key, struct sp_svc4_key);
+	__type(value, struct sp_svc4_val);
+} sp_services4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SP_MAX_SERVICES);
 	__type(key, struct sp_svc_key);
 	__type(value, struct sp_svc_val);
-} sp_services SEC(".maps");
+} sp_services6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -146,36 +157,59 @@ static __always_inline int same_backend(const struct sp_backend *a, const struct
 	       a->addr[3] == b->addr[3] && a->port == b->port && a->family == b->family;
 }
 
-/* Slot i (< svc->count) of a Service: in its entry, or in sp_slots (SP_F_SLOTS). */
-static __always_inline struct sp_backend *slot_get(struct sp_svc_val *svc, __u32 i)
+/*
+ * A Service entry found, of either map: its fields, and its inline slots
+ * (inl4 for an IPv4 Service, inl6 for an IPv6 one).
+ */
+struct svc {
+	__u32 id;
+	__u16 count;
+	__u16 flags;
+	__u32 affinity_timeout;
+	struct sp_backend4 *inl4;
+	struct sp_backend *inl6;
+};
+
+/* Slot i (< svc->count) of a Service into *out: in its entry, or in sp_slots (SP_F_SLOTS). */
+static __always_inline int slot_get(const struct svc *svc, __u32 i, struct sp_backend *out)
 {
 	struct sp_slot_key sk = {.svc_id = svc->id, .slot = i};
+	struct sp_backend *b;
 
-	if (!(svc->flags & SP_F_SLOTS))
-		return &svc->inl[i & (SP_INLINE - 1)]; /* i < count <= SP_INLINE: a no-op mask */
-	return bpf_map_lookup_elem(&sp_slots, &sk);
+	i &= SP_INLINE - 1; /* inline: i < count <= SP_INLINE, a no-op mask (sk has it whole) */
+	if (svc->flags & SP_F_SLOTS) {
+		b = bpf_map_lookup_elem(&sp_slots, &sk);
+		if (!b)
+			return 0;
+		*out = *b;
+	} else if (svc->inl4) {
+		*out = (struct sp_backend){
+		    .addr = {svc->inl4[i].addr}, .port = svc->inl4[i].port, .family = 4};
+	} else if (svc->inl6) {
+		*out = svc->inl6[i];
+	} else {
+		return 0;
+	}
+	return 1;
 }
 
 /* sessionAffinity: the endpoint this client had, if it is still in its slot and not expired. */
-static __always_inline int affinity_get(struct bpf_sock_addr *ctx, struct sp_svc_val *svc,
-                                        __u64 now, struct sp_backend *out)
+static __always_inline int affinity_get(struct bpf_sock_addr *ctx, const struct svc *svc, __u64 now,
+                                        struct sp_backend *out)
 {
 	struct sp_aff_key ak = {.netns_cookie = bpf_get_netns_cookie(ctx), .svc_id = svc->id};
 	struct sp_aff_val *av = bpf_map_lookup_elem(&sp_affinity, &ak);
-	struct sp_backend *b;
 
 	if (!av || now - av->last_ns > (__u64)svc->affinity_timeout * 1000000000ull ||
 	    av->slot >= svc->count)
 		return 0;
-	b = slot_get(svc, av->slot);
-	if (!b || !same_backend(b, &av->backend))
+	if (!slot_get(svc, av->slot, out) || !same_backend(out, &av->backend))
 		return 0;
 	av->last_ns = now;
-	*out = *b;
 	return 1;
 }
 
-static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct sp_svc_val *svc,
+static __always_inline void affinity_put(struct bpf_sock_addr *ctx, const struct svc *svc,
                                          __u32 slot, __u64 now, const struct sp_backend *b)
 {
 	struct sp_aff_key ak = {.netns_cookie = bpf_get_netns_cookie(ctx), .svc_id = svc->id};
@@ -193,59 +227,83 @@ static __always_inline int filter_has(const struct sp_svc_key *key)
 	return !f || sp_filter_lets(f, key->addr, key->family);
 }
 
+/* The entry of key in its family's map into *svc; 0 when there is none. */
+static __always_inline int svc_get(const struct sp_svc_key *key, struct svc *svc)
+{
+	if (key->family == 4) {
+		struct sp_svc4_key k4 = {
+		    .addr = key->addr[0], .port = key->port, .proto = key->proto};
+		struct sp_svc4_val *v = bpf_map_lookup_elem(&sp_services4, &k4);
+
+		if (!v)
+			return 0;
+		*svc = (struct svc){.id = v->id,
+		                    .count = v->count,
+		                    .flags = v->flags,
+		                    .affinity_timeout = v->affinity_timeout,
+		                    .inl4 = v->inl};
+	} else {
+		struct sp_svc_val *v = bpf_map_lookup_elem(&sp_services6, key);
+
+		if (!v)
+			return 0;
+		*svc = (struct svc){.id = v->id,
+		                    .count = v->count,
+		                    .flags = v->flags,
+		                    .affinity_timeout = v->affinity_timeout,
+		                    .inl6 = v->inl};
+	}
+	return 1;
+}
+
 /*
  * The Service entry of key: its own, or when key's address is one of the
  * node's (sp_node_addrs), the NodePort entry of its port (address zeroed).
  */
-static __always_inline struct sp_svc_val *svc_lookup(const struct sp_svc_key *key)
+static __always_inline int svc_lookup(const struct sp_svc_key *key, struct svc *svc)
 {
-	struct sp_svc_val *svc;
 	struct sp_node_key nk = {.family = key->family};
 	struct sp_svc_key any = {.port = key->port, .proto = key->proto, .family = key->family};
 
 	if (!filter_has(key))
-		return NULL;
-	svc = bpf_map_lookup_elem(&sp_services, key);
-	if (svc)
-		return svc;
+		return 0;
+	if (svc_get(key, svc))
+		return 1;
 	nk.addr[0] = key->addr[0];
 	nk.addr[1] = key->addr[1];
 	nk.addr[2] = key->addr[2];
 	nk.addr[3] = key->addr[3];
 	if (!bpf_map_lookup_elem(&sp_node_addrs, &nk))
-		return NULL;
-	return bpf_map_lookup_elem(&sp_services, &any);
+		return 0;
+	return svc_get(&any, svc);
 }
 
 /* Where a new connection or datagram to key goes: V_PASS, V_REFUSE, V_UNREACH or V_XLATE (*out). */
 static __always_inline int pick(struct bpf_sock_addr *ctx, const struct sp_svc_key *key,
                                 struct sp_backend *out)
 {
-	struct sp_svc_val *svc = svc_lookup(key);
-	struct sp_backend *b;
+	struct svc svc;
 	__u64 now = 0;
 	__u32 slot;
 
-	if (!svc)
+	if (!svc_lookup(key, &svc))
 		return V_PASS;
-	if (svc->flags & SP_F_REJECT)
+	if (svc.flags & SP_F_REJECT)
 		return V_REFUSE;
-	if (!svc->count)
+	if (!svc.count)
 		return V_UNREACH;
-	if (svc->flags & SP_F_AFFINITY) {
+	if (svc.flags & SP_F_AFFINITY) {
 		now = bpf_ktime_get_ns();
-		if (affinity_get(ctx, svc, now, out)) {
+		if (affinity_get(ctx, &svc, now, out)) {
 			count(SP_STAT_AFFINITY);
 			return V_XLATE;
 		}
 	}
-	slot = bpf_get_prandom_u32() % svc->count;
-	b = slot_get(svc, slot);
-	if (!b)
+	slot = bpf_get_prandom_u32() % svc.count;
+	if (!slot_get(&svc, slot, out))
 		return V_PASS; /* cannot happen with the loader's update order */
-	*out = *b;
-	if (svc->flags & SP_F_AFFINITY)
-		affinity_put(ctx, svc, slot, now, b);
+	if (svc.flags & SP_F_AFFINITY)
+		affinity_put(ctx, &svc, slot, now, out);
 	return V_XLATE;
 }
 

@@ -7,11 +7,12 @@
  * network byte order, family 4 or 6. Every struct is padded explicitly:
  * the kernel hashes keys as raw bytes, so no byte may be left undefined.
  *
- *   sp_services  svc_key -> svc_val      one per Service address:port/proto, with
- *                                       its slots when they fit (SP_INLINE)
+ *   sp_services4 svc4_key -> svc4_val    one per IPv4 Service address:port/proto,
+ *                                       with its slots when they fit (SP_INLINE)
+ *   sp_services6 svc_key -> svc_val      the same for IPv6
  *   sp_slots     slot_key -> backend     slots 0..count-1 of a Service with more
  *   sp_node_addrs node_key -> __u32 (1)  the node addresses NodePorts are served on
- *   sp_filter    0 -> filter             hashed bits of the prefixes of sp_services'
+ *   sp_filter    0 -> filter             hashed bits of the prefixes of sp_services4/6'
  *                                       addresses and of sp_node_addrs' addresses
  *   sp_affinity  aff_key -> aff_val      sessionAffinity ClientIP (LRU)
  *   sp_conn_slots cookie % N -> conn     a connected socket's endpoint and Service,
@@ -31,7 +32,7 @@
  * nftables mode serves no localhost NodePort).
  *
  * sp_filter spares the connects the programs leave alone (pod to pod, to
- * the outside: most of those they see) the sp_services lookup, which at
+ * the outside: most of those they see) the Service map lookup, which at
  * 10k Services misses the caches: an address whose two bits are clear
  * (sp_filter_prefix_bit, sp_filter_addr_bit) is no Service's and no
  * node's. The loader sets a bit before the first entry under it is
@@ -43,6 +44,14 @@
  * entry (inl): a connect then costs one hash lookup, not two (the second,
  * in a table of a million buckets, was a cache and TLB miss on every
  * connect). A larger one has SP_F_SLOTS and its slots in sp_slots.
+ *
+ * IPv4 Services have a map of their own with a dense layout, because at
+ * 10k Services the lookup's cache misses are most of what a translated
+ * connect costs: an 8-byte key fits the element's first cache line with
+ * the hash map's own header, and the 8-byte endpoints put up to 6 of them
+ * in the next line, with count and flags (sp_svc4_val). The loader keeps
+ * one picture of both families (sp_svc_key, sp_svc_val) and converts at
+ * the map (sp_svc4_pack, sp_svc4_unpack).
  *
  * Update order (the loader's contract): slots are written before the
  * Service entry that makes them visible (count, SP_F_SLOTS) and deleted
@@ -94,6 +103,29 @@ struct sp_svc_val {
 	__u16 flags;
 	__u32 affinity_timeout;           /* seconds */
 	struct sp_backend inl[SP_INLINE]; /* slots 0..count-1 without SP_F_SLOTS; rest zero */
+};
+
+/* sp_services4: an IPv4 Service (family 4 implied), its inline slots 8 bytes each. */
+struct sp_svc4_key {
+	__u32 addr;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct sp_backend4 {
+	__u32 addr;
+	__u16 port;
+	__u16 pad;
+};
+
+struct sp_svc4_val {
+	__u32 id;
+	__u16 count;
+	__u16 flags;
+	__u32 affinity_timeout;
+	__u32 pad;                         /* inl 8-byte aligned: no slot straddles two lines */
+	struct sp_backend4 inl[SP_INLINE]; /* as sp_svc_val's */
 };
 
 struct sp_node_key {
@@ -152,6 +184,42 @@ struct sp_conn {
 struct sp_filter {
 	__u64 w[SP_FILTER_BITS / 64];
 };
+
+#ifndef __bpf__
+/* An IPv4 Service (k->family 4) in sp_services4's layout. */
+static inline void sp_svc4_pack(const struct sp_svc_key *k, const struct sp_svc_val *v,
+                                struct sp_svc4_key *k4, struct sp_svc4_val *v4)
+{
+	*k4 = (struct sp_svc4_key){.addr = k->addr[0], .port = k->port, .proto = k->proto};
+	if (!v)
+		return;
+	*v4 = (struct sp_svc4_val){.id = v->id,
+	                           .count = v->count,
+	                           .flags = v->flags,
+	                           .affinity_timeout = v->affinity_timeout};
+	for (unsigned i = 0; i < SP_INLINE; i++)
+		v4->inl[i] =
+		    (struct sp_backend4){.addr = v->inl[i].addr[0], .port = v->inl[i].port};
+}
+
+/* The other way; an empty slot (inl[i] all zero) stays all zero. */
+static inline void sp_svc4_unpack(const struct sp_svc4_key *k4, const struct sp_svc4_val *v4,
+                                  struct sp_svc_key *k, struct sp_svc_val *v)
+{
+	*k = (struct sp_svc_key){
+	    .addr = {k4->addr}, .port = k4->port, .proto = k4->proto, .family = 4};
+	if (!v4)
+		return;
+	*v = (struct sp_svc_val){.id = v4->id,
+	                         .count = v4->count,
+	                         .flags = v4->flags,
+	                         .affinity_timeout = v4->affinity_timeout};
+	for (unsigned i = 0; i < SP_INLINE; i++)
+		if (v4->inl[i].addr || v4->inl[i].port)
+			v->inl[i] = (struct sp_backend){
+			    .addr = {v4->inl[i].addr}, .port = v4->inl[i].port, .family = 4};
+}
+#endif
 
 static inline __u32 sp_be32(const __u8 *b)
 {
