@@ -9,7 +9,8 @@
 #    (the table keeps only what enters the node: t_bpf_nft_scope);
 #  - restart adoption under load: kill -9 and a restart while a pod connects in a loop,
 #    zero failed connections (the pinned links keep the programs attached meanwhile), also
-#    when a pinned map has another layout (replaced once filled, before the links move);
+#    when a pinned map has another layout (replaced once filled, before the links move), and
+#    over the pins of a version with one sp_services map for both families;
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
@@ -153,6 +154,29 @@ assert_contains "$(cat "$SP_LOG")" "sp_affinity was pinned by an svcproxy with a
 aff=$(bpftool -j map show pinned "$BPF_PIN/sp_affinity" | python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])') ||
 	fail "bpftool map show pinned $BPF_PIN/sp_affinity"
 assert_eq lru_hash "$aff" "the type of the map pinned as sp_affinity after the restart"
+
+# ---- upgrade over the pins of a version with one sp_services map for both families: the
+# Service maps (and sp_slots, sp_affinity, keyed by that version's Service ids) start anew, and
+# the links move to the new programs once those maps are filled, still with no failed connection
+in_ns pod-c bash -c 'for i in $(seq 60); do
+	curl -s --max-time 2 -o /dev/null -w "%{http_code}\n" http://10.96.0.70/ || echo fail
+	sleep 0.05; done' >"$load_out" 2>&1 &
+load_pid=$!
+BG_PIDS+=("$load_pid")
+sleep 0.5
+kill -KILL "$SP_PID"
+wait "$SP_PID" 2>/dev/null
+SP_PID=""
+bpftool map create "$BPF_PIN/sp_services" type hash key 20 value 332 entries 16 name sp_services ||
+	fail "bpftool map create $BPF_PIN/sp_services"
+start_svcproxy
+wait "$load_pid"
+log "load across the upgrade: $(sort "$load_out" | uniq -c | tr -s ' \n' ' ')"
+assert_eq 60 "$(grep -cx 200 "$load_out")" "connections answered of 60 across kill -9 and an upgrade"
+[[ -e "$BPF_PIN/sp_services" ]] && fail "$BPF_PIN/sp_services (an earlier version's pin) still there"
+assert_contains "$(cat "$SP_LOG")" "sp_services4 starts anew over the pins of an earlier svcproxy" "the log"
+assert_contains "$(cat "$SP_LOG")" "sp_slots starts anew over the pins of an earlier svcproxy" "the log"
+wait_for 5 http_ok pod-b http://10.96.0.73/ || fail "pod-b: http://10.96.0.73/ (slots in sp_slots) not answered after the upgrade"
 
 # ---- show bpf reads the maps back
 show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "svcproxy show bpf: $show"
