@@ -11,7 +11,8 @@
 #    zero failed connections (the pinned links keep the programs attached meanwhile), also
 #    when a pinned map has another layout (replaced once filled, before the links move), and
 #    over the pins of a version with one sp_services map for both families;
-#  - a --cgroup-root that is no cgroup v2 directory is a clear error at start;
+#  - a --cgroup-root that is no cgroup v2 directory is a clear error at start; so is a pin path
+#    in use by another svcproxy (from another network namespace), which it leaves alone;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
@@ -41,6 +42,19 @@ assert_eq 1 "$?" "svcproxy sync --cgroup-root $WORK: exit status"
 assert_contains "$out" "is not a cgroup v2 directory" "svcproxy sync --cgroup-root $WORK"
 start_svcproxy
 wait_for 5 http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ not answered within 5 s"
+
+# ---- one pin path, one svcproxy: a second one given it from another network namespace (the
+# instance lock is per namespace, pins are not) is refused, and moves no link to its cgroup
+new_ns "$PFX-other"
+bpf_new_cgroup other OTHER_CG
+out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+	--dataplane bpf --cgroup-root "$OTHER_CG" --bpf-pin-path "$BPF_PIN" 2>&1)
+assert_eq 1 "$?" "a second svcproxy given $BPF_PIN: exit status"
+assert_contains "$out" "--bpf-pin-path $BPF_PIN is in use by another svcproxy (pid $SP_PID)" \
+	"a second svcproxy given $BPF_PIN"
+assert_eq 9 "$(bpftool cgroup show "$BPF_CGROUP" | grep -c ' sp_')" "programs on the test's cgroup after the refusal"
+assert_eq 0 "$(bpftool cgroup show "$OTHER_CG" | grep -c ' sp_')" "programs on the other cgroup"
+http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ after the refused second svcproxy"
 
 # ---- getpeername: the Service address; no DNAT conntrack entry on the node
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80) || fail "sockpeer tcp 10.96.0.70 80: exit $?"

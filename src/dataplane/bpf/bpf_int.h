@@ -30,6 +30,7 @@ struct bpf_svc {
 struct bpf_dp {
 	struct sp_sock *skel;
 	char *pin_path;
+	int pin_fd;          /* open on pin_path, flock()ed while we run; or -1 */
 	char *cgroup;        /* --cgroup-root, or the cgroup v2 mount */
 	int cg_fd;           /* open on it, or -1 */
 	uint64_t cg_id;      /* its inode: the cgroup id */

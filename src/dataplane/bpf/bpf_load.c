@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -137,6 +139,67 @@ static int prepare_pin_dir(const char *pin_path)
 	}
 	free(parent);
 	return ret;
+}
+
+/* The pid holding a flock on fd's file, from /proc/locks; 0 when it cannot be told. */
+static int flock_holder(int fd)
+{
+	unsigned maj, min;
+	unsigned long ino;
+	struct stat st;
+	char line[256];
+	int pid = 0, p;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d: FLOCK %*s WRITE %d %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+			pid = p;
+	fclose(f);
+	return pid;
+}
+
+/*
+ * The pin directory, locked for as long as the dataplane is open (the lock
+ * goes with the process, kill -9 included). The instance lock is per
+ * network namespace, the pins are not: two svcproxy given one pin path from
+ * two namespaces would write each other's Services into one set of maps and
+ * move the links, the programs with them, to their own cgroup.
+ */
+static int lock_pin_dir(struct bpf_dp *dp)
+{
+	int fd = open(dp->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), pid;
+	char who[32];
+
+	if (fd < 0) {
+		int err = errno;
+
+		log_err("bpf", "pin directory %s: %s", dp->pin_path, strerror(err));
+		return -err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		dp->pin_fd = fd;
+		return 0;
+	}
+	if (errno != EWOULDBLOCK) {
+		int err = errno;
+
+		log_err("bpf", "cannot lock pin directory %s: %s", dp->pin_path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	pid = flock_holder(fd);
+	who[0] = '\0';
+	if (pid > 0)
+		snprintf(who, sizeof(who), " (pid %d)", pid);
+	log_err("bpf",
+	        "--bpf-pin-path %s is in use by another svcproxy%s: stop it first, or give each "
+	        "svcproxy (one per network namespace) a pin path and a cgroup of its own",
+	        dp->pin_path, who);
+	close(fd);
+	return -EBUSY;
 }
 
 /* The cgroup id a pinned link is attached to; 0 when it cannot be told. */
@@ -369,6 +432,7 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 	int ret;
 
 	dp->cg_fd = -1;
+	dp->pin_fd = -1;
 	libbpf_set_print(libbpf_log);
 	dp->pin_path = xstrdup(o->pin_path ? o->pin_path : BPF_DEFAULT_PIN_PATH);
 	bytemap_init(&dp->index, sizeof(struct sp_svc_key), sizeof(uint32_t));
@@ -386,6 +450,8 @@ struct bpf_dp *bpf_dp_open(const struct bpf_dp_opts *o)
 	ret = open_cgroup(dp, cgroup);
 	if (!ret)
 		ret = prepare_pin_dir(dp->pin_path);
+	if (!ret)
+		ret = lock_pin_dir(dp);
 	if (ret)
 		goto fail;
 	dp->skel = sp_sock__open();
@@ -466,6 +532,8 @@ void bpf_dp_close(struct bpf_dp *dp)
 	bytemap_free(&dp->index);
 	bytemap_free(&dp->node_addrs);
 	sp_sock__destroy(dp->skel); /* the pins keep maps and links alive */
+	if (dp->pin_fd >= 0)
+		close(dp->pin_fd); /* the lock */
 	free(dp->pin_path);
 	free(dp);
 }
