@@ -209,7 +209,14 @@ fl_n() { node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1 | sed -n 
 n0=$(fl_n)
 [[ "$n0" =~ ^[0-9]+$ && "$n0" -ge 1 ]] || fail "show bpf: no sp_filter line, or no IPv4 bit set: '$n0'"
 tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.244.1.11:8080 --bpf-pin-path "$BPF_PIN" 2>&1)
-assert_not_contains "$tr" "decides in the system call" "trace of pod -> pod: the programs leave it alone"
+assert_contains "$tr" "left alone" "trace of pod -> pod: the programs leave it alone"
+assert_not_contains "$tr" "the destination becomes" "trace of pod -> pod"
+tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.96.0.70:81 --bpf-pin-path "$BPF_PIN" 2>&1)
+assert_contains "$tr" "no Service at this address and port in sp_services4: the connect is left alone" \
+	"trace of a Service address, another port (looked up)"
+tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.100.5.5:80 --bpf-pin-path "$BPF_PIN" 2>&1)
+assert_contains "$tr" "sp_filter: no Service address in this /24, and no address of this node: left alone without a lookup" \
+	"trace of a connect to a /24 of no Service"
 simple_service far 10.100.5.5 80 8080 TCP 10.244.1.11 | write_manifest far.yaml
 wait_for 5 http_ok pod-b http://10.100.5.5/ || fail "pod-b: http://10.100.5.5/ (a new /24) not answered within 5 s"
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.100.5.5 80) || fail "sockpeer tcp 10.100.5.5 80: exit $?"

@@ -62,7 +62,8 @@ static void show_node_addrs(const char *dir, FILE *f)
 		inet_ntop(k.family == 4 ? AF_INET : AF_INET6, k.addr, buf, sizeof(buf));
 		fprintf(f, " %s", buf);
 	}
-	fputc('\n', f);
+	fputs(prev ? "\n" : " no address of this node (none that --nodeport-addresses allows)\n",
+	      f);
 	close(fd);
 }
 
@@ -277,7 +278,6 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
               FILE *f)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
-	const char *prog = proto == IPPROTO_UDP ? "sp_connect/sp_sendmsg" : "sp_connect";
 	int v4 = addr->family == AF_INET, ret = 0;
 	struct sp_svc_key k = {.port = htons(port), .proto = proto, .family = v4 ? 4 : 6};
 	bool node = false;
@@ -286,9 +286,29 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 
 	if (svc_maps_open(dir, &m))
 		goto out;
-	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
-	if (!filter_has(dir, &k))
+	fprintf(f,
+	        "bpf: from a process in the cgroup of svcproxy's socket programs (cgroup id %llu, "
+	        "pins %s): ",
+	        pinned_cgroup(dir, addr->family), dir);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) {
+		fputs("the programs translate TCP and UDP only: the packets take the path below\n",
+		      f);
 		goto out;
+	}
+	if (proto == IPPROTO_UDP)
+		fprintf(f, "sp_connect%d (connected UDP) or sp_sendmsg%d (each datagram)",
+		        v4 ? 4 : 6, v4 ? 4 : 6);
+	else
+		fprintf(f, "sp_connect%d", v4 ? 4 : 6);
+	fputs(" decides in the system call, before any packet:\n", f);
+	memcpy(k.addr, addr->raw, v4 ? 4 : 16);
+	if (!filter_has(dir, &k)) {
+		fprintf(f,
+		        "  sp_filter: no Service address in this %s, and no address of this node: "
+		        "left alone without a lookup, the packets take the path below\n",
+		        v4 ? "/24" : "/64");
+		goto out;
+	}
 	if (svc_maps_lookup(&m, &k, &v)) {
 		/* a node address: the NodePort entry, as the programs look it up */
 		struct sp_node_key nk = {.family = k.family};
@@ -301,25 +321,29 @@ int bpf_trace(const char *pin_path, const struct ipaddr *addr, uint16_t port, ui
 		       !svc_maps_lookup(&m, &k, &v);
 		if (fd_nodes >= 0)
 			close(fd_nodes);
-		if (!node)
+		if (!node) {
+			fprintf(
+			    f,
+			    "  no Service at this address and port in sp_services%d: the connect "
+			    "is left alone, the packets take the path below\n",
+			    v4 ? 4 : 6);
 			goto out;
+		}
 	}
 	ret = 1;
-	fprintf(f,
-	        "bpf: from a process in the cgroup of svcproxy's socket programs (cgroup id "
-	        "%llu, pins %s), %s%d decides in the system call, before any packet:\n",
-	        pinned_cgroup(dir, addr->family), dir, prog, v4 ? 4 : 6);
 	if (node)
 		fprintf(f, "  an address of this node (sp_node_addrs): NodePort %u/%s\n", port,
 		        proto == IPPROTO_UDP ? "udp" : "tcp");
 	if (v.flags & SP_F_REJECT) {
-		fputs("  no endpoint: the connect fails with ECONNREFUSED\n", f);
+		fprintf(f, "  no endpoint: the %s fails with ECONNREFUSED\n",
+		        proto == IPPROTO_UDP ? "connect or send" : "connect");
 		goto out;
 	}
 	if (!v.count) {
-		fputs("  no endpoint allowed here (Local policy): the connect fails with "
-		      "EHOSTUNREACH\n",
-		      f);
+		fprintf(
+		    f,
+		    "  no endpoint allowed here (Local policy): the %s fails with EHOSTUNREACH\n",
+		    proto == IPPROTO_UDP ? "connect or send" : "connect");
 		goto out;
 	}
 	fprintf(f, "  the destination becomes one of %u endpoint%s (1/%u each%s), no NAT:\n",
