@@ -12,7 +12,8 @@
 #    when a pinned map has another layout (replaced once filled, before the links move), and
 #    over the pins of a version with one sp_services map for both families;
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start; so is a pin path
-#    in use by another svcproxy (from another network namespace), which it leaves alone;
+#    in use by another svcproxy (from another network namespace), which it leaves alone; the
+#    programs of another svcproxy on the same cgroup are a warning;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
@@ -55,6 +56,17 @@ assert_contains "$out" "--bpf-pin-path $BPF_PIN is in use by another svcproxy (p
 assert_eq 9 "$(bpftool cgroup show "$BPF_CGROUP" | grep -c ' sp_')" "programs on the test's cgroup after the refusal"
 assert_eq 0 "$(bpftool cgroup show "$OTHER_CG" | grep -c ' sp_')" "programs on the other cgroup"
 http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ after the refused second svcproxy"
+# given a pin path of its own but the same cgroup, it runs, and says that the programs of the
+# other (attached first, so running first) are there too; its cleanup detaches its own only
+other_pin="$(dirname "$BPF_PIN")/other"
+out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+	--dataplane bpf --cgroup-root "$BPF_CGROUP" --bpf-pin-path "$other_pin" 2>&1) ||
+	fail "a second svcproxy with pins of its own on the same cgroup: exit $?: $out"
+assert_contains "$out" "also runs 1 sp_connect4 program not pinned under $other_pin" \
+	"a second svcproxy on the same cgroup"
+nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$other_pin" ||
+	fail "svcproxy cleanup --bpf-pin-path $other_pin"
+assert_eq 9 "$(bpftool cgroup show "$BPF_CGROUP" | grep -c ' sp_')" "programs on the test's cgroup after the other's cleanup"
 
 # ---- getpeername: the Service address; no DNAT conntrack entry on the node
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80) || fail "sockpeer tcp 10.96.0.70 80: exit $?"

@@ -281,6 +281,44 @@ static int open_cgroup(struct bpf_dp *dp, const char *cgroup)
 	return 0;
 }
 
+/*
+ * Warn about connect4 programs of another svcproxy attached to our cgroup
+ * itself: links pinned under another --bpf-pin-path (another instance, or
+ * an earlier run's pins never cleaned up). Attached before ours, they run
+ * first and translate with their own, stale, maps. (Programs attached to a
+ * parent cgroup run after ours: a node's svcproxy over a nested one is fine.)
+ */
+static void warn_foreign(const struct bpf_dp *dp)
+{
+	struct bpf_prog_info info;
+	uint32_t ids[64], cnt = 64, flags = 0, len = sizeof(info), ours, n = 0, first = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(dp->skel->progs.sp_connect4), &info, &len))
+		return;
+	ours = info.id;
+	if (bpf_prog_query(dp->cg_fd, BPF_CGROUP_INET4_CONNECT, 0, &flags, ids, &cnt))
+		return;
+	for (uint32_t i = 0; i < cnt; i++) {
+		int fd = ids[i] == ours ? -1 : bpf_prog_get_fd_by_id(ids[i]);
+
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    !strcmp(info.name, "sp_connect4") && !n++)
+			first = ids[i];
+		if (fd >= 0)
+			close(fd);
+	}
+	if (n)
+		log_warn("bpf",
+		         "cgroup %s also runs %u sp_connect4 program%s not pinned under %s "
+		         "(prog id %u): another svcproxy's, or pins of an earlier run under "
+		         "another --bpf-pin-path ('svcproxy cleanup --bpf-pin-path OLD' removes "
+		         "them); attached first, they translate first, with their own maps",
+		         dp->cgroup, n, n == 1 ? "" : "s", dp->pin_path, first);
+}
+
 static int attach_all(struct bpf_dp *dp)
 {
 	struct bpf_program *progs[N_PROGS] = {
@@ -298,6 +336,8 @@ static int attach_all(struct bpf_dp *dp)
 		ret = attach_one(progs[i], dp->cg_fd, dp->cg_id, path);
 		free(path);
 	}
+	if (!ret)
+		warn_foreign(dp);
 	return ret;
 }
 
