@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end tests one at a time: every tests/e2e/t_*.sh, then the ClusterIP tests of
-# BPF_TESTS again with --dataplane bpf ("t_x[bpf]", E2E_DATAPLANE=bpf, see lib.sh); or those
+# BPF_TESTS again with --dataplane bpf ("t_x[bpf]", E2E_DATAPLANE=bpf, see lib.sh; BPF_API_TESTS
+# also with the API source, "t_x[bpf,api]"); or those
 # named on the command line (t_x, t_x.sh or a path; t_x:bpf for its bpf run). Each test is standalone: exit 0 pass, 77 skip, anything
 # else (or the per-test timeout) fail. Prints "PASS t_x" / "SKIP t_x: why" / "FAIL t_x" with the
 # tail of the failing test's output, then the summary line "N passed, N failed[, N skipped]".
@@ -30,6 +31,9 @@ BPF_TESTS=(t_clusterip t_spread t_named_port t_udp t_no_endpoints t_affinity t_t
 	t_itp_local t_dualstack t_restart_drift t_hairpin
 	t_np_tcp_udp t_etp_local t_etp_cluster t_ext_ip t_ext_lb_source_ranges t_np_addresses
 	t_np_loopback t_affinity_nodeport)
+# and of those, the ones that run with bpf against the test API server too ("t_x[bpf,api]"): the
+# deployed combination, one svcproxy per node watching the cluster with the socket programs.
+BPF_API_TESTS=(t_clusterip t_dualstack t_restart_drift t_np_tcp_udp)
 
 tests=() bpf_tests=()
 if (($# == 0)); then
@@ -104,7 +108,14 @@ for t in "${tests[@]}"; do
 done
 
 for t in "${bpf_tests[@]}"; do
-	run_one "$t" "$(basename "$t" .sh)[bpf]" manifests bpf
+	name=$(basename "$t" .sh)
+	for src in $SOURCES; do
+		if [[ "$src" != api ]]; then
+			run_one "$t" "$name[bpf]" "$src" bpf
+		elif [[ " ${BPF_API_TESTS[*]} " == *" $name "* ]]; then
+			run_one "$t" "$name[bpf,api]" api bpf
+		fi
+	done
 done
 
 ((${#not_applicable[@]} > 0)) && [[ " $SOURCES " == *" api "* ]] &&
