@@ -13,7 +13,8 @@
 #    over the pins of a version with one sp_services map for both families;
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start; so is a pin path
 #    in use by another svcproxy (from another network namespace), which it leaves alone; the
-#    programs of another svcproxy on the same cgroup are a warning;
+#    programs of another svcproxy on the same cgroup are a warning; the DaemonSet's capabilities
+#    suffice (deploy/bpf), one fewer is a clear error;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
@@ -67,6 +68,26 @@ assert_contains "$out" "also runs 1 sp_connect4 program not pinned under $other_
 nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$other_pin" ||
 	fail "svcproxy cleanup --bpf-pin-path $other_pin"
 assert_eq 9 "$(bpftool cgroup show "$BPF_CGROUP" | grep -c ' sp_')" "programs on the test's cgroup after the other's cleanup"
+
+# ---- the capabilities deploy/bpf/daemonset.yaml gives, a bpffs already mounted (a node's
+# /sys/fs/bpf): enough to load, attach and pin; without CAP_PERFMON (or CAP_SYS_ADMIN) the
+# verifier refuses the programs' map arithmetic, and the error names the capability
+caps_pin="$(dirname "$BPF_PIN")/caps"
+bpf_new_cgroup caps CAPS_CG
+sync_with_caps()
+{
+	nsenter --net="/run/netns/$PFX-other" setpriv --inh-caps=-all --ambient-caps=-all \
+		--bounding-set="-all,$1" -- "$SVCPROXY" sync --manifests "$MANIFESTS" \
+		--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$caps_pin" 2>&1
+}
+out=$(sync_with_caps +net_admin,+net_raw,+net_bind_service,+bpf)
+assert_eq 1 "$?" "svcproxy sync without CAP_PERFMON: exit status"
+assert_contains "$out" "needs CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN" "svcproxy sync without CAP_PERFMON"
+out=$(sync_with_caps +net_admin,+net_raw,+net_bind_service,+bpf,+perfmon) ||
+	fail "svcproxy sync with the DaemonSet's capabilities: exit $?: $out"
+assert_eq 9 "$(bpftool cgroup show "$CAPS_CG" | grep -c ' sp_')" "programs attached with the DaemonSet's capabilities"
+nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$caps_pin" ||
+	fail "svcproxy cleanup --bpf-pin-path $caps_pin"
 
 # ---- getpeername: the Service address; no DNAT conntrack entry on the node
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80) || fail "sockpeer tcp 10.96.0.70 80: exit $?"

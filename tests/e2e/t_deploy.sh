@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deploy/ parses as Kubernetes objects with the real kubectl (offline: `label --local` needs no
 # API server, unlike `apply --dry-run=client`, which needs discovery), holds the objects the
-# README promises, and the ConfigMap's KubeProxyConfiguration is accepted by `svcproxy check`.
+# README promises, and the ConfigMap's KubeProxyConfiguration is accepted by `svcproxy check`;
+# deploy/bpf/daemonset.yaml is the same DaemonSet with the bpf dataplane's flags, capabilities
+# and host mounts, and nothing else.
 # e2e-api: n/a - checks deploy/ files; no source
 . "$(dirname "$0")/lib.sh"
 harness_init
@@ -51,7 +53,36 @@ assert {"list", "watch"} <= verbs[("", "services")]
 assert {"list", "watch"} <= verbs[("discovery.k8s.io", "endpointslices")]
 assert {"get", "list", "watch"} <= verbs[("", "nodes")]
 assert {"create", "patch"} <= verbs[("", "events")]
+
+# deploy/bpf/daemonset.yaml is that DaemonSet with --dataplane bpf and nothing else: its
+# additions taken away, the two are equal (no drift between the copies). Its capabilities are
+# the ones t_bpf_sock runs svcproxy with.
+import copy
+bpf = [o for o in yaml.safe_load_all(open(deploy + "/bpf/daemonset.yaml"))]
+assert len(bpf) == 1 and bpf[0]["kind"] == "DaemonSet", bpf
+bds = bpf[0]["spec"]["template"]["spec"]
+bc = bds["containers"][0]
+assert set(bc["securityContext"]["capabilities"]["add"]) == \
+    {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "BPF", "PERFMON"}
+assert bc["securityContext"]["privileged"] is False
+hostpath = {v["name"]: v["hostPath"]["path"] for v in bds["volumes"] if "hostPath" in v}
+mounts = {m["name"]: m["mountPath"] for m in bc["volumeMounts"]}
+assert hostpath == {"bpffs": "/sys/fs/bpf", "cgroup": "/sys/fs/cgroup"}, hostpath
+added = ["--dataplane=bpf", "--cgroup-root=" + mounts["cgroup"],
+         "--bpf-pin-path=" + mounts["bpffs"] + "/svcproxy"]
+for a in added:
+    assert a in bc["command"], (a, bc["command"])
+strip = copy.deepcopy(bpf[0])
+sc = strip["spec"]["template"]["spec"]
+sc["containers"][0]["command"] = [a for a in bc["command"] if a not in added]
+sc["containers"][0]["securityContext"]["capabilities"]["add"] = \
+    [x for x in bc["securityContext"]["capabilities"]["add"] if x not in ("BPF", "PERFMON")]
+sc["containers"][0]["volumeMounts"] = [m for m in bc["volumeMounts"] if m["name"] not in hostpath]
+sc["volumes"] = [v for v in bds["volumes"] if v["name"] not in hostpath]
+assert strip == objs[("DaemonSet", "svcproxy")], "deploy/bpf/daemonset.yaml drifted from deploy/daemonset.yaml"
 PY
+names=$("$KUBECTL" label --local -f "$DEPLOY/bpf/daemonset.yaml" svcproxy.test/parsed=yes -o name 2>&1)
+assert_eq "daemonset.apps/svcproxy" "$names" "kubectl parses deploy/bpf/daemonset.yaml"
 out=$("$SVCPROXY" check --config "$WORK/config.conf" 2>&1)
 assert_eq 0 "$?" "svcproxy check --config on the ConfigMap's config.conf (output: $out)"
 assert_not_contains "$out" "warning" "the ConfigMap's config has no field svcproxy ignores"

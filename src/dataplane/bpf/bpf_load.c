@@ -66,19 +66,31 @@ static const char *const prog_names[] = {
 static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
-/* libbpf's messages into our log: warnings as warnings, the rest (verifier logs) as debug. */
+/*
+ * libbpf's messages into our log: warnings as warnings, its debug chatter
+ * dropped. A verifier log can be long, and its reason for a refusal is at
+ * its end: a long message keeps its first line and its last LOG_TAIL bytes.
+ */
+#define LOG_TAIL 1536
 static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
-	char buf[512];
-	size_t n;
+	char *buf = NULL, *nl;
+	int n;
 
 	if (lvl == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
+	n = vasprintf(&buf, fmt, ap);
+	if (n < 0)
+		return 0;
 	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_msg(lvl == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf", "%s", buf);
+		buf[--n] = '\0';
+	nl = strchr(buf, '\n');
+	if (n > 2 * LOG_TAIL && nl)
+		log_msg(LOG_LVL_WARN, "libbpf", "%.*s\n...\n%s", (int)(nl - buf), buf,
+		        buf + n - LOG_TAIL);
+	else
+		log_msg(lvl == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf", "%s", buf);
+	free(buf);
 	return 0;
 }
 
@@ -447,10 +459,11 @@ static int load(struct bpf_dp *dp)
 	ret = sp_sock__load(dp->skel);
 	if (ret) {
 		log_err("bpf",
-		        "cannot load the socket programs: %s (svcproxy needs CAP_BPF and "
-		        "CAP_NET_ADMIN, and a kernel with cgroup sock_addr hooks and "
-		        "bpf_set_retval, Linux 5.18 or later; pins that cannot be reused: "
-		        "svcproxy cleanup --bpf-pin-path %s)",
+		        "cannot load the socket programs: %s (svcproxy needs CAP_BPF, CAP_PERFMON "
+		        "or CAP_SYS_ADMIN (without either the verifier refuses their map "
+		        "arithmetic, as a Spectre v1 guard) and CAP_NET_ADMIN, and a kernel with "
+		        "cgroup sock_addr hooks and bpf_set_retval, Linux 5.18 or later; pins "
+		        "that cannot be reused: svcproxy cleanup --bpf-pin-path %s)",
 		        strerror(-ret), dp->pin_path);
 		return ret;
 	}
