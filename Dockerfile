@@ -1,4 +1,5 @@
-# svcproxy container image for deploy/daemonset.yaml (Debian 12, as CI builds and tests on).
+# svcproxy container image for deploy/daemonset.yaml and deploy/bpf/daemonset.yaml (Debian 12,
+# as CI builds and tests on; built with the bpf dataplane, or not at all).
 #   docker build -t svcproxy:0.1.0 .
 # Stage 1 builds the binary with meson (CI runs the tests; cmocka and python3 are there only
 # because configuring the tree looks for them). Stage 2 holds the binary and exactly the
@@ -13,7 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN meson setup /build --buildtype=release -Dwerror=true --prefix=/usr \
+RUN meson setup /build --buildtype=release -Dwerror=true -Dbpf=enabled --prefix=/usr \
     && ninja -C /build svcproxy \
     && install -D -m 0755 /build/svcproxy /out/usr/bin/svcproxy \
     && for lib in $(ldd /build/svcproxy | awk '$3 ~ /^\// { print $3 }'); do \
