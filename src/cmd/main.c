@@ -93,7 +93,8 @@ static const char usage_proxy[] =
     "                              (default: the cgroup v2 mount)\n"
     "  --bpf-pin-path PATH         bpf: where maps and links are pinned (default\n"
     "                              /sys/fs/bpf/svcproxy; a bpffs is mounted at its\n"
-    "                              parent when there is none)\n"
+    "                              parent when there is none and it is an empty\n"
+    "                              directory)\n"
     "  -v, --verbose               debug logging; --v=N as kube-proxy's (N >= 4\n"
     "                              is debug)\n"
     "  --log-format text|json      one line per event (default text)\n";

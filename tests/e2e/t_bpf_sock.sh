@@ -14,7 +14,8 @@
 #  - a --cgroup-root that is no cgroup v2 directory is a clear error at start; so is a pin path
 #    in use by another svcproxy (from another network namespace), which it leaves alone; the
 #    programs of another svcproxy on the same cgroup are a warning; the DaemonSet's capabilities
-#    suffice (deploy/bpf), one fewer is a clear error;
+#    suffice (deploy/bpf), one fewer is a clear error; a bpffs is mounted for the pins on an
+#    empty directory only;
 #  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
 #    the programs;
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
@@ -88,6 +89,20 @@ out=$(sync_with_caps +net_admin,+net_raw,+net_bind_service,+bpf,+perfmon) ||
 assert_eq 9 "$(bpftool cgroup show "$CAPS_CG" | grep -c ' sp_')" "programs attached with the DaemonSet's capabilities"
 nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$caps_pin" ||
 	fail "svcproxy cleanup --bpf-pin-path $caps_pin"
+# a pin path whose parent is no bpffs gets one mounted there only if it is an empty directory (a
+# bpffs on /sys/fs, from --bpf-pin-path /sys/fs/bpf, would hide every mount below it); the root
+# of a bpffs is no pin path
+mkdir "$WORK/full" && touch "$WORK/full/a-file"
+out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+	--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$WORK/full/pins" 2>&1)
+assert_eq 1 "$?" "--bpf-pin-path in a non-empty directory that is no bpffs: exit status"
+assert_contains "$out" "no bpffs at $WORK/full, and it is no empty directory to mount one on" \
+	"--bpf-pin-path in a non-empty directory that is no bpffs"
+findmnt "$WORK/full" >/dev/null && fail "svcproxy mounted something on $WORK/full"
+out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+	--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$(dirname "$BPF_PIN")" 2>&1)
+assert_eq 1 "$?" "--bpf-pin-path the root of a bpffs: exit status"
+assert_contains "$out" "is the root of a bpffs: give a directory in it" "--bpf-pin-path the root of a bpffs"
 
 # ---- getpeername: the Service address; no DNAT conntrack entry on the node
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80) || fail "sockpeer tcp 10.96.0.70 80: exit $?"

@@ -9,10 +9,12 @@
  * against the same (pinned, reused) maps and swaps them into the links
  * with BPF_LINK_UPDATE, which is atomic for the cgroup.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +120,26 @@ int bpf_cgroup2_mount(char *buf, size_t len)
 	return ret;
 }
 
-/* A bpffs at the pin path's parent (mounting one when there is none), and the pin directory. */
+/* Whether dir is a directory with no entry (but . and ..). */
+static bool dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = d != NULL;
+
+	while (d && empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	if (d)
+		closedir(d);
+	return empty;
+}
+
+/*
+ * A bpffs at the pin path's parent, and the pin directory. When the parent
+ * is no bpffs, one is mounted there (as Cilium does: no pins that outlive
+ * us otherwise), but only on an empty directory: a bpffs mounted on, say,
+ * /sys/fs (--bpf-pin-path /sys/fs/bpf) would hide every mount below it.
+ */
 static int prepare_pin_dir(const char *pin_path)
 {
 	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/');
@@ -132,11 +153,23 @@ static int prepare_pin_dir(const char *pin_path)
 		return -EINVAL;
 	}
 	*slash = '\0';
-	if (statfs(parent, &sfs) < 0) {
+	if (statfs(pin_path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC &&
+	    (statfs(parent, &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC)) {
+		log_err("bpf",
+		        "--bpf-pin-path %s is the root of a bpffs: give a directory in it, "
+		        "such as %s/svcproxy",
+		        pin_path, pin_path);
+		ret = -EINVAL;
+	} else if (statfs(parent, &sfs) < 0) {
 		ret = -errno;
 		log_err("bpf", "bpffs directory %s: %s", parent, strerror(errno));
+	} else if (sfs.f_type != BPF_FS_MAGIC && !dir_empty(parent)) {
+		log_err("bpf",
+		        "no bpffs at %s, and it is no empty directory to mount one on: mount a "
+		        "bpffs there, or give a --bpf-pin-path in one (default %s)",
+		        parent, BPF_DEFAULT_PIN_PATH);
+		ret = -ENOTEMPTY;
 	} else if (sfs.f_type != BPF_FS_MAGIC) {
-		/* as Cilium does: no bpffs, no pins that outlive us; mount one */
 		if (mount("bpffs", parent, "bpf", 0, "mode=0700") < 0) {
 			ret = -errno;
 			log_err("bpf", "no bpffs at %s, and mounting one failed: %s", parent,
