@@ -24,11 +24,41 @@
 #include "daemon/privs.h"
 #include "daemon/process.h"
 #include "daemon/runner.h"
+#include "dataplane/bpf/bpf_dp.h"
 #include "source/kube/kube.h"
 #include "source/manifest.h"
 #include "source/source.h"
 
 /* The source the options name: manifest files, else the Kubernetes API. */
+/* --bpf-pin-path for write_bpf_metrics (NULL: the default), set before the HTTP thread */
+static const char *metrics_bpf_pin_path;
+
+/* /metrics with --dataplane bpf: the socket programs' counters, when their maps can be read. */
+static void write_bpf_metrics(FILE *f)
+{
+	struct bpf_stats st;
+
+	if (bpf_stats_read(metrics_bpf_pin_path, &st))
+		return;
+	metrics_write_counter(
+	    f, "svcproxy_bpf_connects_translated_total",
+	    "Connects (TCP, connected UDP) the socket programs sent to an endpoint", st.connects);
+	metrics_write_counter(f, "svcproxy_bpf_datagrams_translated_total",
+	                      "Unconnected UDP datagrams the socket programs sent to an endpoint",
+	                      st.datagrams);
+	metrics_write_counter(f, "svcproxy_bpf_refused_total",
+	                      "Connects and sends the socket programs failed: no endpoint "
+	                      "(ECONNREFUSED) or none allowed on this node (EHOSTUNREACH)",
+	                      st.refused);
+	metrics_write_counter(f, "svcproxy_bpf_affinity_hits_total",
+	                      "Connects sent to the client's endpoint by sessionAffinity",
+	                      st.affinity);
+	metrics_write_counter(f, "svcproxy_bpf_addresses_restored_total",
+	                      "Replies (recvmsg) and peer names (getpeername) given the Service "
+	                      "address back",
+	                      st.restored);
+}
+
 static struct source *open_source(const struct options *o)
 {
 	if (o->n_manifests)
@@ -108,6 +138,10 @@ int cmd_run(const struct options *o, bool once)
 		goto out;
 	}
 	metrics_init(2 * o->sync_period);
+	if (o->dataplane_bpf) {
+		metrics_bpf_pin_path = o->bpf_pin_path;
+		metrics_set_extra(write_bpf_metrics);
+	}
 	src = open_source(o);
 	r = runner_new(&ro, src);
 	/* set up everything that needs more than privs.h keeps, then drop it */

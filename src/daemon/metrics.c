@@ -477,6 +477,19 @@ static void write_fam_gauge(FILE *f, const char *name, const char *help, double 
 		fprintf(f, "%s{ip_family=\"%s\"} %s\n", name, fam_label[fi], num);
 }
 
+/* set before the HTTP thread starts, read-only after: no lock */
+static void (*write_extra)(FILE *f);
+
+void metrics_set_extra(void (*write)(FILE *f))
+{
+	write_extra = write;
+}
+
+void metrics_write_counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	write_counter(f, name, help, v);
+}
+
 /*
  * Prometheus text format 0.0.4. kube-proxy's metrics keep its names,
  * labels (ip_family: one series per family) and help text (with the
@@ -546,4 +559,6 @@ void metrics_write(FILE *f)
 	            "Services svcproxy has programmed in the dataplane", s.programmed_services);
 	write_gauge(f, "svcproxy_programmed_endpoints",
 	            "Endpoints svcproxy has programmed in the dataplane", s.programmed_endpoints);
+	if (write_extra)
+		write_extra(f);
 }

@@ -81,4 +81,12 @@ void metrics_set_node_eligible(bool eligible);
 /* Write the Prometheus text exposition of everything to f. */
 void metrics_write(FILE *f);
 
+/*
+ * More series, written by write (from the HTTP thread, at each scrape,
+ * after svcproxy's own): the bpf dataplane's counters. Set before the HTTP
+ * server starts. metrics_write_counter() writes one in this format.
+ */
+void metrics_set_extra(void (*write)(FILE *f));
+void metrics_write_counter(FILE *f, const char *name, const char *help, uint64_t v);
+
 #endif

@@ -16,8 +16,8 @@
 #    programs of another svcproxy on the same cgroup are a warning; the DaemonSet's capabilities
 #    suffice (deploy/bpf), one fewer is a clear error; a bpffs is mounted for the pins on an
 #    empty directory only;
-#  - show bpf and trace read the maps back; svcproxy cleanup removes the pins, which detaches
-#    the programs;
+#  - show bpf and trace read the maps back, /metrics the programs' counters; svcproxy cleanup
+#    removes the pins, which detaches the programs;
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
 #  - sp_filter: a connect to a pod is not looked up; a Service in a /24 of its own, added
 #    while running, is reached at once, and its /24 leaves the filter with it.
@@ -245,6 +245,13 @@ show=$(node_exec "$SVCPROXY" show bpf --bpf-pin-path "$BPF_PIN" 2>&1) || fail "s
 log "show bpf:"$'\n'"$show"
 assert_contains "$show" "10.96.0.70:80/tcp" "svcproxy show bpf"
 assert_contains "$show" "slot 0 -> 10.244.1.11:8080" "svcproxy show bpf (slot)"
+# /metrics reports the same counters
+metrics=$(node_exec curl -sS --max-time 2 "http://$METRICS/metrics") || fail "GET /metrics: curl exit $?"
+n=$(sed -n 's/^svcproxy_bpf_connects_translated_total \([0-9]*\)$/\1/p' <<<"$metrics")
+[[ "$n" =~ ^[0-9]+$ ]] && ((n > 0)) || fail "/metrics: svcproxy_bpf_connects_translated_total is '$n', not > 0"
+for m in datagrams_translated refused affinity_hits addresses_restored; do
+	assert_contains "$metrics" "# TYPE svcproxy_bpf_${m}_total counter" "/metrics"
+done
 tr=$(node_exec "$SVCPROXY" trace 10.244.1.12 10.96.0.70:80 --bpf-pin-path "$BPF_PIN" 2>&1) ||
 	fail "svcproxy trace: $tr"
 log "trace:"$'\n'"$tr"

@@ -65,6 +65,18 @@ int bpf_dp_sync(struct bpf_dp *dp, const struct desired *ds, size_t n,
 /* Unpin every link and map under pin_path (NULL: default); 0 also when nothing is there. */
 int bpf_cleanup(const char *pin_path);
 
+/* What the socket programs did, summed over CPUs (sp_stats). */
+struct bpf_stats {
+	uint64_t connects;  /* connects (TCP, connected UDP) sent to an endpoint */
+	uint64_t datagrams; /* unconnected UDP datagrams sent to an endpoint */
+	uint64_t refused;   /* connects and sends failed: no endpoint, or none allowed here */
+	uint64_t affinity;  /* endpoints chosen by sessionAffinity */
+	uint64_t restored;  /* replies and peer names given the Service address back */
+};
+
+/* The counters pinned under pin_path (NULL: default) into *st: 0, or -errno. */
+int bpf_stats_read(const char *pin_path, struct bpf_stats *st);
+
 /* Print what the pinned maps hold (svcproxy show). -ENOENT when nothing is pinned. */
 int bpf_show(const char *pin_path, FILE *f);
 

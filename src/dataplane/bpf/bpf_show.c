@@ -100,27 +100,50 @@ static void show_filter(const char *dir, FILE *f)
 	free(flt);
 }
 
-static void show_stats(int fd, FILE *f)
+int bpf_stats_read(const char *pin_path, struct bpf_stats *st)
 {
-	static const char *const names[SP_STAT_COUNT] = {
-	    "connects translated", "datagrams translated", "refused/unreachable", "affinity hits",
-	    "replies/peer names restored"};
-	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *const field[SP_STAT_COUNT] = {[SP_STAT_CONNECT] = &st->connects,
+	                                        [SP_STAT_SENDMSG] = &st->datagrams,
+	                                        [SP_STAT_REFUSED] = &st->refused,
+	                                        [SP_STAT_AFFINITY] = &st->affinity,
+	                                        [SP_STAT_REVNAT] = &st->restored};
+	int fd = open_map(pin_path ? pin_path : BPF_DEFAULT_PIN_PATH, "sp_stats");
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
 	__u64 *v;
 
-	if (fd < 0 || ncpu <= 0)
-		return;
+	memset(st, 0, sizeof(*st));
+	if (fd < 0)
+		return -ENOENT;
+	if (ncpu <= 0) {
+		close(fd);
+		return -EINVAL;
+	}
 	v = xcalloc((size_t)ncpu, sizeof(*v));
-	for (__u32 k = 0; k < SP_STAT_COUNT; k++) {
-		__u64 sum = 0;
-
-		if (bpf_map_lookup_elem(fd, &k, v))
-			continue;
+	for (__u32 k = 0; k < SP_STAT_COUNT && !ret; k++) {
+		if (bpf_map_lookup_elem(fd, &k, v)) {
+			ret = -errno;
+			break;
+		}
 		for (int c = 0; c < ncpu; c++)
-			sum += v[c];
-		fprintf(f, "  %-28s %llu\n", names[k], (unsigned long long)sum);
+			*field[k] += v[c];
 	}
 	free(v);
+	close(fd);
+	return ret;
+}
+
+static void show_stats(const char *dir, FILE *f)
+{
+	struct bpf_stats st;
+
+	if (bpf_stats_read(dir, &st))
+		return;
+	fprintf(f, "  %-28s %llu\n", "connects translated", (unsigned long long)st.connects);
+	fprintf(f, "  %-28s %llu\n", "datagrams translated", (unsigned long long)st.datagrams);
+	fprintf(f, "  %-28s %llu\n", "refused/unreachable", (unsigned long long)st.refused);
+	fprintf(f, "  %-28s %llu\n", "affinity hits", (unsigned long long)st.affinity);
+	fprintf(f, "  %-28s %llu\n", "replies/peer names restored",
+	        (unsigned long long)st.restored);
 }
 
 /* Slot i of Service v: in its entry, or in sp_slots. 0, or -1 when it is not there. */
@@ -201,7 +224,6 @@ static int svc_maps_next(const struct svc_maps *m, const struct sp_svc_key *prev
 int bpf_show(const char *pin_path, FILE *f)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
-	int fd_stats = open_map(dir, "sp_stats");
 	struct sp_svc_key k, next;
 	struct svc_maps m;
 	int ret = svc_maps_open(dir, &m);
@@ -238,11 +260,9 @@ int bpf_show(const char *pin_path, FILE *f)
 	show_node_addrs(dir, f);
 	show_filter(dir, f);
 	fputs("counters:\n", f);
-	show_stats(fd_stats, f);
+	show_stats(dir, f);
 out:
 	svc_maps_close(&m);
-	if (fd_stats >= 0)
-		close(fd_stats);
 	return ret;
 }
 
