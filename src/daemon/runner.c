@@ -305,15 +305,17 @@ static void note_trigger_times(struct runner *r, const struct model *m)
 
 /*
  * After family f's transaction: what it holds now becomes the base of the
- * next sync, and UDP flows made stale by the change are cleaned up.
+ * next sync, and flows made stale by the change (or, after a rebuild, by
+ * the table missing) are cleaned up.
  */
-static void family_done(struct runner *r, int f, struct desired *ds, struct sync_tally *t)
+static void family_done(struct runner *r, int f, struct desired *ds, bool rebuilt,
+                        struct sync_tally *t)
 {
 	struct desired none = {.family = families[f]};
 	const struct desired *old = r->have_last[f] ? &r->last[f] : &none;
 
 	/* after the rules: new packets already follow them */
-	conntrack_cleanup_udp(old, ds);
+	conntrack_cleanup(old, ds, rebuilt);
 	count_changes(old, ds, &t->svc_changes, &t->ep_changes);
 	desired_free(&r->last[f]);
 	r->last[f] = *ds;
@@ -356,7 +358,7 @@ static int program(struct runner *r, struct desired ds[N_FAMILIES], struct sync_
 			}
 			continue;
 		}
-		family_done(r, f, &ds[f], t);
+		family_done(r, f, &ds[f], st.rebuilt, t);
 		t->programmed++;
 	}
 	for (int f = 0; f < N_FAMILIES; f++) {

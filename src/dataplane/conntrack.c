@@ -7,21 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytemap.h"
 #include "common/log.h"
 #include "common/mem.h"
 
-/* One kind of stale entry: to (addr or any, port), DNATed to backend, or not DNATed. */
-struct flush {
-	bool nodeport;          /* any local address: match the port only */
-	struct ipaddr addr;     /* original destination */
-	uint16_t port;          /* original destination port */
-	bool natted;            /* true: DNATed to backend; false: not DNATed */
-	struct backend backend; /* when natted */
+/*
+ * One kind of stale entry, as a key of the set of them: to (addr, port,
+ * proto), addr all zero for a NodePort (any local address), DNATed to
+ * (baddr, bport), or not DNATed (natted 0, baddr and bport zero).
+ */
+struct flush_key {
+	uint8_t addr[16];
+	uint8_t baddr[16];
+	uint16_t port, bport;
+	uint8_t proto, natted;
+	uint8_t pad[2];
 };
 
 struct flush_list {
-	struct flush *v;
-	size_t n, cap;
+	struct bytemap keys; /* struct flush_key */
 	int family;
 	struct nf_conntrack **doomed;
 	size_t n_doomed, doomed_cap;
@@ -30,17 +34,19 @@ struct flush_list {
 static void flush_add(struct flush_list *fl, const struct entry *e, bool natted,
                       const struct backend *b)
 {
-	struct flush *f;
+	struct flush_key k;
 
-	fl->v = xgrow(fl->v, &fl->cap, fl->n + 1, sizeof(*fl->v));
-	f = &fl->v[fl->n++];
-	memset(f, 0, sizeof(*f));
-	f->nodeport = e->kind == ENTRY_NODE_PORT;
-	f->addr = e->addr;
-	f->port = e->port;
-	f->natted = natted;
-	if (b)
-		f->backend = *b;
+	memset(&k, 0, sizeof(k));
+	if (e->kind != ENTRY_NODE_PORT)
+		memcpy(k.addr, e->addr.raw, sizeof(k.addr));
+	k.port = e->port;
+	k.proto = (uint8_t)e->proto;
+	k.natted = natted;
+	if (natted && b) {
+		memcpy(k.baddr, b->addr.raw, sizeof(k.baddr));
+		k.bport = b->port;
+	}
+	bytemap_put(&fl->keys, &k, NULL, NULL);
 }
 
 static bool has_backend(const struct entry *e, const struct backend *b)
@@ -89,46 +95,43 @@ static int ct_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void 
 {
 	struct flush_list *fl = data;
 	struct ipaddr odst, rsrc;
-	uint16_t odport, rsport;
-	bool natted;
+	struct flush_key k;
 
 	(void)type;
-	if (nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) != IPPROTO_UDP)
-		return NFCT_CB_CONTINUE;
+	memset(&k, 0, sizeof(k));
 	ct_addr(ct, fl->family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &odst);
 	ct_addr(ct, fl->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &rsrc);
-	odport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
-	rsport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
-	natted = !ipaddr_equal(&odst, &rsrc) || odport != rsport;
-
-	for (size_t i = 0; i < fl->n; i++) {
-		const struct flush *f = &fl->v[i];
-
-		if (f->port != odport || (!f->nodeport && !ipaddr_equal(&f->addr, &odst)))
-			continue;
-		if (f->natted != natted)
-			continue;
-		if (natted && (!ipaddr_equal(&f->backend.addr, &rsrc) || f->backend.port != rsport))
-			continue;
-		fl->doomed =
-		    xgrow(fl->doomed, &fl->doomed_cap, fl->n_doomed + 1, sizeof(*fl->doomed));
-		fl->doomed[fl->n_doomed] = nfct_clone(ct);
-		if (!fl->doomed[fl->n_doomed])
-			die_oom();
-		fl->n_doomed++;
-		break;
+	k.proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO);
+	k.port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+	k.bport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	k.natted = !ipaddr_equal(&odst, &rsrc) || k.port != k.bport;
+	if (k.natted)
+		memcpy(k.baddr, rsrc.raw, sizeof(k.baddr));
+	else
+		k.bport = 0;
+	memcpy(k.addr, odst.raw, sizeof(k.addr));
+	if (bytemap_find(&fl->keys, &k) < 0) {
+		memset(k.addr, 0, sizeof(k.addr)); /* a NodePort's, to any local address */
+		if (bytemap_find(&fl->keys, &k) < 0)
+			return NFCT_CB_CONTINUE;
 	}
+	fl->doomed = xgrow(fl->doomed, &fl->doomed_cap, fl->n_doomed + 1, sizeof(*fl->doomed));
+	fl->doomed[fl->n_doomed] = nfct_clone(ct);
+	if (!fl->doomed[fl->n_doomed])
+		die_oom();
+	fl->n_doomed++;
 	return NFCT_CB_CONTINUE;
 }
 
-int conntrack_cleanup_udp(const struct desired *old, const struct desired *cur)
+int conntrack_cleanup(const struct desired *old, const struct desired *cur, bool rebuilt)
 {
 	struct flush_list fl = {.family = cur->family};
 	struct nfct_handle *h;
 	uint32_t family = (uint32_t)cur->family;
 	int ret = 0, deleted = 0;
 
-	/* endpoints that went away */
+	bytemap_init(&fl.keys, sizeof(struct flush_key), 0);
+	/* UDP: endpoints that went away */
 	for (size_t i = 0; i < old->n_entries; i++) {
 		const struct entry *o = &old->entries[i], *c;
 
@@ -139,18 +142,29 @@ int conntrack_cleanup_udp(const struct desired *old, const struct desired *cur)
 			if (!c || !has_backend(c, &o->backends[b]))
 				flush_add(&fl, o, true, &o->backends[b]);
 	}
-	/* entries that now have endpoints and had none (or did not exist) */
+	/*
+	 * Not DNATed: UDP to entries that now have endpoints and had none (or
+	 * did not exist); after a rebuild (the table was missing) any protocol,
+	 * to entries with endpoints: made in the gap, with no rule to DNAT them.
+	 * (NodePort TCP/SCTP excepted: their port is held, open, on the node.)
+	 */
 	for (size_t i = 0; i < cur->n_entries; i++) {
 		const struct entry *c = &cur->entries[i], *o;
 
-		if (c->proto != L4_UDP || !c->n_backends)
+		if (!c->n_backends)
+			continue;
+		if (rebuilt && (c->proto == L4_UDP || c->kind != ENTRY_NODE_PORT)) {
+			flush_add(&fl, c, false, NULL);
+			continue;
+		}
+		if (c->proto != L4_UDP)
 			continue;
 		o = find_entry(old, c);
 		if (!o || !o->n_backends)
 			flush_add(&fl, c, false, NULL);
 	}
-	if (!fl.n)
-		return 0;
+	if (!fl.keys.n)
+		goto out;
 
 	h = nfct_open(CONNTRACK, 0);
 	if (!h) {
@@ -171,12 +185,12 @@ int conntrack_cleanup_udp(const struct desired *old, const struct desired *cur)
 	}
 	nfct_close(h);
 	if (deleted)
-		log_info("conntrack", "deleted %d stale UDP conntrack entr%s (%s)", deleted,
+		log_info("conntrack", "deleted %d stale conntrack entr%s (%s)", deleted,
 		         deleted == 1 ? "y" : "ies", cur->family == AF_INET ? "IPv4" : "IPv6");
 out:
 	for (size_t i = 0; i < fl.n_doomed; i++)
 		nfct_destroy(fl.doomed[i]);
 	free(fl.doomed);
-	free(fl.v);
+	bytemap_free(&fl.keys);
 	return ret ? ret : deleted;
 }

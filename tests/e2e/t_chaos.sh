@@ -66,7 +66,8 @@ wait_for 5 http_ok pod-c http://10.96.0.60/ || fail "steady 10.96.0.60 not answe
 LOAD="$WORK/load.out"
 in_ns pod-c bash -c 'while :; do
 	out=$(curl -sS --max-time 5 http://10.96.0.60/ 2>&1)
-	echo "$(date +%s%N) $? ${out%% *}"
+	rc=$?
+	echo "$(date +%s%N) $rc $out"
 	sleep 0.1
 done' >"$LOAD" 2>&1 &
 BG_PIDS+=($!)
@@ -86,6 +87,10 @@ churn_is()
 in_ns node nft delete table ip svcproxy || fail "could not delete table ip svcproxy"
 wait_for 5 svcproxy_table_present || fail "table ip svcproxy not back within 5 s"
 log "1. table deleted: back after ${WAITED_MS} ms"
+# a connection attempted in the gap left a conntrack entry with no DNAT; the rebuilding sync
+# deletes it, or its retransmitted SYN would follow it to nowhere (logged, not asserted: a
+# connection falls in the gap or not)
+log "   conntrack after the rebuild: $(grep 'stale conntrack' "$SP_LOG" | tail -n 1)"
 sleep 1
 
 # ---- 2. sets edited by hand
