@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,25 @@ static int ct_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void 
 	return NFCT_CB_CONTINUE;
 }
 
+/*
+ * Whether this network namespace tracks no connection at all (its own
+ * count; no conntrack module: none). A dump walks the whole hash table,
+ * shared by every namespace, however few entries are ours: ~20-30 ms on a
+ * host with a large table, for nothing when the count is 0.
+ */
+static bool ct_none(void)
+{
+	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_count", "re");
+	unsigned long n = 1;
+
+	if (!f)
+		return errno == ENOENT;
+	if (fscanf(f, "%lu", &n) != 1)
+		n = 1;
+	fclose(f);
+	return n == 0;
+}
+
 int conntrack_cleanup(const struct desired *old, const struct desired *cur, bool rebuilt)
 {
 	struct flush_list fl = {.family = cur->family};
@@ -163,7 +183,7 @@ int conntrack_cleanup(const struct desired *old, const struct desired *cur, bool
 		if (!o || !o->n_backends)
 			flush_add(&fl, c, false, NULL);
 	}
-	if (!fl.keys.n)
+	if (!fl.keys.n || ct_none())
 		goto out;
 
 	h = nfct_open(CONNTRACK, 0);
