@@ -56,6 +56,8 @@ assert_eq 0 "$(in_ns node conntrack -C 2>&1)" "conntrack entries in node (connec
 	slice_yaml extip 8080 TCP 10.244.1.11
 } | write_manifest external.yaml
 wait_for 5 http_ok ext "http://$EXT_NODE_IP:$NP/" || fail "ext -> NodePort $EXT_NODE_IP:$NP not answered within 5 s"
+# (from the API the four objects may come in more than one sync: the externalIP's too)
+wait_for 5 http_ok ext "http://$EXT_SVC_IP/" || fail "ext -> externalIP $EXT_SVC_IP not answered within 5 s"
 rs=$(ruleset)
 log "nft list ruleset with a NodePort and an externalIP:"$'\n'"$(grep -E 'table|chain|hook' <<<"$rs")"
 for h in "type nat hook prerouting" "type nat hook postrouting" "type filter hook prerouting" \
