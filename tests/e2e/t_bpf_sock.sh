@@ -17,7 +17,7 @@
 #    suffice (deploy/bpf), one fewer is a clear error; a bpffs is mounted for the pins on an
 #    empty directory only;
 #  - show bpf and trace read the maps back, /metrics the programs' counters; svcproxy cleanup
-#    removes the pins, which detaches the programs;
+#    removes the pins, which detaches the programs, and unmounts the bpffs it mounted (only);
 #  - a Service of 20 endpoints (more than its map entry holds) spreads over them;
 #  - sp_filter: a connect to a pod is not looked up; a Service in a /24 of its own, added
 #    while running, is reached at once, and its /24 leaves the filter with it.
@@ -284,6 +284,21 @@ wait_for 5 eval '[[ $(fl_n) == "$n0" ]]' || fail "sp_filter: $(fl_n) IPv4 bits 5
 stop_svcproxy
 node_exec "$SVCPROXY" cleanup --bpf-pin-path "$BPF_PIN" || fail "svcproxy cleanup: exit $?"
 [[ -e "$BPF_PIN" ]] && fail "$BPF_PIN still exists after svcproxy cleanup: $(ls "$BPF_PIN")"
+# the bpffs svcproxy mounted for the pins goes with them (nothing else was left in it)
+mountpoint -q "$(dirname "$BPF_PIN")" && fail "the bpffs svcproxy mounted at $(dirname "$BPF_PIN") is still mounted after cleanup"
 out=$(in_ns pod-b "$SOCKPEER" tcp 10.96.0.70 80 2>&1) && fail "10.96.0.70 still connects after cleanup: $out"
 log "after cleanup: $out"
+# a bpffs svcproxy did not mount stays, emptied of its pins
+mkdir "$WORK/ours" && mount -t bpf bpffs "$WORK/ours" || fail "cannot mount a bpffs at $WORK/ours"
+node_exec "$SVCPROXY" sync --manifests "$MANIFESTS" --dataplane bpf --cgroup-root "$CAPS_CG" \
+	--bpf-pin-path "$WORK/ours/pins" >/dev/null 2>&1
+st=$?
+node_exec "$SVCPROXY" cleanup --bpf-pin-path "$WORK/ours/pins"
+mountpoint -q "$WORK/ours"
+mounted=$?
+left=$(ls -A "$WORK/ours" 2>&1 | grep -v '\.') # but bpffs's own maps.debug, progs.debug
+umount "$WORK/ours"
+assert_eq 0 "$st" "svcproxy sync with the pins in a bpffs of the test's: exit status"
+assert_eq 0 "$mounted" "a bpffs svcproxy did not mount, after cleanup: mounted (0)"
+assert_eq "" "$left" "what cleanup left in that bpffs"
 pass "socket-level translation, Service address kept, outside NodePort traffic on nftables, restart without a gap"

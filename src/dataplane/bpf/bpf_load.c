@@ -120,15 +120,27 @@ int bpf_cgroup2_mount(char *buf, size_t len)
 	return ret;
 }
 
-/* Whether dir is a directory with no entry (but . and ..). */
-static bool dir_empty(const char *dir)
+/*
+ * In a bpffs svcproxy mounted itself, a directory that says so: cleanup
+ * unmounts that bpffs once nothing but this is left in it, and never one
+ * mounted by anyone else (systemd's /sys/fs/bpf). (No '.' in it: bpffs
+ * keeps such names for its own files, maps.debug and progs.debug.)
+ */
+#define MOUNTED_MARK "svcproxy_mounted"
+
+/*
+ * Whether dir is a directory with no entry but . and ..; in_bpffs: nor
+ * but MOUNTED_MARK and bpffs's own files (a '.' in the name).
+ */
+static bool dir_empty(const char *dir, bool in_bpffs)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	bool empty = d != NULL;
 
 	while (d && empty && (e = readdir(d)))
-		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		        (in_bpffs && (strchr(e->d_name, '.') || !strcmp(e->d_name, MOUNTED_MARK)));
 	if (d)
 		closedir(d);
 	return empty;
@@ -163,7 +175,7 @@ static int prepare_pin_dir(const char *pin_path)
 	} else if (statfs(parent, &sfs) < 0) {
 		ret = -errno;
 		log_err("bpf", "bpffs directory %s: %s", parent, strerror(errno));
-	} else if (sfs.f_type != BPF_FS_MAGIC && !dir_empty(parent)) {
+	} else if (sfs.f_type != BPF_FS_MAGIC && !dir_empty(parent, false)) {
 		log_err("bpf",
 		        "no bpffs at %s, and it is no empty directory to mount one on: mount a "
 		        "bpffs there, or give a --bpf-pin-path in one (default %s)",
@@ -175,7 +187,11 @@ static int prepare_pin_dir(const char *pin_path)
 			log_err("bpf", "no bpffs at %s, and mounting one failed: %s", parent,
 			        strerror(errno));
 		} else {
+			char *mark = xasprintf("%s/" MOUNTED_MARK, parent);
+
 			log_info("bpf", "mounted a bpffs at %s", parent);
+			mkdir(mark, 0700); /* without it, cleanup leaves the mount: no harm */
+			free(mark);
 		}
 	}
 	if (!ret && mkdir(pin_path, 0700) < 0 && errno != EEXIST) {
@@ -640,6 +656,31 @@ static void unpin_all(const char *dir, const char *prefix, const char *const *na
 	}
 }
 
+/*
+ * The bpffs at pin_path's parent, unmounted if svcproxy mounted it
+ * (MOUNTED_MARK) and nothing else is left in it: the mount goes as it came.
+ */
+static void unmount_ours(const char *pin_path)
+{
+	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/'), *mark;
+	struct statfs sfs;
+
+	if (!slash || slash == parent) {
+		free(parent);
+		return;
+	}
+	*slash = '\0';
+	mark = xasprintf("%s/" MOUNTED_MARK, parent);
+	if (statfs(parent, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC && access(mark, F_OK) == 0 &&
+	    dir_empty(parent, true)) {
+		if (rmdir(mark) == 0 && umount(parent) < 0)
+			fprintf(stderr, "svcproxy cleanup: cannot unmount the bpffs at %s: %s\n",
+			        parent, strerror(errno));
+	}
+	free(mark);
+	free(parent);
+}
+
 int bpf_cleanup(const char *pin_path)
 {
 	const char *dir = pin_path ? pin_path : BPF_DEFAULT_PIN_PATH;
@@ -653,5 +694,7 @@ int bpf_cleanup(const char *pin_path)
 		status = -errno;
 		fprintf(stderr, "svcproxy cleanup: cannot remove %s: %s\n", dir, strerror(errno));
 	}
+	if (!status)
+		unmount_ours(dir);
 	return status;
 }
