@@ -172,8 +172,9 @@ static void usage_for(const char *cmd, FILE *f)
 	} else if (!strcmp(cmd, "cleanup")) {
 		fputs("Usage: svcproxy cleanup [--kube-proxy] [--bpf-pin-path PATH]\n\n"
 		      "Remove svcproxy's nftables tables and its pinned BPF maps and links\n"
-		      "(which detaches its socket programs). Established connections keep\n"
-		      "their conntrack entries; nothing else in the kernel is touched.\n\n"
+		      "(which detaches its socket programs), and the bpffs it mounted for\n"
+		      "them, if nothing else is in it. Established connections keep their\n"
+		      "conntrack entries; nothing else in the kernel is touched.\n\n"
 		      "  --bpf-pin-path PATH  where the bpf dataplane's maps and links are\n"
 		      "                pinned (default /sys/fs/bpf/svcproxy)\n"
 		      "  --kube-proxy  instead, remove what kube-proxy left behind, as\n"
