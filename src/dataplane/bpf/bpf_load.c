@@ -673,7 +673,8 @@ static void unmount_ours(const char *pin_path)
 	mark = xasprintf("%s/" MOUNTED_MARK, parent);
 	if (statfs(parent, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC && access(mark, F_OK) == 0 &&
 	    dir_empty(parent, true)) {
-		if (rmdir(mark) == 0 && umount(parent) < 0)
+		/* the mark goes with the bpffs; if it is busy, both stay for a later cleanup */
+		if (umount(parent) < 0)
 			fprintf(stderr, "svcproxy cleanup: cannot unmount the bpffs at %s: %s\n",
 			        parent, strerror(errno));
 	}
