@@ -29,7 +29,6 @@
 #include "source/manifest.h"
 #include "source/source.h"
 
-/* The source the options name: manifest files, else the Kubernetes API. */
 /* --bpf-pin-path for write_bpf_metrics (NULL: the default), set before the HTTP thread */
 static const char *metrics_bpf_pin_path;
 
@@ -59,6 +58,7 @@ static void write_bpf_metrics(FILE *f)
 	                      st.restored);
 }
 
+/* The source the options name: manifest files, else the Kubernetes API. */
 static struct source *open_source(const struct options *o)
 {
 	if (o->n_manifests)
