@@ -146,6 +146,26 @@ static bool dir_empty(const char *dir, bool in_bpffs)
 	return empty;
 }
 
+/* The directory holding pin_path (malloc'ed), or NULL when it names none but /. */
+static char *pin_parent(const char *pin_path)
+{
+	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/');
+
+	if (!slash || slash == parent) {
+		free(parent);
+		return NULL;
+	}
+	*slash = '\0';
+	return parent;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs sfs;
+
+	return statfs(path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC;
+}
+
 /*
  * A bpffs at the pin path's parent, and the pin directory. When the parent
  * is no bpffs, one is mounted there (as Cilium does: no pins that outlive
@@ -154,45 +174,42 @@ static bool dir_empty(const char *dir, bool in_bpffs)
  */
 static int prepare_pin_dir(const char *pin_path)
 {
-	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/');
+	char *parent = pin_parent(pin_path);
 	struct statfs sfs;
 	int ret = 0;
 
-	if (!slash || slash == parent) {
+	if (!parent) {
 		log_err("bpf", "--bpf-pin-path %s: needs a parent directory for the bpffs",
 		        pin_path);
-		free(parent);
 		return -EINVAL;
 	}
-	*slash = '\0';
-	if (statfs(pin_path, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC &&
-	    (statfs(parent, &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC)) {
+	if (statfs(parent, &sfs) < 0) {
+		ret = -errno;
+		log_err("bpf", "bpffs directory %s: %s", parent, strerror(errno));
+	} else if (sfs.f_type == BPF_FS_MAGIC) {
+		/* the pins go in it */
+	} else if (is_bpffs(pin_path)) {
 		log_err("bpf",
 		        "--bpf-pin-path %s is the root of a bpffs: give a directory in it, "
 		        "such as %s/svcproxy",
 		        pin_path, pin_path);
 		ret = -EINVAL;
-	} else if (statfs(parent, &sfs) < 0) {
-		ret = -errno;
-		log_err("bpf", "bpffs directory %s: %s", parent, strerror(errno));
-	} else if (sfs.f_type != BPF_FS_MAGIC && !dir_empty(parent, false)) {
+	} else if (!dir_empty(parent, false)) {
 		log_err("bpf",
 		        "no bpffs at %s, and it is no empty directory to mount one on: mount a "
 		        "bpffs there, or give a --bpf-pin-path in one (default %s)",
 		        parent, BPF_DEFAULT_PIN_PATH);
 		ret = -ENOTEMPTY;
-	} else if (sfs.f_type != BPF_FS_MAGIC) {
-		if (mount("bpffs", parent, "bpf", 0, "mode=0700") < 0) {
-			ret = -errno;
-			log_err("bpf", "no bpffs at %s, and mounting one failed: %s", parent,
-			        strerror(errno));
-		} else {
-			char *mark = xasprintf("%s/" MOUNTED_MARK, parent);
+	} else if (mount("bpffs", parent, "bpf", 0, "mode=0700") < 0) {
+		ret = -errno;
+		log_err("bpf", "no bpffs at %s, and mounting one failed: %s", parent,
+		        strerror(errno));
+	} else {
+		char *mark = xasprintf("%s/" MOUNTED_MARK, parent);
 
-			log_info("bpf", "mounted a bpffs at %s", parent);
-			mkdir(mark, 0700); /* without it, cleanup leaves the mount: no harm */
-			free(mark);
-		}
+		log_info("bpf", "mounted a bpffs at %s", parent);
+		mkdir(mark, 0700); /* without it, cleanup leaves the mount: no harm */
+		free(mark);
 	}
 	if (!ret && mkdir(pin_path, 0700) < 0 && errno != EEXIST) {
 		ret = -errno;
@@ -662,22 +679,16 @@ static void unpin_all(const char *dir, const char *prefix, const char *const *na
  */
 static void unmount_ours(const char *pin_path)
 {
-	char *parent = xstrdup(pin_path), *slash = strrchr(parent, '/'), *mark;
-	struct statfs sfs;
+	char *parent = pin_parent(pin_path), *mark;
 
-	if (!slash || slash == parent) {
-		free(parent);
+	if (!parent)
 		return;
-	}
-	*slash = '\0';
 	mark = xasprintf("%s/" MOUNTED_MARK, parent);
-	if (statfs(parent, &sfs) == 0 && sfs.f_type == BPF_FS_MAGIC && access(mark, F_OK) == 0 &&
-	    dir_empty(parent, true)) {
-		/* the mark goes with the bpffs; if it is busy, both stay for a later cleanup */
-		if (umount(parent) < 0)
-			fprintf(stderr, "svcproxy cleanup: cannot unmount the bpffs at %s: %s\n",
-			        parent, strerror(errno));
-	}
+	/* the mark goes with the bpffs; if it is busy, both stay for a later cleanup */
+	if (is_bpffs(parent) && access(mark, F_OK) == 0 && dir_empty(parent, true) &&
+	    umount(parent) < 0)
+		fprintf(stderr, "svcproxy cleanup: cannot unmount the bpffs at %s: %s\n", parent,
+		        strerror(errno));
 	free(mark);
 	free(parent);
 }

@@ -119,7 +119,7 @@ int bpf_stats_read(const char *pin_path, struct bpf_stats *st)
 		return -EINVAL;
 	}
 	v = xcalloc((size_t)ncpu, sizeof(*v));
-	for (__u32 k = 0; k < SP_STAT_COUNT && !ret; k++) {
+	for (__u32 k = 0; k < SP_STAT_COUNT; k++) {
 		if (bpf_map_lookup_elem(fd, &k, v)) {
 			ret = -errno;
 			break;
