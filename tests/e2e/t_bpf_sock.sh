@@ -49,8 +49,9 @@ wait_for 5 http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ n
 # ---- one pin path, one svcproxy: a second one given it from another network namespace (the
 # instance lock is per namespace, pins are not) is refused, and moves no link to its cgroup
 new_ns "$PFX-other"
+other_exec() { nsenter --net="/run/netns/$PFX-other" "$@"; } # (bpf: nsenter, see lib.sh)
 bpf_new_cgroup other OTHER_CG
-out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+out=$(other_exec "$SVCPROXY" sync --manifests "$MANIFESTS" \
 	--dataplane bpf --cgroup-root "$OTHER_CG" --bpf-pin-path "$BPF_PIN" 2>&1)
 assert_eq 1 "$?" "a second svcproxy given $BPF_PIN: exit status"
 assert_contains "$out" "--bpf-pin-path $BPF_PIN is in use by another svcproxy (pid $SP_PID)" \
@@ -61,12 +62,12 @@ http_ok pod-b http://10.96.0.70/ || fail "pod-b: http://10.96.0.70/ after the re
 # given a pin path of its own but the same cgroup, it runs, and says that the programs of the
 # other (attached first, so running first) are there too; its cleanup detaches its own only
 other_pin="$(dirname "$BPF_PIN")/other"
-out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+out=$(other_exec "$SVCPROXY" sync --manifests "$MANIFESTS" \
 	--dataplane bpf --cgroup-root "$BPF_CGROUP" --bpf-pin-path "$other_pin" 2>&1) ||
 	fail "a second svcproxy with pins of its own on the same cgroup: exit $?: $out"
 assert_contains "$out" "also runs 1 sp_connect4 program not pinned under $other_pin" \
 	"a second svcproxy on the same cgroup"
-nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$other_pin" ||
+other_exec "$SVCPROXY" cleanup --bpf-pin-path "$other_pin" ||
 	fail "svcproxy cleanup --bpf-pin-path $other_pin"
 assert_eq 9 "$(bpftool cgroup show "$BPF_CGROUP" | grep -c ' sp_')" "programs on the test's cgroup after the other's cleanup"
 
@@ -77,7 +78,7 @@ caps_pin="$(dirname "$BPF_PIN")/caps"
 bpf_new_cgroup caps CAPS_CG
 sync_with_caps()
 {
-	nsenter --net="/run/netns/$PFX-other" setpriv --inh-caps=-all --ambient-caps=-all \
+	other_exec setpriv --inh-caps=-all --ambient-caps=-all \
 		--bounding-set="-all,$1" -- "$SVCPROXY" sync --manifests "$MANIFESTS" \
 		--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$caps_pin" 2>&1
 }
@@ -87,19 +88,19 @@ assert_contains "$out" "needs CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN" "svcproxy s
 out=$(sync_with_caps +net_admin,+net_raw,+net_bind_service,+bpf,+perfmon) ||
 	fail "svcproxy sync with the DaemonSet's capabilities: exit $?: $out"
 assert_eq 9 "$(bpftool cgroup show "$CAPS_CG" | grep -c ' sp_')" "programs attached with the DaemonSet's capabilities"
-nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" cleanup --bpf-pin-path "$caps_pin" ||
+other_exec "$SVCPROXY" cleanup --bpf-pin-path "$caps_pin" ||
 	fail "svcproxy cleanup --bpf-pin-path $caps_pin"
 # a pin path whose parent is no bpffs gets one mounted there only if it is an empty directory (a
 # bpffs on /sys/fs, from --bpf-pin-path /sys/fs/bpf, would hide every mount below it); the root
 # of a bpffs is no pin path
 mkdir "$WORK/full" && touch "$WORK/full/a-file"
-out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+out=$(other_exec "$SVCPROXY" sync --manifests "$MANIFESTS" \
 	--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$WORK/full/pins" 2>&1)
 assert_eq 1 "$?" "--bpf-pin-path in a non-empty directory that is no bpffs: exit status"
 assert_contains "$out" "no bpffs at $WORK/full, and it is no empty directory to mount one on" \
 	"--bpf-pin-path in a non-empty directory that is no bpffs"
 findmnt "$WORK/full" >/dev/null && fail "svcproxy mounted something on $WORK/full"
-out=$(nsenter --net="/run/netns/$PFX-other" "$SVCPROXY" sync --manifests "$MANIFESTS" \
+out=$(other_exec "$SVCPROXY" sync --manifests "$MANIFESTS" \
 	--dataplane bpf --cgroup-root "$CAPS_CG" --bpf-pin-path "$(dirname "$BPF_PIN")" 2>&1)
 assert_eq 1 "$?" "--bpf-pin-path the root of a bpffs: exit status"
 assert_contains "$out" "is the root of a bpffs: give a directory in it" "--bpf-pin-path the root of a bpffs"
