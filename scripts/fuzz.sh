@@ -11,8 +11,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 build=$1 seconds=$2
 status=0
-# leaks inside libraries we cannot fix here, each explained in the file
-export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 
 for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)

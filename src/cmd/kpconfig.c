@@ -2,10 +2,13 @@
 /*
  * kpconfig.c - KubeProxyConfiguration decoder (contract in kpconfig.h).
  *
- * Two passes over one document: walk() checks every field against the
- * schema below (types, unknown fields) and collects the values svcproxy
- * uses into vals[]; build() then checks the values and fills struct
- * kpconfig with kube-proxy's v1alpha1 defaults for what is not set.
+ * The document is read with ytree (libyaml's parse, as a compact tree),
+ * then three passes: ytree_check() refuses what the YAML parser lets
+ * through (a duplicate key, an alias inside the node it names); walk()
+ * checks every field against the schema below (types, unknown fields) and
+ * collects the values svcproxy uses into vals[]; build() then checks the
+ * values and fills struct kpconfig with kube-proxy's v1alpha1 defaults for
+ * what is not set.
  *
  * Over 800 lines on purpose: the schema tables (every v1alpha1 field,
  * about 100 lines) sit next to the code that walks and checks them, so a
@@ -15,7 +18,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <libfyaml.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include "common/duration.h"
 #include "common/mem.h"
 #include "common/utf8.h"
+#include "source/ytree.h"
 
 enum ktype {
 	T_STR,
@@ -178,7 +181,7 @@ static const struct kfield f_root[] = {
     FEND,
 };
 
-/* One collected value; s points into the document (valid while it lives). */
+/* One collected value; n points into the document (valid while it lives). */
 struct kval {
 	bool set;
 	int line;
@@ -187,7 +190,7 @@ struct kval {
 	int64_t i;
 	double d; /* T_DUR: seconds; T_FLOAT */
 	bool b;
-	struct fy_node *n; /* T_STRLIST, T_BOOLMAP */
+	struct ynode *n; /* T_STRLIST, T_BOOLMAP (aliases followed) */
 };
 
 struct kctx {
@@ -215,26 +218,13 @@ static void kerr(struct kctx *c, int line, const char *fmt, ...)
 	c->n_errs++;
 }
 
-/* 1-based line of n (of its first scalar for a collection), 0 if unknown */
-static int node_line(struct fy_node *n)
+/*
+ * 1-based line of n, 0 if unknown: where its text starts, a block
+ * mapping's at its first key, a flow collection's at its bracket.
+ */
+static int node_line(const struct ynode *n)
 {
-	const struct fy_mark *mk;
-	struct fy_token *t;
-
-	for (int depth = 0; n && fy_node_get_type(n) != FYNT_SCALAR && depth < 64; depth++) {
-		void *it = NULL;
-
-		if (fy_node_get_type(n) == FYNT_MAPPING) {
-			struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-
-			n = p ? fy_node_pair_key(p) : NULL;
-		} else {
-			n = fy_node_sequence_iterate(n, &it);
-		}
-	}
-	t = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar_token(n) : NULL;
-	mk = t ? fy_token_start_mark(t) : NULL;
-	return mk ? mk->line + 1 : 0;
+	return n ? n->line : 0;
 }
 
 static bool text_eq(const char *s, size_t len, const char *lit)
@@ -269,25 +259,25 @@ static bool text_is_float(const char *s, size_t len)
 }
 
 /* YAML 1.2 core schema typing, as Go's YAML->JSON conversion sees a node. */
-static enum vtype vtype(struct fy_node *n)
+static enum vtype vtype(const struct ynode *n)
 {
-	const char *s, *tag;
-	size_t len, tlen;
+	const char *s;
+	size_t len;
 
 	if (!n)
 		return V_NULL;
-	if (fy_node_get_type(n) == FYNT_MAPPING)
+	if (n->type == YN_MAP)
 		return V_MAP;
-	if (fy_node_get_type(n) == FYNT_SEQUENCE)
+	if (n->type == YN_SEQ)
 		return V_SEQ;
-	tag = fy_node_get_tag(n, &tlen);
-	if (tag && (text_eq(tag, tlen, "!!str") || text_eq(tag, tlen, "tag:yaml.org,2002:str")))
+	if (n->type != YN_SCALAR) /* an alias not followed: not expected here */
+		return V_NULL;
+	if ((n->flags & YF_STR_TAG) || !(n->flags & YF_PLAIN))
 		return V_STR;
-	if (fy_node_get_style(n) != FYNS_PLAIN)
-		return V_STR;
-	s = fy_node_get_scalar(n, &len);
-	if (!s || !len || text_eq(s, len, "~") || text_eq(s, len, "null") ||
-	    text_eq(s, len, "Null") || text_eq(s, len, "NULL"))
+	s = n->u.text;
+	len = n->len;
+	if (!len || text_eq(s, len, "~") || text_eq(s, len, "null") || text_eq(s, len, "Null") ||
+	    text_eq(s, len, "NULL"))
 		return V_NULL;
 	if (text_eq(s, len, "true") || text_eq(s, len, "True") || text_eq(s, len, "TRUE") ||
 	    text_eq(s, len, "false") || text_eq(s, len, "False") || text_eq(s, len, "FALSE"))
@@ -299,29 +289,30 @@ static enum vtype vtype(struct fy_node *n)
 	return V_STR;
 }
 
-static struct fy_node *deref(struct fy_node *n)
+/* A scalar's text as a C string (a quoted "\0" ends it: take() refuses those). */
+static char *scalar_dup(const struct ynode *n)
 {
-	return n && fy_node_is_alias(n) ? fy_node_resolve_alias(n) : n;
-}
+	char *r = xcalloc(1, n->len + 1);
 
-static char *scalar_dup(struct fy_node *n)
-{
-	size_t len;
-	const char *s = fy_node_get_scalar(n, &len);
-	char *r = xcalloc(1, len + 1);
-
-	if (s)
-		memcpy(r, s, len);
+	memcpy(r, n->u.text, n->len);
 	return r;
 }
 
+/* A string value with a NUL in it ("\0" quoted): no field takes one. */
+static bool has_nul(struct kctx *c, const struct ynode *n, const char *path)
+{
+	if (!memchr(n->u.text, '\0', n->len))
+		return false;
+	kerr(c, node_line(n), "%s: a string with a NUL character (\\0) in it", path);
+	return true;
+}
+
 /* Check one value against its type; collect it if the field has an id. */
-static void take(struct kctx *c, const struct kfield *f, const char *path, struct fy_node *n)
+static void take(struct kctx *c, const struct kfield *f, const char *path, struct ynode *n)
 {
 	enum vtype t = vtype(n);
 	struct kval *kv = f->id == K_NONE ? NULL : &c->v[f->id];
 	int line = node_line(n);
-	struct fy_node *item;
 	char *end;
 
 	if (t == V_NULL || f->type == T_ANY)
@@ -331,6 +322,8 @@ static void take(struct kctx *c, const struct kfield *f, const char *path, struc
 	case T_DUR:
 		if (t != V_STR)
 			goto bad_type;
+		if (has_nul(c, n, path))
+			return;
 		break;
 	case T_BOOL:
 		if (t != V_BOOL)
@@ -347,12 +340,16 @@ static void take(struct kctx *c, const struct kfield *f, const char *path, struc
 	case T_STRLIST:
 		if (t != V_SEQ)
 			goto bad_type;
-		for (void *it = NULL; (item = deref(fy_node_sequence_iterate(n, &it)));) {
+		for (size_t i = 0; i < n->len; i++) {
+			struct ynode *item = ynode_deref(n->u.items[i]);
+
 			if (vtype(item) != V_STR) {
 				kerr(c, node_line(item), "%s: list items must be strings, got %s",
 				     path, vnames[vtype(item)]);
 				return;
 			}
+			if (has_nul(c, item, path))
+				return;
 		}
 		break;
 	case T_BOOLMAP:
@@ -383,7 +380,7 @@ static void take(struct kctx *c, const struct kfield *f, const char *path, struc
 		}
 		break;
 	case T_BOOL:
-		kv->b = tolower((unsigned char)*fy_node_get_scalar(n, NULL)) == 't';
+		kv->b = tolower((unsigned char)n->u.text[0]) == 't';
 		break;
 	case T_INT: {
 		char *s = scalar_dup(n);
@@ -414,30 +411,23 @@ bad_type:
 }
 
 /* Walk a mapping against fields; prefix is the path so far ("" at the root). */
-static void walk(struct kctx *c, struct fy_node *map, const struct kfield *fields,
-                 const char *prefix)
+static void walk(struct kctx *c, struct ynode *map, const struct kfield *fields, const char *prefix)
 {
-	struct fy_node_pair *pair;
-	void *it = NULL;
-
-	while ((pair = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *k = deref(fy_node_pair_key(pair));
-		struct fy_node *v = deref(fy_node_pair_value(pair));
+	for (size_t i = 0; i < map->len; i++) {
+		struct ynode *k = ynode_deref(map->u.pairs[i].key);
+		struct ynode *v = ynode_deref(map->u.pairs[i].value);
 		const struct kfield *f;
 		char path[160];
-		const char *key;
-		size_t klen;
 
-		if (!k || fy_node_get_type(k) != FYNT_SCALAR) {
+		if (!k || k->type != YN_SCALAR) {
 			kerr(c, node_line(k), "%s: field names must be strings",
 			     *prefix ? prefix : "KubeProxyConfiguration");
 			continue;
 		}
-		key = fy_node_get_scalar(k, &klen);
-		snprintf(path, sizeof(path), "%s%s%.*s", prefix, *prefix ? "." : "", (int)klen,
-		         key ? key : "");
+		snprintf(path, sizeof(path), "%s%s%.*s", prefix, *prefix ? "." : "", (int)k->len,
+		         k->u.text);
 		for (f = fields; f->name; f++)
-			if (key && text_eq(key, klen, f->name))
+			if (text_eq(k->u.text, k->len, f->name))
 				break;
 		if (!f->name) {
 			diag_add(c->warns, "%s:%d: unknown field \"%s\" ignored", c->origin,
@@ -505,16 +495,15 @@ bad:
 static void build_nodeports(struct kctx *c, struct kpconfig *o)
 {
 	const struct kval *kv = &c->v[K_NODEPORT];
-	struct fy_node *item;
-	void *it = NULL;
 	size_t cap = 0;
 
 	if (!kv->set)
 		return;
-	cap = 2 * (size_t)fy_node_sequence_item_count(kv->n);
+	cap = 2 * kv->n->len;
 	o->nodeport_cidrs = cap ? xcalloc(cap, sizeof(struct cidr)) : NULL;
-	while ((item = deref(fy_node_sequence_iterate(kv->n, &it)))) {
-		char *s = scalar_dup(item);
+	for (size_t i = 0; i < kv->n->len; i++) {
+		const struct ynode *item = ynode_deref(kv->n->u.items[i]);
+		char *s = scalar_dup(item); /* take() checked: a string */
 
 		o->nodeport_set = true;
 		if (!strcmp(s, "primary")) {
@@ -623,7 +612,7 @@ static void warn_ignored(struct kctx *c)
 	const struct kval *fg = &c->v[K_FEATURE_GATES], *prof = &c->v[K_PROFILING];
 	const struct kval *oom = &c->v[K_OOM];
 
-	if (fg->set && fy_node_mapping_item_count(fg->n) > 0)
+	if (fg->set && fg->n->len > 0)
 		diag_add(c->warns,
 		         "%s:%d: featureGates: kube-proxy's feature gates do not apply to "
 		         "svcproxy; ignored",
@@ -715,79 +704,71 @@ static void kctx_free(struct kctx *c)
 		free(c->v[i].s);
 }
 
-/* The single document's root; NULL after an error. */
-static struct fy_document *load_document(struct kctx *c, const char *buf, size_t len,
-                                         struct fy_parser **pp, struct fy_diag **fdp)
+/*
+ * The single document's root, read into t; NULL after an error or when
+ * the stream has none. A second document is read into a tree of its own,
+ * so the first one's nodes stay valid.
+ */
+static struct ynode *load_document(struct kctx *c, struct yparser *p, struct ytree *t)
 {
-	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS};
-	struct fy_diag_cfg dcfg;
-	struct fy_document *doc = NULL, *next;
-	struct fy_diag_error *err;
-	void *it = NULL;
+	struct ynode *root = NULL, *next;
+	struct yerror err = {0};
+	int r = ytree_next(t, p, &root, &err);
 
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.colorize = false;
-	*fdp = fy_diag_create(&dcfg);
-	if (!*fdp)
-		die_oom();
-	fy_diag_set_collect_errors(*fdp, true);
-	cfg.diag = *fdp;
-	*pp = fy_parser_create(&cfg);
-	if (!*pp)
-		die_oom();
-	if (!fy_parser_set_string(*pp, buf, len)) {
-		doc = fy_parse_load_document(*pp);
-		if (doc && (next = fy_parse_load_document(*pp))) {
-			kerr(c, node_line(fy_document_root(next)),
+	if (r > 0) {
+		struct ytree *t2 = ytree_new();
+
+		r = ytree_next(t2, p, &next, &err);
+		if (r > 0)
+			kerr(c, node_line(next),
 			     "one KubeProxyConfiguration per file: a second document follows");
-			fy_parse_document_destroy(*pp, next);
-		}
+		ytree_free(t2);
 	}
-	if (fy_diag_got_error(*fdp) || fy_parser_get_stream_error(*pp)) {
-		err = fy_diag_errors_iterate(*fdp, &it);
-		diag_add(c->errs, "%s:%d:%d: %s", c->origin, err ? err->line : 0,
-		         err ? err->column : 0, err && err->msg ? err->msg : "syntax error");
+	if (r < 0) {
+		diag_add(c->errs, "%s:%d:%d: %s", c->origin, err.line, err.col,
+		         err.msg[0] ? err.msg : "syntax error");
 		c->n_errs++;
 	}
-	if (c->n_errs && doc) {
-		fy_parse_document_destroy(*pp, doc);
-		doc = NULL;
-	}
-	return doc;
+	return c->n_errs ? NULL : root;
 }
 
 int kpconfig_decode(const char *origin, const char *buf, size_t len, struct kpconfig *out,
                     struct diag *errs, struct diag *warns)
 {
 	struct kctx c = {.origin = origin, .errs = errs, .warns = warns};
-	struct fy_parser *p = NULL;
-	struct fy_diag *fd = NULL;
-	struct fy_document *doc = NULL;
-	struct fy_node *root;
+	struct yparser *p;
+	struct ytree *t;
+	struct ynode *doc, *root;
+	struct yerror yerr;
 	const char *what, *why;
 	size_t bad;
 
 	memset(out, 0, sizeof(*out));
+	/* no NUL (libyaml would stop there) and UTF-8 only, with the offset */
 	bad = yaml_text_invalid_at(buf, len, &what, &why);
 	if (bad < len) {
 		diag_add(errs, "%s: %s at byte %zu%s", origin, what, bad, why);
 		return -EINVAL;
 	}
-	doc = load_document(&c, buf, len, &p, &fd);
-	root = doc ? deref(fy_document_root(doc)) : NULL;
-	if (doc && vtype(root) != V_MAP)
+	p = yparser_new(buf, len);
+	t = ytree_new();
+	doc = load_document(&c, p, t);
+	/* a duplicate key, an alias inside the node it names, an alias bomb */
+	if (doc && ytree_check(doc, len, &yerr)) {
+		diag_add(errs, "%s:%d:%d: %s", origin, yerr.line, yerr.col, yerr.msg);
+		c.n_errs++;
+	}
+	root = doc && !c.n_errs ? ynode_deref(doc) : NULL;
+	if (root && vtype(root) != V_MAP)
 		kerr(&c, node_line(root), "expected a KubeProxyConfiguration mapping, got %s",
 		     vnames[vtype(root)]);
-	else if (doc)
+	else if (root)
 		walk(&c, root, f_root, "");
-	if (doc && vtype(root) == V_MAP)
+	if (root && vtype(root) == V_MAP)
 		build(&c, out); /* also after type errors: report every problem */
 	kctx_free(&c);
-	if (doc)
-		fy_parse_document_destroy(p, doc);
-	fy_parser_destroy(p);
-	fy_diag_destroy(fd);
+	ytree_free(t);
+	yparser_free(p);
 	if (c.n_errs || !doc) {
 		if (!c.n_errs)
 			diag_add(errs, "%s: empty: expected a KubeProxyConfiguration", origin);

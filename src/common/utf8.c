@@ -63,45 +63,11 @@ size_t text_invalid_at(const unsigned char *s, size_t len)
 	return utf8_invalid_at(s, nul ? (size_t)(nul - s) : len);
 }
 
-static bool blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-size_t yaml_tab_trap_at(const char *s, size_t len)
-{
-	size_t trap = len;
-	bool explicit_key = false;
-
-	if (!memchr(s, '\t', len)) /* the usual case: one vectorised pass */
-		return len;
-	for (size_t i = 0; i < len; i++) {
-		/* '?' and a blank or a line break: an explicit key, wherever it is ("a: ? b") */
-		if (s[i] == '?' &&
-		    (i + 1 == len || blank(s[i + 1]) || s[i + 1] == '\n' || s[i + 1] == '\r'))
-			explicit_key = true;
-		if (s[i] == '\t' && trap == len) {
-			size_t j = i + 1;
-
-			while (j < len && blank(s[j]))
-				j++;
-			if (j < len && s[j] && strchr("-?:|>", s[j]))
-				trap = i;
-		}
-	}
-	return explicit_key ? trap : len;
-}
-
 size_t yaml_text_invalid_at(const char *s, size_t len, const char **what, const char **why)
 {
 	size_t bad = text_invalid_at((const unsigned char *)s, len);
 
 	*why = " (the file must be UTF-8 text)";
-	if (bad < len) {
-		*what = s[bad] ? "invalid UTF-8" : "NUL byte";
-		return bad;
-	}
-	*what = "a tab before a block indicator";
-	*why = ", in a file with an explicit key ('? '): refused (libfyaml 0.7.12 crashes on it)";
-	return yaml_tab_trap_at(s, len);
+	*what = bad < len && !s[bad] ? "NUL byte" : "invalid UTF-8";
+	return bad;
 }

@@ -10,32 +10,21 @@
 /*
  * Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
  * overlong forms, no surrogates, at most U+10FFFF), or len if all is.
- * YAML and JSON are UTF-8 here, and libfyaml 0.7.12 loops forever on some
- * invalid sequences (e.g. in a directive), so bad bytes never reach it.
+ * YAML and JSON are UTF-8 here: a bad byte gets a message naming its
+ * offset before any parser sees it.
  */
 size_t utf8_invalid_at(const unsigned char *s, size_t len);
 
 /*
- * The same, also stopping at the first NUL: YAML text never holds one, and
- * libfyaml 0.7.12 reads out of bounds on some documents with NULs in them.
- * Every YAML reader checks its input with this before libfyaml sees it.
+ * The same, also stopping at the first NUL: YAML and JSON text never holds
+ * one (a file of NULs is what a power loss can leave).
  */
 size_t text_invalid_at(const unsigned char *s, size_t len);
 
 /*
- * Offset of a tab followed (after blanks) by a block indicator (- ? : | >)
- * in YAML text that also has an explicit key ('?' and a blank or a line
- * break, anywhere: not only at a line's start), or len when there is none. libfyaml 0.7.12 writes
- * through a stale indentation record (fy_indent_vacuum_internal) cleaning up after that error
- * inside an explicit key, and crashes; Kubernetes objects need neither, so every YAML reader
- * refuses such text before libfyaml sees it.
- */
-size_t yaml_tab_trap_at(const char *s, size_t len);
-
-/*
- * What a YAML reader refuses before libfyaml sees it: the offset of the
- * first of text_invalid_at's and yaml_tab_trap_at's finds, or len; *what
- * names it ("NUL byte", ...) and *why says why, for "FILE: what at byte N why".
+ * text_invalid_at() for a YAML reader's message: the offset, or len; *what
+ * names the find ("NUL byte", "invalid UTF-8") and *why says why, for
+ * "FILE: what at byte N why".
  */
 size_t yaml_text_invalid_at(const char *s, size_t len, const char **what, const char **why);
 

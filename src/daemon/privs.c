@@ -79,7 +79,7 @@ static int caps_restrict(const struct privs_opts *o)
 /*
  * What the daemon calls, by concern. Read from its code and libraries
  * (glibc, libmnl, libnftnl, libnetfilter_conntrack, libmicrohttpd,
- * libfyaml, libcurl with OpenSSL and the resolver) and checked by running
+ * libyaml, libcurl with OpenSSL and the resolver) and checked by running
  * every end-to-end test with the filter in place.
  */
 static const char *const allowed[] = {

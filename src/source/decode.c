@@ -3,7 +3,7 @@
  * decode.c - Kubernetes manifests (YAML or JSON) to model objects:
  * buffers, documents, objects.
  *
- * Documents are read from libfyaml's parse events into a compact tree
+ * Documents are read from libyaml's parse events into a compact tree
  * (ytree.c) and decoded one by one into a private model, published only
  * when the whole buffer parsed (so a syntax error anywhere adds nothing
  * and yields exactly one message). Validation collects every
@@ -24,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libfyaml.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -155,7 +153,7 @@ static int node_line(const struct ynode *n)
 {
 	if (n && n->type == YN_MAP)
 		n = n->len ? n->u.pairs[0].key : NULL;
-	if (n && (n->type == YN_SCALAR || n->type == YN_ALIAS)) /* aliases: libfyaml scalars */
+	if (n && (n->type == YN_SCALAR || n->type == YN_ALIAS))
 		return n->line;
 	return 0;
 }
@@ -248,27 +246,6 @@ static void decode_any(struct dctx *c, struct ynode *obj, int depth)
 	unknown_summary(c);
 }
 
-static bool ends_with(const char *s, const char *sfx)
-{
-	size_t a = strlen(s), b = strlen(sfx);
-
-	return a >= b && !strcmp(s + a - b, sfx);
-}
-
-/* Report libfyaml's first error as file:LINE:COL: message. */
-static void report_syntax(const char *origin, struct fy_diag *fd, struct diag *d)
-{
-	struct fy_diag_error *err;
-	void *it = NULL;
-
-	err = fy_diag_errors_iterate(fd, &it);
-	if (err)
-		diag_add(d, "%s:%d:%d: %s", origin, err->line, err->column,
-		         err->msg ? err->msg : "syntax error");
-	else
-		diag_add(d, "%s: syntax error", origin);
-}
-
 /*
  * Decode one parsed tree (a document's root, or an object the caller
  * parsed) into c's private model, messages and rejects, after checking
@@ -327,50 +304,22 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
                            struct decode_rejects *rejects)
 {
 	struct decode_rejects rej = {0};
-	struct fy_parse_cfg cfg = {0};
 	struct model tmp = {0};
 	struct diag msgs = {0};
 	struct dctx c = {.origin = origin, .d = &msgs, .out = &tmp, .rejects = &rej, .opts = opts};
-	struct fy_parser *p = NULL;
-	struct fy_diag *fd = NULL;
+	struct yparser *p = NULL;
 	struct ytree *t = NULL;
-	struct fy_diag_cfg dcfg;
 	struct ynode *root;
 	struct yerror yerr;
 	int ret = -EINVAL, r;
 
 	if (decode_check_text(origin, buf, len, d))
 		return -EINVAL;
-
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = NULL;
-	dcfg.colorize = false;
-	fd = fy_diag_create(&dcfg);
-	if (!fd)
-		die_oom();
-	/* collect libfyaml's messages instead of letting it print to stderr */
-	fy_diag_set_collect_errors(fd, true);
-
 	/*
-	 * No accelerators: hash tables per mapping cost more than they save
-	 * (and ytree.c reads events: it builds no libfyaml document). Duplicate
-	 * keys are found by decode_check_tree(), in linear time. Not
-	 * FYPCF_PREFER_RECURSIVE either: it would only matter to a libfyaml
-	 * document; ytree.c limits nesting as the (default) document builder
-	 * does, with its message ("Max depth (64) exceeded"). Comments are not
-	 * kept (no FYPCF_PARSE_COMMENTS).
+	 * A .json file is read as YAML too (JSON is YAML's flow style), as
+	 * kubectl reads it. Duplicate keys are found by decode_check_tree().
 	 */
-	cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
-	            (ends_with(origin, ".json") ? FYPCF_JSON_FORCE : FYPCF_JSON_NONE);
-	cfg.diag = fd;
-	p = fy_parser_create(&cfg);
-	if (!p)
-		die_oom();
-	if (fy_parser_set_string(p, buf, len)) {
-		report_syntax(origin, fd, d);
-		goto out;
-	}
+	p = yparser_new(buf, len);
 	t = ytree_new();
 	while ((r = ytree_next(t, p, &root, &yerr)) > 0) {
 		if (decode_tree(&c, root, len)) {
@@ -383,17 +332,12 @@ int manifest_decode_buffer(const char *origin, const char *buf, size_t len,
 		diag_add(d, "%s:%d:%d: %s", origin, yerr.line, yerr.col, yerr.msg);
 		goto out;
 	}
-	if (fy_diag_got_error(fd) || fy_parser_get_stream_error(p)) {
-		report_syntax(origin, fd, d);
-		goto out;
-	}
 	publish(&c, out, d, rejects); /* all parsed */
 	ret = c.invalid;
 out:
 	dctx_free(&c);
 	ytree_free(t);
-	fy_parser_destroy(p);
-	fy_diag_destroy(fd);
+	yparser_free(p);
 	return ret;
 }
 

@@ -15,10 +15,10 @@
  * Input limits (hostile or broken files must not take the daemon down):
  * a buffer over DECODE_MAX_BYTES, one with a NUL byte or invalid UTF-8,
  * a duplicate key, aliases that expand to more than
- * max(DECODE_ALIAS_NODES_MIN, buffer bytes) nodes, or more than
- * DECODE_MAX_OBJECTS objects is refused as a whole, like a syntax error.
- * Nesting is limited to 64 levels (libfyaml's document builder's limit,
- * which ytree.c keeps); v1 Lists nest at most 8 deep.
+ * max(YTREE_ALIAS_NODES_MIN, buffer bytes) nodes (ytree_check()), or more
+ * than DECODE_MAX_OBJECTS objects is refused as a whole, like a syntax
+ * error.
+ * Nesting is limited to 64 levels (ytree.c); v1 Lists nest at most 8 deep.
  */
 #ifndef SVCPROXY_DECODE_H
 #define SVCPROXY_DECODE_H
@@ -40,8 +40,6 @@ struct ynode; /* source/ytree.h */
 #define DECODE_MAX_BYTES (64u << 20)
 /* Objects in one buffer (List items count one each), as many as 10k nodes' worth. */
 #define DECODE_MAX_OBJECTS 100000
-/* Nodes reached through aliases in a document, at least (more for longer texts). */
-#define DECODE_ALIAS_NODES_MIN (1u << 16)
 
 /* kube-apiserver's default --service-node-port-range */
 #define DECODE_NODE_PORT_MIN 30000

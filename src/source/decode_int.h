@@ -5,7 +5,7 @@
  *   decode.c            buffers and documents, object dispatch, metadata, Node
  *   decode_limits.c     what is refused before decoding: text, aliases, duplicate keys
  *   decode_yaml.c       typed access to tree nodes, field paths, messages
- *   ytree.c             libfyaml's parse events to a compact tree (ytree.h)
+ *   ytree.c             libyaml's parse events to a compact tree (ytree.h)
  *   decode_service.c    v1 Service
  *   decode_endpoints.c  discovery.k8s.io/v1 EndpointSlice and v1 Endpoints
  *   k8s_validate.c      Kubernetes value rules without YAML (names, IPs, CIDRs)
@@ -165,7 +165,7 @@ void decode_endpoints(struct dctx *c, struct ynode *obj);
 int decode_check_text(const char *origin, const char *buf, size_t len, struct diag *d);
 /*
  * 0 when the tree at root is within the limits (no duplicate key, aliases
- * within max(DECODE_ALIAS_NODES_MIN, text_len) nodes), -EINVAL (reported).
+ * within max(YTREE_ALIAS_NODES_MIN, text_len) nodes), -EINVAL (reported).
  */
 int decode_check_tree(const char *origin, struct ynode *root, size_t text_len, struct diag *d);
 

@@ -175,7 +175,7 @@ enum vtype dy_vtype(struct ynode *n)
 	case YN_SEQ:
 		return V_SEQ;
 	case YN_ALIAS:
-		return V_STR; /* as libfyaml types an unresolved alias node: not plain */
+		return V_STR; /* a tree built by hand may hold a dangling one: not plain */
 	}
 	if (!n->user)
 		n->user = (uint8_t)(scalar_vtype(n) + 1);

@@ -1,32 +1,29 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ytree.c - a document from libfyaml's parse events into a compact,
+ * ytree.c - a document from libyaml's parse events into a compact,
  * arena-allocated tree (see ytree.h).
  *
  * Collections are built with one stack of pending children shared by all
  * open collections: a collection's children are the top of the stack when
  * it ends, and are then copied into the arena as one array. Anchors go into
- * a table (a hash of names to the latest anchor of each name); aliases are
- * resolved when the document ends, since a unique anchor may follow its
- * alias.
+ * a table (a hash of names to the latest anchor of each name); an alias is
+ * resolved when it is read, to the latest anchor of its name so far.
  */
 #include "source/ytree.h"
 
-#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libfyaml.h>
+#include <yaml.h>
 
 #include "common/hash.h"
 #include "common/mem.h"
 
 #define ARENA_CHUNK (16u << 10)
-/* libfyaml's document builder: FYPCF_GUARANTEED_MINIMUM_DEPTH_LIMIT contexts */
+/* collections open at once: the decoder's walks recurse this deep at most */
 #define DEPTH_MAX 64
-/* libfyaml's FYNWF_MAX_USER_MARKER: alias paths followed from inside one another */
-#define PATH_DEPTH_MAX 24
 
 struct chunk {
 	struct chunk *next;
@@ -38,15 +35,6 @@ struct anchor {
 	const char *name;
 	size_t len;
 	struct ynode *node;
-	size_t count; /* anchors of this name so far, this one included */
-};
-
-struct alias {
-	struct ynode *node;
-	size_t cand;       /* index + 1 of the latest anchor of its name before it; 0: none */
-	struct ynode *one; /* one step: the node named, maybe another alias */
-	uint8_t state;     /* resolving one step: 0 not yet, 1 in progress, 2 done */
-	uint8_t final;     /* target: 0 not yet, 1 on the current chain, 2 done */
 };
 
 struct ytree {
@@ -60,9 +48,15 @@ struct ytree {
 	size_t n_anchors, cap_anchors;
 	size_t *htab; /* index + 1 in anchors of the latest anchor of a name; 0: empty */
 	size_t hmask; /* capacity - 1 */
-	struct alias *aliases;
-	size_t n_aliases, cap_aliases;
 	struct ynode *root;
+};
+
+struct yparser {
+	yaml_parser_t p;
+	const char *text; /* for the place of a reader error (a byte offset) */
+	size_t len;
+	struct yerror err; /* set once it failed */
+	bool failed;
 };
 
 /* --- arena ---------------------------------------------------------------------- */
@@ -140,7 +134,6 @@ void ytree_free(struct ytree *t)
 	free(t->open);
 	free(t->anchors);
 	free(t->htab);
-	free(t->aliases);
 	free(t);
 }
 
@@ -150,11 +143,11 @@ static void doc_reset(struct ytree *t)
 	t->n_pend = t->n_open = 0;
 	if (t->n_anchors)
 		memset(t->htab, 0, (t->hmask + 1) * sizeof(*t->htab));
-	t->n_anchors = t->n_aliases = 0;
+	t->n_anchors = 0;
 	t->root = NULL;
 }
 
-/* --- anchors and aliases ------------------------------------------------------------ */
+/* --- anchors ------------------------------------------------------------------------ */
 
 /* The slot of name in the hash table: its entry, or the empty slot for it. */
 static size_t *anchor_slot(struct ytree *t, const char *name, size_t len)
@@ -169,21 +162,20 @@ static size_t *anchor_slot(struct ytree *t, const char *name, size_t len)
 	}
 }
 
-/* The latest anchor named name, or NULL. */
-static const struct anchor *anchor_find(struct ytree *t, const char *name, size_t len)
+/* The node of the latest anchor named name, or NULL. */
+static struct ynode *anchor_find(struct ytree *t, const char *name, size_t len)
 {
 	size_t *slot;
 
 	if (!t->n_anchors)
 		return NULL;
 	slot = anchor_slot(t, name, len);
-	return *slot ? &t->anchors[*slot - 1] : NULL;
+	return *slot ? t->anchors[*slot - 1].node : NULL;
 }
 
-static void anchor_add(struct ytree *t, struct fy_token *tok, struct ynode *n)
+static void anchor_add(struct ytree *t, const yaml_char_t *name, struct ynode *n)
 {
-	size_t len = 0, *slot;
-	const char *s = fy_token_get_text(tok, &len);
+	size_t len = strlen((const char *)name), *slot;
 	struct anchor *a;
 
 	n->flags |= YF_ANCHOR;
@@ -193,234 +185,61 @@ static void anchor_add(struct ytree *t, struct fy_token *tok, struct ynode *n)
 		t->hmask = old ? old * 2 - 1 : 63;
 		free(t->htab);
 		t->htab = xcalloc(t->hmask + 1, sizeof(*t->htab));
-		for (size_t i = 0; i < t->n_anchors; i++) {
-			a = &t->anchors[i];
-			slot = anchor_slot(t, a->name, a->len);
-			if (!*slot || t->anchors[*slot - 1].count < a->count)
-				*slot = i + 1;
-		}
+		for (size_t i = 0; i < t->n_anchors; i++) /* later ones replace earlier ones */
+			*anchor_slot(t, t->anchors[i].name, t->anchors[i].len) = i + 1;
 	}
 	t->anchors = xgrow(t->anchors, &t->cap_anchors, t->n_anchors + 1, sizeof(*t->anchors));
 	a = &t->anchors[t->n_anchors];
-	a->name = arena_text(t, s ? s : "", s ? len : 0);
-	a->len = s ? len : 0;
+	a->name = arena_text(t, (const char *)name, len);
+	a->len = len;
 	a->node = n;
 	slot = anchor_slot(t, a->name, a->len);
-	a->count = *slot ? t->anchors[*slot - 1].count + 1 : 1;
 	*slot = ++t->n_anchors;
-}
-
-static struct ynode *step(struct ytree *t, struct ynode *n, int depth);
-static struct ynode *by_path(struct ytree *t, struct ynode *n, const char *s, const char *e,
-                             int depth);
-
-/*
- * One step of alias n (as libfyaml's fy_node_follow_alias()): maybe another
- * alias. depth counts the paths being followed, each from inside another:
- * libfyaml follows at most PATH_DEPTH_MAX.
- */
-static struct ynode *step(struct ytree *t, struct ynode *n, int depth)
-{
-	struct alias *al;
-	const struct anchor *a;
-	const char *s, *e, *p = NULL;
-
-	if (!n || n->type != YN_ALIAS)
-		return n;
-	al = &t->aliases[n->meta];
-	if (al->state == 2)
-		return al->one;
-	if (al->state == 1)
-		return NULL; /* a path that leads through itself */
-	s = n->u.text;
-	e = s + n->len;
-	a = anchor_find(t, s, n->len);
-	if (!a && (p = memchr(s, '/', n->len)) && depth >= PATH_DEPTH_MAX)
-		return NULL; /* not remembered: from less deep, it may lead somewhere */
-	al->state = 1;
-	if (a && a->count == 1)
-		al->one = a->node;
-	else if (a)
-		al->one = al->cand ? t->anchors[al->cand - 1].node : a->node;
-	else if (p && p > s)
-		al->one = (a = anchor_find(t, s, (size_t)(p - s)))
-		              ? by_path(t, a->node, p + 1, e, depth + 1)
-		              : NULL;
-	else if (p)
-		al->one = by_path(t, t->root, s, e, depth + 1);
-	al->state = 2;
-	return al->one;
-}
-
-/* The node a path component (plain text only) names in mapping m, or NULL. */
-static struct ynode *map_lookup(struct ynode *m, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (strchr("\\\"'{}[]&*!|>%@#`,:? \t", s[i]))
-			return NULL; /* libfyaml parses these as YAML: not followed */
-	for (size_t i = 0; i < m->len; i++) {
-		struct ynode *k = ynode_deref(m->u.pairs[i].key);
-
-		if (k && k->type == YN_SCALAR && k->len == len && !memcmp(k->u.text, s, len))
-			return m->u.pairs[i].value;
-	}
-	return NULL;
-}
-
-/* Full resolution of n, for paths: aliases followed, loops lead nowhere. */
-static struct ynode *follow(struct ytree *t, struct ynode *n, int depth)
-{
-	for (size_t i = 0; n && n->type == YN_ALIAS; i++)
-		n = i > t->n_aliases ? NULL : step(t, n, depth);
-	return n;
-}
-
-/*
- * A path from n (libfyaml's fy_node_by_path_internal(), YAML pointers):
- * components separated by '/', an index ("3" or "[3]") into a list or a
- * key of a mapping; one component at a time (libfyaml recurses: a long
- * path would take the stack). The path text ends with a NUL at e.
- */
-static struct ynode *by_path(struct ytree *t, struct ynode *n, const char *s, const char *e,
-                             int depth)
-{
-	bool trailing = e > s && e[-1] == '/';
-	const char *c;
-	char *end;
-	long idx;
-	char open;
-
-	for (;;) {
-		while (s < e && *s == '/')
-			s++;
-		if (s >= e || !n)
-			return n;
-		n = step(t, n, depth);
-		if (!n || n->type == YN_SCALAR || n->type == YN_ALIAS)
-			return NULL;
-		if (n->type == YN_MAP) {
-			for (c = s; c < e && *c != '/'; c++)
-				;
-			n = map_lookup(n, s, (size_t)(c - s));
-			if (c < e && trailing)
-				n = step(t, n, depth);
-			s = c;
-			continue;
-		}
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		open = *s;
-		if (open == '[')
-			s++;
-		else if (!isdigit((unsigned char)open) && open != '-')
-			return NULL;
-		idx = strtol(s, &end, 10);
-		if (idx == 0 && end == s)
-			return NULL;
-		s = end;
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		if (open == '[' && *s++ != ']')
-			return NULL;
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		if (idx < 0)
-			idx += (long)n->len;
-		n = idx >= 0 && (size_t)idx < n->len ? n->u.items[idx] : NULL;
-		if (trailing)
-			n = follow(t, n, depth);
-	}
-}
-
-/* Every alias's target, aliases followed; a loop leads nowhere. Linear. */
-static void resolve_aliases(struct ytree *t)
-{
-	size_t *chain = NULL, n_chain = 0, cap = 0;
-
-	for (size_t i = 0; i < t->n_aliases; i++) {
-		struct ynode *n = t->aliases[i].node, *end;
-
-		n_chain = 0;
-		while (n && n->type == YN_ALIAS && !t->aliases[n->meta].final) {
-			t->aliases[n->meta].final = 1;
-			chain = xgrow(chain, &cap, n_chain + 1, sizeof(*chain));
-			chain[n_chain++] = n->meta;
-			n = step(t, n, 0);
-		}
-		if (n && n->type == YN_ALIAS)
-			end = t->aliases[n->meta].final == 2 ? n->target : NULL; /* 1: a loop */
-		else
-			end = n;
-		for (size_t j = 0; j < n_chain; j++) {
-			t->aliases[chain[j]].node->target = end;
-			t->aliases[chain[j]].final = 2;
-		}
-	}
-	for (size_t i = 0; i < t->n_aliases; i++)
-		t->aliases[i].node->meta = 0;
-	free(chain);
 }
 
 /* --- events ------------------------------------------------------------------------- */
 
-static void mark(struct ynode *n, struct fy_token *tok)
+static void mark(struct ynode *n, const yaml_mark_t *m)
 {
-	const struct fy_mark *m = tok ? fy_token_start_mark(tok) : NULL;
-
-	if (m) {
-		n->line = m->line + 1;
-		n->col = m->column + 1;
-	}
+	n->line = (int)m->line + 1;
+	n->col = (int)m->column + 1;
 }
 
-static bool tag_is_str(struct fy_token *tag)
+static struct ynode *scalar(struct ytree *t, const yaml_event_t *ev)
 {
-	size_t len = 0;
-	const char *s = tag ? fy_token_get_text(tag, &len) : NULL;
-
-	if (!s)
-		return false;
-	return (len == 5 && !memcmp(s, "!!str", 5)) ||
-	       (len == 21 && !memcmp(s, "tag:yaml.org,2002:str", 21));
-}
-
-static struct ynode *scalar(struct ytree *t, struct fy_event *ev)
-{
-	struct fy_token *v = ev->scalar.value;
+	const char *tag = (const char *)ev->data.scalar.tag;
 	struct ynode *n = node_new(t, YN_SCALAR);
-	const char *s = NULL;
-	size_t len = 0;
 
-	if (v)
-		s = fy_token_get_text(v, &len);
-	n->u.text = arena_text(t, s ? s : "", s ? len : 0);
-	n->len = s ? len : 0;
-	if (!v || fy_token_scalar_style(v) == FYSS_PLAIN)
+	n->u.text = arena_text(t, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+	n->len = ev->data.scalar.length;
+	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 		n->flags |= YF_PLAIN;
-	if (tag_is_str(ev->scalar.tag))
+	if (tag && !strcmp(tag, YAML_STR_TAG)) /* "!!str", its handle resolved */
 		n->flags |= YF_STR_TAG;
-	mark(n, v);
-	if (ev->scalar.anchor)
-		anchor_add(t, ev->scalar.anchor, n);
+	mark(n, &ev->start_mark);
+	if (ev->data.scalar.anchor)
+		anchor_add(t, ev->data.scalar.anchor, n);
 	return n;
 }
 
-static struct ynode *alias(struct ytree *t, struct fy_event *ev)
+/* NULL for an alias to no anchor before it: an error, as kubectl (go-yaml) has it. */
+static struct ynode *alias(struct ytree *t, const yaml_event_t *ev, struct yerror *err)
 {
-	struct ynode *n = node_new(t, YN_ALIAS);
-	const struct anchor *a;
-	const char *s;
-	size_t len = 0;
+	const char *name = (const char *)ev->data.alias.anchor;
+	size_t len = strlen(name);
+	struct ynode *n, *target = anchor_find(t, name, len);
 
-	s = fy_token_get_text(ev->alias.anchor, &len);
-	n->u.text = arena_text(t, s ? s : "", s ? len : 0);
-	n->len = s ? len : 0;
-	mark(n, ev->alias.anchor);
-	a = anchor_find(t, n->u.text, n->len);
-	t->aliases = xgrow(t->aliases, &t->cap_aliases, t->n_aliases + 1, sizeof(*t->aliases));
-	t->aliases[t->n_aliases] =
-	    (struct alias){.node = n, .cand = a ? (size_t)(a - t->anchors) + 1 : 0};
-	n->meta = t->n_aliases++; /* until resolve_aliases() */
+	if (!target) {
+		err->line = (int)ev->start_mark.line + 1;
+		err->col = (int)ev->start_mark.column + 1;
+		snprintf(err->msg, sizeof(err->msg), "unknown anchor '%.100s' referenced", name);
+		return NULL;
+	}
+	n = node_new(t, YN_ALIAS);
+	n->len = len;
+	n->u.text = arena_text(t, name, len);
+	n->target = target;
+	mark(n, &ev->start_mark);
 	return n;
 }
 
@@ -435,22 +254,21 @@ static void complete(struct ytree *t, struct ynode *n)
 	t->pend[t->n_pend++] = n;
 }
 
-static int start(struct ytree *t, struct fy_event *ev, struct yerror *err)
+static int start(struct ytree *t, const yaml_event_t *ev, struct yerror *err)
 {
-	bool map = ev->type == FYET_MAPPING_START;
-	struct fy_token *anchor = map ? ev->mapping_start.anchor : ev->sequence_start.anchor;
+	bool map = ev->type == YAML_MAPPING_START_EVENT;
+	const yaml_char_t *anchor =
+	    map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 	struct ynode *n;
 
 	if (t->n_open + 1 >= DEPTH_MAX) {
-		const struct fy_mark *m = fy_event_start_mark(ev);
-
-		err->line = m ? m->line + 1 : 0;
-		err->col = m ? m->column + 1 : 0;
+		err->line = (int)ev->start_mark.line + 1;
+		err->col = (int)ev->start_mark.column + 1;
 		snprintf(err->msg, sizeof(err->msg), "Max depth (%d) exceeded", DEPTH_MAX);
 		return -1;
 	}
 	n = node_new(t, map ? YN_MAP : YN_SEQ);
-	mark(n, map ? ev->mapping_start.mapping_start : ev->sequence_start.sequence_start);
+	mark(n, &ev->start_mark);
 	if (anchor)
 		anchor_add(t, anchor, n);
 	/* the node sits in pend below its children until it ends */
@@ -479,51 +297,306 @@ static void end(struct ytree *t)
 	complete(t, n);
 }
 
-int ytree_next(struct ytree *t, struct fy_parser *p, struct ynode **root, struct yerror *err)
+/* --- limits ------------------------------------------------------------------------ */
+
+/*
+ * ytree_check(): one pass over the nodes (aliases not followed): no
+ * mapping holds a key twice, and the nodes reached through aliases stay
+ * within a budget. libyaml, a parser of events, leaves duplicate keys to
+ * its reader; they are found here in linear time (comparing each key with
+ * every earlier one took 28 s for a mapping of 40k keys).
+ *
+ * An alias costs the size of what it points to, counted once per alias
+ * (as a decoder that follows it reads it again), so "billion laughs"
+ * documents (lists of aliases of lists of aliases ...) are refused here
+ * in time linear in their text. Sizes of anchored nodes are memoised in
+ * the node's meta field (size + 2; WALK_BUSY while inside the node,
+ * which an alias to its own ancestor would find).
+ */
+#define WALK_BUSY 1
+
+struct walk {
+	struct yerror *err;
+	size_t alias_nodes; /* reached through aliases so far */
+	size_t alias_max;
+};
+
+static int walk_bad(struct walk *w, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int walk_bad(struct walk *w, const struct ynode *at, const char *fmt, ...)
 {
-	struct fy_event *ev;
+	va_list ap;
+
+	w->err->line = at ? at->line : 0;
+	w->err->col = at ? at->col : 0;
+	va_start(ap, fmt);
+	vsnprintf(w->err->msg, sizeof(w->err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+struct keyref {
+	const char *s;
+	size_t len;
+	uint64_t h;
+	size_t pair; /* its index in the mapping */
+};
+
+static bool key_eq(const struct keyref *a, const struct keyref *b)
+{
+	return a->len == b->len && !memcmp(a->s, b->s, a->len);
+}
+
+/*
+ * The first key of map equal to an earlier one, or NULL; *first: the
+ * earlier one. Keys that are not scalars cannot be written in JSON and are
+ * not compared. Pairwise for small mappings, an open-addressing table of
+ * indexes for large ones.
+ */
+static struct ynode *dup_key(struct ynode *map, struct ynode **first)
+{
+	size_t n = map->len, cnt = 0, mask = 0;
+	struct keyref small[8], *k = n <= 8 ? small : xmalloc(n * sizeof(*k));
+	struct ynode *found = NULL;
+	size_t *tab = NULL;
+
+	if (n > 8) {
+		for (mask = 16; mask < 2 * n; mask *= 2)
+			;
+		tab = xcalloc(mask--, sizeof(*tab)); /* slot value: index + 1 */
+	}
+	for (size_t p = 0; !found && p < n; p++) {
+		struct ynode *kn = ynode_deref(map->u.pairs[p].key);
+		struct keyref r;
+
+		if (!kn || kn->type != YN_SCALAR)
+			continue;
+		r.s = kn->u.text;
+		r.len = kn->len;
+		r.pair = p;
+		if (!tab) {
+			for (size_t i = 0; i < cnt && !found; i++)
+				if (key_eq(&k[i], &r)) {
+					found = map->u.pairs[p].key;
+					*first = map->u.pairs[k[i].pair].key;
+				}
+			k[cnt++] = r;
+			continue;
+		}
+		r.h = fnv1a(FNV1A_INIT, r.s, r.len);
+		for (size_t j = r.h & mask;; j = (j + 1) & mask) {
+			if (!tab[j]) {
+				k[cnt] = r;
+				tab[j] = ++cnt;
+				break;
+			}
+			if (k[tab[j] - 1].h == r.h && key_eq(&k[tab[j] - 1], &r)) {
+				found = map->u.pairs[p].key;
+				*first = map->u.pairs[k[tab[j] - 1].pair].key;
+				break;
+			}
+		}
+	}
+	if (k != small)
+		free(k);
+	free(tab);
+	return found;
+}
+
+/* Node count of n with aliases expanded into *size; -1 when refused (in w->err). */
+static int walk_node(struct walk *w, struct ynode *n, size_t *size)
+{
+	struct ynode *x, *first = NULL;
+	size_t sub, total = 1;
+	uintptr_t meta;
+	bool anchored;
+
+	*size = 1;
+	if (!n)
+		return 0;
+	if (n->type == YN_ALIAS) {
+		x = n->target;
+		if (!x)
+			return 0;
+		meta = x->meta;
+		if (meta == WALK_BUSY)
+			return walk_bad(w, n, "an alias may not refer to a node that contains it");
+		if (meta)
+			sub = (size_t)(meta - 2);
+		else if (walk_node(w, x, &sub))
+			return -1;
+		w->alias_nodes += sub;
+		if (w->alias_nodes > w->alias_max)
+			return walk_bad(
+			    w, n,
+			    "aliases expand to more than %zu nodes: refused (a \"billion "
+			    "laughs\" document?)",
+			    w->alias_max);
+		*size = sub;
+		return 0;
+	}
+	/*
+	 * Every container is busy while it is walked: an alias that leads back
+	 * into a node being walked (its own ancestor) would recurse forever.
+	 */
+	anchored = n->flags & YF_ANCHOR;
+	if (n->type != YN_SCALAR)
+		n->meta = WALK_BUSY;
+	switch (n->type) {
+	case YN_SCALAR:
+	case YN_ALIAS:
+		break;
+	case YN_SEQ:
+		for (size_t i = 0; i < n->len; i++) {
+			if (walk_node(w, n->u.items[i], &sub))
+				return -1;
+			total += sub;
+		}
+		break;
+	case YN_MAP:
+		if ((x = dup_key(n, &first))) {
+			struct ynode *k = ynode_deref(x);
+
+			return walk_bad(w, x, "duplicate key \"%.*s\" (first at line %d)",
+			                (int)(k->len < 100 ? k->len : 100), k->u.text, first->line);
+		}
+		for (size_t i = 0; i < n->len; i++) {
+			if (walk_node(w, n->u.pairs[i].key, &sub))
+				return -1;
+			total += sub;
+			if (walk_node(w, n->u.pairs[i].value, &sub))
+				return -1;
+			total += sub;
+		}
+		break;
+	}
+	/* only anchored nodes can be reached again through an alias: they keep their size */
+	if (anchored)
+		n->meta = total + 2;
+	else if (n->type != YN_SCALAR)
+		n->meta = 0;
+	*size = total;
+	return 0;
+}
+
+int ytree_check(struct ynode *root, size_t text_len, struct yerror *err)
+{
+	struct walk w = {.err = err,
+	                 .alias_max =
+	                     text_len > YTREE_ALIAS_NODES_MIN ? text_len : YTREE_ALIAS_NODES_MIN};
+	size_t size;
+
+	return walk_node(&w, root, &size);
+}
+
+/* --- the parser ------------------------------------------------------------------------ */
+
+struct yparser *yparser_new(const char *text, size_t len)
+{
+	struct yparser *p = xcalloc(1, sizeof(*p));
+
+	if (!yaml_parser_initialize(&p->p))
+		die_oom(); /* its only failure */
+	yaml_parser_set_input_string(&p->p, (const unsigned char *)text, len);
+	p->text = text;
+	p->len = len;
+	return p;
+}
+
+void yparser_free(struct yparser *p)
+{
+	if (!p)
+		return;
+	yaml_parser_delete(&p->p);
+	free(p);
+}
+
+/* libyaml's error at the problem's mark: "PROBLEM (while parsing X at line N)". */
+static void parse_error(struct yparser *p)
+{
+	const yaml_parser_t *y = &p->p;
+	const char *what = y->problem ? y->problem : "syntax error";
+
+	if (y->error == YAML_MEMORY_ERROR)
+		die_oom();
+	p->failed = true;
+	if (y->error == YAML_READER_ERROR) { /* a control character, bad UTF-8: a byte offset */
+		size_t off = y->problem_offset < p->len ? y->problem_offset : p->len;
+		const char *nl = NULL;
+
+		p->err.line = 1;
+		for (const char *c = p->text; (c = memchr(c, '\n', (size_t)(p->text + off - c)));
+		     nl = c++)
+			p->err.line++;
+		p->err.col = (int)(off - (nl ? (size_t)(nl + 1 - p->text) : 0)) + 1;
+		snprintf(p->err.msg, sizeof(p->err.msg), "%s (0x%02x)", what,
+		         (unsigned)y->problem_value);
+		return;
+	}
+	p->err.line = (int)y->problem_mark.line + 1;
+	p->err.col = (int)y->problem_mark.column + 1;
+	if (y->context)
+		snprintf(p->err.msg, sizeof(p->err.msg), "%s (%s at line %zu)", what, y->context,
+		         y->context_mark.line + 1);
+	else
+		snprintf(p->err.msg, sizeof(p->err.msg), "%s", what);
+}
+
+int ytree_next(struct ytree *t, struct yparser *p, struct ynode **root, struct yerror *err)
+{
+	struct ynode *n;
+	yaml_event_t ev;
 	int ret = 0;
 
 	*root = NULL;
-	while ((ev = fy_parser_parse(p))) {
-		switch (ev->type) {
-		case FYET_DOCUMENT_START:
+	for (;;) {
+		if (p->failed) {
+			*err = p->err;
+			return -1;
+		}
+		if (!yaml_parser_parse(&p->p, &ev)) {
+			parse_error(p);
+			continue;
+		}
+		switch (ev.type) {
+		case YAML_DOCUMENT_START_EVENT:
 			doc_reset(t);
 			break;
-		case FYET_DOCUMENT_END:
+		case YAML_DOCUMENT_END_EVENT:
 			ret = t->root ? 1 : 0;
 			break;
-		case FYET_STREAM_END:
-			fy_parser_event_free(p, ev);
+		case YAML_STREAM_END_EVENT:
+			yaml_event_delete(&ev);
 			return 0;
-		case FYET_SCALAR:
-			complete(t, scalar(t, ev));
+		case YAML_SCALAR_EVENT:
+			complete(t, scalar(t, &ev));
 			break;
-		case FYET_ALIAS:
-			complete(t, alias(t, ev));
+		case YAML_ALIAS_EVENT:
+			if ((n = alias(t, &ev, &p->err)))
+				complete(t, n);
+			else
+				p->failed = true;
 			break;
-		case FYET_MAPPING_START:
-		case FYET_SEQUENCE_START:
-			ret = start(t, ev, err);
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (start(t, &ev, &p->err) < 0)
+				p->failed = true;
 			break;
-		case FYET_MAPPING_END:
-		case FYET_SEQUENCE_END:
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
 			if (t->n_open)
 				end(t);
 			break;
 		default:
 			break;
 		}
-		fy_parser_event_free(p, ev);
-		if (ret < 0)
-			return ret;
+		yaml_event_delete(&ev);
 		if (ret > 0) {
-			resolve_aliases(t);
 			*root = t->root;
 			return 1;
 		}
 	}
-	return 0;
 }
 
 /* --- built by hand -------------------------------------------------------------------- */
@@ -535,7 +608,7 @@ struct ynode *ytree_scalar(struct ytree *t, const char *text, bool plain)
 	n->len = strlen(text);
 	n->u.text = arena_text(t, text, n->len);
 	n->flags = plain ? YF_PLAIN : 0;
-	n->line = n->col = 1; /* where libfyaml's fy_node_create_scalar() puts one */
+	n->line = n->col = 1;
 	return n;
 }
 

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ytree.h - one YAML (or JSON) document as a compact tree, built from
- * libfyaml's parse events.
+ * libyaml's parse events.
  *
  * The decoder reads every document once, key by key, and throws it away:
- * libfyaml's own document (a node, a pair and a token per item, each
- * malloc'd, its text formatted again on every read) cost more than the
- * parse itself. A ytree holds the same document in one arena that is
+ * a library's document (a node per item, each malloc'd) would cost more
+ * than the parse. A ytree holds the same document in one arena that is
  * reset, not freed, between documents:
  *
  *   scalar   text (copied, NUL-terminated), plain or not, !!str or not
@@ -14,15 +13,17 @@
  *   mapping  an array of key/value pairs, in document order
  *   sequence an array of items
  *
- * plus each node's 1-based start line and column for messages. Aliases
- * resolve as libfyaml 0.7.12's fy_node_resolve_alias() does (a unique
- * anchor, even a later one; of several, the last one before the alias; a
- * name with '/' as a path), except that paths through other path aliases
- * or with quoted, escaped or flow components lead nowhere. Nesting is
- * limited as libfyaml's document builder limits it, with its message.
+ * plus each node's 1-based start line and column for messages. An alias
+ * names the latest anchor of its name before it (YAML 1.1 and 1.2); none
+ * is a syntax error, as in go-yaml (kubectl's parser). Nesting is limited
+ * to 64 collections.
  *
- * Nothing outside ytree.c touches libfyaml's nodes. Out of memory is
- * fatal (x*alloc).
+ * libyaml is what kubectl's YAML parser (go-yaml) was ported from: the
+ * manifests it accepts are the ones kubectl accepts. JSON is read as YAML
+ * (flow style), as kubectl and the API server's YAML decoder read it.
+ *
+ * Nothing outside ytree.c touches libyaml. Out of memory is fatal
+ * (x*alloc).
  */
 #ifndef SVCPROXY_YTREE_H
 #define SVCPROXY_YTREE_H
@@ -31,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct fy_parser;
+struct yparser;
 
 enum ynode_type {
 	YN_SCALAR,
@@ -57,18 +58,19 @@ struct ynode {
 		struct ypair *pairs;  /* mapping */
 		struct ynode **items; /* sequence */
 	} u;
-	struct ynode *target; /* alias: the node named, aliases followed; NULL: none */
-	uintptr_t meta;       /* 0 when the tree is built; scratch for one pass */
+	struct ynode
+	    *target;    /* alias: the node named (never an alias); NULL only if built by hand */
+	uintptr_t meta; /* 0 when the tree is built; scratch for one pass */
 };
 
 struct ypair {
 	struct ynode *key, *value;
 };
 
-/* A syntax error found by ytree itself (libfyaml's are in its diag): 1-based. */
+/* A syntax error (libyaml's, or the nesting limit): 1-based; 0 when unknown. */
 struct yerror {
 	int line, col;
-	char msg[64];
+	char msg[160];
 };
 
 struct ytree;
@@ -77,15 +79,34 @@ struct ytree *ytree_new(void);
 void ytree_free(struct ytree *t); /* NULL is fine */
 
 /*
+ * A stream of documents in text[0..len) (UTF-8, or UTF-16 with a BOM), read
+ * in place: text must outlive the parser.
+ */
+struct yparser *yparser_new(const char *text, size_t len);
+void yparser_free(struct yparser *p); /* NULL is fine */
+
+/*
  * Read the next document of p's stream into t, replacing the one before
  * (its nodes are gone; the arena keeps one chunk). Returns 1 with *root
- * set (never NULL), 0 at the end of the stream or when libfyaml stopped
- * (the caller asks libfyaml whether it saw an error), -1 on an error of
- * ytree's own, described in *err.
+ * set (never NULL), 0 at the end of the stream, -1 on a syntax error,
+ * described in *err; after -1, p returns -1 again.
  */
-int ytree_next(struct ytree *t, struct fy_parser *p, struct ynode **root, struct yerror *err);
+int ytree_next(struct ytree *t, struct yparser *p, struct ynode **root, struct yerror *err);
 
-/* Follow an alias: its target (NULL when dangling); any other node as is. */
+/* Nodes reached through aliases in a document, at least (more for longer texts). */
+#define YTREE_ALIAS_NODES_MIN (1u << 16)
+
+/*
+ * What YAML allows but no reader here wants, anywhere under root: a key
+ * twice in one mapping (which one would count?), an alias inside the node
+ * it names, aliases that expand to more than max(YTREE_ALIAS_NODES_MIN,
+ * text_len) nodes (a "billion laughs" document; text_len: the size of the
+ * text parsed, one node per byte). 0, or -1 with *err set. Linear in the
+ * tree; uses the nodes' meta.
+ */
+int ytree_check(struct ynode *root, size_t text_len, struct yerror *err);
+
+/* Follow an alias: its target; any other node as is. */
 static inline struct ynode *ynode_deref(struct ynode *n)
 {
 	return n && n->type == YN_ALIAS ? n->target : n;

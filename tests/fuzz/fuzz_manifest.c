@@ -4,10 +4,10 @@
  *
  * Manifests are untrusted input (anyone who can write the directory), so
  * every byte sequence must decode or be rejected without a crash, a leak
- * or undefined behaviour. Input that starts like JSON gets a .json name,
- * so both of libfyaml's input modes are exercised; inputs of odd length
- * are decoded with cluster settings (a node port range, an externalIP
- * allow-list), so those checks are exercised too.
+ * or undefined behaviour. Input that starts like JSON gets a .json name
+ * (read as YAML all the same); inputs of odd length are decoded with
+ * cluster settings (a node port range, an externalIP allow-list), so those
+ * checks are exercised too.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -76,10 +76,11 @@ static void test_billion_laughs(void **state)
 
 	/* an alias to its own ancestor */
 	assert_int_equal(dec(f, "rec.yaml", "a: &a [1, *a]\n"), -EINVAL);
-	assert_msg(f, "rec.yaml:1:12: an alias may not refer to a node that contains it");
-	/* ...or to one by path ("*" "/" is the root), anchored or not (found by the fuzzer) */
+	assert_msg(f, "rec.yaml:1:11: an alias may not refer to a node that contains it");
+	/* alias names are anchor names: no paths (libfyaml read "*" "/" as the root) */
 	assert_int_equal(dec(f, "path.yaml", "a: &a [*/,1a]\n"), -EINVAL);
-	assert_msg(f, "path.yaml:1:9: an alias may not refer to a node that contains it");
+	assert_msg(f, "path.yaml:1:9: did not find expected alphabetic or numeric character (while "
+	              "scanning an alias at line 1)");
 
 	/* ordinary use of aliases stays fine */
 	assert_int_equal(dec(f, "ok.yaml",
@@ -92,7 +93,7 @@ static void test_billion_laughs(void **state)
 	assert_int_equal(f->m.n_services, 2);
 }
 
-/* A mapping of 40k keys once took 28 s: libfyaml's duplicate-key check is quadratic. */
+/* A mapping of 40k keys once took 28 s (libfyaml's pairwise duplicate-key check). */
 static void test_many_keys(void **state)
 {
 	struct fix *f = *state;
@@ -110,11 +111,11 @@ static void test_many_keys(void **state)
 	/* duplicates are still refused, in a large mapping as in a small one */
 	n += (size_t)snprintf(text + n, cap - n, "k39999: 2\n");
 	assert_int_equal(decn(f, "keys.yaml", NULL, text, n), -EINVAL);
-	assert_msg(f, "keys.yaml:40007:1: duplicate key");
+	assert_msg(f, "keys.yaml:40007:1: duplicate key \"k39999\" (first at line 40006)");
 	assert_int_equal(f->m.n_services, 1);
 	test_free(text);
 	assert_int_equal(dec(f, "dup.yaml", "a: {x: 1, y: 2, x: 3}\n"), -EINVAL);
-	assert_msg(f, "dup.yaml:1:17: duplicate key");
+	assert_msg(f, "dup.yaml:1:17: duplicate key \"x\" (first at line 1)");
 }
 
 /* Duplicate ports were found pairwise: 60k ports took seconds. */
@@ -174,7 +175,7 @@ static void test_size_and_count(void **state)
 	assert_msg(f, "many.yaml: more than 100000 objects: refused (split the file)");
 	free(text);
 
-	/* nesting: libfyaml's limit */
+	/* nesting: ytree's limit (64) */
 	memset(text = malloc(200), '[', 100);
 	memset(text + 100, ']', 100);
 	assert_int_equal(decn(f, "deep.yaml", NULL, text, 200), -EINVAL);

@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <libfyaml.h>
-
 #include "source/decode.h"
 #include "source/ytree.h"
 #include "decode_fix.h"
@@ -234,16 +232,12 @@ static void test_unknown_fields(void **state)
 /* The first document of text in t, as the API source parses an object. */
 static struct ynode *parse_first(struct ytree *t, const char *text)
 {
-	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
-	                                    FYPCF_ALLOW_DUPLICATE_KEYS};
-	struct fy_parser *p = fy_parser_create(&cfg);
+	struct yparser *p = yparser_new(text, strlen(text));
 	struct ynode *root = NULL;
 	struct yerror err;
 
-	assert_non_null(p);
-	assert_int_equal(fy_parser_set_string(p, text, strlen(text)), 0);
 	assert_int_equal(ytree_next(t, p, &root, &err), 1);
-	fy_parser_destroy(p);
+	yparser_free(p);
 	return root;
 }
 

@@ -2,7 +2,9 @@
 /*
  * test_kpconfig.c - the KubeProxyConfiguration decoder: kube-proxy's
  * defaults, the mode picking the section, unknown fields warned, wrong types
- * and unsupported values rejected with file, line and field path.
+ * and unsupported values rejected with file, line and field path, and what
+ * the YAML parser (libyaml, through ytree) lets through but kube-proxy does
+ * not: duplicate keys, an alias inside the node it names.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +140,53 @@ static void test_json(void **unused)
 	res_free(&r);
 }
 
+/* YAML's forms as Go's YAML->JSON conversion types them; aliases followed. */
+static void test_yaml_forms(void **unused)
+{
+	struct res r;
+
+	dec(&r, HEAD "clusterCIDR: &c 10.0.0.0/16\n"
+	             "nodePortAddresses: [*c, 'primary']\n"
+	             "hostnameOverride: !!str 12\n"
+	             "mode: !!str nftables\n"
+	             "nftables: &n {masqueradeAll: True, syncPeriod: \"10s\"}\n"
+	             "iptables: *n\n"
+	             "metricsBindAddress: |-\n  127.0.0.1:9\n"
+	             "conntrack: {min: +5, maxPerCore: null}\n"
+	             "bindAddress: ~\n");
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.errs.n, 0);
+	assert_int_equal(r.warns.n, 0);
+	assert_int_equal(r.c.n_cluster_cidrs, 1);
+	assert_int_equal(r.c.n_nodeport_cidrs, 1);
+	assert_true(r.c.nodeport_primary);
+	assert_string_equal(r.c.hostname, "12");
+	assert_true(r.c.nftables_mode);
+	assert_true(r.c.masquerade_all);
+	assert_true(r.c.sync_period == 10);
+	assert_string_equal(r.c.metrics_addr, "127.0.0.1:9");
+	assert_int_equal(r.c.ct.min, 5);
+	assert_int_equal(r.c.ct.max_per_core, -1);
+	assert_int_equal(r.c.bind_address.family, 0);
+	res_free(&r);
+
+	/* quoted, a block scalar or !!str: a string, never a boolean or a number */
+	dec(&r, HEAD "nftables: {masqueradeAll: !!str true}\n"
+	             "conntrack:\n  min: '5'\n  tcpBeLiberal: >-\n    true\n");
+	assert_int_equal(r.ret, -EINVAL);
+	assert_true(has(&r.errs, "kp.yaml:3: nftables.masqueradeAll:", "got a string"));
+	assert_true(has(&r.errs, "kp.yaml:5: conntrack.min:", "expected an integer, got a string"));
+	assert_true(has(&r.errs, "kp.yaml:6: conntrack.tcpBeLiberal:", "got a string"));
+	assert_int_equal(r.errs.n, 3);
+	res_free(&r);
+
+	/* an empty document is null, not a mapping */
+	dec(&r, "---\n");
+	assert_int_equal(r.ret, -EINVAL);
+	assert_true(has(&r.errs, "expected a KubeProxyConfiguration mapping, got null", NULL));
+	res_free(&r);
+}
+
 static void test_unknown_and_ignored_warned(void **unused)
 {
 	struct res r;
@@ -184,12 +233,46 @@ static void test_errors(void **unused)
 	    {HEAD "logging: {format: xml}\n", "logging.format", "neither text nor json"},
 	    {"apiVersion: v1\nkind: KubeProxyConfiguration\n", "apiVersion", "expected kubeproxy"},
 	    {"apiVersion: kubeproxy.config.k8s.io/v1alpha1\n", "kind: missing", NULL},
-	    {HEAD "---\n" HEAD, "second document", NULL},
-	    {HEAD "mode: [\n", "kp.yaml:", NULL},
+	    {HEAD "---\n" HEAD, "kp.yaml:4:", "a second document follows"},
+	    {HEAD "---\nmode: [\n", "kp.yaml:5:1:", "did not find expected node content"},
+	    {HEAD "mode: [\n", "kp.yaml:4:1: ", "did not find expected node content"},
+	    {"{\"apiVersion\": \"v1\",\n \"kind\": \"KubeProxyConfiguration\"\n",
+	     "kp.yaml:3:1: ", "did not find expected ',' or '}'"},
+	    /* libyaml has no explicit-key tab trouble (libfyaml 0.7.12 crashed here) */
+	    {HEAD "? b: \t- x\n",
+	     "kp.yaml:3:7: ", "block sequence entries are not allowed in this context"},
 	    {"- a\n", "expected a KubeProxyConfiguration mapping", NULL},
 	    {"", "empty", NULL},
-	    {"mode: \"\xff\"\n", "invalid UTF-8", NULL},
-	    {HEAD "? b: \t- x\n", "a tab before a block indicator", "libfyaml"},
+	    {"mode: \"\xff\"\n", "kp.yaml: invalid UTF-8 at byte 7", NULL},
+	    /* a quoted NUL would cut the C string short: refused, not truncated */
+	    {HEAD "mode: \"nftables\\0x\"\n", "kp.yaml:3: mode:", "NUL character"},
+	    {HEAD "nodePortAddresses: [\"all\\0\"]\n",
+	     "kp.yaml:3: nodePortAddresses:", "NUL character"},
+	    /* duplicate keys: anywhere, read by svcproxy or not, by text */
+	    {HEAD "mode: nftables\nmode: \"\"\n",
+	     "kp.yaml:4:1: ", "duplicate key \"mode\" (first at line 3)"},
+	    {HEAD "nftables:\n  syncPeriod: 1s\n  syncPeriod: 2s\n",
+	     "kp.yaml:5:3: ", "duplicate key \"syncPeriod\" (first at line 4)"},
+	    {HEAD "logging: {options: {json: {}, json: {}}}\n",
+	     "kp.yaml:3:31: ", "duplicate key \"json\" (first at line 3)"},
+	    {HEAD "x: [{a: 1}, {a: 1, \"a\": 2}]\n", "kp.yaml:3:20: ", "duplicate key \"a\""},
+	    {"{\"kind\": \"KubeProxyConfiguration\", \"kind\": \"x\"}",
+	     "kp.yaml:1:36: ", "duplicate key \"kind\" (first at line 1)"},
+	    /* aliases: to no anchor before it (ytree's error), or inside the node it names */
+	    {HEAD "mode: *m\n", "kp.yaml:3:7: ", "unknown anchor 'm'"},
+	    {HEAD "*m : x\n", "kp.yaml:3:1: ", "unknown anchor 'm'"},
+	    {HEAD "mode: *m\nclusterCIDR: &m 10.0.0.0/8\n", "kp.yaml:3:7: ", "unknown anchor 'm'"},
+	    {HEAD "x: &a {b: [*a]}\n",
+	     "kp.yaml:3:12: ", "an alias may not refer to a node that contains it"},
+	    {HEAD "a: &a [*a]\n",
+	     "kp.yaml:3:8: ", "an alias may not refer to a node that contains it"},
+	    /* an alias bomb: refused before anything is walked */
+	    {HEAD "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, "
+	          "*a, *a]\n"
+	          "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, "
+	          "*c, *c, *c, *c]\n"
+	          "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+	     "kp.yaml:", "aliases expand to more than 65536 nodes"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -208,8 +291,9 @@ static void test_errors(void **unused)
 	}
 
 	/*
-	 * A NUL is refused before libfyaml sees it: 0.7.12 reads out of bounds on
-	 * this one (found by fuzz_kpconfig).
+	 * A NUL byte is refused, with its offset, before the parser sees it (the
+	 * input once crashed libfyaml 0.7.12, found by fuzz_kpconfig; libyaml
+	 * only says "control characters are not allowed").
 	 */
 	{
 		static const char nul[] = "Aack: maxll\n? tcpie: \t\0\0\0\0\0\0\0nuk: mal0\n";
@@ -243,9 +327,13 @@ static void test_duration(void **unused)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults), cmocka_unit_test(test_nftables_section),
-	    cmocka_unit_test(test_json),     cmocka_unit_test(test_unknown_and_ignored_warned),
-	    cmocka_unit_test(test_errors),   cmocka_unit_test(test_duration),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_nftables_section),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_yaml_forms),
+	    cmocka_unit_test(test_unknown_and_ignored_warned),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -227,7 +227,7 @@ static void test_kobj(void **state)
 	assert_non_null(strstr(d.msgs[0], "UTF-8"));
 	diag_clear(&d);
 
-	/* a text libfyaml refuses leaves the parser fit for the next object */
+	/* a text libyaml refuses leaves the parser fit for the next object */
 	assert_int_equal(kobj_meta(item, strlen(item), &m), 0);
 	assert_null(kobj_decode(kp, KK_SERVICE, "{\"a\": [1,}", 10, &m, NULL, &d));
 	assert_non_null(strstr(d.msgs[0], "api: Service default/web: not a JSON object"));
@@ -326,15 +326,10 @@ static void test_kubeconfig(void **state)
 	assert_non_null(strstr(d.msgs[0], "no context named 'nope'"));
 	diag_clear(&d);
 
-	/*
-	 * Invalid UTF-8 is refused before libfyaml sees it (0.7.12 loops forever on this
-	 * one, as it did in the kubeconfig loader); a YAML error says where; an
-	 * unreadable file says so.
-	 */
+	/* invalid UTF-8 and NULs are refused at their byte; a YAML error says where */
 	assert_int_equal(load("\n% \xff\"}\n", NULL, &c, &d), -EINVAL);
 	assert_non_null(strstr(d.msgs[0], "invalid UTF-8 at byte 3"));
 	diag_clear(&d);
-	/* nor a NUL (0.7.12 reads out of bounds on this one) */
 	{
 		static const char nul[] = "Aack: maxll\n? tcpie: \t\0\0nuk: mal0\n";
 
@@ -343,21 +338,12 @@ static void test_kubeconfig(void **state)
 		assert_non_null(strstr(d.msgs[0], "NUL byte at byte 22"));
 		diag_clear(&d);
 	}
-	/* nor a tab before a block indicator in an explicit key (0.7.12 crashes on it) */
 	assert_int_equal(load("Aack: maAll\n? tipi: \t-", NULL, &c, &d), -EINVAL);
-	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 20"));
-	diag_clear(&d);
-	/* ... also where a lone '\r' ends the line before the '?' (found by fuzz_kubeconfig) */
-	assert_int_equal(load("Aa? tipi:jk: ma,lA\r? tipi: \t-", NULL, &c, &d), -EINVAL);
-	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 27"));
-	diag_clear(&d);
-	/* ... or after a ':' on a line (found by fuzz_kubeconfig) */
-	assert_int_equal(load(": ? tipui: \t-", NULL, &c, &d), -EINVAL);
-	assert_non_null(strstr(d.msgs[0], "a tab before a block indicator at byte 11"));
+	assert_non_null(strstr(d.msgs[0], "/kc:2:10: not a kubeconfig: "));
 	diag_clear(&d);
 	assert_int_equal(load("current-context: c\ncurrent-context: d\n", NULL, &c, &d), -EINVAL);
 	assert_int_equal(d.n, 1);
-	assert_non_null(strstr(d.msgs[0], "/kc:2:1: not a kubeconfig: duplicate key"));
+	assert_non_null(strstr(d.msgs[0], "/kc:2:1: duplicate key"));
 	diag_clear(&d);
 	assert_int_equal(kube_config_load("/nonexistent/kc", NULL, &c, &d), -EINVAL);
 	assert_non_null(strstr(d.msgs[0], "/nonexistent/kc: cannot read: No such file"));

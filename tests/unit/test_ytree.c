@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test_ytree.c - documents from libfyaml's parse events into ytree's
+ * test_ytree.c - documents from libyaml's parse events into ytree's
  * compact tree: the shape, the typing bits, positions, aliases resolved as
- * libfyaml resolves them, and the nesting limit with libfyaml's message.
+ * YAML says (the latest anchor before), the nesting limit, syntax errors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,30 +14,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libfyaml.h>
-
 #include "source/ytree.h"
 
 struct docs {
-	struct fy_parser *p;
+	struct yparser *p;
 	struct ytree *t;
 	struct yerror err;
 };
 
 static void open_docs(struct docs *d, const char *text)
 {
-	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS |
-	                                    FYPCF_ALLOW_DUPLICATE_KEYS};
-
-	d->p = fy_parser_create(&cfg);
+	d->p = yparser_new(text, strlen(text));
 	d->t = ytree_new();
-	assert_non_null(d->p);
-	assert_int_equal(fy_parser_set_string(d->p, text, strlen(text)), 0);
 }
 
 static void close_docs(struct docs *d)
 {
-	fy_parser_destroy(d->p);
+	yparser_free(d->p);
 	ytree_free(d->t);
 }
 
@@ -105,27 +98,71 @@ static void test_aliases(void **state)
 	struct docs d;
 	struct ynode *root, *n;
 
-	/* a unique anchor resolves even after its alias; of several, the last one before */
-	open_docs(&d, "a: *u\nb: &u {k: v}\nc: &m 1\nd: *m\ne: &m 2\nf: *m\ng: *nope\n"
-	              "h: *b/0\ni: &b [x, y]\n");
+	/* the latest anchor of the name before the alias */
+	open_docs(&d, "b: &u {k: v}\nc: &m 1\nd: *m\ne: &m 2\nf: *m\nh: *u\n");
 	root = next_doc(&d);
-	n = get(root, "a");
+	n = get(root, "h");
 	assert_int_equal(n->type, YN_ALIAS);
 	assert_ptr_equal(n->target, get(root, "b"));
+	assert_int_equal(n->line, 6);
+	assert_int_equal(n->col, 4);
 	assert_true(get(root, "b")->flags & YF_ANCHOR);
 	assert_string_equal(ynode_deref(get(root, "d"))->u.text, "1");
 	assert_string_equal(ynode_deref(get(root, "f"))->u.text, "2");
-	assert_null(ynode_deref(get(root, "g")));
-	assert_int_equal(get(root, "g")->line, 7);
-	assert_int_equal(get(root, "g")->col, 5);
-	assert_string_equal(ynode_deref(get(root, "h"))->u.text, "x");
 	close_docs(&d);
 
-	/* a path from the root, and an alias of its own ancestor */
-	open_docs(&d, "a: &a [*/, 1a]\n");
+	/* none before it (even one after it): an error, as kubectl has it */
+	open_docs(&d, "a: 1\nb: *u\nc: &u 2\n");
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	assert_int_equal(d.err.line, 2);
+	assert_int_equal(d.err.col, 4);
+	assert_string_equal(d.err.msg, "unknown anchor 'u' referenced");
+	close_docs(&d);
+
+	/* an alias of its own ancestor */
+	open_docs(&d, "a: &a [*a, 1a]\n");
 	root = next_doc(&d);
 	n = get(root, "a")->u.items[0];
-	assert_ptr_equal(n->target, root);
+	assert_ptr_equal(n->target, get(root, "a"));
+	close_docs(&d);
+
+	/* anchors are per document */
+	open_docs(&d, "a: &x 1\n---\nb: *x\n");
+	next_doc(&d);
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	close_docs(&d);
+}
+
+/* libyaml's messages, at the problem's place; the parser stays failed. */
+static void test_syntax_error(void **state)
+{
+	struct docs d;
+	struct ynode *root;
+
+	open_docs(&d, "a: 1\n---\nb: [1, 2\nc: 3\n");
+	next_doc(&d);
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	assert_null(root);
+	assert_int_equal(d.err.line, 4);
+	assert_int_equal(d.err.col, 2);
+	assert_string_equal(
+	    d.err.msg,
+	    "did not find expected ',' or ']' (while parsing a flow sequence at line 3)");
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	close_docs(&d);
+
+	/* libyaml's reader refuses a control character: at its line and column */
+	open_docs(&d, "a: 1\nb: x\x01y\n");
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	assert_int_equal(d.err.line, 2);
+	assert_int_equal(d.err.col, 5);
+	assert_string_equal(d.err.msg, "control characters are not allowed (0x01)");
+	close_docs(&d);
+
+	/* JSON is YAML's flow style: read as is, even without blanks after ':' */
+	open_docs(&d, "{\"a\":{\"b\":[1,\"x\\u00e9\\/\"]}}");
+	root = next_doc(&d);
+	assert_string_equal(get(get(root, "a"), "b")->u.items[1]->u.text, "x\xc3\xa9/");
 	close_docs(&d);
 }
 
@@ -135,7 +172,7 @@ static void test_depth(void **state)
 	struct docs d;
 	struct ynode *root;
 
-	/* 63 levels are fine, 64 are libfyaml's document builder's limit */
+	/* 63 levels are fine, 64 are too many */
 	memset(text, '[', 63);
 	memset(text + 63, ']', 63);
 	text[126] = '\0';
@@ -173,9 +210,8 @@ static void test_by_hand(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_shape),
-	    cmocka_unit_test(test_aliases),
-	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_shape),        cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_depth),
 	    cmocka_unit_test(test_by_hand),
 	};
 

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libfyaml.h>
-
 #include "common/mem.h"
 #include "model/model.h"
 #include "source/decode.h"
@@ -71,8 +69,7 @@ static void obj_ref(enum kkind k, const struct kmeta *m, char *buf, size_t size)
 
 /*
  * List items lack kind and apiVersion (the API server leaves them out).
- * The values are plain scalars, as libfyaml's fy_node_create_scalar() made
- * them: strings to the decoder all the same.
+ * The values are plain scalars: strings to the decoder all the same.
  */
 static void add_kind(struct ytree *t, struct ynode *root, enum kkind k)
 {
@@ -83,31 +80,13 @@ static void add_kind(struct ytree *t, struct ynode *root, enum kkind k)
 }
 
 struct kparser {
-	struct fy_parse_cfg cfg;
 	struct ytree *tree; /* one object at a time; its arena is kept */
 };
 
 struct kparser *kparser_new(void)
 {
 	struct kparser *kp = xcalloc(1, sizeof(*kp));
-	struct fy_diag_cfg dcfg;
 
-	/*
-	 * A sink that writes nowhere and keeps nothing (libfyaml's messages
-	 * are not shown: a bad object gets decode.c's or our own), and never
-	 * looks at a terminal: no fp.
-	 */
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = NULL;
-	dcfg.colorize = false;
-	kp->cfg.diag = fy_diag_create(&dcfg);
-	if (!kp->cfg.diag)
-		die_oom();
-	fy_diag_set_collect_errors(kp->cfg.diag, false);
-	/* as decode.c parses: its own walk finds duplicate keys, in linear time */
-	kp->cfg.flags = FYPCF_QUIET | FYPCF_DISABLE_ACCELERATORS | FYPCF_ALLOW_DUPLICATE_KEYS |
-	                FYPCF_JSON_FORCE;
 	kp->tree = ytree_new();
 	return kp;
 }
@@ -116,7 +95,6 @@ void kparser_free(struct kparser *kp)
 {
 	if (!kp)
 		return;
-	fy_diag_destroy(kp->cfg.diag);
 	ytree_free(kp->tree);
 	free(kp);
 }
@@ -142,28 +120,22 @@ void *kobj_decode(struct kparser *kp, enum kkind k, const char *text, size_t len
                   const struct kmeta *m, const struct decode_opts *opts, struct diag *d)
 {
 	struct ynode *root = NULL;
-	struct fy_parser *p;
+	struct yparser *p;
 	struct model out = {0};
 	struct yerror err;
 	char ref[sizeof(m->ns) + sizeof(m->name) + 32];
 	void *obj = NULL;
 
 	obj_ref(k, m, ref, sizeof(ref));
-	/* libfyaml may loop forever on invalid UTF-8: it never gets any */
+	/* JSON is UTF-8 (RFC 8259): libyaml would also read UTF-16 */
 	if (!json_utf8_valid(text, len)) {
 		diag_add(d, "api: %s: not valid UTF-8 JSON: ignored", ref);
 		return NULL;
 	}
-	/*
-	 * The first document only, as fy_document_build_from_string() read
-	 * it: what follows it is never looked at.
-	 */
-	p = fy_parser_create(&kp->cfg);
-	if (!p)
-		die_oom();
-	if (!fy_parser_set_string(p, text, len))
-		ytree_next(kp->tree, p, &root, &err);
-	fy_parser_destroy(p);
+	/* the first document only: what may follow it is never looked at */
+	p = yparser_new(text, len);
+	ytree_next(kp->tree, p, &root, &err);
+	yparser_free(p);
 	if (!root || root->type != YN_MAP) {
 		diag_add(d, "api: %s: not a JSON object: ignored", ref);
 		return NULL;

@@ -46,12 +46,8 @@ int kobj_meta(const char *text, size_t len, struct kmeta *m);
 struct decode_opts;
 
 /*
- * libfyaml's parse settings and message sink, made once for many objects:
- * left to libfyaml, every document gets a sink of its own that probes
- * whether stderr is a terminal, a tenth of an initial list's time; and the
- * tree (source/ytree.h) each object is read into, its arena kept from one
- * object to the next. For one thread at a time (libfyaml's reference
- * counts are not atomic).
+ * The tree (source/ytree.h) each object is read into, its arena kept from
+ * one object to the next. For one thread at a time.
  */
 struct kparser;
 

@@ -11,10 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libfyaml.h>
-
 #include "common/mem.h"
 #include "common/utf8.h"
+#include "source/ytree.h"
 
 #define KUBECONFIG_MAX (16u << 20) /* bytes: kubeconfigs are a few KiB */
 
@@ -92,22 +91,38 @@ struct kcfg {
 	int errors;
 };
 
-static struct fy_node *mget(struct fy_node *map, const char *key)
+/* The value of key in map (aliases followed), or NULL; ytree_check() refused duplicates. */
+static struct ynode *mget(struct ynode *map, const char *key)
 {
-	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
+	size_t len = strlen(key);
+
+	map = ynode_deref(map);
+	if (!map || map->type != YN_MAP)
 		return NULL;
-	return fy_node_mapping_lookup_by_string(map, key, FY_NT);
+	for (size_t i = 0; i < map->len; i++) {
+		const struct ynode *k = ynode_deref(map->u.pairs[i].key);
+
+		if (k && k->type == YN_SCALAR && k->len == len && !memcmp(k->u.text, key, len))
+			return ynode_deref(map->u.pairs[i].value);
+	}
+	return NULL;
+}
+
+/* A scalar's text, NULL for anything else (a text with a NUL in it is not one). */
+static const char *scalar_text(const struct ynode *n)
+{
+	return n && n->type == YN_SCALAR && strlen(n->u.text) == n->len ? n->u.text : NULL;
 }
 
 /* A string field, or NULL when absent or empty; not a string: an error. */
-static const char *mstr(struct kcfg *k, struct fy_node *map, const char *key, const char *where)
+static const char *mstr(struct kcfg *k, struct ynode *map, const char *key, const char *where)
 {
-	struct fy_node *n = mget(map, key);
+	struct ynode *n = mget(map, key);
 	const char *s;
 
 	if (!n)
 		return NULL;
-	s = fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar0(n) : NULL;
+	s = scalar_text(n);
 	if (!s) {
 		diag_add(k->d, "%s: %s.%s: expected a string", k->file, where, key);
 		k->errors++;
@@ -117,24 +132,21 @@ static const char *mstr(struct kcfg *k, struct fy_node *map, const char *key, co
 }
 
 /* The entry named name of a list like clusters: [{name: x, cluster: {...}}]. */
-static struct fy_node *named(struct kcfg *k, struct fy_node *root, const char *list,
-                             const char *field, const char *name)
+static struct ynode *named(struct kcfg *k, struct ynode *root, const char *list, const char *field,
+                           const char *name)
 {
-	struct fy_node *seq = mget(root, list), *it;
-	void *iter = NULL;
+	struct ynode *seq = mget(root, list);
 
-	if (seq && fy_node_get_type(seq) == FYNT_SEQUENCE) {
-		while ((it = fy_node_sequence_iterate(seq, &iter))) {
-			struct fy_node *n = mget(it, "name");
-			const char *s = n ? fy_node_get_scalar0(n) : NULL;
+	for (size_t i = 0; seq && seq->type == YN_SEQ && i < seq->len; i++) {
+		struct ynode *it = seq->u.items[i];
+		const char *s = scalar_text(mget(it, "name"));
 
-			if (s && !strcmp(s, name)) {
-				struct fy_node *body = mget(it, field);
+		if (s && !strcmp(s, name)) {
+			struct ynode *body = mget(it, field);
 
-				if (body && fy_node_get_type(body) == FYNT_MAPPING)
-					return body;
-				break;
-			}
+			if (body && body->type == YN_MAP)
+				return body;
+			break;
 		}
 	}
 	diag_add(k->d, "%s: %s: no %s named '%s'", k->file, list, field, name);
@@ -148,7 +160,7 @@ static char *abs_path(const struct kcfg *k, const char *p)
 }
 
 /* A file field or its -data twin: *file, or *data (*len) decoded. */
-static void file_or_data(struct kcfg *k, struct fy_node *map, const char *key, const char *where,
+static void file_or_data(struct kcfg *k, struct ynode *map, const char *key, const char *where,
                          char **file, char **data, size_t *len)
 {
 	char dkey[64];
@@ -167,13 +179,12 @@ static void file_or_data(struct kcfg *k, struct fy_node *map, const char *key, c
 	}
 }
 
-static void read_cluster(struct kcfg *k, struct fy_node *cl, struct kube_config *c)
+static void read_cluster(struct kcfg *k, struct ynode *cl, struct kube_config *c)
 {
-	struct fy_node *insecure = mget(cl, "insecure-skip-tls-verify");
+	const char *insecure = scalar_text(mget(cl, "insecure-skip-tls-verify"));
 	const char *server = mstr(k, cl, "server", "cluster");
 
-	if (insecure && fy_node_get_scalar0(insecure) &&
-	    !strcmp(fy_node_get_scalar0(insecure), "true")) {
+	if (insecure && !strcmp(insecure, "true")) {
 		diag_add(k->d,
 		         "%s: cluster.insecure-skip-tls-verify: not supported: svcproxy always "
 		         "verifies the API server's certificate (give certificate-authority or "
@@ -187,7 +198,7 @@ static void read_cluster(struct kcfg *k, struct fy_node *cl, struct kube_config 
 	             &c->ca_len);
 }
 
-static void read_user(struct kcfg *k, struct fy_node *u, struct kube_config *c)
+static void read_user(struct kcfg *k, struct ynode *u, struct kube_config *c)
 {
 	static const char *const unsupported[] = {"exec", "auth-provider", "username", "password"};
 	const char *tok = mstr(k, u, "token", "user"), *tf = mstr(k, u, "tokenFile", "user");
@@ -216,37 +227,33 @@ static void read_user(struct kcfg *k, struct fy_node *u, struct kube_config *c)
 
 static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct kube_config *c)
 {
-	struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET};
-	struct fy_document *doc;
-	struct fy_diag_cfg dcfg;
-	struct fy_diag_error *err;
-	struct fy_node *root, *ctx, *cl, *u;
+	struct ytree *t = NULL;
+	struct yparser *p = NULL;
+	struct ynode *root = NULL, *ctx, *cl, *u;
 	const char *cur, *cname, *uname;
+	struct yerror err;
 	int ret = -EINVAL;
 	const char *what, *why;
 	size_t bad = yaml_text_invalid_at(text, len, &what, &why);
-	void *it = NULL;
 
-	/* libfyaml may loop forever on invalid UTF-8, or crash: it never sees such text */
 	if (bad < len) {
 		diag_add(k->d, "%s: %s at byte %zu%s", k->file, what, bad, why);
 		return -EINVAL;
 	}
-	/* libfyaml's messages are kept for ours, not written to stderr */
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.colorize = false;
-	pcfg.diag = fy_diag_create(&dcfg);
-	if (!pcfg.diag)
-		die_oom();
-	fy_diag_set_collect_errors(pcfg.diag, true);
-	doc = fy_document_build_from_string(&pcfg, text, len);
-	if (!doc && (err = fy_diag_errors_iterate(pcfg.diag, &it))) {
-		diag_add(k->d, "%s:%d:%d: not a kubeconfig: %s", k->file, err->line, err->column,
-		         err->msg ? err->msg : "syntax error");
+	t = ytree_new();
+	p = yparser_new(text, len);
+	if (ytree_next(t, p, &root, &err) < 0) {
+		diag_add(k->d, "%s:%d:%d: not a kubeconfig: %s", k->file, err.line, err.col,
+		         err.msg);
 		goto out;
 	}
-	if (!doc || !(root = fy_document_root(doc)) || fy_node_get_type(root) != FYNT_MAPPING) {
+	/* duplicate keys (which one would count?), alias bombs */
+	if (root && ytree_check(root, len, &err)) {
+		diag_add(k->d, "%s:%d:%d: %s", k->file, err.line, err.col, err.msg);
+		goto out;
+	}
+	root = ynode_deref(root);
+	if (!root || root->type != YN_MAP) {
 		diag_add(k->d, "%s: not a kubeconfig (YAML mapping)", k->file);
 		goto out;
 	}
@@ -271,8 +278,8 @@ static int read_kubeconfig(struct kcfg *k, const char *text, size_t len, struct 
 	if (!k->errors)
 		ret = 0;
 out:
-	fy_document_destroy(doc);
-	fy_diag_destroy(pcfg.diag);
+	yparser_free(p);
+	ytree_free(t);
 	return ret;
 }
 
