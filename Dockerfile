@@ -8,7 +8,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev clang bpftool \
-        libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev \
+        libnftnl-dev libmnl-dev libyaml-dev libmicrohttpd-dev \
         libcurl4-openssl-dev libnetfilter-conntrack-dev libcap-dev libseccomp-dev \
         libbpf-dev libcmocka-dev python3 \
     && rm -rf /var/lib/apt/lists/*

@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-	libnftnl-dev libmnl-dev libfyaml-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+	libnftnl-dev libmnl-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev
 	libnetfilter-conntrack-dev libcap-dev libseccomp-dev
 	# the bpf dataplane: clang -target bpf (above), skeletons, the loader
 	bpftool libbpf-dev
