@@ -2,8 +2,8 @@
 /*
  * decode_limits.c - what the decoder refuses before decoding anything:
  * text that is too long, holds a NUL or is not UTF-8, and parsed trees
- * with a duplicate key or aliases that expand too far (issue 9: each of
- * these once crashed, hung or misled the daemon).
+ * with a duplicate key or aliases that expand too far (ytree_check();
+ * issue 9: each of these once crashed, hung or misled the daemon).
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -51,16 +51,15 @@ struct ynode {
 	uint8_t type;  /* enum ynode_type */
 	uint8_t flags; /* YF_* */
 	uint8_t user;  /* 0 when the tree is built; free for the reader (a cache) */
-	int line, col; /* 1-based start of the scalar's or alias's text; 0: unknown */
+	int line, col; /* 1-based start (a block mapping's: its first key's); 0: unknown */
 	size_t len;    /* scalar, alias: text length; mapping: pairs; sequence: items */
 	union {
 		const char *text;     /* scalar, alias (NUL-terminated; may hold NULs) */
 		struct ypair *pairs;  /* mapping */
 		struct ynode **items; /* sequence */
 	} u;
-	struct ynode
-	    *target;    /* alias: the node named (never an alias); NULL only if built by hand */
-	uintptr_t meta; /* 0 when the tree is built; scratch for one pass */
+	struct ynode *target; /* alias: the node it names (not an alias) */
+	uintptr_t meta;       /* 0 when the tree is built; scratch for one pass */
 };
 
 struct ypair {
