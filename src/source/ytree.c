@@ -6,11 +6,12 @@
  * Collections are built with one stack of pending children shared by all
  * open collections: a collection's children are the top of the stack when
  * it ends, and are then copied into the arena as one array. Anchors go into
- * a table (a hash of names to the latest anchor of each name); an alias is
- * resolved when it is read, to the latest anchor of its name so far.
+ * a tree of names (the latest anchor of each name); an alias is resolved
+ * when it is read, to the latest anchor of its name so far.
  */
 #include "source/ytree.h"
 
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,6 @@
 
 #include <yaml.h>
 
-#include "common/hash.h"
 #include "common/mem.h"
 
 #define ARENA_CHUNK (16u << 10)
@@ -44,10 +44,7 @@ struct ytree {
 	size_t n_pend, cap_pend;
 	size_t *open; /* per open collection: its index in pend (the node is just below) */
 	size_t n_open, cap_open;
-	struct anchor *anchors;
-	size_t n_anchors, cap_anchors;
-	size_t *htab; /* index + 1 in anchors of the latest anchor of a name; 0: empty */
-	size_t hmask; /* capacity - 1 */
+	void *anchors; /* tsearch() tree of struct anchor, the latest of each name */
 	struct ynode *root;
 };
 
@@ -124,6 +121,12 @@ struct ytree *ytree_new(void)
 	return xcalloc(1, sizeof(struct ytree));
 }
 
+/* tdestroy()'s for the anchor tree: its items live in the arena */
+static void no_free(void *p)
+{
+	(void)p;
+}
+
 void ytree_free(struct ytree *t)
 {
 	if (!t)
@@ -132,8 +135,7 @@ void ytree_free(struct ytree *t)
 	free(t->head);
 	free(t->pend);
 	free(t->open);
-	free(t->anchors);
-	free(t->htab);
+	tdestroy(t->anchors, no_free);
 	free(t);
 }
 
@@ -141,60 +143,47 @@ static void doc_reset(struct ytree *t)
 {
 	arena_reset(t);
 	t->n_pend = t->n_open = 0;
-	if (t->n_anchors)
-		memset(t->htab, 0, (t->hmask + 1) * sizeof(*t->htab));
-	t->n_anchors = 0;
+	tdestroy(t->anchors, no_free);
+	t->anchors = NULL;
 	t->root = NULL;
 }
 
 /* --- anchors ------------------------------------------------------------------------ */
 
-/* The slot of name in the hash table: its entry, or the empty slot for it. */
-static size_t *anchor_slot(struct ytree *t, const char *name, size_t len)
+/*
+ * A balanced tree (glibc's tsearch), not a hash table: no choice of
+ * anchor names makes a lookup slower than O(log n).
+ */
+static int anchor_cmp(const void *pa, const void *pb)
 {
-	size_t j = (size_t)fnv1a(FNV1A_INIT, name, len) & t->hmask;
+	const struct anchor *a = pa, *b = pb;
 
-	for (;; j = (j + 1) & t->hmask) {
-		const struct anchor *a = t->htab[j] ? &t->anchors[t->htab[j] - 1] : NULL;
-
-		if (!a || (a->len == len && !memcmp(a->name, name, len)))
-			return &t->htab[j];
-	}
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->name, b->name, a->len);
 }
 
 /* The node of the latest anchor named name, or NULL. */
 static struct ynode *anchor_find(struct ytree *t, const char *name, size_t len)
 {
-	size_t *slot;
+	const struct anchor key = {.name = name, .len = len};
+	struct anchor **found = tfind(&key, &t->anchors, anchor_cmp);
 
-	if (!t->n_anchors)
-		return NULL;
-	slot = anchor_slot(t, name, len);
-	return *slot ? t->anchors[*slot - 1].node : NULL;
+	return found ? (*found)->node : NULL;
 }
 
 static void anchor_add(struct ytree *t, const yaml_char_t *name, struct ynode *n)
 {
-	size_t len = strlen((const char *)name), *slot;
-	struct anchor *a;
+	struct anchor *a = arena_alloc(t, sizeof(*a)), **slot;
 
 	n->flags |= YF_ANCHOR;
-	if ((t->n_anchors + 1) * 2 > t->hmask) { /* keep the table at most half full */
-		size_t old = t->hmask ? t->hmask + 1 : 0;
-
-		t->hmask = old ? old * 2 - 1 : 63;
-		free(t->htab);
-		t->htab = xcalloc(t->hmask + 1, sizeof(*t->htab));
-		for (size_t i = 0; i < t->n_anchors; i++) /* later ones replace earlier ones */
-			*anchor_slot(t, t->anchors[i].name, t->anchors[i].len) = i + 1;
-	}
-	t->anchors = xgrow(t->anchors, &t->cap_anchors, t->n_anchors + 1, sizeof(*t->anchors));
-	a = &t->anchors[t->n_anchors];
-	a->name = arena_text(t, (const char *)name, len);
-	a->len = len;
+	a->len = strlen((const char *)name);
+	a->name = arena_text(t, (const char *)name, a->len);
 	a->node = n;
-	slot = anchor_slot(t, a->name, a->len);
-	*slot = ++t->n_anchors;
+	slot = tsearch(a, &t->anchors, anchor_cmp);
+	if (!slot)
+		die_oom();
+	*slot = a; /* a later anchor of the same name replaces the earlier one */
 }
 
 /* --- events ------------------------------------------------------------------------- */
@@ -339,7 +328,6 @@ static int walk_bad(struct walk *w, const struct ynode *at, const char *fmt, ...
 struct keyref {
 	const char *s;
 	size_t len;
-	uint64_t h;
 	size_t pair; /* its index in the mapping */
 };
 
@@ -348,60 +336,59 @@ static bool key_eq(const struct keyref *a, const struct keyref *b)
 	return a->len == b->len && !memcmp(a->s, b->s, a->len);
 }
 
+/* By text, then by place: equal keys sort together, the earliest first. */
+static int keyref_cmp(const void *pa, const void *pb)
+{
+	const struct keyref *a = pa, *b = pb;
+	int d;
+
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	d = memcmp(a->s, b->s, a->len);
+	if (d)
+		return d;
+	return (a->pair > b->pair) - (a->pair < b->pair);
+}
+
 /*
  * The first key of map equal to an earlier one, or NULL; *first: the
  * earlier one. Keys that are not scalars cannot be written in JSON and are
- * not compared. Pairwise for small mappings, an open-addressing table of
- * indexes for large ones.
+ * not compared. Pairwise for small mappings; sorted for large ones, so no
+ * choice of keys (a hash table's colliding ones) makes it slow.
  */
 static struct ynode *dup_key(struct ynode *map, struct ynode **first)
 {
-	size_t n = map->len, cnt = 0, mask = 0;
-	struct keyref small[8], *k = n <= 8 ? small : xmalloc(n * sizeof(*k));
-	struct ynode *found = NULL;
-	size_t *tab = NULL;
+	struct keyref small[8], *k = map->len <= 8 ? small : xmalloc(map->len * sizeof(*k));
+	size_t n = 0, dup = SIZE_MAX, orig = 0;
 
-	if (n > 8) {
-		for (mask = 16; mask < 2 * n; mask *= 2)
-			;
-		tab = xcalloc(mask--, sizeof(*tab)); /* slot value: index + 1 */
-	}
-	for (size_t p = 0; !found && p < n; p++) {
+	for (size_t p = 0; p < map->len; p++) {
 		struct ynode *kn = ynode_deref(map->u.pairs[p].key);
-		struct keyref r;
 
-		if (!kn || kn->type != YN_SCALAR)
-			continue;
-		r.s = kn->u.text;
-		r.len = kn->len;
-		r.pair = p;
-		if (!tab) {
-			for (size_t i = 0; i < cnt && !found; i++)
-				if (key_eq(&k[i], &r)) {
-					found = map->u.pairs[p].key;
-					*first = map->u.pairs[k[i].pair].key;
-				}
-			k[cnt++] = r;
-			continue;
-		}
-		r.h = fnv1a(FNV1A_INIT, r.s, r.len);
-		for (size_t j = r.h & mask;; j = (j + 1) & mask) {
-			if (!tab[j]) {
-				k[cnt] = r;
-				tab[j] = ++cnt;
-				break;
-			}
-			if (k[tab[j] - 1].h == r.h && key_eq(&k[tab[j] - 1], &r)) {
-				found = map->u.pairs[p].key;
-				*first = map->u.pairs[k[tab[j] - 1].pair].key;
-				break;
-			}
-		}
+		if (kn && kn->type == YN_SCALAR)
+			k[n++] = (struct keyref){.s = kn->u.text, .len = kn->len, .pair = p};
 	}
-	if (k != small)
+	if (k == small) {
+		for (size_t j = 1; j < n && dup == SIZE_MAX; j++)
+			for (size_t i = 0; i < j && dup == SIZE_MAX; i++)
+				if (key_eq(&k[i], &k[j])) {
+					dup = k[j].pair;
+					orig = k[i].pair;
+				}
+	} else {
+		qsort(k, n, sizeof(*k), keyref_cmp);
+		/* in each run of equal keys, the second is the first duplicate */
+		for (size_t i = 1; i < n; i++)
+			if (key_eq(&k[i - 1], &k[i]) && (i < 2 || !key_eq(&k[i - 2], &k[i])) &&
+			    k[i].pair < dup) {
+				dup = k[i].pair;
+				orig = k[i - 1].pair;
+			}
 		free(k);
-	free(tab);
-	return found;
+	}
+	if (dup == SIZE_MAX)
+		return NULL;
+	*first = map->u.pairs[orig].key;
+	return map->u.pairs[dup].key;
 }
 
 /* Node count of n with aliases expanded into *size; -1 when refused (in w->err). */

@@ -191,6 +191,48 @@ static void test_depth(void **state)
 	close_docs(&d);
 }
 
+/*
+ * ytree_check() on a large mapping (sorted, not hashed): the first key in
+ * document order that repeats an earlier one, whatever the sort order; and
+ * many anchors (a tree, not a hash table), each alias to the latest one.
+ */
+static void test_check_large(void **state)
+{
+	size_t cap = 1 << 20, n = 0;
+	char *text = malloc(cap);
+	struct ynode *root;
+	struct docs d;
+
+	assert_non_null(text);
+	for (int i = 0; i < 30; i++)
+		n += (size_t)snprintf(text + n, cap - n, "k%02d: 1\n", i);
+	/* line 31 repeats k20 (z-a order would find line 32's first), line 32 repeats k01 */
+	n += (size_t)snprintf(text + n, cap - n, "k20: 2\nk01: 2\n");
+	open_docs(&d, text);
+	root = next_doc(&d);
+	assert_int_equal(ytree_check(root, n, &d.err), -1);
+	assert_int_equal(d.err.line, 31);
+	assert_string_equal(d.err.msg, "duplicate key \"k20\" (first at line 21)");
+	close_docs(&d);
+
+	n = 0;
+	for (int i = 0; i < 20000; i++)
+		n += (size_t)snprintf(text + n, cap - n, "a%d: &x%d %d\n", i, i % 5000, i);
+	n += (size_t)snprintf(text + n, cap - n, "b: [*x0, *x4999, *x1234]\n");
+	open_docs(&d, text);
+	root = next_doc(&d);
+	assert_int_equal(ytree_check(root, n, &d.err), 0);
+	{
+		struct ynode *b = get(root, "b");
+
+		assert_string_equal(ynode_deref(b->u.items[0])->u.text, "15000");
+		assert_string_equal(ynode_deref(b->u.items[1])->u.text, "19999");
+		assert_string_equal(ynode_deref(b->u.items[2])->u.text, "16234");
+	}
+	close_docs(&d);
+	free(text);
+}
+
 /* Nodes made by hand, as the API source adds kind and apiVersion. */
 static void test_by_hand(void **state)
 {
@@ -212,7 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shape),        cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_depth),
-	    cmocka_unit_test(test_by_hand),
+	    cmocka_unit_test(test_check_large),  cmocka_unit_test(test_by_hand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
