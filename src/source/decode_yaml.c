@@ -193,26 +193,10 @@ static const char *key_text(const struct ypair *pair, size_t *len)
 	return k->u.text;
 }
 
-/*
- * The value of key in mapping map (aliases followed), or NULL. Keys are
- * compared in place: the pairs are an array, and each key's text and
- * length are at hand.
- */
 struct ynode *dy_get(struct dctx *c, struct ynode *map, const char *key)
 {
-	size_t klen = strlen(key), len;
-	const char *s;
-
 	(void)c;
-	if (!map || map->type != YN_MAP)
-		return NULL;
-	for (size_t i = 0; i < map->len; i++) {
-		const struct ypair *pair = &map->u.pairs[i];
-
-		if ((s = key_text(pair, &len)) && len == klen && !memcmp(s, key, len))
-			return ynode_deref(pair->value);
-	}
-	return NULL;
+	return ynode_get(map, key);
 }
 
 /* A scalar's (or alias's) text, NUL-terminated, valid as long as the tree. */

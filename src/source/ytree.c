@@ -586,6 +586,28 @@ int ytree_next(struct ytree *t, struct yparser *p, struct ynode **root, struct y
 	}
 }
 
+/* --- reading ------------------------------------------------------------------------- */
+
+/*
+ * Keys are compared in place: the pairs are an array, and each key's text
+ * and length are at hand.
+ */
+struct ynode *ynode_get(struct ynode *map, const char *key)
+{
+	size_t len = strlen(key);
+
+	map = ynode_deref(map);
+	if (!map || map->type != YN_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->len; i++) {
+		const struct ynode *k = ynode_deref(map->u.pairs[i].key);
+
+		if (k && k->type == YN_SCALAR && k->len == len && !memcmp(k->u.text, key, len))
+			return ynode_deref(map->u.pairs[i].value);
+	}
+	return NULL;
+}
+
 /* --- built by hand -------------------------------------------------------------------- */
 
 struct ynode *ytree_scalar(struct ytree *t, const char *text, bool plain)

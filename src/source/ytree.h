@@ -111,6 +111,9 @@ static inline struct ynode *ynode_deref(struct ynode *n)
 	return n && n->type == YN_ALIAS ? n->target : n;
 }
 
+/* The value of key in mapping map (aliases followed), or NULL (no such key, no mapping). */
+struct ynode *ynode_get(struct ynode *map, const char *key);
+
 /* For a container built outside a parse (the API source's kind and apiVersion). */
 struct ynode *ytree_scalar(struct ytree *t, const char *text, bool plain);
 void ytree_map_append(struct ytree *t, struct ynode *map, struct ynode *key, struct ynode *val);

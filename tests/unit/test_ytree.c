@@ -43,6 +43,7 @@ static struct ynode *next_doc(struct docs *d)
 	return root;
 }
 
+/* The value of key in map as parsed: an alias not followed. */
 static struct ynode *get(struct ynode *map, const char *key)
 {
 	assert_int_equal(map->type, YN_MAP);
@@ -54,6 +55,21 @@ static struct ynode *get(struct ynode *map, const char *key)
 			return map->u.pairs[i].value;
 	}
 	return NULL;
+}
+
+/* text's first document fails with msg at line:col. */
+static void assert_fails(const char *text, int line, int col, const char *msg)
+{
+	struct ynode *root;
+	struct docs d;
+
+	open_docs(&d, text);
+	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
+	assert_null(root);
+	assert_int_equal(d.err.line, line);
+	assert_int_equal(d.err.col, col);
+	assert_string_equal(d.err.msg, msg);
+	close_docs(&d);
 }
 
 static void test_shape(void **state)
@@ -98,9 +114,10 @@ static void test_aliases(void **state)
 	struct docs d;
 	struct ynode *root, *n;
 
-	/* the latest anchor of the name before the alias */
+	/* the latest anchor of the name before the alias; ynode_get() follows it */
 	open_docs(&d, "b: &u {k: v}\nc: &m 1\nd: *m\ne: &m 2\nf: *m\nh: *u\n");
 	root = next_doc(&d);
+	assert_ptr_equal(ynode_get(root, "h"), get(root, "b"));
 	n = get(root, "h");
 	assert_int_equal(n->type, YN_ALIAS);
 	assert_ptr_equal(n->target, get(root, "b"));
@@ -112,12 +129,7 @@ static void test_aliases(void **state)
 	close_docs(&d);
 
 	/* none before it (even one after it): an error, as kubectl has it */
-	open_docs(&d, "a: 1\nb: *u\nc: &u 2\n");
-	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
-	assert_int_equal(d.err.line, 2);
-	assert_int_equal(d.err.col, 4);
-	assert_string_equal(d.err.msg, "unknown anchor 'u' referenced");
-	close_docs(&d);
+	assert_fails("a: 1\nb: *u\nc: &u 2\n", 2, 4, "unknown anchor 'u' referenced");
 
 	/* an alias of its own ancestor */
 	open_docs(&d, "a: &a [*a, 1a]\n");
@@ -152,12 +164,7 @@ static void test_syntax_error(void **state)
 	close_docs(&d);
 
 	/* libyaml's reader refuses a control character: at its line and column */
-	open_docs(&d, "a: 1\nb: x\x01y\n");
-	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
-	assert_int_equal(d.err.line, 2);
-	assert_int_equal(d.err.col, 5);
-	assert_string_equal(d.err.msg, "control characters are not allowed (0x01)");
-	close_docs(&d);
+	assert_fails("a: 1\nb: x\x01y\n", 2, 5, "control characters are not allowed (0x01)");
 
 	/* JSON is YAML's flow style: read as is, even without blanks after ':' */
 	open_docs(&d, "{\"a\":{\"b\":[1,\"x\\u00e9\\/\"]}}");
@@ -170,7 +177,6 @@ static void test_depth(void **state)
 {
 	char text[256];
 	struct docs d;
-	struct ynode *root;
 
 	/* 63 levels are fine, 64 are too many */
 	memset(text, '[', 63);
@@ -183,12 +189,7 @@ static void test_depth(void **state)
 	memset(text, '[', 64);
 	memset(text + 64, ']', 64);
 	text[128] = '\0';
-	open_docs(&d, text);
-	assert_int_equal(ytree_next(d.t, d.p, &root, &d.err), -1);
-	assert_int_equal(d.err.line, 1);
-	assert_int_equal(d.err.col, 64);
-	assert_string_equal(d.err.msg, "Max depth (64) exceeded");
-	close_docs(&d);
+	assert_fails(text, 1, 64, "Max depth (64) exceeded");
 }
 
 /*

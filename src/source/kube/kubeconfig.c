@@ -91,23 +91,6 @@ struct kcfg {
 	int errors;
 };
 
-/* The value of key in map (aliases followed), or NULL; ytree_check() refused duplicates. */
-static struct ynode *mget(struct ynode *map, const char *key)
-{
-	size_t len = strlen(key);
-
-	map = ynode_deref(map);
-	if (!map || map->type != YN_MAP)
-		return NULL;
-	for (size_t i = 0; i < map->len; i++) {
-		const struct ynode *k = ynode_deref(map->u.pairs[i].key);
-
-		if (k && k->type == YN_SCALAR && k->len == len && !memcmp(k->u.text, key, len))
-			return ynode_deref(map->u.pairs[i].value);
-	}
-	return NULL;
-}
-
 /* A scalar's text, NULL for anything else (a text with a NUL in it is not one). */
 static const char *scalar_text(const struct ynode *n)
 {
@@ -117,7 +100,7 @@ static const char *scalar_text(const struct ynode *n)
 /* A string field, or NULL when absent or empty; not a string: an error. */
 static const char *mstr(struct kcfg *k, struct ynode *map, const char *key, const char *where)
 {
-	struct ynode *n = mget(map, key);
+	struct ynode *n = ynode_get(map, key);
 	const char *s;
 
 	if (!n)
@@ -135,14 +118,14 @@ static const char *mstr(struct kcfg *k, struct ynode *map, const char *key, cons
 static struct ynode *named(struct kcfg *k, struct ynode *root, const char *list, const char *field,
                            const char *name)
 {
-	struct ynode *seq = mget(root, list);
+	struct ynode *seq = ynode_get(root, list);
 
 	for (size_t i = 0; seq && seq->type == YN_SEQ && i < seq->len; i++) {
 		struct ynode *it = seq->u.items[i];
-		const char *s = scalar_text(mget(it, "name"));
+		const char *s = scalar_text(ynode_get(it, "name"));
 
 		if (s && !strcmp(s, name)) {
-			struct ynode *body = mget(it, field);
+			struct ynode *body = ynode_get(it, field);
 
 			if (body && body->type == YN_MAP)
 				return body;
@@ -181,7 +164,7 @@ static void file_or_data(struct kcfg *k, struct ynode *map, const char *key, con
 
 static void read_cluster(struct kcfg *k, struct ynode *cl, struct kube_config *c)
 {
-	const char *insecure = scalar_text(mget(cl, "insecure-skip-tls-verify"));
+	const char *insecure = scalar_text(ynode_get(cl, "insecure-skip-tls-verify"));
 	const char *server = mstr(k, cl, "server", "cluster");
 
 	if (insecure && !strcmp(insecure, "true")) {
@@ -204,7 +187,7 @@ static void read_user(struct kcfg *k, struct ynode *u, struct kube_config *c)
 	const char *tok = mstr(k, u, "token", "user"), *tf = mstr(k, u, "tokenFile", "user");
 
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++) {
-		if (mget(u, unsupported[i])) {
+		if (ynode_get(u, unsupported[i])) {
 			diag_add(k->d,
 			         "%s: user.%s: not supported (use token, tokenFile or "
 			         "client-certificate/client-key)",
